@@ -1,0 +1,130 @@
+//! `hermes gateway`: build the enabled platforms, listen, dispatch, send, until a signal.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use hermes_config::Config;
+use platform_api::registrations;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+use crate::outbox::Sender;
+use crate::pipeline::{Dispatcher, Ingress};
+use crate::server;
+use crate::services::{Loaded, Services};
+use crate::settings::{self, HOST};
+use crate::store::Store;
+
+/// How long running turns may take to finish after a shutdown signal.
+const TURN_GRACE: Duration = Duration::from_secs(10);
+/// How long queued parts may take to go out after a shutdown signal.
+const SEND_GRACE: Duration = Duration::from_secs(10);
+
+/// Builds every enabled platform, reporting (not failing on) those that cannot start.
+pub fn build_platforms(config: &Config) -> BTreeMap<String, Loaded> {
+    let mut platforms = BTreeMap::new();
+    for registration in registrations() {
+        let section = config.section(registration.name);
+        if let Err(why) = (registration.enabled)(&section) {
+            info!("[{}] not enabled: {why}", registration.name);
+            continue;
+        }
+        match (registration.build)(&section) {
+            Ok(platform) => {
+                if registration.stub {
+                    warn!(
+                        "[{}] is a stub: receiving and sending are not implemented yet",
+                        registration.name
+                    );
+                }
+                platforms.insert(
+                    registration.name.to_string(),
+                    Loaded {
+                        platform,
+                        registration,
+                    },
+                );
+            }
+            Err(e) => tracing::error!("[{}] {e}", registration.name),
+        }
+    }
+    platforms
+}
+
+/// Opens the store of a configuration.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let path = config.home().join("gateway.db");
+    Store::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// Shared services for `platforms`.
+pub fn services(config: &Config, platforms: BTreeMap<String, Loaded>) -> anyhow::Result<Services> {
+    Ok(Services {
+        store: open_store(config)?,
+        platforms,
+        home: config.home().to_path_buf(),
+        inbound: Arc::new(Notify::new()),
+        outbox: Arc::new(Notify::new()),
+        metrics: Arc::new(Metrics::default()),
+    })
+}
+
+async fn signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received: shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received: shutting down"),
+    }
+}
+
+/// Runs the gateway until SIGINT/SIGTERM; fails when no platform could start.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let host = config.section(HOST);
+    let (agent, timeout) = crate::agent::from_config(&host)?;
+    let max_turns = host
+        .number(settings::MAX_CONCURRENT_TURNS.env)?
+        .unwrap_or(8) as usize;
+    let max_pending = host.number(settings::MAX_PENDING.env)?.unwrap_or(10_000) as usize;
+
+    let mut services = services(&config, build_platforms(&config))?;
+    let ingress = Arc::new(Ingress::new(services.clone(), max_pending));
+    let (listeners, failed) = server::bind_all(
+        &services.platforms,
+        ingress.clone(),
+        services.metrics.clone(),
+    );
+    for name in failed {
+        services.platforms.remove(&name);
+    }
+    if services.platforms.is_empty() {
+        bail!(
+            "no platform is running: see the messages above, and `hermes platforms` for what is enabled"
+        );
+    }
+    let names: Vec<&str> = services.platforms.keys().map(String::as_str).collect();
+    info!("gateway running: {}", names.join(", "));
+
+    let (stop_turns, turns_rx) = watch::channel(false);
+    let (stop_sends, sends_rx) = watch::channel(false);
+    let dispatcher = Dispatcher::new(services.clone(), ingress, agent, timeout, max_turns);
+    let dispatching = actix_rt::spawn(dispatcher.run(turns_rx, TURN_GRACE));
+    let sender = Sender::new(services.clone());
+    let sending = actix_rt::spawn(sender.run(sends_rx, SEND_GRACE));
+
+    signal().await;
+    for listener in &listeners {
+        listener.stop().await;
+    }
+    let _ = stop_turns.send(true);
+    let _ = dispatching.await;
+    let _ = stop_sends.send(true);
+    let _ = sending.await;
+    info!("gateway stopped");
+    Ok(())
+}

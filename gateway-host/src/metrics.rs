@@ -1,0 +1,168 @@
+//! Prometheus counters and histograms, served at `GET /metrics` on every listener.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the agent-latency histogram, in seconds.
+const BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// The gateway's metrics; cheap to update from any thread.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    gauges: Mutex<BTreeMap<&'static str, i64>>,
+    agent_latency: Mutex<Histogram>,
+}
+
+fn help(name: &str) -> &'static str {
+    match name {
+        "hermes_inbound_accepted_total" => "Inbound messages stored for processing",
+        "hermes_inbound_rejected_total" => "Inbound requests rejected, by reason",
+        "hermes_agent_turns_total" => "Agent turns, by outcome",
+        "hermes_outbound_sent_total" => "Parts accepted by the provider",
+        "hermes_outbound_retried_total" => "Sends that will be retried",
+        "hermes_outbound_failed_total" => "Parts that were not delivered, by code",
+        "hermes_segments_sent_total" => "Billed units (SMS segments) sent",
+        "hermes_outbox_depth" => "Parts waiting to be sent",
+        "hermes_inbound_pending" => "Inbound messages waiting for a turn",
+        _ => "",
+    }
+}
+
+impl Metrics {
+    /// Adds `by` to a counter with the given labels (`platform="sms",reason="signature"`).
+    pub fn add(&self, name: &'static str, labels: String, by: u64) {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *counters.entry((name, labels)).or_default() += by;
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(&self, name: &'static str, labels: String) {
+        self.add(name, labels, 1);
+    }
+
+    /// Sets a gauge.
+    pub fn set(&self, name: &'static str, value: i64) {
+        self.gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, value);
+    }
+
+    /// Records one agent turn's latency.
+    pub fn observe_agent(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let mut h = self.agent_latency.lock().unwrap_or_else(|p| p.into_inner());
+        if h.counts.is_empty() {
+            h.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// The current value of a counter (for tests and status).
+    pub fn get(&self, name: &'static str, labels: &str) -> u64 {
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        counters
+            .get(&(name, labels.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut last = "";
+        for ((name, labels), value) in &counters {
+            if *name != last {
+                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
+                last = name;
+            }
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+        for (name, value) in self.gauges.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {}\n# TYPE {name} gauge\n{name} {value}",
+                help(name)
+            );
+        }
+        let h = self.agent_latency.lock().unwrap_or_else(|p| p.into_inner());
+        let name = "hermes_agent_turn_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Agent turn latency\n# TYPE {name} histogram"
+        );
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                h.counts.get(i).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            h.count, h.sum, h.count
+        );
+        out
+    }
+}
+
+/// Formats Prometheus labels, escaping values.
+pub fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histogram() {
+        let m = Metrics::default();
+        m.inc(
+            "hermes_inbound_rejected_total",
+            labels(&[("platform", "sms"), ("reason", "signature")]),
+        );
+        m.inc(
+            "hermes_inbound_rejected_total",
+            labels(&[("platform", "sms"), ("reason", "signature")]),
+        );
+        m.set("hermes_outbox_depth", 3);
+        m.observe_agent(Duration::from_millis(300));
+        let text = m.render();
+        assert!(
+            text.contains("hermes_inbound_rejected_total{platform=\"sms\",reason=\"signature\"} 2")
+        );
+        assert!(text.contains("hermes_outbox_depth 3"));
+        assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.5\"} 1"));
+        assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.25\"} 0"));
+    }
+}

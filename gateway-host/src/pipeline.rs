@@ -1,0 +1,489 @@
+//! The conversation pipeline: inbound messages are stored (ingress), then a dispatcher runs
+//! them, one queue per conversation: chat commands without the agent, everything else as agent
+//! turns whose replies are formatted and queued in the outbox within the same transaction.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use platform_api::{Accepted, Control, Inbound, InboundSink, Platform, SinkError};
+use tokio::sync::{Semaphore, watch};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::agent::{Agent, AgentRequest, ChatMessage};
+use crate::commands::{self, ChatCommand};
+use crate::metrics::labels;
+use crate::services::Services;
+use crate::store::{StoredInbound, TurnCommit};
+
+/// The one message a user gets when the agent fails or times out.
+pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
+
+/// Turns of history sent to the agent as context.
+const HISTORY_TURNS: usize = 40;
+
+/// The host side of receive: stores inbound messages durably before they are acknowledged.
+pub struct Ingress {
+    services: Services,
+    pending: AtomicUsize,
+    max_pending: usize,
+}
+
+impl Ingress {
+    /// Ingress over the shared services, answering 503 past `max_pending` waiting messages.
+    pub fn new(services: Services, max_pending: usize) -> Self {
+        let pending = services.store.pending_inbound_count().unwrap_or(0);
+        Ingress {
+            services,
+            pending: AtomicUsize::new(pending),
+            max_pending,
+        }
+    }
+
+    /// Updates the count of waiting messages (the dispatcher knows it exactly).
+    pub fn set_pending(&self, n: usize) {
+        self.pending.store(n, Ordering::Relaxed);
+        self.services
+            .metrics
+            .set("hermes_inbound_pending", n as i64);
+    }
+}
+
+#[async_trait(?Send)]
+impl InboundSink for Ingress {
+    async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
+        if self.pending.load(Ordering::Relaxed) >= self.max_pending {
+            self.rejected(&inbound.platform, "overloaded");
+            return Err(SinkError::Overloaded);
+        }
+        let accepted = self
+            .services
+            .store
+            .insert_inbound(&inbound)
+            .map_err(|e| SinkError::Storage(e.to_string()))?;
+        match accepted {
+            Accepted::Stored => {
+                self.pending.fetch_add(1, Ordering::Relaxed);
+                self.services.metrics.inc(
+                    "hermes_inbound_accepted_total",
+                    labels(&[("platform", &inbound.platform)]),
+                );
+                self.services.inbound.notify_one();
+            }
+            Accepted::Duplicate => self.rejected(&inbound.platform, "duplicate"),
+        }
+        Ok(accepted)
+    }
+
+    fn rejected(&self, platform: &str, reason: &'static str) {
+        self.services.metrics.inc(
+            "hermes_inbound_rejected_total",
+            labels(&[("platform", platform), ("reason", reason)]),
+        );
+    }
+}
+
+type Key = (String, String);
+
+struct Running {
+    task: actix_rt::task::JoinHandle<()>,
+    inbound_ids: Vec<i64>,
+    started: Instant,
+}
+
+/// Runs stored inbound messages: serial per conversation, parallel across conversations.
+pub struct Dispatcher {
+    services: Services,
+    ingress: Arc<Ingress>,
+    agent: Rc<dyn Agent>,
+    timeout: Duration,
+    running: RefCell<HashMap<Key, Running>>,
+    turns: Semaphore,
+    accepting: Cell<bool>,
+}
+
+impl Dispatcher {
+    /// A dispatcher with the given agent, per-turn limit and parallelism bound.
+    pub fn new(
+        services: Services,
+        ingress: Arc<Ingress>,
+        agent: Rc<dyn Agent>,
+        timeout: Duration,
+        max_turns: usize,
+    ) -> Rc<Self> {
+        Rc::new(Dispatcher {
+            services,
+            ingress,
+            agent,
+            timeout,
+            running: RefCell::new(HashMap::new()),
+            turns: Semaphore::new(max_turns.max(1)),
+            accepting: Cell::new(true),
+        })
+    }
+
+    /// Processes stored messages until `shutdown` turns true, then lets running turns finish
+    /// for up to `grace`; turns still running then are abandoned and answered after a restart.
+    pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        loop {
+            if let Err(e) = self.dispatch() {
+                error!("dispatcher: {e:#}");
+            }
+            tokio::select! {
+                _ = self.services.inbound.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.accepting.set(false);
+        let deadline = Instant::now() + grace;
+        while !self.running.borrow().is_empty() && Instant::now() < deadline {
+            tokio::select! {
+                _ = self.services.inbound.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        for (_, running) in self.running.borrow_mut().drain() {
+            running.task.abort();
+        }
+    }
+
+    /// One pass over the waiting messages.
+    fn dispatch(self: &Rc<Self>) -> anyhow::Result<()> {
+        let pending = self.services.store.pending_inbound()?;
+        self.ingress.set_pending(pending.len());
+        let mut order: Vec<Key> = Vec::new();
+        let mut groups: HashMap<Key, Vec<StoredInbound>> = HashMap::new();
+        for msg in pending {
+            let key = (msg.platform.clone(), msg.chat.clone());
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                })
+                .push(msg);
+        }
+        for key in order {
+            let msgs = groups.remove(&key).unwrap_or_default();
+            let Some(platform) = self.services.platform(&key.0).cloned() else {
+                continue;
+            };
+            self.dispatch_conversation(&key, &platform, msgs)?;
+        }
+        Ok(())
+    }
+
+    fn dispatch_conversation(
+        self: &Rc<Self>,
+        key: &Key,
+        platform: &Arc<dyn Platform>,
+        msgs: Vec<StoredInbound>,
+    ) -> anyhow::Result<()> {
+        let store = &self.services.store;
+        let mut batch: Vec<StoredInbound> = Vec::new();
+        for msg in msgs {
+            let who = platform.redact(&msg.sender);
+            if let Some(control) = msg.control {
+                self.control(platform, &msg, control)?;
+                continue;
+            }
+            if !platform.access().allows(&msg.sender)
+                && !store.is_approved(&msg.platform, &msg.sender)?
+            {
+                info!(
+                    "[{}] message from {who} not processed: sender is not allowed (deny by default)",
+                    msg.platform
+                );
+                self.services.metrics.inc(
+                    "hermes_inbound_rejected_total",
+                    labels(&[("platform", &msg.platform), ("reason", "unauthorized")]),
+                );
+                store.mark_inbound(&[msg.id], "unauthorized")?;
+                continue;
+            }
+            if store.is_suppressed(&msg.platform, &msg.chat)? {
+                info!(
+                    "[{}] message from {who} not processed: the chat has opted out (send START to opt back in)",
+                    msg.platform
+                );
+                self.services.metrics.inc(
+                    "hermes_inbound_rejected_total",
+                    labels(&[("platform", &msg.platform), ("reason", "opted-out")]),
+                );
+                store.mark_inbound(&[msg.id], "suppressed")?;
+                continue;
+            }
+            let running = self.running.borrow().contains_key(key);
+            match commands::parse(&msg.text) {
+                Some(command) if running || batch.is_empty() => {
+                    self.command(key, platform, &msg, command)?;
+                }
+                // A command after queued text waits for the turn that answers the text.
+                Some(_) => break,
+                None if running => {}
+                None => batch.push(msg),
+            }
+        }
+        if !batch.is_empty() && !self.running.borrow().contains_key(key) && self.accepting.get() {
+            self.start_turn(key.clone(), platform.clone(), batch);
+        }
+        Ok(())
+    }
+
+    fn control(
+        &self,
+        platform: &Arc<dyn Platform>,
+        msg: &StoredInbound,
+        control: Control,
+    ) -> anyhow::Result<()> {
+        let store = &self.services.store;
+        let who = platform.redact(&msg.sender);
+        match control {
+            Control::OptOut => {
+                store.suppress(&msg.platform, &msg.chat, "opt-out keyword")?;
+                info!(
+                    "[{}] {who} opted out: nothing more will be sent to this chat until it opts back in",
+                    msg.platform
+                );
+            }
+            Control::OptIn => {
+                store.unsuppress(&msg.platform, &msg.chat)?;
+                info!("[{}] {who} opted back in", msg.platform);
+            }
+            Control::Help => info!(
+                "[{}] {who} asked for help (answered by the carrier)",
+                msg.platform
+            ),
+        }
+        store.mark_inbound(&[msg.id], "control")?;
+        Ok(())
+    }
+
+    fn reply_now(
+        &self,
+        key: &Key,
+        platform: &Arc<dyn Platform>,
+        inbound_ids: &[i64],
+        text: &str,
+    ) -> anyhow::Result<()> {
+        let parts = platform.format(text);
+        self.services.store.commit_turn(&TurnCommit {
+            platform: &key.0,
+            chat: &key.1,
+            inbound_ids,
+            user: None,
+            assistant: None,
+            parts: &parts,
+            origin: "command",
+        })?;
+        self.services.outbox.notify_one();
+        Ok(())
+    }
+
+    fn cancel(&self, key: &Key) -> Option<Vec<i64>> {
+        let running = self.running.borrow_mut().remove(key)?;
+        running.task.abort();
+        self.services
+            .store
+            .mark_inbound(&running.inbound_ids, "cancelled")
+            .ok()?;
+        Some(running.inbound_ids)
+    }
+
+    fn command(
+        self: &Rc<Self>,
+        key: &Key,
+        platform: &Arc<dyn Platform>,
+        msg: &StoredInbound,
+        command: ChatCommand,
+    ) -> anyhow::Result<()> {
+        let store = &self.services.store;
+        let reply = match command {
+            ChatCommand::New => {
+                self.cancel(key);
+                store.reset_conversation(&key.0, &key.1)?;
+                "Started a new conversation.".to_string()
+            }
+            ChatCommand::Stop => match self.cancel(key) {
+                Some(_) => "Stopped.".to_string(),
+                None => "Nothing to stop: no reply is being written.".to_string(),
+            },
+            ChatCommand::Status => {
+                let turns = store.turn_count(&key.0, &key.1)?;
+                let state = match self.running.borrow().get(key) {
+                    Some(r) => format!(
+                        "writing a reply ({}s so far)",
+                        r.started.elapsed().as_secs()
+                    ),
+                    None => "idle".to_string(),
+                };
+                let home = match platform.home_channel() {
+                    Some(h) if h.chat == key.1 => "this chat".to_string(),
+                    Some(h) => h.name,
+                    None => "not set (send /sethome)".to_string(),
+                };
+                format!(
+                    "Status: {state}. This conversation has {turns} messages. Home channel: {home}."
+                )
+            }
+            ChatCommand::Help => commands::HELP.to_string(),
+            ChatCommand::SetHome => self.set_home(key, platform)?,
+        };
+        info!(
+            "[{}] command {:?} from {}",
+            key.0,
+            command,
+            platform.redact(&msg.sender)
+        );
+        self.reply_now(key, platform, &[msg.id], &reply)
+    }
+
+    fn set_home(&self, key: &Key, platform: &Arc<dyn Platform>) -> anyhow::Result<String> {
+        let Some(loaded) = self.services.platforms.get(&key.0) else {
+            return Ok("This platform has no home channel.".to_string());
+        };
+        let Some(setting) = loaded.registration.home_channel_setting else {
+            return Ok("This platform has no home channel.".to_string());
+        };
+        let path = self.services.home.join(".env");
+        hermes_config::set_env_vars(&path, &[(setting, &key.1)])?;
+        info!(
+            "[{}] home channel set to {} ({setting} in {})",
+            key.0,
+            platform.redact(&key.1),
+            path.display()
+        );
+        Ok(
+            "This chat is now the home channel: scheduled messages will be delivered here."
+                .to_string(),
+        )
+    }
+
+    fn start_turn(
+        self: &Rc<Self>,
+        key: Key,
+        platform: Arc<dyn Platform>,
+        batch: Vec<StoredInbound>,
+    ) {
+        let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
+        let this = Rc::clone(self);
+        let span = info_span!("turn", platform = %key.0, chat = %platform.redact(&key.1), messages = ids.len());
+        let task_key = key.clone();
+        let task = actix_rt::spawn(
+            async move {
+                let _permit = this.turns.acquire().await;
+                this.turn(&task_key, &platform, batch).await;
+                this.services.inbound.notify_one();
+            }
+            .instrument(span),
+        );
+        self.running.borrow_mut().insert(
+            key,
+            Running {
+                task,
+                inbound_ids: ids,
+                started: Instant::now(),
+            },
+        );
+    }
+
+    async fn turn(&self, key: &Key, platform: &Arc<dyn Platform>, batch: Vec<StoredInbound>) {
+        let user_text = batch
+            .iter()
+            .map(render_inbound)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
+        let history = match self.services.store.history(&key.0, &key.1, HISTORY_TURNS) {
+            Ok(h) => h,
+            Err(e) => {
+                error!("reading history: {e}");
+                Vec::new()
+            }
+        };
+        let mut messages: Vec<ChatMessage> = history
+            .into_iter()
+            .map(|(role, content)| ChatMessage { role, content })
+            .collect();
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: user_text.clone(),
+        });
+        let label = self
+            .services
+            .platforms
+            .get(&key.0)
+            .map(|l| l.registration.label)
+            .unwrap_or("a messaging app");
+        let request = AgentRequest {
+            platform: key.0.clone(),
+            platform_label: label.to_string(),
+            chat: key.1.clone(),
+            messages,
+        };
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, self.agent.reply(&request)).await;
+        self.services.metrics.observe_agent(started.elapsed());
+        let (assistant, reply, result) = match outcome {
+            Ok(Ok(text)) if !text.trim().is_empty() => (Some(text.clone()), text, "ok"),
+            Ok(Ok(_)) => {
+                warn!("agent returned an empty reply");
+                (None, APOLOGY.to_string(), "empty")
+            }
+            Ok(Err(e)) => {
+                warn!("agent failed: {e:#}");
+                (None, APOLOGY.to_string(), "error")
+            }
+            Err(_) => {
+                warn!("agent did not answer within {}s", self.timeout.as_secs());
+                (None, APOLOGY.to_string(), "timeout")
+            }
+        };
+        self.services.metrics.inc(
+            "hermes_agent_turns_total",
+            labels(&[("platform", &key.0), ("outcome", result)]),
+        );
+        let parts = platform.format(&reply);
+        let commit = TurnCommit {
+            platform: &key.0,
+            chat: &key.1,
+            inbound_ids: &ids,
+            user: Some(&user_text),
+            assistant: assistant.as_deref(),
+            parts: &parts,
+            origin: "reply",
+        };
+        // Committing and leaving the running set happen without an await in between, so a
+        // `/stop` either cancels the turn before it commits or finds it finished.
+        match self.services.store.commit_turn(&commit) {
+            Ok(_) => info!(
+                "reply queued in {} part(s) after {:.1}s",
+                parts.len(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => error!("could not record the turn (it will run again): {e}"),
+        }
+        self.running.borrow_mut().remove(key);
+        self.services.outbox.notify_one();
+    }
+}
+
+/// The text the agent sees for one inbound message, attachments included.
+fn render_inbound(msg: &StoredInbound) -> String {
+    let mut text = msg.text.trim().to_string();
+    for a in &msg.attachments {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[attachment: {} {}]",
+            a.content_type.as_deref().unwrap_or("file"),
+            a.url
+        ));
+    }
+    text
+}

@@ -1,0 +1,110 @@
+//! The host's own settings, and the configuration schema built from every registration.
+use hermes_config::{Schema, SchemaSection};
+use platform_api::{Setting, SettingKind, registrations};
+
+/// `HERMES_AGENT`.
+pub const AGENT: Setting = Setting::new(
+    "HERMES_AGENT",
+    "agent.backend",
+    "Agent backend: echo (built in), openai (OpenAI-compatible server) or command",
+)
+.default("echo")
+.kind(SettingKind::Choice(&["echo", "openai", "command"]));
+/// `HERMES_AGENT_URL`.
+pub const AGENT_URL: Setting = Setting::new(
+    "HERMES_AGENT_URL",
+    "agent.url",
+    "For openai: base URL ending in /v1, e.g. http://127.0.0.1:11434/v1",
+)
+.kind(SettingKind::Url);
+/// `HERMES_AGENT_MODEL`.
+pub const AGENT_MODEL: Setting = Setting::new(
+    "HERMES_AGENT_MODEL",
+    "agent.model",
+    "For openai: model name",
+);
+/// `HERMES_AGENT_API_KEY`.
+pub const AGENT_API_KEY: Setting = Setting::new(
+    "HERMES_AGENT_API_KEY",
+    "agent.api_key",
+    "For openai: bearer key (optional for local servers)",
+)
+.secret();
+/// `HERMES_AGENT_COMMAND`.
+pub const AGENT_COMMAND: Setting = Setting::new(
+    "HERMES_AGENT_COMMAND",
+    "agent.command",
+    "For command: program run per turn (via sh -c), conversation as JSON on stdin, reply on stdout",
+);
+/// `HERMES_AGENT_TIMEOUT_SECS`.
+pub const AGENT_TIMEOUT_SECS: Setting = Setting::new(
+    "HERMES_AGENT_TIMEOUT_SECS",
+    "agent.timeout_secs",
+    "Longest an agent turn may take, in seconds",
+)
+.default("120")
+.kind(SettingKind::Number);
+/// `HERMES_MAX_CONCURRENT_TURNS`.
+pub const MAX_CONCURRENT_TURNS: Setting = Setting::new(
+    "HERMES_MAX_CONCURRENT_TURNS",
+    "gateway.max_concurrent_turns",
+    "Agent turns running at once across conversations",
+)
+.default("8")
+.kind(SettingKind::Number);
+/// `HERMES_MAX_PENDING`.
+pub const MAX_PENDING: Setting = Setting::new(
+    "HERMES_MAX_PENDING",
+    "gateway.max_pending",
+    "Inbound messages waiting for a turn before webhooks are answered 503 (the provider retries)",
+)
+.default("10000")
+.kind(SettingKind::Number);
+/// `HERMES_TIMEZONE`.
+pub const TIMEZONE: Setting = Setting::new(
+    "HERMES_TIMEZONE",
+    "gateway.timezone",
+    "IANA time zone for cron schedules, default the local zone",
+);
+/// `HERMES_LOG_FORMAT`.
+pub const LOG_FORMAT: Setting = Setting::new(
+    "HERMES_LOG_FORMAT",
+    "gateway.log_format",
+    "Log format: text or json (RUST_LOG filters)",
+)
+.default("text")
+.kind(SettingKind::Choice(&["text", "json"]));
+
+/// The host's settings.
+pub const HOST_SETTINGS: &[Setting] = &[
+    AGENT,
+    AGENT_URL,
+    AGENT_MODEL,
+    AGENT_API_KEY,
+    AGENT_COMMAND,
+    AGENT_TIMEOUT_SECS,
+    MAX_CONCURRENT_TURNS,
+    MAX_PENDING,
+    TIMEZONE,
+    LOG_FORMAT,
+];
+
+/// Name of the host's section in the configuration.
+pub const HOST: &str = "gateway";
+
+/// The configuration schema: the host's settings and every registered platform's.
+pub fn schema() -> Schema {
+    let mut schema = vec![SchemaSection {
+        name: HOST.to_string(),
+        table: String::new(),
+        settings: HOST_SETTINGS,
+    }];
+    for registration in registrations() {
+        schema.push(SchemaSection {
+            name: registration.name.to_string(),
+            table: format!("platforms.{}", registration.name),
+            settings: registration.settings,
+        });
+    }
+    schema
+}

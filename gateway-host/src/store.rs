@@ -1,0 +1,724 @@
+//! The gateway's state in SQLite (`$HERMES_HOME/gateway.db`): inbound messages, conversations,
+//! the outbox, opt-out suppression and pairing. All SQL lives here, behind a narrow API, so that
+//! another database can stand behind the same methods.
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use platform_api::{Accepted, Attachment, Control, Inbound, Part};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Milliseconds since the Unix epoch: every timestamp in the store.
+pub type Millis = i64;
+
+/// Now, in store time.
+pub fn now_ms() -> Millis {
+    to_ms(SystemTime::now())
+}
+
+/// A system time in store time.
+pub fn to_ms(t: SystemTime) -> Millis {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct StoreError(#[from] rusqlite::Error);
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE inbound (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    control TEXT,
+    received_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    UNIQUE (platform, provider_id)
+);
+CREATE INDEX inbound_pending ON inbound (id) WHERE state = 'pending';
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX conversations_active ON conversations (platform, chat) WHERE active = 1;
+CREATE TABLE turns (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX turns_by_conversation ON turns (conversation_id, id);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    body TEXT NOT NULL,
+    encoding TEXT,
+    segments INTEGER NOT NULL DEFAULT 1,
+    part_index INTEGER NOT NULL,
+    part_count INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until INTEGER,
+    provider_id TEXT,
+    error TEXT,
+    error_code INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_open ON outbox (platform, chat, id) WHERE state IN ('pending', 'sending');
+CREATE TABLE suppressions (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, chat)
+);
+CREATE TABLE pairing (
+    platform TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    code TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    approved_at INTEGER,
+    PRIMARY KEY (platform, sender)
+);
+"#];
+
+/// An inbound message as stored, waiting for the dispatcher.
+#[derive(Clone, Debug)]
+pub struct StoredInbound {
+    /// Row id; the order of arrival.
+    pub id: i64,
+    /// Platform name.
+    pub platform: String,
+    /// Conversation.
+    pub chat: String,
+    /// Sender.
+    pub sender: String,
+    /// Text.
+    pub text: String,
+    /// Media.
+    pub attachments: Vec<Attachment>,
+    /// Carrier keyword.
+    pub control: Option<Control>,
+}
+
+/// A stored outgoing part.
+#[derive(Clone, Debug)]
+pub struct OutboxPart {
+    /// Row id; parts of one chat go out in this order.
+    pub id: i64,
+    /// Platform name.
+    pub platform: String,
+    /// Destination chat.
+    pub chat: String,
+    /// The part as formatted.
+    pub part: Part,
+    /// 1-based position in its message.
+    pub index: i64,
+    /// Parts in its message.
+    pub count: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+/// What an outgoing part's life ended with (or is waiting for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartState {
+    /// Waiting to be sent.
+    Pending,
+    /// Claimed by a sender.
+    Sending,
+    /// Accepted by the provider.
+    Sent,
+    /// Refused for good.
+    Failed,
+    /// Not sent: the recipient has opted out.
+    Suppressed,
+    /// The request went out but its outcome is unknown; never re-sent automatically.
+    Ambiguous,
+}
+
+impl PartState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PartState::Pending => "pending",
+            PartState::Sending => "sending",
+            PartState::Sent => "sent",
+            PartState::Failed => "failed",
+            PartState::Suppressed => "suppressed",
+            PartState::Ambiguous => "ambiguous",
+        }
+    }
+
+    fn parse(s: &str) -> PartState {
+        match s {
+            "pending" => PartState::Pending,
+            "sending" => PartState::Sending,
+            "sent" => PartState::Sent,
+            "suppressed" => PartState::Suppressed,
+            "ambiguous" => PartState::Ambiguous,
+            _ => PartState::Failed,
+        }
+    }
+}
+
+/// Everything a finished turn (or chat command) writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct TurnCommit<'a> {
+    /// Platform of the conversation.
+    pub platform: &'a str,
+    /// Chat of the conversation.
+    pub chat: &'a str,
+    /// Inbound messages this answers; marked done.
+    pub inbound_ids: &'a [i64],
+    /// The user's side of the exchange, recorded in history.
+    pub user: Option<&'a str>,
+    /// The assistant's side, recorded in history.
+    pub assistant: Option<&'a str>,
+    /// Formatted reply parts to queue.
+    pub parts: &'a [Part],
+    /// Why the parts are sent (`reply`, `command`, `cron`, `send`).
+    pub origin: &'a str,
+}
+
+/// Handle to the database; cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn control_str(c: Control) -> &'static str {
+    match c {
+        Control::OptOut => "opt-out",
+        Control::OptIn => "opt-in",
+        Control::Help => "help",
+    }
+}
+
+fn parse_control(s: &str) -> Option<Control> {
+    match s {
+        "opt-out" => Some(Control::OptOut),
+        "opt-in" => Some(Control::OptIn),
+        "help" => Some(Control::Help),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // With WAL, NORMAL is durable against a crash of the process (kill -9); only a power
+        // loss can take back the last commits.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(conn)),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores an inbound message; a second one with the same platform and provider id is a
+    /// duplicate and changes nothing.
+    pub fn insert_inbound(&self, inbound: &Inbound) -> Result<Accepted> {
+        let attachments =
+            serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into());
+        let changed = self.conn().execute(
+            "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                inbound.platform,
+                inbound.provider_id,
+                inbound.chat,
+                inbound.sender,
+                inbound.text,
+                attachments,
+                inbound.control.map(control_str),
+                to_ms(inbound.received_at),
+            ],
+        )?;
+        Ok(if changed == 1 {
+            Accepted::Stored
+        } else {
+            Accepted::Duplicate
+        })
+    }
+
+    /// Inbound messages not processed yet, oldest first.
+    pub fn pending_inbound(&self) -> Result<Vec<StoredInbound>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+             WHERE state = 'pending' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let attachments: String = r.get(5)?;
+            let control: Option<String> = r.get(6)?;
+            Ok(StoredInbound {
+                id: r.get(0)?,
+                platform: r.get(1)?,
+                chat: r.get(2)?,
+                sender: r.get(3)?,
+                text: r.get(4)?,
+                attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+                control: control.as_deref().and_then(parse_control),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many inbound messages wait for the dispatcher.
+    pub fn pending_inbound_count(&self) -> Result<usize> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM inbound WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Marks inbound messages as handled without a turn (`ignored`, `unauthorized`, …).
+    pub fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "UPDATE inbound SET state = ?2 WHERE id = ?1",
+                params![id, state],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn active_conversation(conn: &Connection, platform: &str, chat: &str) -> rusqlite::Result<i64> {
+        let existing: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1",
+                params![platform, chat],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match existing {
+            Some(id) => Ok(id),
+            None => {
+                conn.execute(
+                    "INSERT INTO conversations (platform, chat, created_at) VALUES (?1, ?2, ?3)",
+                    params![platform, chat, now_ms()],
+                )?;
+                Ok(conn.last_insert_rowid())
+            }
+        }
+    }
+
+    /// The active conversation's history, oldest first, as `(role, content)`; at most `limit`
+    /// of the latest turns.
+    pub fn history(
+        &self,
+        platform: &str,
+        chat: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT role, content FROM turns WHERE conversation_id =
+                (SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let mut rows: Vec<(String, String)> = stmt
+            .query_map(params![platform, chat, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Number of turns in the active conversation.
+    pub fn turn_count(&self, platform: &str, chat: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id
+             WHERE c.platform = ?1 AND c.chat = ?2 AND c.active = 1",
+            params![platform, chat],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Ends the active conversation; the next message starts a fresh one.
+    pub fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE conversations SET active = 0 WHERE platform = ?1 AND chat = ?2 AND active = 1",
+            params![platform, chat],
+        )?;
+        Ok(())
+    }
+
+    /// Records a finished turn atomically: history, queued parts, inbound marked done.
+    /// Returns the ids of the queued parts.
+    pub fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        if commit.user.is_some() || commit.assistant.is_some() {
+            let conversation = Self::active_conversation(&tx, commit.platform, commit.chat)?;
+            for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
+                if let Some(content) = content {
+                    tx.execute(
+                        "INSERT INTO turns (conversation_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![conversation, role, content, now],
+                    )?;
+                }
+            }
+        }
+        let ids = Self::insert_parts(
+            &tx,
+            commit.platform,
+            commit.chat,
+            commit.parts,
+            commit.origin,
+            now,
+        )?;
+        for id in commit.inbound_ids {
+            tx.execute(
+                "UPDATE inbound SET state = 'done' WHERE id = ?1",
+                params![id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn insert_parts(
+        tx: &Connection,
+        platform: &str,
+        chat: &str,
+        parts: &[Part],
+        origin: &str,
+        now: Millis,
+    ) -> rusqlite::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(parts.len());
+        let count = parts.len() as i64;
+        for (i, part) in parts.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
+                                     next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
+                params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now],
+            )?;
+            ids.push(tx.last_insert_rowid());
+        }
+        Ok(ids)
+    }
+
+    /// Queues formatted parts for a chat (cron output, `hermes send`).
+    pub fn enqueue(
+        &self,
+        platform: &str,
+        chat: &str,
+        parts: &[Part],
+        origin: &str,
+    ) -> Result<Vec<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ids = Self::insert_parts(&tx, platform, chat, parts, origin, now_ms())?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Parts that may be sent now: pending, due, and first of their chat among the open ones.
+    pub fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts
+             FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM outbox p
+                               WHERE p.platform = o.platform AND p.chat = o.chat AND p.id < o.id
+                                 AND p.state IN ('pending', 'sending'))
+             ORDER BY o.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok(OutboxPart {
+                id: r.get(0)?,
+                platform: r.get(1)?,
+                chat: r.get(2)?,
+                part: Part {
+                    body: r.get(3)?,
+                    encoding: r.get(4)?,
+                    segments: r.get(5)?,
+                },
+                index: r.get(6)?,
+                count: r.get(7)?,
+                attempts: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When the next pending part becomes due, if any.
+    pub fn next_due(&self) -> Result<Option<Millis>> {
+        Ok(self.conn().query_row(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Claims a pending part for sending until `lease_until`; false if another sender has it.
+    pub fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE outbox SET state = 'sending', lease_until = ?2, attempts = attempts + 1, updated_at = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, lease_until, now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Records the provider's acceptance of a part.
+    pub fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
+                               lease_until = NULL, error = NULL, updated_at = ?4 WHERE id = ?1",
+            params![id, provider_id, segments, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a part back in the queue, due at `next_attempt_at`.
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt_at: Millis,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, error = ?3, error_code = ?4,
+                               lease_until = NULL, updated_at = ?5 WHERE id = ?1",
+            params![id, next_attempt_at, error, code, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a part's life without delivery.
+    pub fn mark_final(
+        &self,
+        id: i64,
+        state: PartState,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET state = ?2, error = ?3, error_code = ?4, lease_until = NULL, updated_at = ?5
+             WHERE id = ?1",
+            params![id, state.as_str(), error, code, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Parts whose sender died mid-send (lease run out): their outcome is unknown, so they are
+    /// marked ambiguous rather than sent again. Returns how many.
+    pub fn expire_leases(&self, now: Millis) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?1,
+                    error = 'interrupted while sending: outcome unknown'
+             WHERE state = 'sending' AND lease_until < ?1",
+            params![now],
+        )?)
+    }
+
+    /// The state of a part.
+    pub fn part_state(&self, id: i64) -> Result<Option<PartState>> {
+        let state: Option<String> = self
+            .conn()
+            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(state.as_deref().map(PartState::parse))
+    }
+
+    /// Parts waiting to be sent or being sent.
+    pub fn outbox_depth(&self) -> Result<usize> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Stops all messages to a chat (opt-out).
+    pub fn suppress(&self, platform: &str, chat: &str, reason: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO suppressions (platform, chat, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![platform, chat, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Lifts a suppression (opt-in).
+    pub fn unsuppress(&self, platform: &str, chat: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM suppressions WHERE platform = ?1 AND chat = ?2",
+            params![platform, chat],
+        )?;
+        Ok(())
+    }
+
+    /// Whether messages to a chat are suppressed.
+    pub fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM suppressions WHERE platform = ?1 AND chat = ?2",
+                params![platform, chat],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+    /// Whether a sender was admitted by pairing.
+    pub fn is_approved(&self, platform: &str, sender: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NOT NULL",
+                params![platform, sender],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound(id: &str, text: &str) -> Inbound {
+        Inbound {
+            platform: "sms".into(),
+            chat: "+15550001111".into(),
+            sender: "+15550001111".into(),
+            text: text.into(),
+            attachments: vec![],
+            provider_id: id.into(),
+            received_at: SystemTime::now(),
+            control: None,
+        }
+    }
+
+    #[test]
+    fn inbound_is_deduplicated_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Stored
+        );
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Duplicate
+        );
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Duplicate
+        );
+        assert_eq!(store.pending_inbound().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn turns_commit_history_parts_and_inbound_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
+        store.insert_inbound(&inbound("SM1", "hi")).unwrap();
+        let pending = store.pending_inbound().unwrap();
+        let parts = vec![Part::plain("one"), Part::plain("two")];
+        let ids = store
+            .commit_turn(&TurnCommit {
+                platform: "sms",
+                chat: "+15550001111",
+                inbound_ids: &[pending[0].id],
+                user: Some("hi"),
+                assistant: Some("one two"),
+                parts: &parts,
+                origin: "reply",
+            })
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(store.pending_inbound().unwrap().is_empty());
+        assert_eq!(store.history("sms", "+15550001111", 10).unwrap().len(), 2);
+        // Only the first part of the chat is due; the second waits for it.
+        let due = store.due_parts(now_ms(), 10).unwrap();
+        assert_eq!(due.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
+        assert!(store.claim(ids[0], now_ms() + 1000).unwrap());
+        assert!(!store.claim(ids[0], now_ms() + 1000).unwrap());
+        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+        store.mark_sent(ids[0], "SM-out", Some(1)).unwrap();
+        assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[1]);
+        store.reset_conversation("sms", "+15550001111").unwrap();
+        assert!(store.history("sms", "+15550001111", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn expired_leases_become_ambiguous_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
+        let ids = store
+            .enqueue("sms", "+15550001111", &[Part::plain("x")], "send")
+            .unwrap();
+        assert!(store.claim(ids[0], now_ms() - 1).unwrap());
+        assert_eq!(store.expire_leases(now_ms()).unwrap(), 1);
+        assert_eq!(
+            store.part_state(ids[0]).unwrap(),
+            Some(PartState::Ambiguous)
+        );
+        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+    }
+}

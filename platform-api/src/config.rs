@@ -1,0 +1,273 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+use crate::phone;
+use crate::settings::Setting;
+
+/// Where a configuration value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default of the setting.
+    Default,
+    /// `$HERMES_HOME/config.toml`, at the given path and key.
+    ConfigFile {
+        /// Path of the file.
+        path: PathBuf,
+        /// Dotted key inside it (`platforms.sms.webhook_port`).
+        key: String,
+    },
+    /// `$HERMES_HOME/.env`, at the given path.
+    DotEnv(PathBuf),
+    /// The process environment.
+    Environment,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "built-in default"),
+            Origin::ConfigFile { path, key } => write!(f, "{} key `{key}`", path.display()),
+            Origin::DotEnv(path) => write!(f, "{}", path.display()),
+            Origin::Environment => write!(f, "environment"),
+        }
+    }
+}
+
+/// One resolved setting: its text and where it came from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfigValue {
+    /// The value as text, exactly as written (numbers are never guessed).
+    pub text: String,
+    /// The source that won.
+    pub origin: Origin,
+    /// Whether the value is a secret (never printed, also not by `Debug`).
+    pub secret: bool,
+}
+
+impl fmt::Debug for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if self.secret {
+            "<redacted>"
+        } else {
+            &self.text
+        };
+        f.debug_struct("ConfigValue")
+            .field("text", &text)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// The resolved settings of one platform (or of the host), keyed by variable name.
+///
+/// Accessors parse on demand and return a [`ConfigError`] naming the variable and its source.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSection {
+    values: BTreeMap<String, ConfigValue>,
+}
+
+impl ConfigSection {
+    /// A section from resolved values (the configuration loader builds these).
+    pub fn new(values: BTreeMap<String, ConfigValue>) -> Self {
+        ConfigSection { values }
+    }
+
+    /// A section from plain `(variable, value)` pairs, all taken as set in the environment.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let values = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let value = ConfigValue {
+                    text: v.to_string(),
+                    origin: Origin::Environment,
+                    secret: false,
+                };
+                (k.to_string(), value)
+            })
+            .collect();
+        ConfigSection { values }
+    }
+
+    /// The value of a variable with its origin; empty values count as unset.
+    pub fn get(&self, var: &str) -> Option<&ConfigValue> {
+        self.values.get(var).filter(|v| !v.text.trim().is_empty())
+    }
+
+    /// The trimmed text of a variable, if set.
+    pub fn text(&self, var: &str) -> Option<&str> {
+        self.get(var).map(|v| v.text.trim())
+    }
+
+    /// Every resolved value, by variable name.
+    pub fn values(&self) -> impl Iterator<Item = (&str, &ConfigValue)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn invalid(&self, var: &str, problem: String) -> ConfigError {
+        ConfigError::new(var, self.get(var).map(|v| v.origin.clone()), problem)
+    }
+
+    /// The text of a required variable, or an error saying it is missing.
+    pub fn required(&self, setting: &Setting) -> Result<&str, ConfigError> {
+        self.text(setting.env).ok_or_else(|| {
+            ConfigError::new(
+                setting.env,
+                None,
+                format!("is required but not set ({})", setting.help),
+            )
+        })
+    }
+
+    /// A boolean (`true/false`, `yes/no`, `1/0`, `on/off`), or `None` when unset.
+    pub fn bool(&self, var: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Ok(Some(true)),
+            "false" | "no" | "0" | "off" => Ok(Some(false)),
+            _ => Err(self.invalid(var, format!("expected true or false, got {text:?}"))),
+        }
+    }
+
+    /// A TCP port, or `None` when unset.
+    pub fn port(&self, var: &str) -> Result<Option<u16>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        text.parse::<u16>()
+            .map(Some)
+            .map_err(|_| self.invalid(var, format!("expected a port number 0-65535, got {text:?}")))
+    }
+
+    /// A non-negative integer, or `None` when unset.
+    pub fn number(&self, var: &str) -> Result<Option<u64>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        text.parse::<u64>()
+            .map(Some)
+            .map_err(|_| self.invalid(var, format!("expected a whole number, got {text:?}")))
+    }
+
+    /// A positive decimal number, or `None` when unset.
+    pub fn positive(&self, var: &str) -> Result<Option<f64>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        match text.parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => Ok(Some(v)),
+            _ => Err(self.invalid(var, format!("expected a positive number, got {text:?}"))),
+        }
+    }
+
+    /// An IP address to bind, or `None` when unset.
+    pub fn ip(&self, var: &str) -> Result<Option<IpAddr>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        text.parse::<IpAddr>().map(Some).map_err(|_| {
+            self.invalid(
+                var,
+                format!("expected an IP address such as 0.0.0.0, got {text:?}"),
+            )
+        })
+    }
+
+    /// An absolute `http(s)://` URL, or `None` when unset.
+    pub fn url(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        crate::settings::check_url(text)
+            .map(|()| Some(text.to_string()))
+            .map_err(|problem| self.invalid(var, problem))
+    }
+
+    /// A phone number normalised to E.164, or `None` when unset.
+    pub fn phone(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        phone::normalize(text)
+            .map(Some)
+            .map_err(|problem| self.invalid(var, problem))
+    }
+
+    /// A comma-separated list (spaces around items ignored, empty items dropped).
+    pub fn list(&self, var: &str) -> Vec<String> {
+        self.text(var)
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A comma-separated list of phone numbers, each normalised to E.164.
+    pub fn phone_list(&self, var: &str) -> Result<Vec<String>, ConfigError> {
+        self.list(var)
+            .iter()
+            .map(|item| phone::normalize(item).map_err(|problem| self.invalid(var, problem)))
+            .collect()
+    }
+
+    /// One of a fixed set of words (case-insensitive), or `None` when unset.
+    pub fn choice(&self, var: &str, choices: &[&str]) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        let lower = text.to_ascii_lowercase();
+        if choices.contains(&lower.as_str()) {
+            Ok(Some(lower))
+        } else {
+            Err(self.invalid(
+                var,
+                format!("expected one of {}, got {text:?}", choices.join(", ")),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_name_the_variable_and_origin() {
+        let section = ConfigSection::from_pairs([
+            ("P", "80a"),
+            ("B", "maybe"),
+            ("L", " +1 555 123 4567 , +44 20 7946 0958,"),
+        ]);
+        let err = section.port("P").unwrap_err();
+        assert_eq!(err.var, "P");
+        assert_eq!(err.origin, Some(Origin::Environment));
+        assert!(
+            err.to_string()
+                .starts_with("P (from environment): expected a port")
+        );
+        assert!(section.bool("B").is_err());
+        assert_eq!(
+            section.phone_list("L").unwrap(),
+            vec!["+15551234567", "+442079460958"]
+        );
+        assert_eq!(section.port("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn secret_values_are_not_in_debug() {
+        let value = ConfigValue {
+            text: "hunter2".into(),
+            origin: Origin::Environment,
+            secret: true,
+        };
+        assert!(!format!("{value:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,84 @@
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// A message received from a platform, normalised for the host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// Registered name of the platform it came from (`sms`).
+    pub platform: String,
+    /// The conversation it belongs to (for SMS: the sender's number).
+    pub chat: String,
+    /// Who sent it, in the platform's normalised form (for SMS: E.164).
+    pub sender: String,
+    /// Text of the message; may be empty when it only carries attachments.
+    pub text: String,
+    /// Media that came with the message.
+    pub attachments: Vec<Attachment>,
+    /// The provider's id for the message (Twilio `MessageSid`); the host deduplicates on it.
+    pub provider_id: String,
+    /// When the gateway received it.
+    pub received_at: SystemTime,
+    /// A control keyword the platform recognised (opt-out and friends), handled by the host.
+    pub control: Option<Control>,
+}
+
+/// A media item attached to an inbound message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Where the media can be fetched.
+    pub url: String,
+    /// Its MIME type, when the platform says.
+    pub content_type: Option<String>,
+}
+
+/// Carrier-level keywords that never reach the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// The sender asked not to be messaged any more (STOP and its synonyms).
+    OptOut,
+    /// The sender asked to be messaged again (START, YES, UNSTOP).
+    OptIn,
+    /// The sender asked for help (HELP, INFO); the carrier answers it.
+    Help,
+}
+
+/// One wire-ready message, as the platform will send it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// The exact text to send.
+    pub body: String,
+    /// Encoding the provider bills it in, where that matters (`GSM-7`, `UCS-2`).
+    pub encoding: Option<String>,
+    /// Billed units: SMS segments; 1 for platforms that bill per message or not at all.
+    pub segments: u32,
+}
+
+impl Part {
+    /// A part of a platform without billing units.
+    pub fn plain(body: impl Into<String>) -> Self {
+        Part {
+            body: body.into(),
+            encoding: None,
+            segments: 1,
+        }
+    }
+}
+
+/// What a platform returns for a delivered part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's id of the sent message (Twilio `SM…`).
+    pub provider_id: String,
+    /// Billed units the provider reported, if it did.
+    pub segments: Option<u32>,
+}
+
+/// Where scheduled output for a platform is delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HomeChannel {
+    /// The chat to deliver to.
+    pub chat: String,
+    /// Its display name.
+    pub name: String,
+}

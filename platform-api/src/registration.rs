@@ -1,0 +1,44 @@
+use std::sync::Arc;
+
+use crate::config::ConfigSection;
+use crate::error::ConfigError;
+use crate::message::Part;
+use crate::platform::Platform;
+use crate::settings::Setting;
+
+/// A platform adapter's entry in the registry, submitted with [`inventory::submit!`].
+pub struct Registration {
+    /// Short name used in targets and commands (`sms`).
+    pub name: &'static str,
+    /// Human label (`SMS (Twilio)`).
+    pub label: &'static str,
+    /// Whether the adapter is a stub that cannot deliver yet.
+    pub stub: bool,
+    /// The settings it reads: they drive the config mapping, `hermes platforms` and the wizard.
+    pub settings: &'static [Setting],
+    /// The setting that holds its home channel, written by `/sethome`.
+    pub home_channel_setting: Option<&'static str>,
+    /// Whether it is enabled under this configuration; `Err` says why not.
+    pub enabled: fn(&ConfigSection) -> Result<(), String>,
+    /// Formats agent Markdown as the platform would send it; needs no credentials, so that
+    /// `hermes format` can preview any registered platform.
+    pub format: fn(&str) -> Vec<Part>,
+    /// Builds the platform from its settings, or says which setting is wrong.
+    pub build: fn(&ConfigSection) -> Result<Arc<dyn Platform>, ConfigError>,
+}
+
+inventory::collect!(Registration);
+
+/// Every registered platform, sorted by name.
+pub fn registrations() -> Vec<&'static Registration> {
+    let mut all: Vec<_> = inventory::iter::<Registration>.into_iter().collect();
+    all.sort_by_key(|r| r.name);
+    all
+}
+
+/// The registration of the named platform.
+pub fn registration(name: &str) -> Option<&'static Registration> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .find(|r| r.name == name)
+}

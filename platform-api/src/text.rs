@@ -1,0 +1,1203 @@
+//! Text helpers shared by platforms: Markdown to plain text, and splitting into parts.
+//!
+//! [`markdown_to_plain`] renders agent Markdown for platforms that show text as it is (SMS), and
+//! [`split`] / [`split_numbered`] cut text into parts within a platform's limit at the most
+//! natural places. A platform whose parts cost differently depending on where they end (SMS
+//! segments) steers the cut with [`split_numbered_with`] and its own chooser, falling back on
+//! [`greedy`].
+//!
+//! ```
+//! use platform_api::text::{markdown_to_plain, split_numbered};
+//!
+//! let plain = markdown_to_plain("**Done.** See [the docs](https://example.com/docs).");
+//! assert_eq!(plain, "Done. See the docs (https://example.com/docs).");
+//! let parts = split_numbered("One sentence here. Another one there.", 26);
+//! assert_eq!(parts, ["One sentence here. (1/2)", "Another one there. (2/2)"]);
+//! ```
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use unicode_segmentation::GraphemeCursor;
+
+/// Renders Markdown as plain text: markup removed, structure kept as lines.
+///
+/// Emphasis, strikethrough and heading marks disappear; list items stay as `- item` or `1. item`
+/// lines, nested lists indented by two spaces; code keeps its content without fences or
+/// backticks; links become `text (url)` unless the text already is the URL; images become
+/// `alt (url)`; quoted lines start with `> `; table cells are separated by ` | `; raw HTML is kept
+/// as text; horizontal rules only separate blocks. Paragraphs are separated by one blank line,
+/// trailing spaces are dropped and the result has no leading or trailing blank lines. Any input
+/// is accepted.
+pub fn markdown_to_plain(md: &str) -> String {
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    let mut writer = PlainWriter::new(md.len());
+    for event in Parser::new_ext(md, options) {
+        writer.event(event);
+    }
+    writer.finish()
+}
+
+/// Deeper list nesting is indented as this level, so that lazy continuation lines of a deeply
+/// nested item cannot multiply the size of the output.
+const MAX_INDENT_LEVELS: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Separator {
+    None,
+    Line,
+    Blank,
+}
+
+enum Container {
+    Quote,
+    List { next: Option<u64> },
+}
+
+struct OpenLink {
+    start: usize,
+    url: String,
+}
+
+struct PlainWriter {
+    out: String,
+    pending: Separator,
+    at_line_start: bool,
+    containers: Vec<Container>,
+    marker: Option<String>,
+    links: Vec<OpenLink>,
+    cell: usize,
+}
+
+impl PlainWriter {
+    fn new(capacity: usize) -> Self {
+        PlainWriter {
+            out: String::with_capacity(capacity),
+            pending: Separator::None,
+            at_line_start: true,
+            containers: Vec::new(),
+            marker: None,
+            links: Vec::new(),
+            cell: 0,
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(text)
+            | Event::Code(text)
+            | Event::Html(text)
+            | Event::InlineHtml(text)
+            | Event::InlineMath(text)
+            | Event::DisplayMath(text) => self.text(&text),
+            Event::FootnoteReference(label) => {
+                self.text("[");
+                self.text(&label);
+                self.text("]");
+            }
+            Event::SoftBreak | Event::HardBreak => self.newline(),
+            Event::Rule => self.separate(Separator::Blank),
+            Event::TaskListMarker(done) => self.text(if done { "[x] " } else { "[ ] " }),
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph
+            | Tag::Heading { .. }
+            | Tag::CodeBlock(_)
+            | Tag::HtmlBlock
+            | Tag::Table(_)
+            | Tag::FootnoteDefinition(_)
+            | Tag::DefinitionList
+            | Tag::MetadataBlock(_) => self.block(),
+            Tag::BlockQuote(_) => {
+                self.block();
+                self.containers.push(Container::Quote);
+            }
+            Tag::List(first) => {
+                self.block();
+                self.containers.push(Container::List { next: first });
+            }
+            Tag::Item => {
+                self.separate(Separator::Line);
+                let marker = match self.containers.last_mut() {
+                    Some(Container::List { next: Some(number) }) => {
+                        let marker = format!("{number}. ");
+                        *number = number.saturating_add(1);
+                        marker
+                    }
+                    _ => "- ".to_owned(),
+                };
+                self.marker = Some(marker);
+            }
+            Tag::TableHead
+            | Tag::TableRow
+            | Tag::DefinitionListTitle
+            | Tag::DefinitionListDefinition => {
+                self.separate(Separator::Line);
+                self.cell = 0;
+            }
+            Tag::TableCell => {
+                if self.cell > 0 {
+                    self.text(" | ");
+                }
+                self.cell += 1;
+            }
+            Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
+                self.flush();
+                self.links.push(OpenLink {
+                    start: self.out.len(),
+                    url: dest_url.into_string(),
+                });
+            }
+            Tag::Emphasis
+            | Tag::Strong
+            | Tag::Strikethrough
+            | Tag::Superscript
+            | Tag::Subscript => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph
+            | TagEnd::Heading(_)
+            | TagEnd::CodeBlock
+            | TagEnd::HtmlBlock
+            | TagEnd::Table
+            | TagEnd::FootnoteDefinition
+            | TagEnd::DefinitionList
+            | TagEnd::MetadataBlock(_) => self.end_block(),
+            TagEnd::BlockQuote(_) | TagEnd::List(_) => {
+                self.containers.pop();
+                self.end_block();
+            }
+            TagEnd::Item => {
+                self.marker = None;
+                self.separate(Separator::Line);
+            }
+            TagEnd::TableHead
+            | TagEnd::TableRow
+            | TagEnd::DefinitionListTitle
+            | TagEnd::DefinitionListDefinition => self.separate(Separator::Line),
+            TagEnd::Link | TagEnd::Image => self.close_link(),
+            TagEnd::TableCell
+            | TagEnd::Emphasis
+            | TagEnd::Strong
+            | TagEnd::Strikethrough
+            | TagEnd::Superscript
+            | TagEnd::Subscript => {}
+        }
+    }
+
+    fn close_link(&mut self) {
+        let Some(link) = self.links.pop() else {
+            return;
+        };
+        if link.url.is_empty() {
+            return;
+        }
+        let label = self.out[link.start..].trim();
+        let bare = link.url.strip_prefix("mailto:").unwrap_or(&link.url);
+        let (unlabelled, shows_url) = (label.is_empty(), label == link.url || label == bare);
+        if unlabelled {
+            self.text(&link.url);
+        } else if !shows_url {
+            self.text(" (");
+            self.text(&link.url);
+            self.text(")");
+        }
+    }
+
+    /// Inside a list every block is one line of an item, so blocks there are not spaced out.
+    fn block_separator(&self) -> Separator {
+        if self
+            .containers
+            .iter()
+            .any(|c| matches!(c, Container::List { .. }))
+        {
+            Separator::Line
+        } else {
+            Separator::Blank
+        }
+    }
+
+    fn block(&mut self) {
+        self.separate(self.block_separator());
+    }
+
+    fn end_block(&mut self) {
+        self.separate(self.block_separator());
+    }
+
+    fn separate(&mut self, separator: Separator) {
+        self.pending = self.pending.max(separator);
+    }
+
+    fn newline(&mut self) {
+        self.flush();
+        self.out.push('\n');
+        self.at_line_start = true;
+    }
+
+    /// Writes the pending separator, and the line prefix when a line starts, before any text.
+    fn flush(&mut self) {
+        if !self.out.is_empty() {
+            match self.pending {
+                Separator::None => {}
+                Separator::Line => {
+                    if !self.at_line_start {
+                        self.out.push('\n');
+                    }
+                }
+                Separator::Blank => self.out.push_str("\n\n"),
+            }
+        }
+        if self.pending != Separator::None {
+            self.at_line_start = true;
+            self.pending = Separator::None;
+        }
+        if self.at_line_start {
+            self.at_line_start = false;
+            self.write_prefix();
+        }
+    }
+
+    fn write_prefix(&mut self) {
+        let innermost_list = self
+            .containers
+            .iter()
+            .rposition(|c| matches!(c, Container::List { .. }));
+        let mut quoted = false;
+        let mut levels = 0;
+        for (index, container) in self.containers.iter().enumerate() {
+            match container {
+                Container::Quote => {
+                    if !quoted {
+                        self.out.push_str("> ");
+                        quoted = true;
+                    }
+                }
+                Container::List { .. } => {
+                    let marker = if Some(index) == innermost_list {
+                        self.marker.take()
+                    } else {
+                        None
+                    };
+                    if let Some(marker) = marker {
+                        self.out.push_str(&marker);
+                    } else if levels < MAX_INDENT_LEVELS {
+                        self.out.push_str("  ");
+                        levels += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        for (index, line) in text.split('\n').enumerate() {
+            if index > 0 {
+                self.out.push('\n');
+                self.at_line_start = true;
+            }
+            if !line.is_empty() {
+                self.flush();
+                self.out.push_str(line);
+            }
+        }
+    }
+
+    fn finish(self) -> String {
+        let mut result = String::with_capacity(self.out.len());
+        let mut blank = false;
+        for line in self.out.lines() {
+            let line = line.trim_end();
+            if line.is_empty() {
+                blank = !result.is_empty();
+                continue;
+            }
+            if blank {
+                result.push_str("\n\n");
+            } else if !result.is_empty() {
+                result.push('\n');
+            }
+            blank = false;
+            result.push_str(line);
+        }
+        result
+    }
+}
+
+/// How natural a place to cut text is; later variants are preferred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BreakKind {
+    /// Inside a word longer than the limit, between two grapheme clusters.
+    Grapheme,
+    /// Between two words.
+    Space,
+    /// After a sentence: `.`, `!`, `?` or `…` (maybe followed by a closing quote), then a space.
+    Sentence,
+    /// At a line break.
+    Line,
+    /// At a blank line between paragraphs.
+    Paragraph,
+}
+
+/// A place where a part may end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Break {
+    /// How natural the place is.
+    pub kind: BreakKind,
+    /// Byte offset in [`Window::rest`] where the part's text ends; whitespace after it is dropped.
+    pub end: usize,
+    /// Byte offset in [`Window::rest`] where the next part's text starts.
+    pub next: usize,
+    /// Characters (Unicode scalar values) in the part if it ends here.
+    pub chars: usize,
+}
+
+/// What a chooser sees when the rest of the text does not fit in one part.
+#[derive(Clone, Copy, Debug)]
+pub struct Window<'a> {
+    /// The text from the start of this part to the end of the input.
+    pub rest: &'a str,
+    /// Every place where this part may end within the limit, in text order; never empty.
+    pub breaks: &'a [Break],
+    /// Most characters the part's text may have.
+    pub max_chars: usize,
+    /// Characters that will be appended to the part (its ` (i/N)` suffix), outside `max_chars`.
+    pub suffix_chars: usize,
+}
+
+/// The default choice of where a part ends: the index in `window.breaks` of the latest break of
+/// the most natural kind among those that leave the part at least half full.
+///
+/// Breaks in the first half of the limit are only used when the second half has none, so a
+/// paragraph break early on does not win over filling the part up to a line, sentence or word
+/// break. Returns 0 for an empty `window.breaks`.
+pub fn greedy(window: &Window<'_>) -> usize {
+    let mut filled: Option<(BreakKind, usize)> = None;
+    let mut any: Option<(BreakKind, usize)> = None;
+    for (index, candidate) in window.breaks.iter().enumerate() {
+        if any.is_none_or(|(kind, _)| candidate.kind >= kind) {
+            any = Some((candidate.kind, index));
+        }
+        if candidate.chars.saturating_mul(2) >= window.max_chars
+            && filled.is_none_or(|(kind, _)| candidate.kind >= kind)
+        {
+            filled = Some((candidate.kind, index));
+        }
+    }
+    filled.or(any).map_or(0, |(_, index)| index)
+}
+
+/// Splits text into parts of at most `max_chars` characters at natural places (see [`greedy`]).
+///
+/// Preference: blank line, line break, sentence end, space. A word is only cut when it alone is
+/// longer than `max_chars`, and then between grapheme clusters, so an emoji sequence or a flag
+/// stays whole (only a single cluster longer than the limit is cut between characters). Whitespace
+/// around cuts and at both ends is dropped; every other character is kept, in order. Empty or
+/// whitespace-only text gives no parts; a `max_chars` of 0 is taken as 1.
+pub fn split(text: &str, max_chars: usize) -> Vec<String> {
+    split_with(text, max_chars, greedy)
+}
+
+/// Like [`split`], with `choose` deciding where each part that does not hold the rest ends.
+///
+/// `choose` returns an index into [`Window::breaks`]; an index out of range means [`greedy`].
+pub fn split_with<F>(text: &str, max_chars: usize, choose: F) -> Vec<String>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    parts(text, max_chars, 0, choose)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Like [`split`], but when there is more than one part each ends with ` (i/N)`, counted within
+/// `max_chars`.
+///
+/// When `max_chars` is too small to hold a suffix and a character, the parts are not numbered.
+pub fn split_numbered(text: &str, max_chars: usize) -> Vec<String> {
+    split_numbered_with(text, max_chars, greedy)
+}
+
+/// Like [`split_numbered`], with `choose` deciding where parts end (see [`split_with`]).
+///
+/// `choose` sees the room reserved for the suffix in [`Window::suffix_chars`].
+pub fn split_numbered_with<F>(text: &str, max_chars: usize, mut choose: F) -> Vec<String>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    let max_chars = max_chars.max(1);
+    let count = parts(text, max_chars, 0, greedy).count();
+    if count <= 1 {
+        return parts(text, max_chars, 0, &mut choose)
+            .map(str::to_owned)
+            .collect();
+    }
+    // The suffix is reserved at its widest (` (N/N)`); more parts can mean a wider N, which can
+    // mean more parts again, so this repeats until the width of N no longer grows.
+    let mut digits = decimal_digits(count);
+    loop {
+        let reserve = 4 + 2 * digits;
+        if reserve >= max_chars {
+            return parts(text, max_chars, 0, &mut choose)
+                .map(str::to_owned)
+                .collect();
+        }
+        let numbered: Vec<&str> = parts(text, max_chars - reserve, reserve, &mut choose).collect();
+        let total = numbered.len();
+        if decimal_digits(total) > digits {
+            digits = decimal_digits(total);
+            continue;
+        }
+        if total <= 1 {
+            return numbered.into_iter().map(str::to_owned).collect();
+        }
+        return numbered
+            .iter()
+            .enumerate()
+            .map(|(index, part)| format!("{part} ({}/{total})", index + 1))
+            .collect();
+    }
+}
+
+fn decimal_digits(mut n: usize) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
+}
+
+/// The parts of `text` as slices of it, without numbering: see [`split_with`].
+///
+/// `suffix_chars` is only passed on to `choose` in [`Window::suffix_chars`]; `max_chars` is the
+/// room for the text itself (0 is taken as 1).
+pub fn parts<F>(text: &str, max_chars: usize, suffix_chars: usize, choose: F) -> Parts<'_, F>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    let mut start = text.len() - text.trim_start().len();
+    while start > 0 && !is_boundary(text, start) {
+        start = previous_char(text, start);
+    }
+    let mut end = text.trim_end().len();
+    while end < text.len() && !is_boundary(text, end) {
+        end = next_char(text, end);
+    }
+    Parts {
+        text,
+        pos: start,
+        end,
+        max_chars: max_chars.max(1),
+        suffix_chars,
+        choose,
+        breaks: Vec::new(),
+    }
+}
+
+/// Iterator over the parts of a text: see [`parts`].
+pub struct Parts<'a, F> {
+    text: &'a str,
+    pos: usize,
+    end: usize,
+    max_chars: usize,
+    suffix_chars: usize,
+    choose: F,
+    breaks: Vec<Break>,
+}
+
+impl<'a, F> Iterator for Parts<'a, F>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let text = self.text;
+        let rest = &text[self.pos..];
+        if !self.scan() {
+            let part = &text[self.pos..self.end];
+            self.pos = self.end;
+            return Some(part);
+        }
+        if self.breaks.is_empty() {
+            let cut = self.cut_word();
+            self.breaks.push(cut);
+        }
+        let window = Window {
+            rest,
+            breaks: &self.breaks,
+            max_chars: self.max_chars,
+            suffix_chars: self.suffix_chars,
+        };
+        let chosen = (self.choose)(&window);
+        let index = if chosen < self.breaks.len() {
+            chosen
+        } else {
+            greedy(&window)
+        };
+        let cut = self.breaks[index];
+        self.pos += cut.next;
+        Some(&rest[..cut.end])
+    }
+}
+
+impl<F> Parts<'_, F> {
+    /// Collects the breaks within the limit from `pos`; returns false when the rest fits whole.
+    fn scan(&mut self) -> bool {
+        self.breaks.clear();
+        let text = self.text;
+        let body = &text[self.pos..self.end];
+        let limit = self.max_chars;
+        let mut chars = 0usize;
+        let mut last = '\0';
+        let mut before_last = '\0';
+        let mut iter = body.char_indices().peekable();
+        while let Some((offset, c)) = iter.next() {
+            if !c.is_whitespace() {
+                chars += 1;
+                if chars > limit {
+                    return true;
+                }
+                before_last = last;
+                last = c;
+                continue;
+            }
+            let mut newlines = newline_weight(c, iter.peek().map(|&(_, d)| d));
+            let mut gap_chars = 1;
+            let mut gap_end = offset + c.len_utf8();
+            while let Some(&(next_offset, d)) = iter.peek() {
+                if !d.is_whitespace() {
+                    break;
+                }
+                iter.next();
+                newlines += newline_weight(d, iter.peek().map(|&(_, e)| e));
+                gap_chars += 1;
+                gap_end = next_offset + d.len_utf8();
+            }
+            if gap_end < body.len() {
+                let kind = match newlines {
+                    0 if ends_sentence(last, before_last) => BreakKind::Sentence,
+                    0 => BreakKind::Space,
+                    1 => BreakKind::Line,
+                    _ => BreakKind::Paragraph,
+                };
+                self.push_gap(kind, self.pos + offset, self.pos + gap_end, chars);
+            }
+            chars += gap_chars;
+            last = c;
+            before_last = '\0';
+        }
+        false
+    }
+
+    /// Records the whitespace run `start..end` (absolute offsets) as a break, moving its edges
+    /// off any grapheme cluster that a whitespace character shares with its neighbour.
+    fn push_gap(&mut self, kind: BreakKind, start: usize, end: usize, chars_before: usize) {
+        let text = self.text;
+        let mut part_end = start;
+        let mut chars = chars_before;
+        while part_end < end && !is_boundary(text, part_end) {
+            part_end = next_char(text, part_end);
+            chars += 1;
+        }
+        let mut next = end;
+        while next > part_end && !is_boundary(text, next) {
+            next = previous_char(text, next);
+        }
+        if part_end <= self.pos
+            || chars > self.max_chars
+            || !is_boundary(text, part_end)
+            || !is_boundary(text, next)
+        {
+            return;
+        }
+        self.breaks.push(Break {
+            kind,
+            end: part_end - self.pos,
+            next: next - self.pos,
+            chars,
+        });
+    }
+
+    /// The cut inside a word longer than the limit: the last grapheme boundary within it.
+    fn cut_word(&self) -> Break {
+        let text = self.text;
+        let body = &text[self.pos..self.end];
+        let limit_offset = body
+            .char_indices()
+            .nth(self.max_chars)
+            .map_or(body.len(), |(offset, _)| offset);
+        let hard = self.pos + limit_offset;
+        let mut cut = hard;
+        while cut > self.pos && !is_boundary(text, cut) {
+            cut = previous_char(text, cut);
+        }
+        if cut == self.pos {
+            // A single cluster longer than the whole limit: the limit wins.
+            cut = hard;
+        }
+        Break {
+            kind: BreakKind::Grapheme,
+            end: cut - self.pos,
+            next: cut - self.pos,
+            chars: text[self.pos..cut].chars().count(),
+        }
+    }
+}
+
+/// How many line ends a whitespace character adds; `\r\n` counts once, U+2029 as a blank line.
+fn newline_weight(c: char, next: Option<char>) -> usize {
+    match c {
+        '\n' | '\u{000B}' | '\u{000C}' | '\u{0085}' | '\u{2028}' => 1,
+        '\r' => usize::from(next != Some('\n')),
+        '\u{2029}' => 2,
+        _ => 0,
+    }
+}
+
+/// Whether a word ending in `before_last`, `last` ends a sentence. A `.` after a digit is taken
+/// for a list number or a version (`1. item`, `v2.`) rather than a sentence end.
+fn ends_sentence(last: char, before_last: char) -> bool {
+    const CLOSERS: &[char] = &['"', '\'', ')', ']', '’', '”', '»'];
+    match last {
+        '!' | '?' | '…' => true,
+        '.' => !before_last.is_ascii_digit(),
+        c if CLOSERS.contains(&c) => matches!(before_last, '.' | '!' | '?' | '…'),
+        _ => false,
+    }
+}
+
+/// Whether `offset` (a char boundary of `text`) is also a grapheme cluster boundary.
+fn is_boundary(text: &str, offset: usize) -> bool {
+    let bytes = text.as_bytes();
+    if offset == 0 || offset >= bytes.len() {
+        return true;
+    }
+    let (before, after) = (bytes[offset - 1], bytes[offset]);
+    // No ASCII character extends or joins a cluster; only CR LF stays together.
+    if before.is_ascii() && after.is_ascii() {
+        return !(before == b'\r' && after == b'\n');
+    }
+    GraphemeCursor::new(offset, text.len(), true)
+        .is_boundary(text, 0)
+        .unwrap_or(true)
+}
+
+fn next_char(text: &str, offset: usize) -> usize {
+    text[offset..]
+        .chars()
+        .next()
+        .map_or(text.len(), |c| offset + c.len_utf8())
+}
+
+fn previous_char(text: &str, offset: usize) -> usize {
+    text[..offset]
+        .chars()
+        .next_back()
+        .map_or(0, |c| offset - c.len_utf8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use unicode_segmentation::UnicodeSegmentation;
+
+    fn non_whitespace(text: &str) -> String {
+        text.chars().filter(|c| !c.is_whitespace()).collect()
+    }
+
+    fn strip_suffix(part: &str) -> &str {
+        match part.rfind(" (") {
+            Some(at) if part.ends_with(')') => &part[..at],
+            _ => part,
+        }
+    }
+
+    #[test]
+    fn markdown_to_plain_renders_assistant_replies() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("empty", "", ""),
+            ("whitespace", "  \n\n \t \n", ""),
+            (
+                "emphasis",
+                "This is **bold**, *italic*, ~~gone~~ and ***both***.",
+                "This is bold, italic, gone and both.",
+            ),
+            (
+                "headings",
+                "# Plan\n\nFirst do this.\n\n## Details\nThen that.",
+                "Plan\n\nFirst do this.\n\nDetails\n\nThen that.",
+            ),
+            (
+                "bullets",
+                "Shopping:\n\n* milk\n* eggs\n* bread",
+                "Shopping:\n\n- milk\n- eggs\n- bread",
+            ),
+            (
+                "ordered from three",
+                "3. third\n4. fourth\n5. fifth",
+                "3. third\n4. fourth\n5. fifth",
+            ),
+            (
+                "nested",
+                "1. Install\n   - run `cargo install`\n   - check the path\n2. Configure\n   1. copy the file\n   2. edit it",
+                "1. Install\n  - run cargo install\n  - check the path\n2. Configure\n  1. copy the file\n  2. edit it",
+            ),
+            (
+                "loose list stays compact",
+                "- first item\n\n- second item\n\n  with more\n",
+                "- first item\n- second item\n  with more",
+            ),
+            (
+                "fenced code",
+                "Run this:\n\n```bash\ncargo build --release\n  ./target/release/hermes\n```\n\nThen wait.",
+                "Run this:\n\ncargo build --release\n  ./target/release/hermes\n\nThen wait.",
+            ),
+            (
+                "inline code",
+                "Use `git status` to check.",
+                "Use git status to check.",
+            ),
+            (
+                "link",
+                "See [the guide](https://example.com/guide?x=1&y=2) for more.",
+                "See the guide (https://example.com/guide?x=1&y=2) for more.",
+            ),
+            (
+                "link whose text is the url",
+                "[https://example.com](https://example.com)",
+                "https://example.com",
+            ),
+            (
+                "mail link",
+                "Write to [ops@example.com](mailto:ops@example.com).",
+                "Write to ops@example.com.",
+            ),
+            (
+                "autolink",
+                "Docs: <https://docs.rs/hermes>",
+                "Docs: https://docs.rs/hermes",
+            ),
+            (
+                "email autolink",
+                "Mail <ops@example.com>",
+                "Mail ops@example.com",
+            ),
+            (
+                "image",
+                "![A cat](https://example.com/cat.png)",
+                "A cat (https://example.com/cat.png)",
+            ),
+            (
+                "image without alt",
+                "![](https://example.com/cat.png)",
+                "https://example.com/cat.png",
+            ),
+            (
+                "reference link",
+                "Read [the RFC][rfc].\n\n[rfc]: https://www.rfc-editor.org/rfc/rfc9110",
+                "Read the RFC (https://www.rfc-editor.org/rfc/rfc9110).",
+            ),
+            (
+                "quote",
+                "> Be careful.\n> Really.\n\nOk.",
+                "> Be careful.\n> Really.\n\nOk.",
+            ),
+            ("nested quote has one marker", "> > deep", "> deep"),
+            (
+                "table",
+                "| Plan | Price |\n|------|------:|\n| Basic | $5 |\n| Pro | $20 |",
+                "Plan | Price\nBasic | $5\nPro | $20",
+            ),
+            (
+                "breaks",
+                "line one\nline two  \nline three",
+                "line one\nline two\nline three",
+            ),
+            (
+                "html",
+                "Press <kbd>Ctrl</kbd>+C\n\n<div>block</div>",
+                "Press <kbd>Ctrl</kbd>+C\n\n<div>block</div>",
+            ),
+            ("rule", "Above\n\n---\n\nBelow", "Above\n\nBelow"),
+            ("blank lines collapse", "One\n\n\n\n\nTwo", "One\n\nTwo"),
+            (
+                "curly quotes and emoji pass through",
+                "“Great idea!” she said — it’s done 🎉",
+                "“Great idea!” she said — it’s done 🎉",
+            ),
+            (
+                "escapes and entities",
+                "5 \\* 3 &amp; 1 &lt; 2",
+                "5 * 3 & 1 < 2",
+            ),
+        ];
+        for (name, markdown, expected) in cases {
+            assert_eq!(markdown_to_plain(markdown), *expected, "case {name}");
+        }
+    }
+
+    #[test]
+    fn markdown_to_plain_full_reply() {
+        let reply = "## Your trip to Lisbon 🇵🇹\n\nHere’s a **3-day plan**:\n\n1. **Day 1** – Alfama and the *castle*\n2. **Day 2** – Belém:\n   - Jerónimos Monastery\n   - [Pastéis de Belém](https://pasteisdebelem.pt)\n3. **Day 3** – Sintra\n\n> Tip: buy a `Viva Viagem` card.\n\n```\nTotal: ~€250\n```\n\nHave fun!";
+        let expected = "Your trip to Lisbon 🇵🇹\n\nHere’s a 3-day plan:\n\n1. Day 1 – Alfama and the castle\n2. Day 2 – Belém:\n  - Jerónimos Monastery\n  - Pastéis de Belém (https://pasteisdebelem.pt)\n3. Day 3 – Sintra\n\n> Tip: buy a Viva Viagem card.\n\nTotal: ~€250\n\nHave fun!";
+        assert_eq!(markdown_to_plain(reply), expected);
+    }
+
+    #[test]
+    fn markdown_to_plain_survives_odd_input() {
+        for input in [
+            "[",
+            "[]()",
+            "[x]()",
+            "![](",
+            "```",
+            "> ",
+            "- ",
+            "1.",
+            "|a|\n|-|",
+            "*a **b* c**",
+            "<",
+            "&#0;",
+            "\r\n\r\n",
+            "- - - - - - - - - - - - - x\ny\nz",
+            "[a](<b c>)",
+        ] {
+            let _ = markdown_to_plain(input);
+        }
+        let deep = format!("{}x", "- ".repeat(50));
+        let plain = markdown_to_plain(&format!("{deep}\ny"));
+        assert!(plain.len() < 200, "{plain:?}");
+    }
+
+    #[test]
+    fn split_prefers_natural_boundaries() {
+        let cases: &[(&str, &str, usize, &[&str])] = &[
+            ("fits", "Short reply.", 20, &["Short reply."]),
+            ("empty", "", 10, &[]),
+            ("whitespace only", " \n\t ", 10, &[]),
+            (
+                "paragraph",
+                "First paragraph here.\n\nSecond one, longer.",
+                30,
+                &["First paragraph here.", "Second one, longer."],
+            ),
+            (
+                "line before sentence",
+                "Items:\n- apples. - pears and more",
+                24,
+                &["Items:\n- apples.", "- pears and more"],
+            ),
+            (
+                "sentence before space",
+                "It is done. Now we wait for it",
+                20,
+                &["It is done.", "Now we wait for it"],
+            ),
+            (
+                "space",
+                "alpha beta gamma delta",
+                12,
+                &["alpha beta", "gamma delta"],
+            ),
+            (
+                "early paragraph loses to a full part",
+                "Hi.\n\nThis sentence keeps going on and on",
+                30,
+                &["Hi.\n\nThis sentence keeps going", "on and on"],
+            ),
+            (
+                "long word is cut",
+                "see abcdefghijklmnop",
+                8,
+                &["see", "abcdefgh", "ijklmnop"],
+            ),
+            (
+                "list number is not a sentence end",
+                "1. one 2. two",
+                9,
+                &["1. one 2.", "two"],
+            ),
+            (
+                "quoted sentence end",
+                "He said “stop.” Then left quickly",
+                22,
+                &["He said “stop.”", "Then left quickly"],
+            ),
+            ("emoji sequence stays whole", "👩‍👩‍👧‍👦👩‍👩‍👧‍👦", 8, &["👩‍👩‍👧‍👦", "👩‍👩‍👧‍👦"]),
+            ("flags stay whole", "🇵🇹🇧🇷🇺🇸", 3, &["🇵🇹", "🇧🇷", "🇺🇸"]),
+            (
+                "combining mark stays with its letter",
+                "cafe\u{301}cafe\u{301}",
+                4,
+                &["caf", "e\u{301}ca", "fe\u{301}"],
+            ),
+            (
+                "crlf",
+                "one two\r\nthree four",
+                12,
+                &["one two", "three four"],
+            ),
+        ];
+        for (name, text, max, expected) in cases {
+            assert_eq!(split(text, *max), *expected, "case {name}");
+        }
+    }
+
+    #[test]
+    fn split_long_reply_fills_parts() {
+        let sentence = "The quick brown fox jumps over the lazy dog. ";
+        let text = sentence.repeat(100);
+        let parts = split(&text, 1600);
+        assert_eq!(parts.len(), 3);
+        for part in &parts[..2] {
+            assert!(part.chars().count() > 1500, "{}", part.len());
+            assert!(part.ends_with('.'));
+        }
+        assert_eq!(non_whitespace(&parts.concat()), non_whitespace(&text));
+    }
+
+    #[test]
+    fn split_numbered_reserves_room_for_the_suffix() {
+        let cases: &[(&str, &str, usize, &[&str])] = &[
+            (
+                "single part has no suffix",
+                "hello there",
+                11,
+                &["hello there"],
+            ),
+            (
+                "two parts",
+                "alpha beta gamma delta",
+                17,
+                &["alpha beta (1/2)", "gamma delta (2/2)"],
+            ),
+            (
+                "limit too small for a suffix",
+                "abc def",
+                4,
+                &["abc", "def"],
+            ),
+        ];
+        for (name, text, max, expected) in cases {
+            assert_eq!(split_numbered(text, *max), *expected, "case {name}");
+        }
+    }
+
+    #[test]
+    fn split_numbered_widens_for_ten_parts_or_more() {
+        let text = "word ".repeat(60);
+        let parts = split_numbered(&text, 20);
+        assert!(parts.len() >= 10);
+        let total = parts.len();
+        for (index, part) in parts.iter().enumerate() {
+            assert!(part.chars().count() <= 20, "{part:?}");
+            assert!(
+                part.ends_with(&format!(" ({}/{total})", index + 1)),
+                "{part:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chooser_out_of_range_means_greedy() {
+        assert_eq!(
+            split_with("alpha beta gamma", 11, |_| usize::MAX),
+            split("alpha beta gamma", 11)
+        );
+    }
+
+    #[test]
+    fn chooser_sees_reserved_suffix() {
+        let mut seen = Vec::new();
+        let parts = split_numbered_with("alpha beta gamma delta", 17, |window| {
+            seen.push((window.max_chars, window.suffix_chars));
+            greedy(window)
+        });
+        assert_eq!(parts.len(), 2);
+        assert_eq!(seen, [(11, 6)]);
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[a-zA-Z0-9]{1,6}",
+                Just("é".to_owned()),
+                Just("e\u{301}".to_owned()),
+                Just("👩‍💻".to_owned()),
+                Just("🇵🇹".to_owned()),
+                Just("日本".to_owned()),
+                Just("’".to_owned()),
+                Just(".".to_owned()),
+                Just("!".to_owned()),
+                Just("https://x.io/a?b=c".to_owned()),
+            ],
+            1..4,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    fn separator() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            6 => Just(" "),
+            1 => Just("  "),
+            1 => Just("\n"),
+            1 => Just("\n\n"),
+            1 => Just(". "),
+            1 => Just("\r\n"),
+            1 => Just("\u{a0}"),
+        ]
+    }
+
+    fn prose() -> impl Strategy<Value = String> {
+        prop::collection::vec((word(), separator()), 0..60).prop_map(|items| {
+            items
+                .into_iter()
+                .map(|(word, sep)| format!("{word}{sep}"))
+                .collect()
+        })
+    }
+
+    fn offsets<'a>(text: &'a str, part: &'a str) -> (usize, usize) {
+        let start = part.as_ptr() as usize - text.as_ptr() as usize;
+        (start, start + part.len())
+    }
+
+    proptest! {
+        #[test]
+        fn split_keeps_limits_and_text(text in prose(), max in 1usize..80) {
+            let parts = split(&text, max);
+            for part in &parts {
+                prop_assert!(part.chars().count() <= max, "{part:?} over {max}");
+                prop_assert!(!part.is_empty());
+            }
+            prop_assert_eq!(non_whitespace(&parts.concat()), non_whitespace(&text));
+        }
+
+        #[test]
+        fn split_never_cuts_a_word_that_fits(text in prose(), max in 1usize..80) {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            prop_assume!(words.iter().all(|w| w.chars().count() <= max));
+            let parts = split(&text, max);
+            let cut: Vec<&str> = parts.iter().flat_map(|p| p.split_whitespace()).collect();
+            prop_assert_eq!(cut, words);
+        }
+
+        #[test]
+        fn split_never_splits_a_grapheme(text in prose(), max in 1usize..80) {
+            let clusters_fit = text.graphemes(true).all(|g| g.chars().count() <= max);
+            prop_assume!(clusters_fit);
+            let boundaries: Vec<usize> = text
+                .grapheme_indices(true)
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect();
+            for part in parts(&text, max, 0, greedy) {
+                let (start, end) = offsets(&text, part);
+                prop_assert!(boundaries.binary_search(&start).is_ok(), "start {start} of {part:?}");
+                prop_assert!(boundaries.binary_search(&end).is_ok(), "end {end} of {part:?}");
+            }
+        }
+
+        #[test]
+        fn split_handles_any_text(text in any::<String>(), max in 1usize..40) {
+            let parts = split(&text, max);
+            for part in &parts {
+                prop_assert!(part.chars().count() <= max);
+            }
+            prop_assert_eq!(non_whitespace(&parts.concat()), non_whitespace(&text));
+        }
+
+        #[test]
+        fn split_numbered_keeps_limits_and_text(text in prose(), max in 1usize..80) {
+            let parts = split_numbered(&text, max);
+            let total = parts.len();
+            let mut bodies = String::new();
+            for (index, part) in parts.iter().enumerate() {
+                prop_assert!(part.chars().count() <= max, "{part:?} over {max}");
+                let body = if total > 1 && part.ends_with(&format!(" ({}/{total})", index + 1)) {
+                    strip_suffix(part)
+                } else {
+                    part.as_str()
+                };
+                bodies.push_str(body);
+            }
+            prop_assert_eq!(non_whitespace(&bodies), non_whitespace(&text));
+        }
+
+        #[test]
+        fn markdown_to_plain_never_panics(text in any::<String>()) {
+            let _ = markdown_to_plain(&text);
+        }
+
+        #[test]
+        fn markdown_to_plain_never_panics_on_markdown_syntax(
+            text in "[-*_`#>!\\[\\]()<>|~\\\\ \na-z0-9:/.]{0,200}"
+        ) {
+            let _ = markdown_to_plain(&text);
+        }
+
+        #[test]
+        fn markdown_to_plain_keeps_every_link_url(
+            blocks in prop::collection::vec(
+                (
+                    prop_oneof![Just(""), Just("# "), Just("- "), Just("1. "), Just("> "), Just("| a | ")],
+                    "[a-z ]{0,12}",
+                    prop_oneof![Just(""), Just("**"), Just("*"), Just("`"), Just("~~")],
+                    "[a-zA-Z ]{0,10}",
+                    prop_oneof![
+                        "https://[a-z]{1,8}\\.com/[a-z0-9_.?=&%-]{0,20}",
+                        "mailto:[a-z]{1,5}@[a-z]{1,5}\\.org",
+                        "[a-z]{1,8}\\.html",
+                    ],
+                    prop_oneof![Just("link"), Just("image"), Just("auto"), Just("same")],
+                ),
+                1..8,
+            )
+        ) {
+            let mut markdown = String::new();
+            for (prefix, before, emphasis, label, url, shape) in &blocks {
+                let link = match *shape {
+                    "link" => format!("[{emphasis}{label}{emphasis}]({url})"),
+                    "image" => format!("![{label}]({url})"),
+                    "auto" if url.contains("://") => format!("<{url}>"),
+                    _ => format!("[{url}]({url})"),
+                };
+                markdown.push_str(&format!("{prefix}{before} {link} tail\n\n"));
+            }
+            let mut options = Options::empty();
+            options.insert(Options::ENABLE_TABLES);
+            options.insert(Options::ENABLE_STRIKETHROUGH);
+            let urls: Vec<String> = Parser::new_ext(&markdown, options)
+                .filter_map(|event| match event {
+                    Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                        Some(dest_url.into_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let plain = markdown_to_plain(&markdown);
+            let squeezed = non_whitespace(&plain);
+            for url in &urls {
+                let bare = url.strip_prefix("mailto:").unwrap_or(url);
+                prop_assert!(
+                    squeezed.contains(&non_whitespace(bare)),
+                    "{url:?} missing from {plain:?} (markdown {markdown:?})"
+                );
+            }
+        }
+    }
+}

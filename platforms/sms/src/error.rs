@@ -1,0 +1,139 @@
+//! Twilio's answers mapped to the platform's typed send error.
+use std::time::Duration;
+
+use platform_api::SendError;
+use serde::Deserialize;
+
+/// Twilio's error body: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TwilioError {
+    /// Twilio's error code.
+    pub code: Option<i64>,
+    /// What Twilio says went wrong.
+    pub message: Option<String>,
+    /// Link to the error's documentation.
+    pub more_info: Option<String>,
+}
+
+/// Twilio's code for a message to a number that has opted out.
+pub const OPTED_OUT: i64 = 21610;
+
+/// Classifies a non-success answer of the Messages API.
+///
+/// 429 and 5xx were not processed and can be retried (after `Retry-After` when given); 21610
+/// means the recipient opted out; every other 4xx is permanent and retrying cannot help.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendError {
+    let parsed: TwilioError = serde_json::from_slice(body).unwrap_or_default();
+    let message = parsed.message.clone().unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text: String = text.chars().take(200).collect();
+        if text.trim().is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {}", text.trim())
+        }
+    });
+    let code = parsed.code;
+    match status {
+        429 => SendError::Retry {
+            after: retry_after.and_then(parse_retry_after),
+            code,
+            message,
+        },
+        500..=599 => SendError::Retry {
+            after: retry_after.and_then(parse_retry_after),
+            code,
+            message,
+        },
+        _ if code == Some(OPTED_OUT) => SendError::OptedOut { code, message },
+        _ => SendError::Permanent { code, message },
+    }
+}
+
+/// `Retry-After` in seconds (Twilio sends seconds; HTTP dates are not used by its API).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Bodies as Twilio's Messages API returns them.
+    const AUTH: &str = r#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
+    const TOO_MANY: &str = r#"{"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}"#;
+    const INVALID_TO: &str = r#"{"code": 21211, "message": "The 'To' number +1555 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}"#;
+    const NOT_ENABLED: &str = r#"{"code": 21408, "message": "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +8613800000000.", "more_info": "https://www.twilio.com/docs/errors/21408", "status": 400}"#;
+    const UNSUBSCRIBED: &str = r#"{"code": 21610, "message": "Attempt to send to unsubscribed recipient", "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400}"#;
+    const NOT_MOBILE: &str = r#"{"code": 21614, "message": "'To' number is not a valid mobile number", "more_info": "https://www.twilio.com/docs/errors/21614", "status": 400}"#;
+    const UNAVAILABLE: &str = r#"{"code": 30007, "message": "Message filtered", "more_info": "https://www.twilio.com/docs/errors/30007", "status": 500}"#;
+
+    #[test]
+    fn maps_real_twilio_errors() {
+        assert!(matches!(
+            classify(401, None, AUTH.as_bytes()),
+            SendError::Permanent {
+                code: Some(20003),
+                ..
+            }
+        ));
+        assert_eq!(
+            classify(429, Some("7"), TOO_MANY.as_bytes()),
+            SendError::Retry {
+                after: Some(Duration::from_secs(7)),
+                code: Some(20429),
+                message: "Too Many Requests".into()
+            }
+        );
+        assert!(matches!(
+            classify(429, None, b""),
+            SendError::Retry {
+                after: None,
+                code: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, None, INVALID_TO.as_bytes()),
+            SendError::Permanent {
+                code: Some(21211),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, None, NOT_ENABLED.as_bytes()),
+            SendError::Permanent {
+                code: Some(21408),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, None, UNSUBSCRIBED.as_bytes()),
+            SendError::OptedOut {
+                code: Some(21610),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, None, NOT_MOBILE.as_bytes()),
+            SendError::Permanent {
+                code: Some(21614),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(500, None, UNAVAILABLE.as_bytes()),
+            SendError::Retry {
+                code: Some(30007),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(503, Some("2"), b"<html>busy</html>"),
+            SendError::Retry { after: Some(_), .. }
+        ));
+        let err = classify(404, None, b"not json");
+        assert_eq!(err.to_string(), "permanent failure: HTTP 404: not json");
+    }
+}

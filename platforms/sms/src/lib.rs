@@ -1,0 +1,137 @@
+//! SMS over Twilio for the hermes gateway.
+//!
+//! - [`settings`]: the variables, parsed and validated;
+//! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
+//! - [`format`] and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
+//! - [`sender`] and [`error`]: the Messages API client and Twilio's errors as typed send errors.
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod error;
+pub mod format;
+pub mod segments;
+pub mod sender;
+pub mod settings;
+pub mod signature;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::web;
+use platform_api::{
+    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Part, Platform, Receipt,
+    Registration, SendError, async_trait, phone,
+};
+use tracing::{info, warn};
+
+use crate::settings::SmsSettings;
+
+/// The SMS platform.
+pub struct Sms {
+    settings: SmsSettings,
+}
+
+impl Sms {
+    /// Builds the platform from validated settings.
+    pub fn new(settings: SmsSettings) -> Self {
+        if settings.webhook_url.is_none() {
+            warn!(
+                "[sms] SMS_INSECURE_NO_SIGNATURE=true and SMS_WEBHOOK_URL is unset: webhook signatures are NOT checked; anyone who can reach this port can talk to the agent. Use this for local development only."
+            );
+        }
+        Sms { settings }
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> &SmsSettings {
+        &self.settings
+    }
+}
+
+fn build(section: &ConfigSection) -> Result<Arc<dyn Platform>, ConfigError> {
+    match SmsSettings::from_config(section) {
+        Ok(settings) => Ok(Arc::new(Sms::new(settings))),
+        Err(err) if err.var == settings::WEBHOOK_URL.env && err.origin.is_none() => {
+            tracing::error!("[sms] {}", settings::REFUSAL);
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+inventory::submit! {
+    Registration {
+        name: "sms",
+        label: "SMS (Twilio)",
+        stub: false,
+        settings: settings::SETTINGS,
+        home_channel_setting: Some(settings::HOME_CHANNEL.env),
+        enabled: settings::enabled,
+        format: format::format,
+        build,
+    }
+}
+
+#[async_trait(?Send)]
+impl Platform for Sms {
+    fn name(&self) -> &'static str {
+        "sms"
+    }
+
+    fn listen_addr(&self) -> Option<SocketAddr> {
+        Some(self.settings.listen)
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig, sink: Arc<dyn InboundSink>) {
+        let state = web::Data::new(webhook::WebhookState {
+            auth_token: self.settings.auth_token.clone(),
+            url_variants: self
+                .settings
+                .webhook_url
+                .as_deref()
+                .map(signature::url_variants)
+                .unwrap_or_default(),
+            phone_number: self.settings.phone_number.clone(),
+            sink,
+        });
+        webhook::configure(cfg, state);
+    }
+
+    fn listening(&self, addr: SocketAddr) {
+        info!(
+            "[sms] Twilio webhook server listening on {addr}, from: {}",
+            phone::redact(&self.settings.phone_number)
+        );
+    }
+
+    fn access(&self) -> &AccessPolicy {
+        &self.settings.access
+    }
+
+    fn format(&self, markdown: &str) -> Vec<Part> {
+        format::format(markdown)
+    }
+
+    async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+        sender::send_message(&self.settings, chat, part).await
+    }
+
+    fn home_channel(&self) -> Option<HomeChannel> {
+        self.settings.home_channel.as_ref().map(|chat| HomeChannel {
+            chat: chat.clone(),
+            name: self.settings.home_channel_name.clone(),
+        })
+    }
+
+    fn parse_chat(&self, target: &str) -> Result<String, String> {
+        phone::normalize(target)
+    }
+
+    fn redact(&self, chat: &str) -> String {
+        phone::redact(chat)
+    }
+
+    fn units_per_second(&self) -> Option<f64> {
+        Some(self.settings.max_segments_per_second)
+    }
+}

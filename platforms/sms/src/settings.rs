@@ -1,0 +1,379 @@
+//! The SMS platform's settings: the variables of the Hermes SMS documentation and this project's
+//! additions, parsed and validated from the unified configuration.
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use platform_api::{AccessPolicy, ConfigError, ConfigSection, Setting, SettingKind, Unauthorized};
+
+/// `TWILIO_ACCOUNT_SID`.
+pub const ACCOUNT_SID: Setting = Setting::new(
+    "TWILIO_ACCOUNT_SID",
+    "account_sid",
+    "Account SID from the Twilio Console (AC followed by 32 hex digits)",
+)
+.required()
+.kind(SettingKind::Sid("AC"));
+/// `TWILIO_AUTH_TOKEN`.
+pub const AUTH_TOKEN: Setting = Setting::new(
+    "TWILIO_AUTH_TOKEN",
+    "auth_token",
+    "Auth token from the Twilio Console; also the key that validates webhook signatures",
+)
+.required()
+.secret();
+/// `TWILIO_PHONE_NUMBER`.
+pub const PHONE_NUMBER: Setting = Setting::new(
+    "TWILIO_PHONE_NUMBER",
+    "phone_number",
+    "Your Twilio number in E.164 form, e.g. +15551234567",
+)
+.required()
+.kind(SettingKind::Phone);
+/// `SMS_WEBHOOK_URL`.
+pub const WEBHOOK_URL: Setting = Setting::new(
+    "SMS_WEBHOOK_URL",
+    "webhook_url",
+    "Public URL of the webhook as set in the Twilio Console, e.g. https://bot.example.com/webhooks/twilio",
+)
+.required()
+.kind(SettingKind::Url);
+/// `SMS_WEBHOOK_PORT`.
+pub const WEBHOOK_PORT: Setting = Setting::new(
+    "SMS_WEBHOOK_PORT",
+    "webhook_port",
+    "Port the webhook server listens on",
+)
+.default("8080")
+.kind(SettingKind::Port);
+/// `SMS_WEBHOOK_HOST`.
+pub const WEBHOOK_HOST: Setting = Setting::new(
+    "SMS_WEBHOOK_HOST",
+    "webhook_host",
+    "Address the webhook server binds",
+)
+.default("0.0.0.0")
+.kind(SettingKind::Ip);
+/// `SMS_INSECURE_NO_SIGNATURE`.
+pub const INSECURE_NO_SIGNATURE: Setting = Setting::new(
+    "SMS_INSECURE_NO_SIGNATURE",
+    "insecure_no_signature",
+    "true disables signature validation while SMS_WEBHOOK_URL is unset (local development only)",
+)
+.kind(SettingKind::Bool);
+/// `SMS_ALLOWED_USERS`.
+pub const ALLOWED_USERS: Setting = Setting::new(
+    "SMS_ALLOWED_USERS",
+    "allowed_users",
+    "Comma-separated phone numbers allowed to chat (everyone else is denied)",
+)
+.kind(SettingKind::PhoneList);
+/// `SMS_ALLOW_ALL_USERS`.
+pub const ALLOW_ALL_USERS: Setting = Setting::new(
+    "SMS_ALLOW_ALL_USERS",
+    "allow_all_users",
+    "true lets anyone who texts the number chat with the agent",
+)
+.kind(SettingKind::Bool);
+/// `SMS_HOME_CHANNEL`.
+pub const HOME_CHANNEL: Setting = Setting::new(
+    "SMS_HOME_CHANNEL",
+    "home_channel",
+    "Phone number that cron jobs and notifications are delivered to",
+)
+.kind(SettingKind::Phone);
+/// `SMS_HOME_CHANNEL_NAME`.
+pub const HOME_CHANNEL_NAME: Setting = Setting::new(
+    "SMS_HOME_CHANNEL_NAME",
+    "home_channel_name",
+    "Display name of the home channel",
+)
+.default("Home");
+/// `TWILIO_API_BASE_URL`.
+pub const API_BASE_URL: Setting = Setting::new(
+    "TWILIO_API_BASE_URL",
+    "api_base_url",
+    "Twilio REST API base URL (tests and proxies point it elsewhere)",
+)
+.default("https://api.twilio.com")
+.kind(SettingKind::Url);
+/// `TWILIO_MESSAGING_SERVICE_SID`.
+pub const MESSAGING_SERVICE_SID: Setting = Setting::new(
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "messaging_service_sid",
+    "Send through this Messaging Service (MG…) instead of From (A2P 10DLC)",
+)
+.kind(SettingKind::Sid("MG"));
+/// `TWILIO_ENABLED`.
+pub const ENABLED: Setting = Setting::new(
+    "TWILIO_ENABLED",
+    "enabled",
+    "false keeps SMS off even when TWILIO_ACCOUNT_SID is set",
+)
+.kind(SettingKind::Bool);
+/// `SMS_RATE_LIMIT_PER_MINUTE`.
+pub const RATE_LIMIT_PER_MINUTE: Setting = Setting::new(
+    "SMS_RATE_LIMIT_PER_MINUTE",
+    "rate_limit_per_minute",
+    "Agent turns allowed per sender per minute (unset: no limit)",
+)
+.kind(SettingKind::Number);
+/// `TWILIO_MAX_SEGMENTS_PER_SECOND`.
+pub const MAX_SEGMENTS_PER_SECOND: Setting = Setting::new(
+    "TWILIO_MAX_SEGMENTS_PER_SECOND",
+    "max_segments_per_second",
+    "Outbound pacing per sending number, in segments per second (1 for a long code)",
+)
+.default("1")
+.kind(SettingKind::Positive);
+/// `SMS_UNAUTHORIZED`.
+pub const UNAUTHORIZED: Setting = Setting::new(
+    "SMS_UNAUTHORIZED",
+    "unauthorized",
+    "What an unknown sender gets: ignore, or pair (a one-time code the owner approves)",
+)
+.default("ignore")
+.kind(SettingKind::Choice(&["ignore", "pair"]));
+
+/// Every SMS setting, in the order the wizard asks and the docs list them.
+pub const SETTINGS: &[Setting] = &[
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PHONE_NUMBER,
+    WEBHOOK_URL,
+    WEBHOOK_PORT,
+    WEBHOOK_HOST,
+    INSECURE_NO_SIGNATURE,
+    ALLOWED_USERS,
+    ALLOW_ALL_USERS,
+    HOME_CHANNEL,
+    HOME_CHANNEL_NAME,
+    API_BASE_URL,
+    MESSAGING_SERVICE_SID,
+    ENABLED,
+    RATE_LIMIT_PER_MINUTE,
+    MAX_SEGMENTS_PER_SECOND,
+    UNAUTHORIZED,
+];
+
+/// Whether SMS is enabled: `TWILIO_ACCOUNT_SID` set (or `TWILIO_ENABLED=true`), unless
+/// `TWILIO_ENABLED=false`.
+pub fn enabled(section: &ConfigSection) -> Result<(), String> {
+    match section.bool(ENABLED.env) {
+        Ok(Some(false)) => Err("TWILIO_ENABLED=false".to_string()),
+        Ok(Some(true)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(None) if section.text(ACCOUNT_SID.env).is_some() => Ok(()),
+        Ok(None) => Err("TWILIO_ACCOUNT_SID not set".to_string()),
+    }
+}
+
+/// The SMS platform's validated settings. `Debug` never shows the auth token.
+#[derive(Clone)]
+pub struct SmsSettings {
+    /// Account SID.
+    pub account_sid: String,
+    /// Auth token (secret).
+    pub auth_token: String,
+    /// Our number, E.164.
+    pub phone_number: String,
+    /// Configured public webhook URL; `None` only in insecure mode.
+    pub webhook_url: Option<String>,
+    /// Address the webhook server binds.
+    pub listen: SocketAddr,
+    /// Who may chat.
+    pub access: AccessPolicy,
+    /// Home channel number, E.164.
+    pub home_channel: Option<String>,
+    /// Home channel display name.
+    pub home_channel_name: String,
+    /// REST API base, without a trailing slash.
+    pub api_base_url: String,
+    /// Messaging Service to send through instead of `From`.
+    pub messaging_service_sid: Option<String>,
+    /// Outbound pacing, segments per second.
+    pub max_segments_per_second: f64,
+}
+
+impl std::fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsSettings")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"<redacted>")
+            .field(
+                "phone_number",
+                &platform_api::phone::redact(&self.phone_number),
+            )
+            .field("webhook_url", &self.webhook_url)
+            .field("listen", &self.listen)
+            .field("api_base_url", &self.api_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the SMS platform will not start without a webhook URL.
+pub const REFUSAL: &str = "Refusing to start: SMS_WEBHOOK_URL is required";
+/// What to do about it.
+pub const REFUSAL_HINT: &str = "set it to the public URL Twilio posts to, e.g. https://bot.example.com/webhooks/twilio (`hermes gateway setup` asks for it); for local development only, SMS_INSECURE_NO_SIGNATURE=true runs without signature checks";
+
+impl SmsSettings {
+    /// Parses and validates every SMS setting.
+    pub fn from_config(section: &ConfigSection) -> Result<Self, ConfigError> {
+        let account_sid = section.required(&ACCOUNT_SID)?.to_string();
+        if let Err(problem) = ACCOUNT_SID.validate(&account_sid) {
+            return Err(ConfigError::new(
+                ACCOUNT_SID.env,
+                section.get(ACCOUNT_SID.env).map(|v| v.origin.clone()),
+                problem,
+            ));
+        }
+        let auth_token = section.required(&AUTH_TOKEN)?.to_string();
+        let phone_number = section.phone(PHONE_NUMBER.env)?.ok_or_else(|| {
+            ConfigError::new(
+                PHONE_NUMBER.env,
+                None,
+                format!("is required but not set ({})", PHONE_NUMBER.help),
+            )
+        })?;
+        let webhook_url = section.url(WEBHOOK_URL.env)?;
+        let insecure = section.bool(INSECURE_NO_SIGNATURE.env)?.unwrap_or(false);
+        if webhook_url.is_none() && !insecure {
+            return Err(ConfigError::new(
+                WEBHOOK_URL.env,
+                None,
+                format!("is required: {REFUSAL_HINT}"),
+            ));
+        }
+        let port = section.port(WEBHOOK_PORT.env)?.unwrap_or(8080);
+        let host = section
+            .ip(WEBHOOK_HOST.env)?
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let allowed: HashSet<String> = section.phone_list(ALLOWED_USERS.env)?.into_iter().collect();
+        let unauthorized = match section
+            .choice(UNAUTHORIZED.env, &["ignore", "pair"])?
+            .as_deref()
+        {
+            Some("pair") => Unauthorized::Pair,
+            _ => Unauthorized::Ignore,
+        };
+        let rate_limit_per_minute = section
+            .number(RATE_LIMIT_PER_MINUTE.env)?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let access = AccessPolicy {
+            allow_all: section.bool(ALLOW_ALL_USERS.env)?.unwrap_or(false),
+            allowed,
+            unauthorized,
+            rate_limit_per_minute,
+        };
+        let messaging_service_sid = section.text(MESSAGING_SERVICE_SID.env).map(str::to_string);
+        if let Some(sid) = &messaging_service_sid {
+            MESSAGING_SERVICE_SID.validate(sid).map_err(|problem| {
+                ConfigError::new(
+                    MESSAGING_SERVICE_SID.env,
+                    section
+                        .get(MESSAGING_SERVICE_SID.env)
+                        .map(|v| v.origin.clone()),
+                    problem,
+                )
+            })?;
+        }
+        Ok(SmsSettings {
+            account_sid,
+            auth_token,
+            phone_number,
+            webhook_url,
+            listen: SocketAddr::new(host, port),
+            access,
+            home_channel: section.phone(HOME_CHANNEL.env)?,
+            home_channel_name: section
+                .text(HOME_CHANNEL_NAME.env)
+                .unwrap_or("Home")
+                .to_string(),
+            api_base_url: section
+                .url(API_BASE_URL.env)?
+                .unwrap_or_else(|| "https://api.twilio.com".to_string())
+                .trim_end_matches('/')
+                .to_string(),
+            messaging_service_sid,
+            max_segments_per_second: section
+                .positive(MAX_SEGMENTS_PER_SECOND.env)?
+                .unwrap_or(1.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TWILIO_ACCOUNT_SID", SID),
+            ("TWILIO_AUTH_TOKEN", "777777"),
+            ("TWILIO_PHONE_NUMBER", "+15551234567"),
+            ("SMS_WEBHOOK_URL", "https://bot.example.com/webhooks/twilio"),
+        ]
+    }
+
+    #[test]
+    fn parses_a_complete_configuration() {
+        let mut pairs = base();
+        pairs.push(("SMS_ALLOWED_USERS", "+1 (555) 000-1111, +15550002222"));
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        assert_eq!(s.auth_token, "777777");
+        assert_eq!(s.phone_number, "+15551234567");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert!(s.access.allows("+15550001111") && s.access.allows("+15550002222"));
+        assert!(!s.access.allows("+15550003333"));
+        assert!(!format!("{s:?}").contains("777777"));
+    }
+
+    #[test]
+    fn refuses_without_webhook_url_unless_insecure() {
+        let mut pairs = base();
+        pairs.pop();
+        let err = SmsSettings::from_config(&ConfigSection::from_pairs(pairs.clone())).unwrap_err();
+        assert_eq!(err.var, "SMS_WEBHOOK_URL");
+        assert!(err.problem.contains("is required"));
+        pairs.push(("SMS_INSECURE_NO_SIGNATURE", "true"));
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        assert!(s.webhook_url.is_none());
+    }
+
+    #[test]
+    fn enablement_says_why_not() {
+        assert_eq!(
+            enabled(&ConfigSection::from_pairs([])),
+            Err("TWILIO_ACCOUNT_SID not set".into())
+        );
+        assert_eq!(
+            enabled(&ConfigSection::from_pairs([
+                ("TWILIO_ACCOUNT_SID", SID),
+                ("TWILIO_ENABLED", "false")
+            ])),
+            Err("TWILIO_ENABLED=false".into())
+        );
+        assert_eq!(
+            enabled(&ConfigSection::from_pairs([("TWILIO_ACCOUNT_SID", SID)])),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_PHONE_NUMBER", "call me"),
+            ("SMS_WEBHOOK_PORT", "eighty"),
+            ("SMS_WEBHOOK_HOST", "localhost:80"),
+            ("SMS_ALLOWED_USERS", "+15550001111, nope"),
+            ("SMS_UNAUTHORIZED", "allow"),
+        ] {
+            let mut pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != var).collect();
+            pairs.push((var, value));
+            let err = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+}

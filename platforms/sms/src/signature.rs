@@ -1,0 +1,178 @@
+//! `X-Twilio-Signature`: HMAC-SHA1 over the webhook URL and the sorted POST parameters.
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// The string Twilio signs: the URL followed by every parameter, sorted by name (byte order),
+/// each name followed by its value; repeated names keep the order they came in.
+fn signed_payload(url: &str, params: &[(String, String)]) -> Vec<u8> {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let len = url.len() + sorted.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let mut payload = Vec::with_capacity(len);
+    payload.extend_from_slice(url.as_bytes());
+    for (name, value) in sorted {
+        payload.extend_from_slice(name.as_bytes());
+        payload.extend_from_slice(value.as_bytes());
+    }
+    payload
+}
+
+fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
+    let mut mac =
+        HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(&signed_payload(url, params));
+    mac
+}
+
+/// Computes the signature Twilio sends for a request to `url` with `params`.
+pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    STANDARD.encode(mac(auth_token, url, params).finalize().into_bytes())
+}
+
+/// The URLs a signature may have been computed over: the configured one and its default-port
+/// variant (`https://h/…` ↔ `https://h:443/…`, `http://h/…` ↔ `http://h:80/…`).
+pub fn url_variants(configured: &str) -> Vec<String> {
+    let mut variants = vec![configured.to_string()];
+    let (scheme, default_port) = if configured.starts_with("https://") {
+        ("https://", "443")
+    } else if configured.starts_with("http://") {
+        ("http://", "80")
+    } else {
+        return variants;
+    };
+    let rest = &configured[scheme.len()..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // Userinfo is never part of a Twilio webhook URL's host; keep it as written.
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(i) => authority.split_at(i + 1),
+        None => ("", authority),
+    };
+    let host_end = if hostport.starts_with('[') {
+        hostport.find(']').map(|i| i + 1).unwrap_or(hostport.len())
+    } else {
+        hostport.find(':').unwrap_or(hostport.len())
+    };
+    let (host, port) = hostport.split_at(host_end);
+    let variant = match port.strip_prefix(':') {
+        Some(p) if p == default_port => format!("{scheme}{userinfo}{host}{tail}"),
+        Some(_) => return variants,
+        None => format!("{scheme}{userinfo}{host}:{default_port}{tail}"),
+    };
+    variants.push(variant);
+    variants
+}
+
+/// Checks `signature` against every variant of the configured URL, in constant time.
+///
+/// Returns the variant that matched.
+pub fn verify_signature<'a>(
+    auth_token: &str,
+    variants: &'a [String],
+    params: &[(String, String)],
+    signature: &str,
+) -> Option<&'a str> {
+    let expected = STANDARD.decode(signature.trim()).ok()?;
+    variants
+        .iter()
+        .find(|url| mac(auth_token, url, params).verify_slice(&expected).is_ok())
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn vectors() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/signature-vectors.json");
+        let text = std::fs::read_to_string(path).expect("signature vectors present");
+        serde_json::from_str(&text).expect("vectors are JSON")
+    }
+
+    fn params(value: &Value) -> Vec<(String, String)> {
+        value
+            .as_object()
+            .expect("params object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("string value").to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_sdk_case_validates() {
+        let v = vectors();
+        let cases = v["cases"].as_array().expect("cases");
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let token = case["auth_token"].as_str().unwrap();
+            let url = case["url"].as_str().unwrap();
+            let params = params(&case["params"]);
+            let sig = case["signature"].as_str().unwrap();
+            assert_eq!(
+                compute_signature(token, url, &params),
+                sig,
+                "{}",
+                case["name"]
+            );
+            let variants = url_variants(url);
+            assert!(verify_signature(token, &variants, &params, sig).is_some());
+        }
+    }
+
+    #[test]
+    fn port_variants_match_the_sdk() {
+        let v = vectors();
+        for case in v["port_variants"].as_array().expect("port_variants") {
+            let token = case["auth_token"].as_str().unwrap();
+            let configured = case["configured_url"].as_str().unwrap();
+            let params = params(&case["params"]);
+            let sig = case["signature"].as_str().unwrap();
+            let variants = url_variants(configured);
+            let ok = verify_signature(token, &variants, &params, sig).is_some();
+            assert_eq!(
+                ok,
+                case["valid"].as_bool().unwrap(),
+                "{configured} vs {}",
+                case["signed_url"]
+            );
+        }
+    }
+
+    #[test]
+    fn tampered_requests_are_rejected() {
+        let v = vectors();
+        let tampered = v["tampered"].as_array().expect("tampered");
+        assert!(!tampered.is_empty());
+        for case in tampered {
+            let token = case["auth_token"].as_str().unwrap();
+            let url = case["url"].as_str().unwrap();
+            let params = params(&case["params"]);
+            let sig = case["signature"].as_str().unwrap();
+            let variants = url_variants(url);
+            assert!(verify_signature(token, &variants, &params, sig).is_none());
+        }
+    }
+
+    #[test]
+    fn variants_toggle_the_default_port_only() {
+        assert_eq!(
+            url_variants("https://h.example/x?y=1"),
+            ["https://h.example/x?y=1", "https://h.example:443/x?y=1"]
+        );
+        assert_eq!(
+            url_variants("http://h:80/x"),
+            ["http://h:80/x", "http://h/x"]
+        );
+        assert_eq!(url_variants("https://h:8443/x"), ["https://h:8443/x"]);
+        assert_eq!(
+            url_variants("https://[::1]/x"),
+            ["https://[::1]/x", "https://[::1]:443/x"]
+        );
+        assert!(verify_signature("t", &url_variants("https://h/x"), &[], "not base64!").is_none());
+    }
+}

@@ -1,0 +1,331 @@
+//! `POST /webhooks/twilio`: size cap, strict form parsing, signature check, normalisation.
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use platform_api::{Accepted, Attachment, Control, Inbound, InboundSink, SinkError, phone};
+use tracing::{debug, info, warn};
+
+use crate::signature::verify_signature;
+
+/// The route Twilio posts incoming messages to.
+pub const PATH: &str = "/webhooks/twilio";
+/// Largest body accepted; Twilio's webhooks are a few KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The answer to every webhook: replies go out through the REST API, never inline.
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+
+/// What the webhook handler needs, shared by every worker.
+pub struct WebhookState {
+    /// Key of the signature.
+    pub auth_token: String,
+    /// URLs the signature may be computed over; empty in insecure mode.
+    pub url_variants: Vec<String>,
+    /// Our own number, to drop echoes.
+    pub phone_number: String,
+    /// Where accepted messages go.
+    pub sink: Arc<dyn InboundSink>,
+}
+
+fn twiml(status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/xml; charset=utf-8"))
+        .body(EMPTY_TWIML)
+}
+
+/// Why a body is not a valid form.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FormError(pub String);
+
+/// Parses `application/x-www-form-urlencoded` strictly: keeps empty values and repeated keys,
+/// rejects broken percent-escapes and invalid UTF-8 instead of guessing.
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    let mut pairs = Vec::new();
+    if body.is_empty() {
+        return Ok(pairs);
+    }
+    for field in body.split(|&b| b == b'&') {
+        if field.is_empty() {
+            continue;
+        }
+        let (name, value) = match field.iter().position(|&b| b == b'=') {
+            Some(i) => (&field[..i], &field[i + 1..]),
+            None => (field, &[][..]),
+        };
+        pairs.push((decode(name)?, decode(value)?));
+    }
+    Ok(pairs)
+}
+
+fn decode(input: &[u8]) -> Result<String, FormError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = input
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| FormError("truncated percent-escape".into()))?;
+                let s =
+                    std::str::from_utf8(hex).map_err(|_| FormError("bad percent-escape".into()))?;
+                let byte = u8::from_str_radix(s, 16)
+                    .map_err(|_| FormError(format!("bad percent-escape %{s}")))?;
+                out.push(byte);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| FormError("not UTF-8".into()))
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Recognises Twilio's carrier keywords: a message that is exactly one of them.
+pub fn control_keyword(body: &str) -> Option<Control> {
+    match body.trim().to_ascii_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" | "REVOKE" | "OPTOUT" => {
+            Some(Control::OptOut)
+        }
+        "START" | "YES" | "UNSTOP" => Some(Control::OptIn),
+        "HELP" | "INFO" => Some(Control::Help),
+        _ => None,
+    }
+}
+
+/// Turns signed webhook parameters into an [`Inbound`] message.
+pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
+    let from = param(params, "From").ok_or("missing From")?;
+    let sender = phone::normalize(from).map_err(|_| "From is not a phone number".to_string())?;
+    let provider_id = param(params, "MessageSid")
+        .or_else(|| param(params, "SmsMessageSid"))
+        .filter(|s| !s.is_empty())
+        .ok_or("missing MessageSid")?
+        .to_string();
+    let text = param(params, "Body").unwrap_or("").to_string();
+    let num_media: usize = param(params, "NumMedia")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let attachments = (0..num_media.min(10))
+        .filter_map(|i| {
+            let url = param(params, &format!("MediaUrl{i}"))?;
+            Some(Attachment {
+                url: url.to_string(),
+                content_type: param(params, &format!("MediaContentType{i}")).map(str::to_string),
+            })
+        })
+        .collect();
+    Ok(Inbound {
+        platform: "sms".to_string(),
+        chat: sender.clone(),
+        sender,
+        control: control_keyword(&text),
+        text,
+        attachments,
+        provider_id,
+        received_at: SystemTime::now(),
+    })
+}
+
+/// Explains a signature mismatch: which URLs were tried and how the request's own URL differs.
+fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
+    let info = req.connection_info();
+    let seen = format!("{}://{}{}", info.scheme(), info.host(), req.uri());
+    let configured = variants.first().map(String::as_str).unwrap_or("");
+    let cause = if !configured.starts_with(&format!("{}://", info.scheme())) {
+        "the scheme differs from SMS_WEBHOOK_URL (a TLS-terminating proxy or tunnel is normal; check the Console URL matches SMS_WEBHOOK_URL exactly)"
+    } else if !configured.contains(req.path()) {
+        "the path differs from SMS_WEBHOOK_URL (a proxy may have rewritten it)"
+    } else {
+        "the auth token or the URL in the Twilio Console differs from TWILIO_AUTH_TOKEN / SMS_WEBHOOK_URL"
+    };
+    format!("tried {variants:?}; request arrived as {seen}; likely cause: {cause}")
+}
+
+/// The webhook handler.
+pub async fn receive(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> HttpResponse {
+    let sink = &state.sink;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY) {
+        sink.rejected("sms", "size");
+        return twiml(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        sink.rejected("sms", "parse");
+        return twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(2048).min(MAX_BODY));
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            sink.rejected("sms", "parse");
+            return twiml(StatusCode::BAD_REQUEST);
+        };
+        if body.len() + chunk.len() > MAX_BODY {
+            sink.rejected("sms", "size");
+            return twiml(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let params = match parse_form(&body) {
+        Ok(params) => params,
+        Err(FormError(why)) => {
+            debug!("[sms] unparseable webhook body: {why}");
+            sink.rejected("sms", "parse");
+            return twiml(StatusCode::BAD_REQUEST);
+        }
+    };
+    if !state.url_variants.is_empty() {
+        let mut signatures = req.headers().get_all("X-Twilio-Signature");
+        let signature = match (signatures.next(), signatures.next()) {
+            (Some(sig), None) => sig.to_str().unwrap_or(""),
+            _ => "",
+        };
+        if signature.is_empty() || signature.len() > 128 {
+            warn!("[sms] webhook rejected: missing X-Twilio-Signature");
+            sink.rejected("sms", "signature");
+            return twiml(StatusCode::FORBIDDEN);
+        }
+        if verify_signature(&state.auth_token, &state.url_variants, &params, signature).is_none() {
+            warn!(
+                "[sms] webhook rejected: invalid signature; {}",
+                mismatch_hint(&req, &state.url_variants)
+            );
+            sink.rejected("sms", "signature");
+            return twiml(StatusCode::FORBIDDEN);
+        }
+    }
+    let inbound = match to_inbound(&params) {
+        Ok(inbound) => inbound,
+        Err(why) => {
+            warn!("[sms] webhook rejected: {why}");
+            sink.rejected("sms", "parse");
+            return twiml(StatusCode::BAD_REQUEST);
+        }
+    };
+    if inbound.sender == state.phone_number {
+        debug!("[sms] ignoring a message from our own number");
+        sink.rejected("sms", "echo");
+        return twiml(StatusCode::OK);
+    }
+    let sid = inbound.provider_id.clone();
+    let from = phone::redact(&inbound.sender);
+    match sink.accept(inbound).await {
+        Ok(Accepted::Stored) => {
+            info!(message_sid = %sid, "[sms] inbound from {from} stored");
+            twiml(StatusCode::OK)
+        }
+        Ok(Accepted::Duplicate) => {
+            info!(message_sid = %sid, "[sms] duplicate webhook from {from} acknowledged, not processed again");
+            twiml(StatusCode::OK)
+        }
+        Err(SinkError::Overloaded) => {
+            warn!("[sms] overloaded: asking Twilio to retry {sid}");
+            twiml(StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Err(SinkError::Storage(err)) => {
+            tracing::error!("[sms] could not store {sid}: {err}");
+            twiml(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// Registers the webhook route (other methods on it get 405).
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
+    cfg.service(
+        web::resource(PATH)
+            .app_data(state)
+            .route(web::post().to(receive))
+            .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_parsing_is_strict_and_lossless() {
+        let pairs = parse_form(b"Body=Hi+there%21&FromCity=&Body=again&Flag").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("Body".into(), "Hi there!".into()),
+                ("FromCity".into(), "".into()),
+                ("Body".into(), "again".into()),
+                ("Flag".into(), "".into()),
+            ]
+        );
+        assert_eq!(
+            parse_form("Body=Gr%C3%BC%C3%9Fe".as_bytes()).unwrap()[0].1,
+            "Grüße"
+        );
+        for bad in [
+            &b"Body=%FF%FE"[..],
+            b"Body=%G1",
+            b"Body=abc%",
+            b"Body=%4",
+            b"\xff=1",
+        ] {
+            assert!(parse_form(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keywords_are_exact_words_in_any_case() {
+        assert_eq!(control_keyword(" stop "), Some(Control::OptOut));
+        assert_eq!(control_keyword("Unsubscribe"), Some(Control::OptOut));
+        assert_eq!(control_keyword("unstop"), Some(Control::OptIn));
+        assert_eq!(control_keyword("help"), Some(Control::Help));
+        assert_eq!(control_keyword("please stop"), None);
+        assert_eq!(control_keyword("STOP!"), None);
+    }
+
+    #[test]
+    fn mms_parameters_become_attachments() {
+        let params: Vec<(String, String)> = [
+            ("From", "+14155550100"),
+            ("MessageSid", "MM1"),
+            ("Body", ""),
+            ("NumMedia", "2"),
+            ("MediaUrl0", "https://api.twilio.com/m/0"),
+            ("MediaContentType0", "image/jpeg"),
+            ("MediaUrl1", "https://api.twilio.com/m/1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let inbound = to_inbound(&params).unwrap();
+        assert_eq!(inbound.text, "");
+        assert_eq!(inbound.attachments.len(), 2);
+        assert_eq!(
+            inbound.attachments[0].content_type.as_deref(),
+            Some("image/jpeg")
+        );
+        assert_eq!(inbound.attachments[1].content_type, None);
+    }
+}

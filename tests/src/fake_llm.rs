@@ -1,0 +1,482 @@
+//! A fake OpenAI-compatible chat-completions server, for black-box tests of the `openai` agent.
+//!
+//! `POST /v1/chat/completions` records each request body and answers a `chat.completion` whose
+//! content is `You said: <last user message>` unless a fixed reply is set. Tests can slow it down,
+//! make it fail, or make it require an API key. `GET /v1/models` lists one model. The `stream`
+//! option is ignored: the answer is always a whole `chat.completion`.
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+/// The model named in answers when the request names none.
+const DEFAULT_MODEL: &str = "fake-llm";
+/// How long [`FakeLlm::stop`] waits for the server thread to finish.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Value>,
+    reply: Option<String>,
+    delay: Duration,
+    failures: usize,
+    key: Option<String>,
+    answered: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Server {
+    handle: ServerHandle,
+    addr: SocketAddr,
+    done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Server {
+    fn stop(&self) {
+        let done = self
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(done) = done {
+            // The stop command is sent when `stop` is called; its completion future is not needed.
+            drop(self.handle.stop(false));
+            let _ = done.recv_timeout(STOP_WAIT);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running fake server; clones share it, and it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeLlm {
+    shared: Arc<Shared>,
+    server: Arc<Server>,
+}
+
+impl FakeLlm {
+    /// Starts serving on `127.0.0.1` (a free port) in a thread of its own; returns once listening.
+    pub fn start() -> FakeLlm {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding the fake LLM server");
+        let addr = listener
+            .local_addr()
+            .expect("the fake LLM server's address");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+        });
+        let data = web::Data::from(Arc::clone(&shared));
+        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<ServerHandle>>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("fake-llm".to_string())
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                system.block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .route("/v1/chat/completions", web::post().to(completions))
+                            .route("/v1/models", web::get().to(models))
+                            .default_service(web::to(not_found))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .listen(listener);
+                    let server = match server {
+                        Ok(server) => server.run(),
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(server.handle()));
+                    let _ = server.await;
+                });
+                let _ = done_tx.send(());
+            })
+            .expect("spawning the fake LLM server thread");
+        let handle = ready_rx
+            .recv()
+            .expect("the fake LLM server thread reports back")
+            .expect("the fake LLM server listens");
+        FakeLlm {
+            shared,
+            server: Arc::new(Server {
+                handle,
+                addr,
+                done: Mutex::new(Some(done_rx)),
+            }),
+        }
+    }
+
+    /// The base URL for `HERMES_AGENT_URL`: `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.server.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    /// Stops the server, dropping open connections.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+
+    /// Every chat-completions request body received (valid JSON only), in order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Waits until at least `n` requests arrived or `timeout` passes; returns them all.
+    pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n || Instant::now() >= deadline {
+                return requests;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Answers `text` from now on instead of echoing the user.
+    pub fn set_reply(&self, text: &str) {
+        self.shared.lock().reply = Some(text.to_string());
+    }
+
+    /// Waits `delay` before answering each request from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
+    }
+
+    /// Answers the next `n` requests with 500 and an OpenAI-style `server_error`.
+    pub fn fail_next(&self, n: usize) {
+        self.shared.lock().failures = n;
+    }
+
+    /// Requires `Authorization: Bearer <key>` from now on; other requests get 401.
+    pub fn require_key(&self, key: &str) {
+        self.shared.lock().key = Some(key.to_string());
+    }
+}
+
+impl std::fmt::Debug for FakeLlm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeLlm")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An OpenAI-style error answer.
+fn error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": null,
+            "code": code,
+        }
+    }))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let message = format!("Invalid URL ({} {})", req.method(), req.path());
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        None,
+        &message,
+    )
+}
+
+async fn models() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": [{"id": DEFAULT_MODEL, "object": "model", "created": 0, "owned_by": "hermes-tests"}],
+    }))
+}
+
+async fn completions(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let parsed = serde_json::from_slice::<Value>(&body);
+    let (delay, key) = {
+        let mut state = shared.lock();
+        if let Ok(value) = &parsed {
+            state.requests.push(value.clone());
+        }
+        (state.delay, state.key.clone())
+    };
+    if !delay.is_zero() {
+        actix_rt::time::sleep(delay).await;
+    }
+    if let Some(key) = key {
+        let given = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(key.as_str()) {
+            let message = match given {
+                Some(_) => "Incorrect API key provided.",
+                None => {
+                    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                }
+            };
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+                message,
+            );
+        }
+    }
+    let request = match parsed {
+        Ok(value) => value,
+        Err(err) => {
+            let message = format!("We could not parse the JSON body of your request: {err}");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                None,
+                &message,
+            );
+        }
+    };
+    let Some(messages) = request.get("messages").and_then(Value::as_array) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            "'messages' is a required property",
+        );
+    };
+    let (reply, answered) = {
+        let mut state = shared.lock();
+        if state.failures > 0 {
+            state.failures -= 1;
+            drop(state);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                None,
+                "The server had an error while processing your request. Sorry about that!",
+            );
+        }
+        state.answered += 1;
+        (state.reply.clone(), state.answered)
+    };
+    let content = reply.unwrap_or_else(|| format!("You said: {}", last_user_text(messages)));
+    let prompt_tokens: usize = messages.iter().map(|m| words(&text_of(m))).sum();
+    let completion_tokens = words(&content);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_MODEL);
+    HttpResponse::Ok().json(json!({
+        "id": format!("chatcmpl-fake{answered:06}"),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content, "refusal": null},
+            "logprobs": null,
+            "finish_reason": "stop",
+        }],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": null,
+    }))
+}
+
+/// The text of the last `user` message.
+fn last_user_text(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(text_of)
+        .unwrap_or_default()
+}
+
+/// A message's text: `content` as a string, or its `text` parts joined.
+fn text_of(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// A rough token count.
+fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http;
+
+    fn post(llm: &FakeLlm, body: &Value, auth: Option<&str>) -> (u16, Value) {
+        let body = body.to_string();
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = auth {
+            headers.push(("Authorization", auth));
+        }
+        let response = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &headers,
+            body.as_bytes(),
+        )
+        .expect("the fake LLM answers");
+        let json = serde_json::from_str(&response.body).expect("a JSON answer");
+        (response.status, json)
+    }
+
+    fn chat(text: &str) -> Value {
+        json!({
+            "model": "test-model",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "You said: first"},
+                {"role": "user", "content": text},
+            ],
+        })
+    }
+
+    #[test]
+    fn echoes_the_last_user_message() {
+        let llm = FakeLlm::start();
+        assert!(llm.base_url().starts_with("http://127.0.0.1:"));
+        assert!(llm.base_url().ends_with("/v1"));
+        let (status, answer) = post(&llm, &chat("hello"), None);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["object"], "chat.completion");
+        assert_eq!(answer["model"], "test-model");
+        assert!(
+            answer["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("chatcmpl-"))
+        );
+        assert!(
+            answer["created"]
+                .as_u64()
+                .is_some_and(|t| t > 1_600_000_000)
+        );
+        let choice = &answer["choices"][0];
+        assert_eq!(choice["index"], 0);
+        assert_eq!(choice["finish_reason"], "stop");
+        assert_eq!(choice["message"]["role"], "assistant");
+        assert_eq!(choice["message"]["content"], "You said: hello");
+        assert!(answer["usage"]["total_tokens"].as_u64().is_some());
+
+        let parts = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "in parts"}]}]});
+        let (_, answer) = post(&llm, &parts, None);
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            "You said: in parts"
+        );
+        assert_eq!(answer["model"], DEFAULT_MODEL);
+
+        let requests = llm.wait_for_requests(2, Duration::from_secs(1));
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0], chat("hello"));
+    }
+
+    #[test]
+    fn fixed_reply_failures_and_delay() {
+        let llm = FakeLlm::start();
+        llm.set_reply("fixed answer");
+        llm.fail_next(2);
+        for _ in 0..2 {
+            let (status, answer) = post(&llm, &chat("x"), None);
+            assert_eq!(status, 500);
+            assert_eq!(answer["error"]["type"], "server_error");
+            assert!(answer["error"]["message"].as_str().is_some());
+        }
+        let (status, answer) = post(&llm, &chat("x"), None);
+        assert_eq!(status, 200);
+        assert_eq!(answer["choices"][0]["message"]["content"], "fixed answer");
+
+        llm.set_delay(Duration::from_millis(300));
+        let started = Instant::now();
+        let (status, _) = post(&llm, &chat("slow"), None);
+        assert_eq!(status, 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(llm.requests().len(), 4);
+    }
+
+    #[test]
+    fn requires_the_key_once_asked() {
+        let llm = FakeLlm::start();
+        assert_eq!(post(&llm, &chat("open"), None).0, 200);
+        llm.require_key("sk-test");
+        let (status, answer) = post(&llm, &chat("no key"), None);
+        assert_eq!(status, 401);
+        assert_eq!(answer["error"]["code"], "invalid_api_key");
+        assert_eq!(post(&llm, &chat("bad"), Some("Bearer sk-wrong")).0, 401);
+        assert_eq!(post(&llm, &chat("good"), Some("Bearer sk-test")).0, 200);
+    }
+
+    #[test]
+    fn rejects_malformed_requests() {
+        let llm = FakeLlm::start();
+        let response = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &[("Content-Type", "application/json")],
+            b"{not json",
+        )
+        .expect("an answer");
+        assert_eq!(response.status, 400);
+        assert_eq!(post(&llm, &json!({"model": "m"}), None).0, 400);
+        let missing = http::request(llm.addr(), "GET", "/v1/nothing", &[], b"").expect("an answer");
+        assert_eq!(missing.status, 404);
+        let models = http::request(llm.addr(), "GET", "/v1/models", &[], b"").expect("an answer");
+        assert_eq!(models.status, 200);
+        llm.stop();
+    }
+}

@@ -1,0 +1,430 @@
+//! Runs the real `hermes` binary against a throwaway `HERMES_HOME` and talks to it over
+//! loopback, as Twilio and an operator would.
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+use crate::http::{self, Response};
+
+/// A test account: shaped like real credentials.
+pub const ACCOUNT_SID: &str = "ACa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6";
+/// The test auth token; numeric on purpose (it must stay a string).
+pub const AUTH_TOKEN: &str = "12345678901234567890123456789012";
+/// Our Twilio number.
+pub const OUR_NUMBER: &str = "+15551234567";
+/// A phone allowed to chat.
+pub const ALICE: &str = "+15550001111";
+/// Another allowed phone.
+pub const BOB: &str = "+15550002222";
+/// A stranger.
+pub const MALLORY: &str = "+15550009999";
+/// The public URL the tests sign against.
+pub const WEBHOOK_URL: &str = "https://gateway.example.com/webhooks/twilio";
+
+/// The `hermes` binary, built once per test process.
+pub fn hermes_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let output = Command::new(env!("CARGO"))
+            .current_dir(root)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "gateway-host",
+                "--bin",
+                "hermes",
+                "--message-format=json",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running cargo build");
+        assert!(output.status.success(), "building hermes failed");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "hermes")
+            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .expect("cargo reported the hermes executable")
+    })
+}
+
+/// A fresh `HERMES_HOME`.
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Home {
+    /// An empty configuration folder.
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `$HERMES_HOME/.env`.
+    pub fn write_env(&self, text: &str) {
+        std::fs::write(self.path().join(".env"), text).expect("writing .env");
+    }
+
+    /// Writes `$HERMES_HOME/config.toml`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.path().join("config.toml"), text).expect("writing config.toml");
+    }
+
+    /// Reads `$HERMES_HOME/.env`.
+    pub fn read_env(&self) -> String {
+        std::fs::read_to_string(self.path().join(".env")).unwrap_or_default()
+    }
+
+    /// Opens the gateway's database (read-only use in assertions).
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path().join("gateway.db")).expect("opening gateway.db")
+    }
+}
+
+/// A `hermes` command with a clean environment pointing at `home`.
+pub fn command(home: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(hermes_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("HERMES_HOME", home)
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a one-shot command (`hermes platforms`, …) with `stdin` as input.
+pub fn run(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    let mut child = command(home, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting hermes");
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("waiting for hermes")
+}
+
+/// The environment of an SMS gateway on an ephemeral port, talking to `api_base`.
+pub fn sms_env(api_base: &str) -> Vec<(String, String)> {
+    [
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("TWILIO_PHONE_NUMBER", OUR_NUMBER),
+        ("SMS_WEBHOOK_URL", WEBHOOK_URL),
+        ("SMS_WEBHOOK_HOST", "127.0.0.1"),
+        ("SMS_WEBHOOK_PORT", "0"),
+        ("SMS_ALLOWED_USERS", "+1 555 000 1111, +15550002222"),
+        ("TWILIO_API_BASE_URL", api_base),
+        ("TWILIO_MAX_SEGMENTS_PER_SECOND", "1000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A running `hermes gateway`.
+pub struct Gateway {
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    /// Where the SMS webhook listens.
+    pub addr: Option<SocketAddr>,
+}
+
+impl Gateway {
+    /// Starts `hermes gateway` and waits until it listens (or exits).
+    pub fn start(home: &Path, env: &[(String, String)]) -> Gateway {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut child = command(home, &env)
+            .arg("gateway")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting hermes gateway");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = log.lock().expect("log lock");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let mut gateway = Gateway {
+            child: Some(child),
+            log,
+            addr: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(addr) = gateway.listening_addr() {
+                gateway.addr = Some(addr);
+                break;
+            }
+            if gateway
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        gateway
+    }
+
+    fn listening_addr(&self) -> Option<SocketAddr> {
+        let log = self.logs();
+        let line = log
+            .lines()
+            .find(|l| l.contains("Twilio webhook server listening on "))?;
+        let rest = line.split("listening on ").nth(1)?;
+        rest.split(',').next()?.trim().parse().ok()
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The webhook address; panics with the log when it never listened.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| panic!("gateway is not listening; log:\n{}", self.logs()))
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
+            .expect("gateway exits after SIGTERM")
+    }
+
+    /// Kills it with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.wait_exit(Duration::from_secs(10));
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: sending a signal to our own child process by pid.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
+    /// `GET path` on the webhook listener.
+    pub fn get(&self, path: &str) -> Response {
+        http::request(self.addr(), "GET", path, &[], b"").expect("GET")
+    }
+
+    /// Posts a webhook signed for [`WEBHOOK_URL`].
+    pub fn post_signed(&self, params: &[(&str, &str)]) -> Response {
+        let sig = sign(AUTH_TOKEN, WEBHOOK_URL, params);
+        self.post_form(params, Some(&sig))
+    }
+
+    /// Posts a form with an optional `X-Twilio-Signature`.
+    pub fn post_form(&self, params: &[(&str, &str)], signature: Option<&str>) -> Response {
+        let body = encode_form(params);
+        let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        if let Some(sig) = signature {
+            headers.push(("X-Twilio-Signature", sig));
+        }
+        http::request(
+            self.addr(),
+            "POST",
+            "/webhooks/twilio",
+            &headers,
+            body.as_bytes(),
+        )
+        .expect("POST")
+    }
+
+    /// Texts the gateway as `from`: a signed inbound SMS with the given `MessageSid`.
+    pub fn text(&self, from: &str, body: &str, sid: &str) -> Response {
+        self.post_signed(&inbound_sms(from, body, sid))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The parameters Twilio posts for an inbound SMS.
+pub fn inbound_sms<'a>(from: &'a str, body: &'a str, sid: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ToCountry", "US"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("FromCity", ""),
+        ("SmsSid", sid),
+        ("From", from),
+        ("To", OUR_NUMBER),
+        ("Body", body),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("NumSegments", "1"),
+        ("ApiVersion", "2010-04-01"),
+        ("SmsStatus", "received"),
+    ]
+}
+
+/// Percent-encodes a form.
+pub fn encode_form(params: &[(&str, &str)]) -> String {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `X-Twilio-Signature` as Twilio computes it (an implementation independent of the gateway's).
+pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut data = url.to_string();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("hmac key");
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Polls `f` until it returns `Some` or the deadline passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A Twilio emulator for the test account.
+pub fn emulator() -> platform_sms::emulator::Emulator {
+    platform_sms::emulator::Emulator::start(platform_sms::emulator::EmulatorConfig {
+        account_sid: ACCOUNT_SID.to_string(),
+        auth_token: AUTH_TOKEN.to_string(),
+        phone_number: OUR_NUMBER.to_string(),
+        sms_url: None,
+        sms_method: "POST".to_string(),
+    })
+    .expect("starting the Twilio emulator")
+}
+
+/// An SMS gateway over a fresh home, sending to `twilio`, with extra settings.
+pub fn sms_gateway(
+    home: &Home,
+    twilio: &platform_sms::emulator::Emulator,
+    extra: &[(&str, &str)],
+) -> Gateway {
+    let mut env = sms_env(&twilio.base_url());
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    let gw = Gateway::start(home.path(), &env);
+    gw.addr();
+    gw
+}
+
+/// Count of rows in the gateway's database matching a query returning one integer.
+pub fn count(home: &Home, sql: &str) -> i64 {
+    home.db().query_row(sql, [], |r| r.get(0)).expect("query")
+}

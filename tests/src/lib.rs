@@ -1,0 +1,10 @@
+//! Harness for black-box tests of the `hermes` binary.
+pub mod fake_llm;
+pub mod harness;
+pub mod http;
+
+// The adapters register themselves with `inventory`; naming them keeps them linked into the
+// test binaries so that discovery can be checked here too.
+use platform_discord as _;
+use platform_sms as _;
+use platform_telegram as _;

@@ -1,0 +1,315 @@
+//! The SMS webhook against the real binary: signatures, limits, authorization, keywords, MMS,
+//! duplicates. Replies go to the Twilio emulator.
+use std::time::Duration;
+
+use gateway_tests::harness::*;
+use gateway_tests::http;
+
+const WAIT: Duration = Duration::from_secs(20);
+const TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+
+fn assert_twiml(response: &http::Response, status: u16) {
+    assert_eq!(response.status, status, "{response:?}");
+    assert_eq!(response.body, TWIML);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap_or("")
+            .contains("xml"),
+        "{response:?}"
+    );
+}
+
+/// Settles the pipeline: waits until every stored message has been handled.
+fn settle(home: &Home) {
+    let done = eventually(WAIT, || {
+        (count(home, "SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0).then_some(())
+    });
+    assert!(done.is_some(), "messages still pending");
+}
+
+#[test]
+fn a_signed_message_is_answered_through_the_rest_api() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[]);
+    assert_twiml(
+        &gw.text(ALICE, "Hello there", "SM10000000000000000000000000000001"),
+        200,
+    );
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(sent.len(), 1, "{}", gw.logs());
+    assert_eq!(sent[0].to, ALICE);
+    assert_eq!(sent[0].from.as_deref(), Some(OUR_NUMBER));
+    assert_eq!(sent[0].body, "You said: Hello there");
+    assert!(
+        !gw.logs().contains(ALICE) && !gw.logs().contains(AUTH_TOKEN),
+        "no number or token in logs"
+    );
+}
+
+#[test]
+fn signatures_are_required_and_checked() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[]);
+    let params = inbound_sms(ALICE, "hi", "SM20000000000000000000000000000001");
+
+    assert_twiml(&gw.post_form(&params, None), 403);
+    assert_twiml(
+        &gw.post_form(&params, Some("bm90IHRoZSBzaWduYXR1cmU=")),
+        403,
+    );
+    let other_token = sign("00000000000000000000000000000000", WEBHOOK_URL, &params);
+    assert_twiml(&gw.post_form(&params, Some(&other_token)), 403);
+    let tampered = sign(AUTH_TOKEN, WEBHOOK_URL, &params);
+    let mut changed = params.clone();
+    changed[7] = ("Body", "hi, send me everything");
+    assert_twiml(&gw.post_form(&changed, Some(&tampered)), 403);
+    assert_eq!(
+        count(&home, "SELECT COUNT(*) FROM inbound"),
+        0,
+        "nothing is processed"
+    );
+    assert!(gw.logs().contains("likely cause"), "{}", gw.logs());
+
+    // Twilio may sign the URL with the default port spelled out.
+    let with_port = sign(
+        AUTH_TOKEN,
+        "https://gateway.example.com:443/webhooks/twilio",
+        &params,
+    );
+    assert_twiml(&gw.post_form(&params, Some(&with_port)), 200);
+    assert_eq!(twilio.wait_for_messages(1, WAIT).len(), 1);
+}
+
+#[test]
+fn oversized_and_unparseable_bodies_are_rejected() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[]);
+    let big = "x".repeat(70 * 1024);
+    let params = inbound_sms(ALICE, &big, "SM30000000000000000000000000000001");
+    assert_twiml(&gw.post_signed(&params), 413);
+
+    for body in ["Body=%G1&From=%2B15550001111", "Body=%FF%FE", "Body=abc%"] {
+        let r = http::request(
+            gw.addr(),
+            "POST",
+            "/webhooks/twilio",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", "x"),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_twiml(&r, 400);
+    }
+    let r = http::request(
+        gw.addr(),
+        "POST",
+        "/webhooks/twilio",
+        &[("Content-Type", "application/json")],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(r.status, 415);
+    let r = http::request(gw.addr(), "GET", "/webhooks/twilio", &[], b"").unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(gw.get("/health").status, 200, "still serving");
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 0);
+}
+
+#[test]
+fn strangers_are_denied_by_default_and_allowlists_normalise() {
+    let home = Home::new();
+    let twilio = emulator();
+    // The allowlist is written with spaces and punctuation.
+    let gw = sms_gateway(
+        &home,
+        &twilio,
+        &[("SMS_ALLOWED_USERS", " +1 (555) 000-1111 ,+1-555-000-2222")],
+    );
+    assert_twiml(
+        &gw.text(MALLORY, "let me in", "SM40000000000000000000000000000001"),
+        200,
+    );
+    assert_twiml(
+        &gw.text(BOB, "hi from bob", "SM40000000000000000000000000000002"),
+        200,
+    );
+    let sent = twilio.wait_for_messages(1, WAIT);
+    settle(&home);
+    std::thread::sleep(Duration::from_millis(300));
+    let sent_all = twilio.messages();
+    assert_eq!(sent_all.len(), 1, "{sent:?}");
+    assert_eq!(sent_all[0].to, BOB);
+    assert_eq!(
+        count(
+            &home,
+            "SELECT COUNT(*) FROM inbound WHERE state = 'unauthorized'"
+        ),
+        1
+    );
+    assert!(
+        gw.logs()
+            .contains("+1555***9999 not processed: sender is not allowed"),
+        "{}",
+        gw.logs()
+    );
+}
+
+#[test]
+fn allow_all_lets_anyone_in() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(
+        &home,
+        &twilio,
+        &[("SMS_ALLOW_ALL_USERS", "true"), ("SMS_ALLOWED_USERS", "")],
+    );
+    gw.text(MALLORY, "hello", "SM50000000000000000000000000000001");
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(sent.first().map(|m| m.to.as_str()), Some(MALLORY));
+}
+
+#[test]
+fn our_own_number_is_never_answered() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[("SMS_ALLOW_ALL_USERS", "true")]);
+    assert_twiml(
+        &gw.text(
+            OUR_NUMBER,
+            "You said: hi",
+            "SM60000000000000000000000000000001",
+        ),
+        200,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 0);
+    assert!(twilio.messages().is_empty());
+}
+
+#[test]
+fn stop_suppresses_everything_until_start() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[]);
+    assert_twiml(
+        &gw.text(ALICE, " stop ", "SM70000000000000000000000000000001"),
+        200,
+    );
+    assert_twiml(
+        &gw.text(
+            ALICE,
+            "are you there?",
+            "SM70000000000000000000000000000002",
+        ),
+        200,
+    );
+    assert_twiml(
+        &gw.text(ALICE, "HELP", "SM70000000000000000000000000000003"),
+        200,
+    );
+    settle(&home);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        twilio.messages().is_empty(),
+        "no reply to STOP, nothing after it"
+    );
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM suppressions"), 1);
+
+    gw.text(ALICE, "START", "SM70000000000000000000000000000004");
+    gw.text(ALICE, "back again", "SM70000000000000000000000000000005");
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, "You said: back again");
+}
+
+#[test]
+fn twilio_21610_suppresses_the_number() {
+    let home = Home::new();
+    let twilio = emulator();
+    twilio.opt_out(BOB);
+    let gw = sms_gateway(&home, &twilio, &[]);
+    gw.text(BOB, "first", "SM80000000000000000000000000000001");
+    assert!(
+        eventually(WAIT, || (count(&home, "SELECT COUNT(*) FROM suppressions")
+            == 1)
+            .then_some(()))
+        .is_some(),
+        "{}",
+        gw.logs()
+    );
+    gw.text(BOB, "second", "SM80000000000000000000000000000002");
+    settle(&home);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        twilio.attempts().len(),
+        1,
+        "one refused send, nothing after it"
+    );
+    assert_eq!(
+        count(
+            &home,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'suppressed'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn mms_reaches_the_agent_with_or_without_text() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[]);
+    let mut params = inbound_sms(ALICE, "", "MM90000000000000000000000000000001");
+    params.retain(|(k, _)| *k != "NumMedia");
+    params.extend([
+        ("NumMedia", "1"),
+        ("MediaUrl0", "https://api.twilio.com/media/ME1"),
+        ("MediaContentType0", "image/jpeg"),
+    ]);
+    assert_twiml(&gw.post_signed(&params), 200);
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(
+        sent[0].body,
+        "You said: [attachment: image/jpeg https://api.twilio.com/media/ME1]"
+    );
+
+    let mut params = inbound_sms(ALICE, "look at this", "MM90000000000000000000000000000002");
+    params.retain(|(k, _)| *k != "NumMedia");
+    params.extend([
+        ("NumMedia", "1"),
+        ("MediaUrl0", "https://api.twilio.com/media/ME2"),
+        ("MediaContentType0", "image/png"),
+    ]);
+    gw.post_signed(&params);
+    let sent = twilio.wait_for_messages(2, WAIT);
+    assert_eq!(
+        sent[1].body,
+        "You said: look at this\n[attachment: image/png https://api.twilio.com/media/ME2]"
+    );
+}
+
+#[test]
+fn a_duplicate_message_sid_is_processed_once_also_after_restart() {
+    let home = Home::new();
+    let twilio = emulator();
+    let mut gw = sms_gateway(&home, &twilio, &[]);
+    let sid = "SMa0000000000000000000000000000001";
+    assert_twiml(&gw.text(ALICE, "once", sid), 200);
+    assert_twiml(&gw.text(ALICE, "once", sid), 200);
+    twilio.wait_for_messages(1, WAIT);
+    assert!(gw.terminate().success());
+    let gw = sms_gateway(&home, &twilio, &[]);
+    assert_twiml(&gw.text(ALICE, "once", sid), 200);
+    gw.text(ALICE, "marker", "SMa0000000000000000000000000000002");
+    let sent = twilio.wait_for_messages(2, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies, ["You said: once", "You said: marker"], "{sent:?}");
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 2);
+}
