@@ -90,7 +90,10 @@ impl Agent for OpenAi {
                 .map(|m| json!({"role": m.role, "content": m.content})),
         );
         let body = json!({ "model": self.model, "messages": messages });
-        let client = awc::Client::builder().timeout(self.timeout).finish();
+        // The host bounds the turn (HERMES_AGENT_TIMEOUT_SECS); the client only guards a lost answer.
+        let client = awc::Client::builder()
+            .timeout(self.timeout + Duration::from_secs(5))
+            .finish();
         let mut req = client.post(format!("{}/chat/completions", self.url));
         if let Some(key) = &self.api_key {
             req = req.insert_header(("Authorization", format!("Bearer {key}")));

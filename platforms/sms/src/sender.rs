@@ -13,8 +13,6 @@ use crate::settings::SmsSettings;
 
 /// How long to wait for a connection; nothing has been sent when this runs out.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for the whole exchange; past it the outcome is unknown.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 thread_local! {
     // awc's client is not `Send`: each actix thread keeps its own, with its own pool.
@@ -32,7 +30,8 @@ pub fn client() -> awc::Client {
                 .conn_keep_alive(Duration::from_secs(4));
             awc::Client::builder()
                 .connector(connector)
-                .timeout(REQUEST_TIMEOUT)
+                // Each request sets its own limit (TWILIO_REQUEST_TIMEOUT_SECS).
+                .timeout(Duration::from_secs(300))
                 .disable_redirects()
                 .add_default_header((
                     "User-Agent",
@@ -75,10 +74,11 @@ pub async fn send_message(
     let request = client()
         .post(&url)
         .insert_header(("Authorization", basic_auth(settings)))
-        .insert_header(("Accept", "application/json"));
+        .insert_header(("Accept", "application/json"))
+        .timeout(settings.request_timeout);
     let mut response = match request.send_form(&form).await {
         Ok(response) => response,
-        Err(err) => return Err(transport_error(err)),
+        Err(err) => return Err(transport_error(err, settings.request_timeout)),
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -112,7 +112,7 @@ pub async fn send_message(
 }
 
 /// Failures before an answer: retryable when nothing can have reached Twilio, ambiguous otherwise.
-fn transport_error(err: SendRequestError) -> SendError {
+fn transport_error(err: SendRequestError, timeout: Duration) -> SendError {
     match err {
         SendRequestError::Connect(ConnectError::Timeout) => SendError::Retry {
             after: None,
@@ -129,10 +129,7 @@ fn transport_error(err: SendRequestError) -> SendError {
             message: format!("bad Twilio API URL: {err}"),
         },
         SendRequestError::Timeout => SendError::Ambiguous {
-            message: format!(
-                "no answer from Twilio within {}s",
-                REQUEST_TIMEOUT.as_secs()
-            ),
+            message: format!("no answer from Twilio within {}s", timeout.as_secs()),
         },
         other => SendError::Ambiguous {
             message: format!("connection to Twilio failed mid-request: {other}"),

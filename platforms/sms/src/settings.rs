@@ -125,6 +125,14 @@ pub const MAX_SEGMENTS_PER_SECOND: Setting = Setting::new(
 )
 .default("1")
 .kind(SettingKind::Positive);
+/// `TWILIO_REQUEST_TIMEOUT_SECS`.
+pub const REQUEST_TIMEOUT_SECS: Setting = Setting::new(
+    "TWILIO_REQUEST_TIMEOUT_SECS",
+    "request_timeout_secs",
+    "Longest wait for Twilio to answer a send; past it the outcome is unknown and the part is not re-sent",
+)
+.default("20")
+.kind(SettingKind::Number);
 /// `SMS_UNAUTHORIZED`.
 pub const UNAUTHORIZED: Setting = Setting::new(
     "SMS_UNAUTHORIZED",
@@ -152,6 +160,7 @@ pub const SETTINGS: &[Setting] = &[
     ENABLED,
     RATE_LIMIT_PER_MINUTE,
     MAX_SEGMENTS_PER_SECOND,
+    REQUEST_TIMEOUT_SECS,
     UNAUTHORIZED,
 ];
 
@@ -192,6 +201,8 @@ pub struct SmsSettings {
     pub messaging_service_sid: Option<String>,
     /// Outbound pacing, segments per second.
     pub max_segments_per_second: f64,
+    /// Longest wait for an answer to a send.
+    pub request_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for SmsSettings {
@@ -297,6 +308,12 @@ impl SmsSettings {
             max_segments_per_second: section
                 .positive(MAX_SEGMENTS_PER_SECOND.env)?
                 .unwrap_or(1.0),
+            request_timeout: std::time::Duration::from_secs(
+                section
+                    .number(REQUEST_TIMEOUT_SECS.env)?
+                    .unwrap_or(20)
+                    .clamp(1, 300),
+            ),
         })
     }
 }

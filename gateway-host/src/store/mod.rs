@@ -76,6 +76,7 @@ CREATE TABLE outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_until INTEGER,
+    claimed_by INTEGER,
     provider_id TEXT,
     error TEXT,
     error_code INTEGER,
@@ -205,6 +206,16 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// Whether a process with this id exists (a claim by a dead process can be taken back at once).
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 fn control_str(c: Control) -> &'static str {
     match c {
         Control::OptOut => "opt-out",
@@ -242,7 +253,7 @@ impl Store {
         Ok(store)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -509,9 +520,10 @@ impl Store {
     /// Claims a pending part for sending until `lease_until`; false if another sender has it.
     pub fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
         let changed = self.conn().execute(
-            "UPDATE outbox SET state = 'sending', lease_until = ?2, attempts = attempts + 1, updated_at = ?3
+            "UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
+                               updated_at = ?4
              WHERE id = ?1 AND state = 'pending'",
-            params![id, lease_until, now_ms()],
+            params![id, lease_until, std::process::id(), now_ms()],
         )?;
         Ok(changed == 1)
     }
@@ -558,15 +570,31 @@ impl Store {
         Ok(())
     }
 
-    /// Parts whose sender died mid-send (lease run out): their outcome is unknown, so they are
-    /// marked ambiguous rather than sent again. Returns how many.
+    /// Parts whose sender died mid-send (its process is gone, or its lease ran out): their
+    /// outcome is unknown, so they are marked ambiguous rather than sent again. Returns how many.
     pub fn expire_leases(&self, now: Millis) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?1,
-                    error = 'interrupted while sending: outcome unknown'
-             WHERE state = 'sending' AND lease_until < ?1",
-            params![now],
-        )?)
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, claimed_by, lease_until FROM outbox WHERE state = 'sending'",
+        )?;
+        let rows: Vec<(i64, Option<i64>, Option<i64>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let ours = i64::from(std::process::id());
+        let mut expired = 0;
+        for (id, claimed_by, lease_until) in rows {
+            let lease_over = lease_until.is_none_or(|t| t < now);
+            let owner_gone = claimed_by.is_none_or(|pid| pid != ours && !process_alive(pid));
+            if lease_over || owner_gone {
+                expired += conn.execute(
+                    "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?2,
+                            error = 'interrupted while sending: outcome unknown'
+                     WHERE id = ?1 AND state = 'sending'",
+                    params![id, now],
+                )?;
+            }
+        }
+        Ok(expired)
     }
 
     /// The state of a part.
