@@ -25,18 +25,35 @@ enum Command {
     Platforms(PlatformsArgs),
     /// Show how a platform would send agent Markdown read on stdin.
     Format(FormatArgs),
+    /// Deliver a message now (targets as in cron `--deliver`).
+    Send(crate::deliver::SendArgs),
+    /// Manage scheduled jobs (`add`, `list`, `pause`, `resume`, `remove`, `run`).
+    Cron(crate::cron::cli::CronArgs),
+    /// Manage users admitted by pairing code (`list`, `approve PLATFORM CODE`, `revoke PLATFORM SENDER`).
+    Pairing(crate::pairing::PairingArgs),
 }
 
 #[derive(Args, Debug)]
 struct GatewayArgs {
     #[command(subcommand)]
     action: Option<GatewayAction>,
+    /// Run against a provider emulator on loopback, with this terminal as the user's phone:
+    /// the whole loop with no accounts.
+    #[arg(long)]
+    sandbox: bool,
+    /// With --sandbox: the platform to emulate (default: the first that has a sandbox).
+    #[arg(long, requires = "sandbox")]
+    platform: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 enum GatewayAction {
     /// Start every enabled platform, the pipeline and the scheduler (the default).
     Run,
+    /// Interactive wizard: pick a platform, answer its settings, write $HERMES_HOME/.env.
+    Setup(crate::setup::SetupArgs),
+    /// Check the configuration and, for SMS, the Twilio account and the number's webhook.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +101,10 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Gateway(args) if args.sandbox => {
+            crate::sandbox::run(args.platform.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gateway(args) => match args.action {
             None | Some(GatewayAction::Run) => {
                 let config = load_config()?;
@@ -92,6 +113,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 actix_rt::System::new().block_on(crate::gateway::run(config))?;
                 Ok(ExitCode::SUCCESS)
             }
+            Some(GatewayAction::Setup(args)) => crate::setup::run(args),
+            Some(GatewayAction::Doctor(args)) => crate::doctor::run(args),
         },
         Command::Platforms(args) if args.settings => {
             print!("{}", settings_reference());
@@ -103,6 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Format(args) => format(args),
+        Command::Send(args) => crate::deliver::send(&load_config()?, args),
+        Command::Cron(args) => crate::cron::cli::run(&load_config()?, args),
+        Command::Pairing(args) => crate::pairing::run(args),
     }
 }
 

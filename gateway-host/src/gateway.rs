@@ -9,6 +9,7 @@ use platform_api::registrations;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use crate::cron::scheduler::{Runner, Scheduler};
 use crate::metrics::Metrics;
 use crate::outbox::Sender;
 use crate::pipeline::{Dispatcher, Ingress};
@@ -68,6 +69,8 @@ pub fn services(config: &Config, platforms: BTreeMap<String, Loaded>) -> anyhow:
         inbound: Arc::new(Notify::new()),
         outbox: Arc::new(Notify::new()),
         metrics: Arc::new(Metrics::default()),
+        home_overrides: Arc::default(),
+        timezone: crate::cron::schedule::zone(&config.section(HOST))?,
     })
 }
 
@@ -85,6 +88,12 @@ async fn signal() {
 
 /// Runs the gateway until SIGINT/SIGTERM; fails when no platform could start.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_until(config, signal()).await
+}
+
+/// Runs the gateway until `shutdown` completes, then drains and returns; fails when no
+/// platform could start.
+pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let host = config.section(HOST);
     let (agent, timeout) = crate::agent::from_config(&host)?;
     let max_turns = host
@@ -116,12 +125,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dispatching = actix_rt::spawn(dispatcher.run(turns_rx, TURN_GRACE));
     let sender = Sender::new(services.clone());
     let sending = actix_rt::spawn(sender.run(sends_rx, SEND_GRACE));
+    let (stop_jobs, jobs_rx) = watch::channel(false);
+    let runner = Runner::from_config(&config, services.clone())?;
+    let scheduler = Scheduler::new(services.clone(), runner);
+    let scheduling = actix_rt::spawn(scheduler.run(jobs_rx, TURN_GRACE));
 
-    signal().await;
+    shutdown.await;
     for listener in &listeners {
         listener.stop().await;
     }
+    let _ = stop_jobs.send(true);
     let _ = stop_turns.send(true);
+    let _ = scheduling.await;
     let _ = dispatching.await;
     let _ = stop_sends.send(true);
     let _ = sending.await;

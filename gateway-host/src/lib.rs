@@ -4,19 +4,26 @@
 //! which stores it ([`store`]) before the platform acknowledges; the [`pipeline::Dispatcher`]
 //! runs it as a chat command ([`commands`]) or an agent turn ([`agent`]), formats the reply with
 //! the platform and queues the parts in the outbox in the same transaction; the
-//! [`outbox::Sender`] delivers them in order with retries. [`gateway`] wires these together;
-//! [`cli`] is the command line.
+//! [`outbox::Sender`] delivers them in order with retries. [`cron`] runs scheduled jobs whose
+//! output, like `hermes send`, takes the same outbox path ([`deliver`]). [`gateway`] wires
+//! these together; [`cli`] is the command line.
 pub mod agent;
 pub mod cli;
 pub mod commands;
+pub mod cron;
+pub mod deliver;
+pub mod doctor;
 pub mod gateway;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;
+pub mod pairing;
 pub mod pipeline;
+pub mod sandbox;
 pub mod server;
 pub mod services;
 pub mod settings;
+pub mod setup;
 pub mod store;
 
 // Each platform is a crate that registers itself with `inventory`; naming it here keeps the

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use platform_api::{Accepted, Control, Inbound, InboundSink, Platform, SinkError};
+use platform_api::{Accepted, Control, Inbound, InboundSink, Platform, SinkError, Unauthorized};
+use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -17,7 +18,7 @@ use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
 use crate::metrics::labels;
 use crate::services::Services;
-use crate::store::{StoredInbound, TurnCommit};
+use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -88,6 +89,41 @@ impl InboundSink for Ingress {
 
 type Key = (String, String);
 
+/// How long a pairing code is valid.
+const PAIRING_VALID_MS: i64 = 3_600_000;
+/// Codes a platform issues per hour at most, whoever asks.
+const PAIRING_CODES_PER_HOUR: i64 = 20;
+/// The rate-limit window.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// What a sender over the rate limit is told, once per window.
+pub const RATE_NOTICE: &str =
+    "You're sending messages faster than I can answer. Please wait a minute before sending more.";
+
+struct RateWindow {
+    start: Instant,
+    count: u32,
+    noticed: bool,
+}
+
+impl RateWindow {
+    fn new() -> Self {
+        RateWindow {
+            start: Instant::now(),
+            count: 0,
+            noticed: false,
+        }
+    }
+}
+
+/// A one-time code without look-alike characters (no 0/O, 1/I/L).
+fn pairing_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 struct Running {
     task: actix_rt::task::JoinHandle<()>,
     inbound_ids: Vec<i64>,
@@ -103,6 +139,7 @@ pub struct Dispatcher {
     running: RefCell<HashMap<Key, Running>>,
     turns: Semaphore,
     accepting: Cell<bool>,
+    windows: RefCell<HashMap<Key, RateWindow>>,
 }
 
 impl Dispatcher {
@@ -122,6 +159,7 @@ impl Dispatcher {
             running: RefCell::new(HashMap::new()),
             turns: Semaphore::new(max_turns.max(1)),
             accepting: Cell::new(true),
+            windows: RefCell::new(HashMap::new()),
         })
     }
 
@@ -202,6 +240,9 @@ impl Dispatcher {
                     "hermes_inbound_rejected_total",
                     labels(&[("platform", &msg.platform), ("reason", "unauthorized")]),
                 );
+                if platform.access().unauthorized == Unauthorized::Pair {
+                    self.offer_pairing(key, platform, &msg)?;
+                }
                 store.mark_inbound(&[msg.id], "unauthorized")?;
                 continue;
             }
@@ -225,13 +266,103 @@ impl Dispatcher {
                 // A command after queued text waits for the turn that answers the text.
                 Some(_) => break,
                 None if running => {}
-                None => batch.push(msg),
+                None => {
+                    if self.admit(key, platform, &msg)? {
+                        batch.push(msg);
+                    }
+                }
             }
         }
         if !batch.is_empty() && !self.running.borrow().contains_key(key) && self.accepting.get() {
             self.start_turn(key.clone(), platform.clone(), batch);
         }
         Ok(())
+    }
+
+    /// Gives an unknown sender a one-time pairing code for the owner to approve.
+    fn offer_pairing(
+        &self,
+        key: &Key,
+        platform: &Arc<dyn Platform>,
+        msg: &StoredInbound,
+    ) -> anyhow::Result<()> {
+        let code = pairing_code();
+        let outcome = self.services.store.request_pairing(
+            &msg.platform,
+            &msg.sender,
+            &code,
+            now_ms(),
+            PAIRING_VALID_MS,
+            PAIRING_CODES_PER_HOUR,
+        )?;
+        let who = platform.redact(&msg.sender);
+        match outcome {
+            PairingRequest::Issued(code) => {
+                info!(
+                    "[{}] pairing code issued to {who}; approve with `hermes pairing approve {} CODE`",
+                    msg.platform, msg.platform
+                );
+                let text = format!(
+                    "This number is not set up to chat yet. Ask the owner to run: hermes pairing approve {} {code} (valid for 1 hour).",
+                    msg.platform
+                );
+                self.reply_now(key, platform, &[], &text)
+            }
+            PairingRequest::AlreadyIssued => Ok(()),
+            PairingRequest::Limited => {
+                warn!(
+                    "[{}] pairing code for {who} not issued: too many codes in the last hour",
+                    msg.platform
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies the sender's rate limit; a message over it is recorded but gets no turn, and the
+    /// sender one notice per window.
+    fn admit(
+        &self,
+        key: &Key,
+        platform: &Arc<dyn Platform>,
+        msg: &StoredInbound,
+    ) -> anyhow::Result<bool> {
+        let Some(limit) = platform.access().rate_limit_per_minute else {
+            return Ok(true);
+        };
+        let notice = {
+            let mut windows = self.windows.borrow_mut();
+            if windows.len() > 10_000 {
+                windows.retain(|_, w| w.start.elapsed() < RATE_WINDOW);
+            }
+            let window = windows
+                .entry((msg.platform.clone(), msg.sender.clone()))
+                .or_insert_with(RateWindow::new);
+            if window.start.elapsed() >= RATE_WINDOW {
+                *window = RateWindow::new();
+            }
+            window.count += 1;
+            if window.count <= limit {
+                return Ok(true);
+            }
+            !std::mem::replace(&mut window.noticed, true)
+        };
+        info!(
+            "[{}] message from {} over the rate limit: recorded, not answered",
+            msg.platform,
+            platform.redact(&msg.sender)
+        );
+        self.services.metrics.inc(
+            "hermes_inbound_rejected_total",
+            labels(&[("platform", &msg.platform), ("reason", "rate-limited")]),
+        );
+        self.services
+            .store
+            .mark_inbound(&[msg.id], "rate-limited")?;
+        if notice {
+            self.reply_now(key, platform, &[], RATE_NOTICE)?;
+        }
+        Ok(false)
     }
 
     fn control(
@@ -302,7 +433,7 @@ impl Dispatcher {
         command: ChatCommand,
     ) -> anyhow::Result<()> {
         let store = &self.services.store;
-        let reply = match command {
+        let reply = match &command {
             ChatCommand::New => {
                 self.cancel(key);
                 store.reset_conversation(&key.0, &key.1)?;
@@ -321,7 +452,7 @@ impl Dispatcher {
                     ),
                     None => "idle".to_string(),
                 };
-                let home = match platform.home_channel() {
+                let home = match self.services.home_channel(&key.0) {
                     Some(h) if h.chat == key.1 => "this chat".to_string(),
                     Some(h) => h.name,
                     None => "not set (send /sethome)".to_string(),
@@ -332,6 +463,14 @@ impl Dispatcher {
             }
             ChatCommand::Help => commands::HELP.to_string(),
             ChatCommand::SetHome => self.set_home(key, platform)?,
+            ChatCommand::Cron(args) => crate::cron::chat::answer(
+                &self.services,
+                &self.agent,
+                self.timeout,
+                &key.0,
+                &key.1,
+                args,
+            ),
         };
         info!(
             "[{}] command {:?} from {}",
@@ -351,6 +490,8 @@ impl Dispatcher {
         };
         let path = self.services.home.join(".env");
         hermes_config::set_env_vars(&path, &[(setting, &key.1)])?;
+        // The platform read its home channel at start-up; scheduled deliveries use this one.
+        self.services.set_home_channel(&key.0, &key.1);
         info!(
             "[{}] home channel set to {} ({setting} in {})",
             key.0,

@@ -23,6 +23,9 @@ pub struct Registration {
     /// Formats agent Markdown as the platform would send it; needs no credentials, so that
     /// `hermes format` can preview any registered platform.
     pub format: fn(&str) -> Vec<Part>,
+    /// Normalises a chat id as typed by an operator (`+1 555 123 4567` → `+15551234567`);
+    /// needs no credentials, so that commands can name chats without building the platform.
+    pub parse_chat: fn(&str) -> Result<String, String>,
     /// Builds the platform from its settings, or says which setting is wrong.
     pub build: fn(&ConfigSection) -> Result<Arc<dyn Platform>, ConfigError>,
 }

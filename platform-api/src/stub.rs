@@ -20,6 +20,16 @@ pub fn format(markdown: &str, limit: usize) -> Vec<Part> {
         .collect()
 }
 
+/// A chat id as typed, trimmed; empty is an error.
+pub fn parse_chat(chat: &str) -> Result<String, String> {
+    let chat = chat.trim();
+    if chat.is_empty() {
+        Err("empty chat id".to_string())
+    } else {
+        Ok(chat.to_string())
+    }
+}
+
 /// A stub platform: formats within its limit, knows its home channel, refuses to send.
 pub struct Stub {
     name: &'static str,

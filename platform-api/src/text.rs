@@ -3,8 +3,9 @@
 //! [`markdown_to_plain`] renders agent Markdown for platforms that show text as it is (SMS), and
 //! [`split`] / [`split_numbered`] cut text into parts within a platform's limit at the most
 //! natural places. A platform whose parts cost differently depending on where they end (SMS
-//! segments) steers the cut with [`split_numbered_with`] and its own chooser, falling back on
-//! [`greedy`].
+//! segments) steers the cut with [`split_numbered_with`] and its own chooser, which sees every
+//! candidate break in a [`Window`], can look ahead with [`Window::greedy_after`], and can fall back
+//! on [`greedy`].
 //!
 //! ```
 //! use platform_api::text::{markdown_to_plain, split_numbered};
@@ -14,6 +15,8 @@
 //! let parts = split_numbered("One sentence here. Another one there.", 26);
 //! assert_eq!(parts, ["One sentence here. (1/2)", "Another one there. (2/2)"]);
 //! ```
+
+use std::ops::Range;
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use unicode_segmentation::GraphemeCursor;
@@ -361,7 +364,7 @@ pub struct Break {
 }
 
 /// What a chooser sees when the rest of the text does not fit in one part.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Window<'a> {
     /// The text from the start of this part to the end of the input.
     pub rest: &'a str,
@@ -371,6 +374,60 @@ pub struct Window<'a> {
     pub max_chars: usize,
     /// Characters that will be appended to the part (its ` (i/N)` suffix), outside `max_chars`.
     pub suffix_chars: usize,
+    layout: &'a Layout<'a>,
+    pos: usize,
+    pos_chars: usize,
+}
+
+impl std::fmt::Debug for Window<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Window")
+            .field("rest", &self.rest)
+            .field("breaks", &self.breaks)
+            .field("max_chars", &self.max_chars)
+            .field("suffix_chars", &self.suffix_chars)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Window<'a> {
+    /// The same window offering only its first `len` breaks, for choosing among those.
+    pub fn truncated(&self, len: usize) -> Window<'a> {
+        Window {
+            breaks: &self.breaks[..len.min(self.breaks.len())],
+            ..*self
+        }
+    }
+
+    /// The parts [`greedy`] makes of the text after `breaks[index]`, with the same limit, each as
+    /// its byte range in [`Window::rest`] and its length in characters. Cheap: the text is not
+    /// scanned again. Empty for an index out of range.
+    pub fn greedy_after(&self, index: usize) -> GreedyParts<'a> {
+        let (pos, pos_chars) = match self.breaks.get(index) {
+            Some(cut) => (self.pos + cut.next, self.next_chars(cut)),
+            None => (self.layout.end, self.layout.end_chars),
+        };
+        GreedyParts {
+            layout: self.layout,
+            base: self.pos,
+            pos,
+            pos_chars,
+            max_chars: self.max_chars,
+        }
+    }
+
+    /// Characters before the start of the part that follows `cut`, counted from the text's start.
+    fn next_chars(&self, cut: &Break) -> usize {
+        if cut.next == cut.end {
+            return self.pos_chars + cut.chars;
+        }
+        let end = self.pos + cut.end;
+        let gaps = &self.layout.gaps;
+        let index = gaps.partition_point(|gap| gap.end < end);
+        gaps.get(index)
+            .filter(|gap| gap.end == end)
+            .map_or(self.pos_chars + cut.chars, |gap| gap.next_chars)
+    }
 }
 
 /// The default choice of where a part ends: the index in `window.breaks` of the latest break of
@@ -380,16 +437,21 @@ pub struct Window<'a> {
 /// paragraph break early on does not win over filling the part up to a line, sentence or word
 /// break. Returns 0 for an empty `window.breaks`.
 pub fn greedy(window: &Window<'_>) -> usize {
+    pick(
+        window.breaks.iter().map(|cut| (cut.kind, cut.chars)),
+        window.max_chars,
+    )
+}
+
+fn pick(candidates: impl Iterator<Item = (BreakKind, usize)>, max_chars: usize) -> usize {
     let mut filled: Option<(BreakKind, usize)> = None;
     let mut any: Option<(BreakKind, usize)> = None;
-    for (index, candidate) in window.breaks.iter().enumerate() {
-        if any.is_none_or(|(kind, _)| candidate.kind >= kind) {
-            any = Some((candidate.kind, index));
+    for (index, (kind, chars)) in candidates.enumerate() {
+        if any.is_none_or(|(best, _)| kind >= best) {
+            any = Some((kind, index));
         }
-        if candidate.chars.saturating_mul(2) >= window.max_chars
-            && filled.is_none_or(|(kind, _)| candidate.kind >= kind)
-        {
-            filled = Some((candidate.kind, index));
+        if chars.saturating_mul(2) >= max_chars && filled.is_none_or(|(best, _)| kind >= best) {
+            filled = Some((kind, index));
         }
     }
     filled.or(any).map_or(0, |(_, index)| index)
@@ -434,23 +496,26 @@ where
     F: FnMut(&Window<'_>) -> usize,
 {
     let max_chars = max_chars.max(1);
-    let count = parts(text, max_chars, 0, greedy).count();
-    if count <= 1 {
-        return parts(text, max_chars, 0, &mut choose)
-            .map(str::to_owned)
-            .collect();
+    let (start, end) = bounds(text);
+    if start >= end {
+        return Vec::new();
     }
+    if text[start..end].chars().count() <= max_chars {
+        return vec![text[start..end].to_owned()];
+    }
+    let layout = Layout::new(text);
     // The suffix is reserved at its widest (` (N/N)`); more parts can mean a wider N, which can
     // mean more parts again, so this repeats until the width of N no longer grows.
-    let mut digits = decimal_digits(count);
+    let mut digits = 1;
     loop {
         let reserve = 4 + 2 * digits;
         if reserve >= max_chars {
-            return parts(text, max_chars, 0, &mut choose)
+            return collect_parts(&layout, max_chars, 0, &mut choose)
+                .into_iter()
                 .map(str::to_owned)
                 .collect();
         }
-        let numbered: Vec<&str> = parts(text, max_chars - reserve, reserve, &mut choose).collect();
+        let numbered = collect_parts(&layout, max_chars - reserve, reserve, &mut choose);
         let total = numbered.len();
         if decimal_digits(total) > digits {
             digits = decimal_digits(total);
@@ -484,6 +549,174 @@ pub fn parts<F>(text: &str, max_chars: usize, suffix_chars: usize, choose: F) ->
 where
     F: FnMut(&Window<'_>) -> usize,
 {
+    Parts::new(Layout::new(text), max_chars, suffix_chars, choose)
+}
+
+/// A place between words, found once per text, with positions from the start of the text.
+#[derive(Clone, Copy, Debug)]
+struct Gap {
+    kind: BreakKind,
+    /// Byte where the text before the gap ends.
+    end: usize,
+    /// Byte where the text after the gap starts.
+    next: usize,
+    /// Characters before `end`.
+    end_chars: usize,
+    /// Characters before `next`.
+    next_chars: usize,
+}
+
+/// A text with its surrounding whitespace located and every gap between words found, so that
+/// parts can be chosen (and look-aheads simulated) without scanning the text again.
+#[derive(Clone, Debug)]
+struct Layout<'a> {
+    text: &'a str,
+    start: usize,
+    start_chars: usize,
+    end: usize,
+    end_chars: usize,
+    gaps: Vec<Gap>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(text: &'a str) -> Self {
+        let (start, end) = bounds(text);
+        let start_chars = text[..start].chars().count();
+        let body = &text[start..end];
+        let bytes = body.as_bytes();
+        let mut gaps = Vec::with_capacity(bytes.len() / 6);
+        let mut chars = start_chars;
+        let mut i = 0;
+        while i < bytes.len() {
+            // Printable ASCII is taken in runs; anything else is decoded to tell whitespace.
+            loop {
+                let run = i;
+                while i < bytes.len() && bytes[i].is_ascii_graphic() {
+                    i += 1;
+                }
+                chars += i - run;
+                match char_at(body, i) {
+                    Some(c) if !c.is_whitespace() => {
+                        chars += 1;
+                        i += c.len_utf8();
+                    }
+                    _ => break,
+                }
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let gap_start = i;
+            let gap_start_chars = chars;
+            let mut newlines = 0;
+            while let Some(&byte) = bytes.get(i) {
+                if byte == b' ' {
+                    i += 1;
+                } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
+                    i += c.len_utf8();
+                    newlines += newline_weight(c, bytes.get(i).copied());
+                } else {
+                    break;
+                }
+                chars += 1;
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let (last, before_last) = match gap_start {
+                0 => ('\0', '\0'),
+                1 => (char::from(bytes[0]), '\0'),
+                _ if bytes[gap_start - 1].is_ascii() && bytes[gap_start - 2].is_ascii() => (
+                    char::from(bytes[gap_start - 1]),
+                    char::from(bytes[gap_start - 2]),
+                ),
+                _ => {
+                    let mut before = body[..gap_start].chars().rev();
+                    (before.next().unwrap_or('\0'), before.next().unwrap_or('\0'))
+                }
+            };
+            let kind = match newlines {
+                0 if ends_sentence(last, before_last) => BreakKind::Sentence,
+                0 => BreakKind::Space,
+                1 => BreakKind::Line,
+                _ => BreakKind::Paragraph,
+            };
+            let gap = Gap {
+                kind,
+                end: start + gap_start,
+                next: start + i,
+                end_chars: gap_start_chars,
+                next_chars: chars,
+            };
+            // Between ASCII neighbours the gap's edges are always cluster boundaries.
+            let plain = last.is_ascii() && bytes[i].is_ascii();
+            if plain {
+                gaps.push(gap);
+            } else if let Some(gap) = align_gap(text, gap) {
+                gaps.push(gap);
+            }
+        }
+        Layout {
+            text,
+            start,
+            start_chars,
+            end,
+            end_chars: chars,
+            gaps,
+        }
+    }
+
+    /// The gaps within the limit of a part starting at `pos`, as a range of `gaps`, or `None`
+    /// when the rest of the text fits in the part.
+    fn window(&self, pos: usize, pos_chars: usize, max_chars: usize) -> Option<(usize, usize)> {
+        if self.end_chars - pos_chars <= max_chars {
+            return None;
+        }
+        let first = self.gaps.partition_point(|gap| gap.end <= pos);
+        let last = self.gaps[first..].partition_point(|gap| gap.end_chars - pos_chars <= max_chars);
+        Some((first, first + last))
+    }
+
+    /// The cut inside a word longer than the limit: the last grapheme boundary within it.
+    /// Returns the byte where it falls and the characters before it in the part.
+    fn cut_word(&self, pos: usize, max_chars: usize) -> (usize, usize) {
+        let text = self.text;
+        let body = &text[pos..self.end];
+        let hard = pos
+            + body
+                .char_indices()
+                .nth(max_chars)
+                .map_or(body.len(), |(offset, _)| offset);
+        let mut cut = hard;
+        while cut > pos && !is_boundary(text, cut) {
+            cut = previous_char(text, cut);
+        }
+        if cut == pos {
+            // A single cluster longer than the whole limit: the limit wins.
+            cut = hard;
+        }
+        (cut, text[pos..cut].chars().count())
+    }
+}
+
+/// Moves the edges of a gap off any grapheme cluster that a whitespace character shares with
+/// its neighbour (a prepended mark before it, a combining mark after it); `None` when no cluster
+/// boundary is left to cut at.
+fn align_gap(text: &str, mut gap: Gap) -> Option<Gap> {
+    while gap.end < gap.next && !is_boundary(text, gap.end) {
+        gap.end = next_char(text, gap.end);
+        gap.end_chars += 1;
+    }
+    while gap.next > gap.end && !is_boundary(text, gap.next) {
+        gap.next = previous_char(text, gap.next);
+        gap.next_chars -= 1;
+    }
+    (is_boundary(text, gap.end) && is_boundary(text, gap.next)).then_some(gap)
+}
+
+/// Where the text of `text` starts and ends once whitespace around it is dropped, keeping any
+/// whitespace that shares a grapheme cluster with a visible character.
+fn bounds(text: &str) -> (usize, usize) {
     let mut start = text.len() - text.trim_start().len();
     while start > 0 && !is_boundary(text, start) {
         start = previous_char(text, start);
@@ -492,26 +725,30 @@ where
     while end < text.len() && !is_boundary(text, end) {
         end = next_char(text, end);
     }
-    Parts {
-        text,
-        pos: start,
-        end,
-        max_chars: max_chars.max(1),
-        suffix_chars,
-        choose,
-        breaks: Vec::new(),
-    }
+    (start, end.max(start))
 }
 
 /// Iterator over the parts of a text: see [`parts`].
 pub struct Parts<'a, F> {
-    text: &'a str,
-    pos: usize,
-    end: usize,
+    layout: Layout<'a>,
+    cursor: Cursor,
     max_chars: usize,
     suffix_chars: usize,
     choose: F,
     breaks: Vec<Break>,
+}
+
+impl<'a, F> Parts<'a, F> {
+    fn new(layout: Layout<'a>, max_chars: usize, suffix_chars: usize, choose: F) -> Self {
+        Parts {
+            cursor: Cursor::start(&layout),
+            layout,
+            max_chars: max_chars.max(1),
+            suffix_chars,
+            choose,
+            breaks: Vec::new(),
+        }
+    }
 }
 
 impl<'a, F> Iterator for Parts<'a, F>
@@ -521,147 +758,157 @@ where
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        if self.pos >= self.end {
-            return None;
-        }
-        let text = self.text;
-        let rest = &text[self.pos..];
-        if !self.scan() {
-            let part = &text[self.pos..self.end];
-            self.pos = self.end;
-            return Some(part);
-        }
-        if self.breaks.is_empty() {
-            let cut = self.cut_word();
-            self.breaks.push(cut);
-        }
-        let window = Window {
-            rest,
-            breaks: &self.breaks,
-            max_chars: self.max_chars,
-            suffix_chars: self.suffix_chars,
-        };
-        let chosen = (self.choose)(&window);
-        let index = if chosen < self.breaks.len() {
-            chosen
-        } else {
-            greedy(&window)
-        };
-        let cut = self.breaks[index];
-        self.pos += cut.next;
-        Some(&rest[..cut.end])
+        next_part(
+            &self.layout,
+            &mut self.cursor,
+            (self.max_chars, self.suffix_chars),
+            &mut self.choose,
+            &mut self.breaks,
+        )
     }
 }
 
-impl<F> Parts<'_, F> {
-    /// Collects the breaks within the limit from `pos`; returns false when the rest fits whole.
-    fn scan(&mut self) -> bool {
-        self.breaks.clear();
-        let text = self.text;
-        let body = &text[self.pos..self.end];
-        let limit = self.max_chars;
-        let mut chars = 0usize;
-        let mut last = '\0';
-        let mut before_last = '\0';
-        let mut iter = body.char_indices().peekable();
-        while let Some((offset, c)) = iter.next() {
-            if !c.is_whitespace() {
-                chars += 1;
-                if chars > limit {
-                    return true;
-                }
-                before_last = last;
-                last = c;
-                continue;
-            }
-            let mut newlines = newline_weight(c, iter.peek().map(|&(_, d)| d));
-            let mut gap_chars = 1;
-            let mut gap_end = offset + c.len_utf8();
-            while let Some(&(next_offset, d)) = iter.peek() {
-                if !d.is_whitespace() {
-                    break;
-                }
-                iter.next();
-                newlines += newline_weight(d, iter.peek().map(|&(_, e)| e));
-                gap_chars += 1;
-                gap_end = next_offset + d.len_utf8();
-            }
-            if gap_end < body.len() {
-                let kind = match newlines {
-                    0 if ends_sentence(last, before_last) => BreakKind::Sentence,
-                    0 => BreakKind::Space,
-                    1 => BreakKind::Line,
-                    _ => BreakKind::Paragraph,
-                };
-                self.push_gap(kind, self.pos + offset, self.pos + gap_end, chars);
-            }
-            chars += gap_chars;
-            last = c;
-            before_last = '\0';
-        }
-        false
-    }
+/// Where a split stands: the next part starts at byte `pos`, after `pos_chars` characters.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    pos: usize,
+    pos_chars: usize,
+}
 
-    /// Records the whitespace run `start..end` (absolute offsets) as a break, moving its edges
-    /// off any grapheme cluster that a whitespace character shares with its neighbour.
-    fn push_gap(&mut self, kind: BreakKind, start: usize, end: usize, chars_before: usize) {
-        let text = self.text;
-        let mut part_end = start;
-        let mut chars = chars_before;
-        while part_end < end && !is_boundary(text, part_end) {
-            part_end = next_char(text, part_end);
-            chars += 1;
+impl Cursor {
+    fn start(layout: &Layout<'_>) -> Self {
+        Cursor {
+            pos: layout.start,
+            pos_chars: layout.start_chars,
         }
-        let mut next = end;
-        while next > part_end && !is_boundary(text, next) {
-            next = previous_char(text, next);
-        }
-        if part_end <= self.pos
-            || chars > self.max_chars
-            || !is_boundary(text, part_end)
-            || !is_boundary(text, next)
-        {
-            return;
-        }
-        self.breaks.push(Break {
-            kind,
-            end: part_end - self.pos,
-            next: next - self.pos,
+    }
+}
+
+fn collect_parts<'a, F>(
+    layout: &Layout<'a>,
+    max_chars: usize,
+    suffix_chars: usize,
+    choose: &mut F,
+) -> Vec<&'a str>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    let mut cursor = Cursor::start(layout);
+    let mut breaks = Vec::new();
+    let mut parts = Vec::new();
+    let limits = (max_chars.max(1), suffix_chars);
+    while let Some(part) = next_part(layout, &mut cursor, limits, choose, &mut breaks) {
+        parts.push(part);
+    }
+    parts
+}
+
+/// The next part from `cursor`, with `limits` as (`max_chars`, `suffix_chars`); `breaks` is a
+/// buffer for the window's breaks.
+fn next_part<'a, F>(
+    layout: &Layout<'a>,
+    cursor: &mut Cursor,
+    (max_chars, suffix_chars): (usize, usize),
+    choose: &mut F,
+    breaks: &mut Vec<Break>,
+) -> Option<&'a str>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    let text = layout.text;
+    let Cursor { pos, pos_chars } = *cursor;
+    if pos >= layout.end {
+        return None;
+    }
+    let Some((first, last)) = layout.window(pos, pos_chars, max_chars) else {
+        cursor.pos = layout.end;
+        return Some(&text[pos..layout.end]);
+    };
+    breaks.clear();
+    breaks.extend(layout.gaps[first..last].iter().map(|gap| Break {
+        kind: gap.kind,
+        end: gap.end - pos,
+        next: gap.next - pos,
+        chars: gap.end_chars - pos_chars,
+    }));
+    if breaks.is_empty() {
+        let (cut, chars) = layout.cut_word(pos, max_chars);
+        breaks.push(Break {
+            kind: BreakKind::Grapheme,
+            end: cut - pos,
+            next: cut - pos,
             chars,
         });
     }
+    let window = Window {
+        rest: &text[pos..],
+        breaks,
+        max_chars,
+        suffix_chars,
+        layout,
+        pos,
+        pos_chars,
+    };
+    let chosen = choose(&window);
+    let index = if chosen < breaks.len() {
+        chosen
+    } else {
+        greedy(&window)
+    };
+    let cut = breaks[index];
+    cursor.pos_chars = match layout.gaps.get(first + index) {
+        Some(gap) if first + index < last => gap.next_chars,
+        _ => pos_chars + cut.chars,
+    };
+    cursor.pos = pos + cut.next;
+    Some(&text[pos..pos + cut.end])
+}
 
-    /// The cut inside a word longer than the limit: the last grapheme boundary within it.
-    fn cut_word(&self) -> Break {
-        let text = self.text;
-        let body = &text[self.pos..self.end];
-        let limit_offset = body
-            .char_indices()
-            .nth(self.max_chars)
-            .map_or(body.len(), |(offset, _)| offset);
-        let hard = self.pos + limit_offset;
-        let mut cut = hard;
-        while cut > self.pos && !is_boundary(text, cut) {
-            cut = previous_char(text, cut);
+/// The parts [`greedy`] would make of the rest of a text: see [`Window::greedy_after`].
+pub struct GreedyParts<'a> {
+    layout: &'a Layout<'a>,
+    base: usize,
+    pos: usize,
+    pos_chars: usize,
+    max_chars: usize,
+}
+
+impl Iterator for GreedyParts<'_> {
+    type Item = (Range<usize>, usize);
+
+    fn next(&mut self) -> Option<(Range<usize>, usize)> {
+        let layout = self.layout;
+        let pos = self.pos;
+        if pos >= layout.end {
+            return None;
         }
-        if cut == self.pos {
-            // A single cluster longer than the whole limit: the limit wins.
-            cut = hard;
-        }
-        Break {
-            kind: BreakKind::Grapheme,
-            end: cut - self.pos,
-            next: cut - self.pos,
-            chars: text[self.pos..cut].chars().count(),
-        }
+        let pos_chars = self.pos_chars;
+        let (end, end_chars, next, next_chars) = match layout.window(pos, pos_chars, self.max_chars)
+        {
+            None => (layout.end, layout.end_chars, layout.end, layout.end_chars),
+            Some((first, last)) if first == last => {
+                let (cut, chars) = layout.cut_word(pos, self.max_chars);
+                (cut, pos_chars + chars, cut, pos_chars + chars)
+            }
+            Some((first, last)) => {
+                let gaps = &layout.gaps[first..last];
+                let candidates = gaps.iter().map(|gap| (gap.kind, gap.end_chars - pos_chars));
+                let gap = gaps[pick(candidates, self.max_chars)];
+                (gap.end, gap.end_chars, gap.next, gap.next_chars)
+            }
+        };
+        self.pos = next;
+        self.pos_chars = next_chars;
+        Some((pos - self.base..end - self.base, end_chars - pos_chars))
     }
 }
 
-/// How many line ends a whitespace character adds; `\r\n` counts once, U+2029 as a blank line.
-fn newline_weight(c: char, next: Option<char>) -> usize {
+/// How many line ends a whitespace character adds, given the byte after it; `\r\n` counts
+/// once, U+2029 as a blank line.
+fn newline_weight(c: char, next: Option<u8>) -> usize {
     match c {
         '\n' | '\u{000B}' | '\u{000C}' | '\u{0085}' | '\u{2028}' => 1,
-        '\r' => usize::from(next != Some('\n')),
+        '\r' => usize::from(next != Some(b'\n')),
         '\u{2029}' => 2,
         _ => 0,
     }
@@ -670,11 +917,12 @@ fn newline_weight(c: char, next: Option<char>) -> usize {
 /// Whether a word ending in `before_last`, `last` ends a sentence. A `.` after a digit is taken
 /// for a list number or a version (`1. item`, `v2.`) rather than a sentence end.
 fn ends_sentence(last: char, before_last: char) -> bool {
-    const CLOSERS: &[char] = &['"', '\'', ')', ']', '’', '”', '»'];
     match last {
         '!' | '?' | '…' => true,
         '.' => !before_last.is_ascii_digit(),
-        c if CLOSERS.contains(&c) => matches!(before_last, '.' | '!' | '?' | '…'),
+        '"' | '\'' | ')' | ']' | '’' | '”' | '»' => {
+            matches!(before_last, '.' | '!' | '?' | '…')
+        }
         _ => false,
     }
 }
@@ -693,6 +941,14 @@ fn is_boundary(text: &str, offset: usize) -> bool {
     GraphemeCursor::new(offset, text.len(), true)
         .is_boundary(text, 0)
         .unwrap_or(true)
+}
+
+fn char_at(text: &str, offset: usize) -> Option<char> {
+    match text.as_bytes().get(offset) {
+        Some(&byte) if byte.is_ascii() => Some(char::from(byte)),
+        Some(_) => text.get(offset..).and_then(|rest| rest.chars().next()),
+        None => None,
+    }
 }
 
 fn next_char(text: &str, offset: usize) -> usize {
@@ -1031,6 +1287,17 @@ mod tests {
         assert_eq!(seen, [(11, 6)]);
     }
 
+    #[test]
+    fn truncated_window_keeps_its_first_breaks() {
+        let mut lens = Vec::new();
+        let _ = split_with("one two three four five six", 10, |window| {
+            lens.push((window.breaks.len(), window.truncated(1).breaks.len()));
+            lens.push((window.truncated(99).breaks.len(), 0));
+            greedy(window)
+        });
+        assert_eq!(lens[..2], [(2, 1), (2, 0)]);
+    }
+
     fn word() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop_oneof![
@@ -1088,9 +1355,10 @@ mod tests {
         }
 
         #[test]
-        fn split_never_cuts_a_word_that_fits(text in prose(), max in 1usize..80) {
+        fn split_never_cuts_a_word_that_fits(text in prose(), extra in 0usize..60) {
             let words: Vec<&str> = text.split_whitespace().collect();
-            prop_assume!(words.iter().all(|w| w.chars().count() <= max));
+            let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+            let max = (longest + extra).max(1);
             let parts = split(&text, max);
             let cut: Vec<&str> = parts.iter().flat_map(|p| p.split_whitespace()).collect();
             prop_assert_eq!(cut, words);
@@ -1110,6 +1378,33 @@ mod tests {
                 prop_assert!(boundaries.binary_search(&start).is_ok(), "start {start} of {part:?}");
                 prop_assert!(boundaries.binary_search(&end).is_ok(), "end {end} of {part:?}");
             }
+        }
+
+        #[test]
+        fn greedy_after_matches_splitting_the_rest(text in prose(), max in 1usize..80) {
+            let mut mismatches = Vec::new();
+            let _ = split_with(&text, max, |window| {
+                for (index, cut) in window.breaks.iter().enumerate() {
+                    let after: Vec<&str> = window
+                        .greedy_after(index)
+                        .map(|(range, chars)| {
+                            let part = &window.rest[range];
+                            assert_eq!(part.chars().count(), chars);
+                            part
+                        })
+                        .collect();
+                    let expected: Vec<&str> =
+                        parts(&window.rest[cut.next..], window.max_chars, 0, greedy).collect();
+                    if after != expected {
+                        mismatches.push((after.join("|"), expected.join("|")));
+                    }
+                }
+                if window.greedy_after(window.breaks.len()).count() != 0 {
+                    mismatches.push(("past the last break".to_owned(), String::new()));
+                }
+                greedy(window)
+            });
+            prop_assert!(mismatches.is_empty(), "{mismatches:?}");
         }
 
         #[test]

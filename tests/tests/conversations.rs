@@ -230,7 +230,7 @@ fn kill_during_a_turn_then_restart_replies_exactly_once() {
 fn kill_between_parts_then_restart_sends_only_the_rest() {
     let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
     let paragraph = "Here is a long and detailed answer that keeps going for a while. ".repeat(24);
-    let reply = vec![paragraph.trim(); 5].join("\n\n");
+    let reply = [paragraph.trim(); 5].join("\n\n");
     llm.set_reply(&reply);
     // Slow pacing leaves a window between parts.
     let mut gw = start(

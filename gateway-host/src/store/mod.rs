@@ -8,6 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use platform_api::{Accepted, Attachment, Control, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod cron;
+mod pairing;
+pub use cron::{Job, JobKind, NewJob, PartOutcome, RunStatus};
+pub use pairing::{PairingEntry, PairingRequest};
+
 /// Milliseconds since the Unix epoch: every timestamp in the store.
 pub type Millis = i64;
 
@@ -31,7 +36,8 @@ pub struct StoreError(#[from] rusqlite::Error);
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE inbound (
     id INTEGER PRIMARY KEY,
     platform TEXT NOT NULL,
@@ -100,7 +106,39 @@ CREATE TABLE pairing (
     approved_at INTEGER,
     PRIMARY KEY (platform, sender)
 );
-"#];
+"#,
+    // Cron jobs and their runs (SPEC section 7).
+    r#"
+CREATE TABLE cron_jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    deliver TEXT NOT NULL,
+    origin_platform TEXT,
+    origin_chat TEXT,
+    paused INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    next_run_at INTEGER,
+    last_status TEXT,
+    last_run_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX cron_jobs_due ON cron_jobs (next_run_at) WHERE paused = 0 AND done = 0;
+CREATE TABLE cron_runs (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES cron_jobs (id),
+    trigger TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    status TEXT,
+    output TEXT,
+    deliveries TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
+"#,
+];
 
 /// An inbound message as stored, waiting for the dispatcher.
 #[derive(Clone, Debug)]
@@ -643,18 +681,6 @@ impl Store {
             .query_row(
                 "SELECT 1 FROM suppressions WHERE platform = ?1 AND chat = ?2",
                 params![platform, chat],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-    /// Whether a sender was admitted by pairing.
-    pub fn is_approved(&self, platform: &str, sender: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NOT NULL",
-                params![platform, sender],
                 |_| Ok(()),
             )
             .optional()?

@@ -37,6 +37,7 @@ inventory::submit! {
         home_channel_setting: Some(settings::HOME_CHANNEL.env),
         enabled: settings::enabled,
         format,
+        parse_chat: platform_api::stub::parse_chat,
         build,
     }
 }

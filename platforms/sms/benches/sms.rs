@@ -62,33 +62,5 @@ fn segments_1600(c: &mut Criterion) {
     });
 }
 
-fn stages(c: &mut Criterion) {
-    use platform_api::text;
-    let reply = reply_4000();
-    let plain = segments::gsm_normalize(&text::markdown_to_plain(&reply));
-    eprintln!(
-        "reply {} chars, plain {} chars",
-        reply.chars().count(),
-        plain.chars().count()
-    );
-    c.bench_function("stage_markdown", |b| {
-        b.iter(|| text::markdown_to_plain(black_box(&reply)))
-    });
-    c.bench_function("stage_normalize", |b| {
-        b.iter(|| segments::gsm_normalize(black_box(&plain)))
-    });
-    c.bench_function("stage_split_greedy", |b| {
-        b.iter(|| text::split_numbered(black_box(&plain), 1600))
-    });
-    c.bench_function("stage_split_sms", |b| {
-        b.iter(|| text::split_numbered_with(black_box(&plain), 1600, format::fewer_segments))
-    });
-    c.bench_function("stage_graphemes", |b| {
-        b.iter(|| {
-            use unicode_segmentation::UnicodeSegmentation;
-            black_box(&plain).graphemes(true).count()
-        })
-    });
-}
-criterion_group!(benches, format_4000_char_reply, segments_1600, stages);
+criterion_group!(benches, format_4000_char_reply, segments_1600);
 criterion_main!(benches);

@@ -3,7 +3,8 @@
 //! [`format`] renders the Markdown as plain text ([`text::markdown_to_plain`]), replaces
 //! typography that would force UCS-2 ([`gsm_normalize`]), splits the result into bodies of at most
 //! [`MAX_PART_CHARS`] characters numbered ` (i/N)` when there are several, and labels each with
-//! its encoding and billed segments. Where a part ends is chosen by [`fewer_segments`].
+//! its encoding and billed segments. Where a part ends is chosen to save segments: see
+//! [`format`].
 //!
 //! ```
 //! use platform_sms::format::format;
@@ -15,20 +16,29 @@
 //! assert_eq!(parts[0].segments, 1);
 //! ```
 
+use std::ops::Range;
+
 use platform_api::Part;
 use platform_api::text::{self, Window};
 
-use crate::segments::{Counter, gsm_normalize, segments};
+use crate::segments::{
+    Counter, GSM7_SEGMENT, GSM7_SINGLE, gsm_normalize, irregular_chars, segments,
+};
 
 /// Twilio's limit on one message body, in characters.
 pub const MAX_PART_CHARS: usize = 1600;
 
 /// Formats agent Markdown into the parts the SMS platform sends.
 ///
-/// Empty or whitespace-only Markdown gives no parts.
+/// A part that cannot hold the rest of the reply ends at the most natural break that fills it
+/// ([`text::greedy`]), unless an earlier break that makes this part a segment shorter lowers the
+/// reply's total: 1,600 GSM-7 characters are billed as 11 segments and 1,530 as 10, and the 70 in
+/// between often fit in the next part's last segment for free. The reply is never billed more
+/// segments than filling every part would cost. Empty or whitespace-only Markdown gives no parts.
 pub fn format(markdown: &str) -> Vec<Part> {
     let plain = gsm_normalize(&text::markdown_to_plain(markdown));
-    text::split_numbered_with(&plain, MAX_PART_CHARS, fewer_segments)
+    let mut chooser = FewerSegments::new(&plain);
+    text::split_numbered_with(&plain, MAX_PART_CHARS, |window| chooser.choose(window))
         .into_iter()
         .map(|body| {
             let (encoding, segments) = segments(&body);
@@ -41,82 +51,153 @@ pub fn format(markdown: &str) -> Vec<Part> {
         .collect()
 }
 
-/// Chooses where a part that cannot hold the rest of the reply ends, so that the reply is billed
-/// as few segments as the natural breaks allow.
+/// Chooses where a part that cannot hold the rest of a text ends, so that the text is billed as
+/// few segments as its natural breaks allow.
 ///
-/// [`text::greedy`] fills the part, but filling is not what is billed: 1,600 GSM-7 characters
-/// are 11 segments, 1,530 are 10, and the 70 in between may fit in the next part's last segment
-/// for free. So the greedy break is compared with up to two earlier breaks that cost this part a
-/// segment less (the one the greedy rule picks among them, and the last of them). Each candidate
-/// is scored as this part's segments plus those of the rest of the text split greedily, numbering
-/// suffix included; an earlier break is taken only when its score is strictly lower. The greedy
-/// continuation is always one of the candidates, so the reply is never billed more than the
-/// greedy split would be.
-pub fn fewer_segments(window: &Window<'_>) -> usize {
-    let greedy = text::greedy(window);
-    let costs = prefix_costs(window);
-    let Some(&greedy_cost) = costs.get(greedy) else {
-        return greedy;
-    };
-    let cheaper = costs.partition_point(|&cost| cost < greedy_cost);
-    if cheaper == 0 {
-        return greedy;
-    }
-    let lower = Window {
-        breaks: &window.breaks[..cheaper],
-        ..*window
-    };
-    let mut best = (score(window, greedy, greedy_cost), greedy);
-    for candidate in [text::greedy(&lower), cheaper - 1] {
-        let total = score(window, candidate, costs[candidate]);
-        if total < best.0 {
-            best = (total, candidate);
+/// [`text::greedy`] fills the part, but filling is not what is billed. So the greedy break is
+/// compared with up to two earlier breaks that cost this part a segment less: the one the greedy
+/// rule picks among them, and the last of them. Each candidate is scored as this part's segments
+/// plus those of the rest of the text split greedily ([`Window::greedy_after`]), numbering suffix
+/// included; an earlier break is taken only when its score is strictly lower. The greedy
+/// continuation is always one of the candidates, so the text is never billed more than the greedy
+/// split would be.
+///
+/// One chooser serves one text. It notes where the characters that are not one GSM-7 septet
+/// are, so that a part without any is counted from its length alone and one with some from the
+/// few places they are at, and it remembers the cost of greedy look-aheads by where they start,
+/// since the candidates' look-aheads and the next part's often run through the same cuts.
+struct FewerSegments<'t> {
+    text: &'t str,
+    /// Byte offsets of the characters that are not a single GSM-7 septet, once a part needs
+    /// choosing (most replies fit in one).
+    special: Option<Vec<usize>>,
+    known: Vec<KnownCost>,
+}
+
+/// The segments of a greedy split of the text's last `remaining` bytes.
+struct KnownCost {
+    remaining: usize,
+    max_chars: usize,
+    suffix_chars: usize,
+    segments: u32,
+}
+
+impl<'t> FewerSegments<'t> {
+    fn new(text: &'t str) -> Self {
+        FewerSegments {
+            text,
+            special: None,
+            known: Vec::new(),
         }
     }
-    best.1
-}
 
-/// Segments of the part ending at each break, suffix included, in one pass over the window.
-fn prefix_costs(window: &Window<'_>) -> Vec<u32> {
-    let mut counter = Counter::new();
-    let mut counted = 0;
-    window
-        .breaks
-        .iter()
-        .map(|cut| {
-            if let Some(piece) = window.rest.get(counted..cut.end) {
-                counter.push_str(piece);
-                counted = cut.end;
+    fn choose(&mut self, window: &Window<'_>) -> usize {
+        let text = self.text;
+        self.special.get_or_insert_with(|| irregular_chars(text));
+        let greedy = text::greedy(window);
+        let Some(base) = self.text.len().checked_sub(window.rest.len()) else {
+            return greedy;
+        };
+        let greedy_cost = self.break_cost(window, base, greedy);
+        // Segments only grow as a part grows, so the breaks that save a segment come first.
+        let (mut low, mut high) = (0, greedy);
+        while low < high {
+            let middle = (low + high) / 2;
+            if self.break_cost(window, base, middle) < greedy_cost {
+                low = middle + 1;
+            } else {
+                high = middle;
             }
-            cost_with_suffix(counter, window.suffix_chars)
-        })
-        .collect()
-}
-
-/// This part's segments plus those of the rest of the text, split greedily.
-fn score(window: &Window<'_>, index: usize, cost: u32) -> u32 {
-    let Some(rest) = window
-        .breaks
-        .get(index)
-        .and_then(|cut| window.rest.get(cut.next..))
-    else {
-        return u32::MAX;
-    };
-    text::parts(rest, window.max_chars, window.suffix_chars, text::greedy)
-        .map(|part| {
-            let mut counter = Counter::new();
-            counter.push_str(part);
-            cost_with_suffix(counter, window.suffix_chars)
-        })
-        .fold(cost, u32::saturating_add)
-}
-
-/// The suffix ` (i/N)` is ASCII: one unit per character in either encoding.
-fn cost_with_suffix(mut counter: Counter, suffix_chars: usize) -> u32 {
-    for _ in 0..suffix_chars {
-        counter.push(' ');
+        }
+        let cheaper = low;
+        if cheaper == 0 {
+            return greedy;
+        }
+        let preferred = text::greedy(&window.truncated(cheaper));
+        let mut best = (self.score(window, base, greedy, greedy_cost), greedy);
+        for candidate in [preferred, cheaper - 1] {
+            if candidate == best.1 {
+                continue;
+            }
+            let cost = self.break_cost(window, base, candidate);
+            let total = self.score(window, base, candidate, cost);
+            if total < best.0 {
+                best = (total, candidate);
+            }
+        }
+        best.1
     }
-    counter.segments().1
+
+    /// Segments of the part ending at break `index` of a window starting at byte `base`.
+    fn break_cost(&self, window: &Window<'_>, base: usize, index: usize) -> u32 {
+        let cut = window.breaks[index];
+        self.cost(base..base + cut.end, cut.chars, window.suffix_chars)
+    }
+
+    /// Segments of `text[range]` (`chars` characters) followed by a suffix of `suffix_chars`.
+    fn cost(&self, range: Range<usize>, chars: usize, suffix_chars: usize) -> u32 {
+        let special = self.special.as_deref().unwrap_or_default();
+        let first = special.partition_point(|&offset| offset < range.start);
+        let last = special.partition_point(|&offset| offset < range.end);
+        if first == last {
+            return uniform_segments(chars + suffix_chars, GSM7_SINGLE, GSM7_SEGMENT);
+        }
+        let count =
+            |from: usize, to: usize| self.text.get(from..to).map_or(0, |s| s.chars().count());
+        let mut counter = Counter::new();
+        let mut at = range.start;
+        for &offset in &special[first..last] {
+            counter.push_plain(count(at, offset));
+            if let Some(c) = self.text.get(offset..).and_then(|rest| rest.chars().next()) {
+                counter.push(c);
+                at = offset + c.len_utf8();
+            }
+        }
+        counter.push_plain(count(at, range.end) + suffix_chars);
+        counter.segments().1
+    }
+
+    /// The segments of the part ending at break `index` (`cost`) plus those of the rest of the
+    /// text, split greedily.
+    fn score(&mut self, window: &Window<'_>, base: usize, index: usize, cost: u32) -> u32 {
+        let (max_chars, suffix_chars) = (window.max_chars, window.suffix_chars);
+        let mut fresh = Vec::new();
+        let mut tail = 0;
+        for (range, chars) in window.greedy_after(index) {
+            let range = base + range.start..base + range.end;
+            let remaining = self.text.len() - range.start;
+            if let Some(known) = self.known.iter().find(|known| {
+                known.remaining == remaining
+                    && known.max_chars == max_chars
+                    && known.suffix_chars == suffix_chars
+            }) {
+                tail = known.segments;
+                break;
+            }
+            fresh.push((remaining, self.cost(range, chars, suffix_chars)));
+        }
+        let mut total = tail;
+        for (remaining, segments) in fresh.into_iter().rev() {
+            total = total.saturating_add(segments);
+            self.known.push(KnownCost {
+                remaining,
+                max_chars,
+                suffix_chars,
+                segments: total,
+            });
+        }
+        cost.saturating_add(total)
+    }
+}
+
+/// Segments of a text whose `units` characters all take one unit.
+fn uniform_segments(units: usize, single: usize, per_segment: usize) -> u32 {
+    let segments = match units {
+        0 => 0,
+        units if units <= single => 1,
+        units => units.div_ceil(per_segment),
+    };
+    u32::try_from(segments).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

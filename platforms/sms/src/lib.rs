@@ -4,10 +4,17 @@
 //! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
 //! - [`format`] and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
 //! - [`sender`] and [`error`]: the Messages API client and Twilio's errors as typed send errors.
+//! - [`guide`], [`doctor`] and [`account`]: what `hermes gateway setup` asks and prints for SMS,
+//!   and the account checks of `hermes gateway doctor`.
+pub mod account;
+pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
 pub mod format;
+pub mod guide;
+#[cfg(feature = "emulator")]
+pub mod sandbox;
 pub mod segments;
 pub mod sender;
 pub mod settings;
@@ -68,6 +75,7 @@ inventory::submit! {
         home_channel_setting: Some(settings::HOME_CHANNEL.env),
         enabled: settings::enabled,
         format: format::format,
+        parse_chat: phone::normalize,
         build,
     }
 }

@@ -83,6 +83,30 @@ pub fn gsm_septets(c: char) -> Option<usize> {
     }
 }
 
+/// Byte offsets in `text` of the characters that are not a single GSM-7 septet: extension
+/// characters and everything GSM-7 cannot carry. Text without any is counted by its length.
+pub(crate) fn irregular_chars(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut offsets = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii() {
+            if ASCII_SEPTETS[usize::from(bytes[i])] != 1 {
+                offsets.push(i);
+            }
+            i += 1;
+        } else if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
+            if gsm_septets(c) != Some(1) {
+                offsets.push(i);
+            }
+            i += c.len_utf8();
+        } else {
+            i += 1;
+        }
+    }
+    offsets
+}
+
 /// The encoding `text` is sent in: GSM-7 unless one of its characters needs UCS-2.
 pub fn encoding(text: &str) -> Encoding {
     if text.chars().all(|c| gsm_septets(c).is_some()) {
@@ -127,9 +151,32 @@ impl Counter {
 
     /// Appends every character of `text`.
     pub fn push_str(&mut self, text: &str) {
-        for c in text.chars() {
-            self.push(c);
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            // Runs of one-septet ASCII are the bulk of most replies and are counted in one step.
+            let run = i;
+            while i < bytes.len()
+                && bytes[i].is_ascii()
+                && ASCII_SEPTETS[usize::from(bytes[i])] == 1
+            {
+                i += 1;
+            }
+            if i > run {
+                self.gsm.push_ones(i - run, GSM7_SEGMENT);
+                self.ucs2.push_ones(i - run, UCS2_SEGMENT);
+            }
+            if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
+                self.push(c);
+                i += c.len_utf8();
+            }
         }
+    }
+
+    /// Appends `count` characters that are one unit in either encoding, such as ASCII letters.
+    pub fn push_plain(&mut self, count: usize) {
+        self.gsm.push_ones(count, GSM7_SEGMENT);
+        self.ucs2.push_ones(count, UCS2_SEGMENT);
     }
 
     /// The encoding of the text so far and its billed segments (0 while empty).
@@ -161,6 +208,21 @@ impl Packer {
         }
     }
 
+    fn push_ones(&mut self, count: usize, per_segment: usize) {
+        if count == 0 {
+            return;
+        }
+        self.total += count;
+        let room = per_segment - self.fill;
+        if count <= room {
+            self.fill += count;
+        } else {
+            let over = count - room;
+            self.full += 1 + (over - 1) / per_segment;
+            self.fill = (over - 1) % per_segment + 1;
+        }
+    }
+
     fn segments(&self, single: usize) -> u32 {
         let segments = match self.total {
             0 => 0,
@@ -181,25 +243,36 @@ impl Packer {
 /// emoji, the zero-width joiner inside emoji sequences) have no GSM-7 form to turn into.
 pub fn gsm_normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2035}'
-            | '\u{2039}' | '\u{203A}' | '\u{02BC}' => out.push('\''),
-            '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{2036}'
-            | '\u{00AB}' | '\u{00BB}' => out.push('"'),
-            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
-            | '\u{2212}' | '\u{2022}' | '\u{2023}' | '\u{2043}' | '\u{25E6}' => out.push('-'),
-            '\u{2026}' => out.push_str("..."),
-            '\t' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
-                out.push(' ')
-            }
-            '\u{2028}' => out.push('\n'),
-            '\u{2029}' => out.push_str("\n\n"),
-            '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
-            _ => out.push(c),
+    let mut rest = text;
+    while let Some(at) = rest.bytes().position(|b| !b.is_ascii() || b == b'\t') {
+        out.push_str(&rest[..at]);
+        let mut chars = rest[at..].chars();
+        if let Some(c) = chars.next() {
+            push_normalized(&mut out, c);
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out
+}
+
+fn push_normalized(out: &mut String, c: char) {
+    match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2035}'
+        | '\u{2039}' | '\u{203A}' | '\u{02BC}' => out.push('\''),
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{2036}'
+        | '\u{00AB}' | '\u{00BB}' => out.push('"'),
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+        | '\u{2212}' | '\u{2022}' | '\u{2023}' | '\u{2043}' | '\u{25E6}' => out.push('-'),
+        '\u{2026}' => out.push_str("..."),
+        '\t' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+            out.push(' ')
+        }
+        '\u{2028}' => out.push('\n'),
+        '\u{2029}' => out.push_str("\n\n"),
+        '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
+        _ => out.push(c),
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +355,12 @@ mod tests {
         for (name, text, encoding, count) in cases {
             assert_eq!(segments(text), (*encoding, *count), "case {name}");
         }
+    }
+
+    #[test]
+    fn irregular_chars_are_located() {
+        assert_eq!(irregular_chars("a€b😀[ é\tç"), [1, 5, 9, 13, 14]);
+        assert!(irregular_chars("Plain text, 100% GSM-7.\n").is_empty());
     }
 
     #[test]

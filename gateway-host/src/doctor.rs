@@ -1,0 +1,208 @@
+//! `hermes gateway doctor [--fix]`: checks the configuration of the host and of every
+//! registered platform, then runs the live account checks that an enabled platform offers in
+//! its [`platform_api::OperatorGuide`] (for SMS: credentials, number, Messaging webhook).
+//! Each line says ok or what is wrong and how to fix it; the exit code is 0 only when nothing is.
+use std::process::ExitCode;
+
+use clap::Args;
+use hermes_config::Config;
+use platform_api::{Check, ConfigError, Origin, operator_guide, registrations};
+
+use crate::cli::load_config;
+use crate::settings::{HOST, HOST_SETTINGS};
+
+/// Options of `hermes gateway doctor`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Repair what can be repaired through the platform's API (for SMS: the number's
+    /// Messaging webhook URL and method), then check again.
+    #[arg(long)]
+    fix: bool,
+}
+
+/// Checks the host's own settings and whether each registered platform is enabled and builds.
+pub fn configuration_checks(config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let host = config.section(HOST);
+    let mut host_ok = true;
+    for setting in HOST_SETTINGS {
+        let Some(value) = host.get(setting.env) else {
+            continue;
+        };
+        if let Err(reason) = setting.validate(&value.text) {
+            host_ok = false;
+            let reason = if setting.secret {
+                "invalid value (not shown: it is secret)".to_string()
+            } else {
+                reason
+            };
+            checks.push(Check::problem(
+                "gateway",
+                format!("{} (from {}): {reason}", setting.env, value.origin),
+                format!(
+                    "correct {} in {}",
+                    setting.env,
+                    where_to_edit(&value.origin)
+                ),
+            ));
+        }
+    }
+    if host_ok {
+        checks.push(Check::ok("gateway", "settings valid"));
+    }
+    let mut enabled = 0;
+    for registration in registrations() {
+        let section = config.section(registration.name);
+        if let Err(why) = (registration.enabled)(&section) {
+            checks.push(Check::skipped(
+                registration.name,
+                format!("not enabled ({why})"),
+            ));
+            continue;
+        }
+        enabled += 1;
+        match (registration.build)(&section) {
+            Ok(_) if registration.stub => checks.push(Check::ok(
+                registration.name,
+                "enabled, settings valid (a stub: sending is not implemented yet)",
+            )),
+            Ok(_) => checks.push(Check::ok(registration.name, "enabled, settings valid")),
+            Err(err) => checks.push(Check::problem(
+                registration.name,
+                err.to_string(),
+                config_fix(&err, registration.name),
+            )),
+        }
+    }
+    if enabled == 0 {
+        checks.push(Check::problem(
+            "platforms",
+            "no platform is enabled, so `hermes gateway` has nothing to run",
+            "run `hermes gateway setup`",
+        ));
+    }
+    checks
+}
+
+/// How to repair a platform setting that is missing or invalid.
+fn config_fix(err: &ConfigError, platform: &str) -> String {
+    match &err.origin {
+        None => format!(
+            "set {} (`hermes gateway setup --platform {platform}` asks for it)",
+            err.var
+        ),
+        Some(origin) => format!(
+            "correct {} in {} (`hermes gateway setup --platform {platform}` checks each value)",
+            err.var,
+            where_to_edit(origin)
+        ),
+    }
+}
+
+fn where_to_edit(origin: &Origin) -> String {
+    match origin {
+        Origin::Environment => "the environment".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `hermes gateway doctor`.
+pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config()?;
+    let mut problems = 0;
+    let mut report = |checks: &[Check]| {
+        for check in checks {
+            problems += usize::from(check.is_problem());
+            for line in check.to_string().lines() {
+                println!("  {line}");
+            }
+        }
+    };
+    println!("Configuration ({})", config.home().display());
+    let checks = configuration_checks(&config);
+    report(&checks);
+
+    // Account checks run only for platforms whose settings are complete and valid.
+    let ready: Vec<_> = registrations()
+        .into_iter()
+        .filter(|r| {
+            let section = config.section(r.name);
+            (r.enabled)(&section).is_ok() && (r.build)(&section).is_ok()
+        })
+        .filter_map(|r| operator_guide(r.name).map(|g| (r, g)))
+        .collect();
+    if !ready.is_empty() {
+        crate::install_crypto();
+        let system = actix_rt::System::new();
+        for (registration, guide) in ready {
+            println!("\n{} account", registration.label);
+            let section = config.section(registration.name);
+            let checks = system.block_on((guide.checkup)(&section, args.fix));
+            report(&checks);
+        }
+    }
+    if problems == 0 {
+        println!("\nAll checks passed.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\n{problems} problem(s) found; each says how to fix it.");
+        Ok(ExitCode::from(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings;
+
+    fn load(env: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+        let home = tempfile::tempdir().unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load(home.path(), &settings::schema(), env).unwrap();
+        (home, config)
+    }
+
+    fn line(checks: &[Check], subject: &str) -> String {
+        checks
+            .iter()
+            .filter(|c| c.subject == subject)
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn nothing_enabled_is_a_problem_with_a_way_out() {
+        let (_home, config) = load(&[]);
+        let checks = configuration_checks(&config);
+        assert!(line(&checks, "gateway").starts_with("ok"));
+        assert!(line(&checks, "sms").starts_with("skipped  sms: not enabled"));
+        assert!(line(&checks, "platforms").contains("run `hermes gateway setup`"));
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_with_its_source_and_a_fix() {
+        let (_home, config) = load(&[
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "secret-token"),
+            ("TWILIO_PHONE_NUMBER", "+15551234567"),
+            ("HERMES_AGENT", "gpt"),
+        ]);
+        let checks = configuration_checks(&config);
+        let sms = line(&checks, "sms");
+        assert!(sms.starts_with("problem  sms: SMS_WEBHOOK_URL"), "{sms}");
+        assert!(sms.contains("fix: set SMS_WEBHOOK_URL"), "{sms}");
+        let gateway = line(&checks, "gateway");
+        assert!(
+            gateway.contains("HERMES_AGENT (from environment)")
+                && gateway.contains("fix: correct HERMES_AGENT in the environment"),
+            "{gateway}"
+        );
+        assert!(
+            !checks
+                .iter()
+                .any(|c| c.to_string().contains("secret-token"))
+        );
+        assert!(line(&checks, "platforms").is_empty());
+    }
+}

@@ -1,0 +1,173 @@
+//! `hermes gateway --sandbox`: the real gateway against a provider emulator served by the same
+//! process, with the terminal as the user's phone. Typed lines become signed inbound webhooks;
+//! every message the gateway sends back is printed with its part number and billed segments.
+use std::io::BufRead;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use hermes_config::{Config, default_home};
+use platform_api::sandbox::{SandboxReply, sandbox_providers};
+use tokio::sync::oneshot;
+
+use crate::settings::{self, HOST};
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Copies the user's configuration files into the throwaway home, so that the configured agent
+/// answers while state stays out of the real `gateway.db`.
+fn copy_config(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for name in ["config.toml", ".env"] {
+        let source = from.join(name);
+        if source.exists() {
+            std::fs::copy(&source, to.join(name))
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(reply: &SandboxReply) -> String {
+    let part = reply
+        .body
+        .rsplit_once(" (")
+        .and_then(|(_, tail)| tail.strip_suffix(')'))
+        .filter(|t| {
+            t.split_once('/')
+                .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        })
+        .unwrap_or("1/1");
+    let encoding = reply
+        .encoding
+        .as_deref()
+        .map(|e| format!(" · {e}"))
+        .unwrap_or_default();
+    let unit = if reply.segments == 1 {
+        "segment"
+    } else {
+        "segments"
+    };
+    format!(
+        "← [part {part}{encoding} · {} {unit}] {}",
+        reply.segments, reply.body
+    )
+}
+
+/// Runs the sandbox for `platform` (or the only platform that has one).
+pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
+    let providers = sandbox_providers();
+    let provider = match platform {
+        Some(name) => providers.iter().find(|p| p.platform == name).copied(),
+        None => providers.first().copied(),
+    };
+    let Some(provider) = provider else {
+        let names: Vec<&str> = providers.iter().map(|p| p.platform).collect();
+        bail!(
+            "no sandbox for {:?}; platforms with a sandbox: {}",
+            platform.unwrap_or(""),
+            names.join(", ")
+        );
+    };
+    let port = free_port()?;
+    let sandbox = (provider.start)(port).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let home = tempfile::Builder::new()
+        .prefix("hermes-sandbox-")
+        .tempdir()?;
+    copy_config(&default_home(), home.path())?;
+    let mut environment: Vec<(String, String)> = std::env::vars().collect();
+    environment.extend(sandbox.settings());
+    let config = Config::load(home.path(), &settings::schema(), environment)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let json = config
+        .section(HOST)
+        .choice(settings::LOG_FORMAT.env, &["text", "json"])?;
+    if std::env::var_os("RUST_LOG").is_none() {
+        // The terminal is the phone: only problems are logged unless RUST_LOG asks for more.
+        // SAFETY: set before any other thread starts.
+        unsafe { std::env::set_var("RUST_LOG", "warn") };
+    }
+    crate::logging::init(json.as_deref() == Some("json"));
+    crate::install_crypto();
+
+    let agent = config
+        .section(HOST)
+        .text(settings::AGENT.env)
+        .unwrap_or("echo")
+        .to_string();
+    println!(
+        "hermes sandbox: {} against a local emulator, agent: {agent}",
+        provider.platform
+    );
+    println!(
+        "You are {}, texting {}. Type a message and press Enter; Ctrl-D quits.",
+        sandbox.user(),
+        sandbox.address()
+    );
+    sandbox.on_reply(Box::new(|reply| println!("{}", describe(&reply))));
+
+    let gateway = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let (quit, quit_rx) = oneshot::channel::<()>();
+    let sandbox = std::sync::Arc::new(sandbox);
+    let phone = sandbox.clone();
+    std::thread::spawn(move || {
+        // Lines typed before the gateway listens wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(gateway).is_err() && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            println!("→ {text}");
+            if let Err(e) = phone.send_as_user(gateway, text) {
+                println!("! not delivered: {e}");
+            }
+        }
+        let _ = quit.send(());
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = quit_rx => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    actix_rt::System::new().block_on(crate::gateway::run_until(config, shutdown))?;
+    println!("sandbox closed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_show_part_encoding_and_segments() {
+        let reply = |body: &str, segments| SandboxReply {
+            chat: "+15555550100".into(),
+            body: body.into(),
+            encoding: Some("GSM-7".into()),
+            segments,
+        };
+        assert_eq!(
+            describe(&reply("You said: hi", 1)),
+            "← [part 1/1 · GSM-7 · 1 segment] You said: hi"
+        );
+        assert_eq!(
+            describe(&reply("long text (2/3)", 3)),
+            "← [part 2/3 · GSM-7 · 3 segments] long text (2/3)"
+        );
+        assert_eq!(
+            describe(&reply("a note (see above)", 1)),
+            "← [part 1/1 · GSM-7 · 1 segment] a note (see above)"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Local stand-ins for a platform's provider, for `hermes gateway --sandbox`: the whole loop on
+//! one machine with no accounts, the terminal acting as the user's phone.
+//!
+//! A platform that can emulate its provider submits a [`SandboxProvider`] with
+//! [`inventory::submit!`]. The host picks a port, starts the sandbox, overlays its settings on
+//! the configuration, runs the gateway, turns typed lines into [`Sandbox::send_as_user`] and
+//! prints every [`SandboxReply`].
+use std::net::SocketAddr;
+
+/// A message the platform delivered to the sandbox user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxReply {
+    /// Who it went to.
+    pub chat: String,
+    /// Its text.
+    pub body: String,
+    /// Billing encoding, where that matters (`GSM-7`, `UCS-2`).
+    pub encoding: Option<String>,
+    /// Billed units (SMS segments).
+    pub segments: u32,
+}
+
+/// A running stand-in for a provider.
+pub trait Sandbox: Send + Sync {
+    /// Settings (variable, value) that point the platform at the stand-in; they override the
+    /// configuration.
+    fn settings(&self) -> Vec<(String, String)>;
+    /// The chat id of the sandbox user (for SMS, their phone number).
+    fn user(&self) -> String;
+    /// The platform's own address as the user sees it (for SMS, the number they text).
+    fn address(&self) -> String;
+    /// Delivers a message typed by the user to the gateway's listener at `gateway`, exactly as
+    /// the provider would (signed, encoded); blocks until the gateway answered.
+    fn send_as_user(&self, gateway: SocketAddr, text: &str) -> Result<(), String>;
+    /// Calls `f` for every message the platform sends.
+    fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>);
+}
+
+/// A platform's way to start its sandbox.
+pub struct SandboxProvider {
+    /// Name of the platform, as in its registration.
+    pub platform: &'static str,
+    /// Starts the stand-in; the gateway's listener for this platform will be on `port`.
+    pub start: fn(port: u16) -> Result<Box<dyn Sandbox>, String>,
+}
+
+inventory::collect!(SandboxProvider);
+
+/// Every platform that can run in a sandbox, sorted by name.
+pub fn sandbox_providers() -> Vec<&'static SandboxProvider> {
+    let mut all: Vec<_> = inventory::iter::<SandboxProvider>.into_iter().collect();
+    all.sort_by_key(|p| p.platform);
+    all
+}

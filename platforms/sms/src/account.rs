@@ -1,0 +1,268 @@
+//! The Twilio account behind the settings, through REST API v2010: the account itself, the
+//! number we send from, and that number's Messaging webhook. `hermes gateway doctor` uses these.
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::TwilioError;
+use crate::sender::{basic_auth, client};
+use crate::settings::SmsSettings;
+
+/// How long one call may take; these are interactive checks, not sends.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest answer read; a page of numbers is a few KiB each.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// A call to the Twilio REST API that did not give the expected answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// No answer: connection refused, name resolution, TLS, timeout.
+    #[error("could not reach Twilio at {base}: {message}")]
+    Unreachable {
+        /// The API base URL that was tried.
+        base: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Twilio answered with an error status.
+    #[error("Twilio answered HTTP {status}{}: {message}", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Twilio's error code, when the body carried one.
+        code: Option<i64>,
+        /// Twilio's message, or the start of the body.
+        message: String,
+    },
+    /// A success status with a body that is not the documented resource.
+    #[error("Twilio answered HTTP {status} with an unexpected body: {message}")]
+    Unreadable {
+        /// The HTTP status.
+        status: u16,
+        /// Why the body could not be read.
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// Whether Twilio refused the credentials (HTTP 401, code 20003).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, ApiError::Refused { status: 401, .. })
+            || matches!(
+                self,
+                ApiError::Refused {
+                    code: Some(20003),
+                    ..
+                }
+            )
+    }
+}
+
+/// The account resource (`GET /2010-04-01/Accounts/{SID}.json`), the fields the checks read.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Account {
+    /// The account SID.
+    pub sid: String,
+    /// The name given in the Console.
+    pub friendly_name: Option<String>,
+    /// `active`, `suspended` or `closed`.
+    pub status: Option<String>,
+}
+
+/// What a number can do.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Capabilities {
+    /// It can send and receive SMS.
+    pub sms: bool,
+    /// It can send and receive MMS.
+    pub mms: bool,
+}
+
+/// An IncomingPhoneNumber resource: a number the account owns, with its Messaging webhook.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IncomingNumber {
+    /// The number's SID, `PN` and 32 hex digits.
+    pub sid: String,
+    /// The number, E.164.
+    pub phone_number: String,
+    /// What it can do.
+    pub capabilities: Capabilities,
+    /// The URL Twilio calls when a message comes in (empty or absent: none).
+    pub sms_url: Option<String>,
+    /// The method of that call, `POST` or `GET`.
+    pub sms_method: Option<String>,
+    /// A TwiML App that handles incoming messages instead of `sms_url`, when set.
+    pub sms_application_sid: Option<String>,
+}
+
+impl IncomingNumber {
+    /// The Messaging webhook URL, if one is set.
+    pub fn webhook_url(&self) -> Option<&str> {
+        self.sms_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The TwiML App that takes incoming messages instead of the webhook, if one is set.
+    pub fn application(&self) -> Option<&str> {
+        self.sms_application_sid
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Deserialize)]
+struct NumberPage {
+    #[serde(default)]
+    incoming_phone_numbers: Vec<IncomingNumber>,
+}
+
+fn account_url(settings: &SmsSettings) -> String {
+    format!(
+        "{}/2010-04-01/Accounts/{}",
+        settings.api_base_url, settings.account_sid
+    )
+}
+
+/// Fetches the account: the cheapest call that proves the credentials.
+pub async fn fetch_account(settings: &SmsSettings) -> Result<Account, ApiError> {
+    let url = format!("{}.json", account_url(settings));
+    call(settings, client().get(&url), None).await
+}
+
+/// Finds our number (`TWILIO_PHONE_NUMBER`) among the account's numbers; `None` when the
+/// account does not own it.
+pub async fn find_number(settings: &SmsSettings) -> Result<Option<IncomingNumber>, ApiError> {
+    let query = serde_urlencoded::to_string([("PhoneNumber", settings.phone_number.as_str())])
+        .unwrap_or_default();
+    let url = format!(
+        "{}/IncomingPhoneNumbers.json?{query}",
+        account_url(settings)
+    );
+    let page: NumberPage = call(settings, client().get(&url), None).await?;
+    // The filter also matches partial numbers: keep the exact one.
+    Ok(page.incoming_phone_numbers.into_iter().find(|n| {
+        platform_api::phone::normalize(&n.phone_number).ok() == Some(settings.phone_number.clone())
+    }))
+}
+
+/// Points the number's Messaging webhook at `url` with method POST.
+pub async fn update_webhook(
+    settings: &SmsSettings,
+    number_sid: &str,
+    url: &str,
+) -> Result<IncomingNumber, ApiError> {
+    let endpoint = format!(
+        "{}/IncomingPhoneNumbers/{number_sid}.json",
+        account_url(settings)
+    );
+    let form = [("SmsUrl", url), ("SmsMethod", "POST")];
+    call(settings, client().post(&endpoint), Some(&form)).await
+}
+
+/// Sends an authenticated request and reads the documented resource from a success answer.
+async fn call<T: for<'de> Deserialize<'de>>(
+    settings: &SmsSettings,
+    request: awc::ClientRequest,
+    form: Option<&[(&str, &str)]>,
+) -> Result<T, ApiError> {
+    let request = request
+        .insert_header(("Authorization", basic_auth(settings)))
+        .insert_header(("Accept", "application/json"))
+        .timeout(CALL_TIMEOUT);
+    let sent = match form {
+        Some(form) => request.send_form(&form).await,
+        None => request.send().await,
+    };
+    let mut response = sent.map_err(|err| ApiError::Unreachable {
+        base: settings.api_base_url.clone(),
+        message: err.to_string(),
+    })?;
+    let status = response.status().as_u16();
+    let body = response
+        .body()
+        .limit(MAX_ANSWER)
+        .await
+        .map_err(|err| ApiError::Unreadable {
+            status,
+            message: err.to_string(),
+        })?;
+    if !(200..300).contains(&status) {
+        return Err(refusal(status, &body));
+    }
+    serde_json::from_slice(&body).map_err(|err| ApiError::Unreadable {
+        status,
+        message: err.to_string(),
+    })
+}
+
+/// Twilio's error body as an [`ApiError`]; other bodies (a proxy's page) are quoted briefly.
+fn refusal(status: u16, body: &[u8]) -> ApiError {
+    let parsed: TwilioError = serde_json::from_slice(body).unwrap_or_default();
+    let message = parsed.message.unwrap_or_else(|| {
+        let text: String = String::from_utf8_lossy(body).chars().take(300).collect();
+        let text = text.trim();
+        if text.is_empty() {
+            "no details".to_string()
+        } else {
+            text.to_string()
+        }
+    });
+    ApiError::Refused {
+        status,
+        code: parsed.code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_twilio_error_bodies_and_other_pages() {
+        let auth = br#"{"code": 20003, "detail": "Your AccountSid or AuthToken was incorrect.", "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
+        let err = refusal(401, auth);
+        assert!(err.is_authentication());
+        assert_eq!(
+            err.to_string(),
+            "Twilio answered HTTP 401, code 20003: Authenticate"
+        );
+        let invalid = br#"{"type":"https://stoplight.io/prism/errors#UNPROCESSABLE_ENTITY","title":"Invalid request","status":422}"#;
+        let err = refusal(422, invalid);
+        assert!(!err.is_authentication());
+        assert!(err.to_string().starts_with("Twilio answered HTTP 422: {"));
+        assert_eq!(
+            refusal(502, b"").to_string(),
+            "Twilio answered HTTP 502: no details"
+        );
+    }
+
+    #[test]
+    fn reads_numbers_as_twilio_and_its_examples_spell_them() {
+        let page: NumberPage = serde_json::from_str(
+            r#"{"incoming_phone_numbers": [{"sid": "PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "phone_number": "+18089255327",
+                "capabilities": {"voice": true, "sms": false, "mms": true, "fax": false},
+                "sms_url": "", "sms_method": "POST", "sms_application_sid": "", "beta": null}], "page": 0}"#,
+        )
+        .unwrap();
+        let number = &page.incoming_phone_numbers[0];
+        assert_eq!(number.webhook_url(), None);
+        assert_eq!(number.application(), None);
+        assert!(!number.capabilities.sms);
+        let number: IncomingNumber = serde_json::from_str(
+            r#"{"sid": "PN1", "phone_number": "+15551234567", "sms_url": "https://bot.example.com/webhooks/twilio",
+                "sms_method": "POST", "sms_application_sid": null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            number.webhook_url(),
+            Some("https://bot.example.com/webhooks/twilio")
+        );
+    }
+}

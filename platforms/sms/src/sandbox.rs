@@ -1,0 +1,148 @@
+//! The SMS sandbox: the Twilio emulator stands in for Twilio, and a test phone texts the
+//! gateway through signed webhooks, exactly as Twilio would post them.
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
+use rand::Rng;
+
+use crate::emulator::{Emulator, EmulatorConfig};
+use crate::signature::compute_signature;
+
+/// The number the sandbox account owns (Twilio's magic test number).
+const OUR_NUMBER: &str = "+15005550006";
+/// The sandbox user's phone.
+const USER: &str = "+15555550100";
+
+struct SmsSandbox {
+    emulator: Emulator,
+    account_sid: String,
+    auth_token: String,
+    webhook_url: String,
+    port: u16,
+}
+
+fn hex(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+fn start(port: u16) -> Result<Box<dyn Sandbox>, String> {
+    let account_sid = format!("AC{}", hex(32));
+    let auth_token = hex(32);
+    let webhook_url = format!("http://127.0.0.1:{port}/webhooks/twilio");
+    let emulator = Emulator::start(EmulatorConfig {
+        account_sid: account_sid.clone(),
+        auth_token: auth_token.clone(),
+        phone_number: OUR_NUMBER.to_string(),
+        sms_url: Some(webhook_url.clone()),
+        sms_method: "POST".to_string(),
+    })
+    .map_err(|e| format!("starting the Twilio emulator: {e}"))?;
+    Ok(Box::new(SmsSandbox {
+        emulator,
+        account_sid,
+        auth_token,
+        webhook_url,
+        port,
+    }))
+}
+
+inventory::submit! {
+    SandboxProvider { platform: "sms", start }
+}
+
+fn form(params: &[(String, String)]) -> String {
+    serde_urlencoded::to_string(params).unwrap_or_default()
+}
+
+impl Sandbox for SmsSandbox {
+    fn settings(&self) -> Vec<(String, String)> {
+        [
+            ("TWILIO_ENABLED", "true".to_string()),
+            ("TWILIO_ACCOUNT_SID", self.account_sid.clone()),
+            ("TWILIO_AUTH_TOKEN", self.auth_token.clone()),
+            ("TWILIO_PHONE_NUMBER", OUR_NUMBER.to_string()),
+            ("TWILIO_API_BASE_URL", self.emulator.base_url()),
+            ("TWILIO_MESSAGING_SERVICE_SID", String::new()),
+            ("SMS_WEBHOOK_URL", self.webhook_url.clone()),
+            ("SMS_WEBHOOK_HOST", "127.0.0.1".to_string()),
+            ("SMS_WEBHOOK_PORT", self.port.to_string()),
+            ("SMS_ALLOWED_USERS", USER.to_string()),
+            ("SMS_ALLOW_ALL_USERS", "false".to_string()),
+            ("SMS_HOME_CHANNEL", USER.to_string()),
+            ("TWILIO_MAX_SEGMENTS_PER_SECOND", "50".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn user(&self) -> String {
+        USER.to_string()
+    }
+
+    fn address(&self) -> String {
+        OUR_NUMBER.to_string()
+    }
+
+    fn send_as_user(&self, gateway: SocketAddr, text: &str) -> Result<(), String> {
+        let sid = format!("SM{}", hex(32));
+        let params: Vec<(String, String)> = [
+            ("ToCountry", "US"),
+            ("SmsMessageSid", &sid),
+            ("NumMedia", "0"),
+            ("SmsSid", &sid),
+            ("From", USER),
+            ("To", OUR_NUMBER),
+            ("Body", text),
+            ("MessageSid", &sid),
+            ("AccountSid", &self.account_sid),
+            ("NumSegments", "1"),
+            ("ApiVersion", "2010-04-01"),
+            ("SmsStatus", "received"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = compute_signature(&self.auth_token, &self.webhook_url, &params);
+        let body = form(&params);
+        let request = format!(
+            "POST /webhooks/twilio HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        let mut stream = TcpStream::connect_timeout(&gateway, Duration::from_secs(5))
+            .map_err(|e| format!("gateway unreachable: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .map_err(|e| e.to_string())?;
+        let status = answer.split_whitespace().nth(1).unwrap_or("");
+        if status == "200" {
+            Ok(())
+        } else {
+            Err(format!("the gateway answered the webhook with {status}"))
+        }
+    }
+
+    fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_message(Box::new(move |m| {
+            f(SandboxReply {
+                chat: m.to.clone(),
+                body: m.body.clone(),
+                encoding: Some(m.encoding.clone()),
+                segments: m.segments,
+            })
+        }));
+    }
+}

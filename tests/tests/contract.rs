@@ -1,0 +1,72 @@
+//! Contract: what the SMS sender posts to Twilio validates against Twilio's own OpenAPI
+//! description, served by Prism (a 422 from Prism means the request broke the spec).
+use std::time::Duration;
+
+use gateway_tests::harness::*;
+use gateway_tests::prism::{Prism, twilio_spec};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn final_states(home: &Home, n: i64) -> Vec<(String, Option<String>)> {
+    eventually(WAIT, || {
+        let db = home.db();
+        let mut stmt = db
+            .prepare("SELECT state, error FROM outbox ORDER BY id")
+            .unwrap();
+        let rows: Vec<(String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (rows.len() as i64 >= n && rows.iter().all(|(s, _)| s != "pending" && s != "sending"))
+            .then_some(rows)
+    })
+    .expect("parts reach a final state")
+}
+
+#[test]
+fn every_send_validates_against_twilios_spec() {
+    let Some(prism) = Prism::start(&twilio_spec()) else {
+        return;
+    };
+    for extra in [
+        vec![],
+        vec![(
+            "TWILIO_MESSAGING_SERVICE_SID",
+            "MG0123456789abcdef0123456789abcdef",
+        )],
+    ] {
+        let home = Home::new();
+        let mut env = sms_env(&prism.base_url());
+        for (k, v) in &extra {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let gw = Gateway::start(home.path(), &env);
+        gw.text(
+            ALICE,
+            "Hello, contract",
+            "SMt0000000000000000000000000000001",
+        );
+        let long = "A sentence with “curly quotes” and an emoji 🎉 that goes on. ".repeat(40);
+        gw.text(BOB, long.trim(), "SMt0000000000000000000000000000002");
+        let states = final_states(&home, 3);
+        assert!(
+            states.iter().all(|(s, _)| s == "sent"),
+            "{states:?}\n{}",
+            prism.log()
+        );
+    }
+    let posts: Vec<_> = prism
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "post" && r.path.contains("/Messages.json"))
+        .collect();
+    assert!(posts.len() >= 6, "{}", prism.log());
+    for request in posts {
+        assert!(
+            request.valid,
+            "request broke Twilio's spec: {:?}",
+            request.violations
+        );
+    }
+}

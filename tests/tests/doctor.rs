@@ -1,0 +1,204 @@
+//! `hermes gateway doctor [--fix]` against the Twilio emulator (the checks' outcomes) and
+//! against Prism serving Twilio's OpenAPI description (every request it sends is valid).
+use std::process::Output;
+
+use gateway_tests::harness::*;
+use gateway_tests::prism::{Prism, twilio_spec};
+use platform_sms::emulator::{Emulator, EmulatorConfig};
+
+/// A webhook URL Twilio may still have from an earlier tunnel.
+const OLD_URL: &str = "https://old-tunnel.example.com/sms";
+
+/// The test account, owning [`OUR_NUMBER`] with the given Messaging webhook.
+fn twilio(sms_url: Option<&str>, sms_method: &str) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        account_sid: ACCOUNT_SID.to_string(),
+        auth_token: AUTH_TOKEN.to_string(),
+        phone_number: OUR_NUMBER.to_string(),
+        sms_url: sms_url.map(str::to_string),
+        sms_method: sms_method.to_string(),
+    })
+    .expect("starting the Twilio emulator")
+}
+
+/// Runs `hermes gateway doctor` with the SMS settings pointed at `api_base`.
+fn doctor(api_base: &str, extra: &[(&str, &str)], args: &[&str]) -> (Output, String) {
+    let home = Home::new();
+    let mut env = sms_env(api_base);
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut argv = vec!["gateway", "doctor"];
+    argv.extend_from_slice(args);
+    let output = run(home.path(), &env, &argv, "");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Whatever the outcome, a doctor line never shows the token nor a whole phone number.
+    assert!(!text.contains(AUTH_TOKEN), "{text}");
+    assert!(!text.contains(OUR_NUMBER), "{text}");
+    (output, text)
+}
+
+#[test]
+fn a_mismatched_webhook_is_a_problem_with_its_fix() {
+    let twilio = twilio(Some(OLD_URL), "POST");
+    let (output, text) = doctor(&twilio.base_url(), &[], &[]);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for line in [
+        "ok       sms: enabled, settings valid",
+        &format!("ok       Twilio credentials: accepted for account {ACCOUNT_SID}"),
+        "ok       Twilio number: +1555***4567 belongs to the account and can receive SMS",
+        &format!("problem  Messaging webhook: is {OLD_URL}, but SMS_WEBHOOK_URL is {WEBHOOK_URL}"),
+        "fix: run `hermes gateway doctor --fix`, or in the Twilio Console: Phone Numbers → Manage → Active numbers → +1555***4567",
+        "1 problem(s) found",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert_eq!(
+        twilio.incoming_number(),
+        (Some(OLD_URL.to_string()), "POST".to_string()),
+        "without --fix nothing changes"
+    );
+}
+
+#[test]
+fn fix_sets_the_webhook_and_method_then_checks_again() {
+    let twilio = twilio(Some(OLD_URL), "GET");
+    let (output, text) = doctor(&twilio.base_url(), &[], &["--fix"]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "fixed    Messaging webhook: was {OLD_URL}; now {WEBHOOK_URL} (POST)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("All checks passed."), "{text}");
+    assert_eq!(
+        twilio.incoming_number(),
+        (Some(WEBHOOK_URL.to_string()), "POST".to_string())
+    );
+
+    // A number with no webhook at all is fixed the same way.
+    let twilio = self::twilio(None, "POST");
+    let (output, text) = doctor(&twilio.base_url(), &[], &["--fix"]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("was none; now"), "{text}");
+    assert_eq!(twilio.incoming_number().0.as_deref(), Some(WEBHOOK_URL));
+}
+
+#[test]
+fn a_matching_webhook_passes_also_with_the_default_port_spelled_out() {
+    let twilio = twilio(
+        Some("https://gateway.example.com:443/webhooks/twilio"),
+        "POST",
+    );
+    let (output, text) = doctor(&twilio.base_url(), &[], &[]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("ok       Messaging webhook: {WEBHOOK_URL} (POST)")),
+        "{text}"
+    );
+    assert!(text.contains("All checks passed."), "{text}");
+    assert!(!text.contains("problem"), "{text}");
+}
+
+#[test]
+fn a_wrong_token_is_a_credentials_problem() {
+    let twilio = twilio(Some(WEBHOOK_URL), "POST");
+    let (output, text) = doctor(
+        &twilio.base_url(),
+        &[("TWILIO_AUTH_TOKEN", "00000000000000000000000000000000")],
+        &["--fix"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for line in [
+        "problem  Twilio credentials: credentials rejected (Twilio answered HTTP 401, code 20003",
+        "fix: check TWILIO_ACCOUNT_SID (from environment) / TWILIO_AUTH_TOKEN (from environment)",
+        "skipped  Twilio number: needs working credentials",
+        "skipped  Messaging webhook: needs working credentials",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert!(!text.contains("00000000000000000000000000000000"), "{text}");
+}
+
+#[test]
+fn a_number_the_account_does_not_own_is_a_problem() {
+    let twilio = twilio(Some(WEBHOOK_URL), "POST");
+    let (output, text) = doctor(
+        &twilio.base_url(),
+        &[("TWILIO_PHONE_NUMBER", "+15559990000")],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "problem  Twilio number: +1555***0000 is not among the account's active numbers"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("fix: check TWILIO_PHONE_NUMBER"), "{text}");
+}
+
+#[test]
+fn configuration_problems_name_the_setting_and_skip_the_account() {
+    let twilio = twilio(Some(WEBHOOK_URL), "POST");
+    let (output, text) = doctor(&twilio.base_url(), &[("SMS_WEBHOOK_PORT", "80a")], &[]);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("problem  sms: SMS_WEBHOOK_PORT (from environment): expected a port"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: correct SMS_WEBHOOK_PORT in the environment"),
+        "{text}"
+    );
+    assert!(!text.contains("Twilio credentials"), "{text}");
+}
+
+/// Doctor's requests (account, number lookup, webhook update) are valid for Twilio's own API
+/// description. Prism answers with the spec's examples, so the checks' outcomes are not
+/// asserted: only that Prism accepted every request.
+#[test]
+fn doctor_requests_match_twilios_openapi_description() {
+    let Some(prism) = Prism::start(&twilio_spec()) else {
+        return;
+    };
+    // The spec's example account owns +18089255327; using it makes doctor go on to the
+    // webhook update.
+    let number = "+18089255327";
+    let extra = [
+        ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ("TWILIO_PHONE_NUMBER", number),
+    ];
+    for args in [&[][..], &["--fix"][..]] {
+        let (_, text) = doctor(&prism.base_url(), &extra, args);
+        assert!(!text.contains("422"), "{text}");
+        assert!(!text.contains("could not reach"), "{text}");
+    }
+    let requests = prism.requests();
+    let rejected: Vec<_> = requests.iter().filter(|r| !r.valid).collect();
+    assert!(rejected.is_empty(), "{rejected:#?}\n{}", prism.log());
+    let seen = |method: &str, path: &str| {
+        requests
+            .iter()
+            .any(|r| r.method == method && r.path.contains(path))
+    };
+    assert!(
+        seen("get", "/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json"),
+        "{requests:#?}"
+    );
+    assert!(seen("get", "/IncomingPhoneNumbers.json"), "{requests:#?}");
+    assert!(
+        seen(
+            "post",
+            "/IncomingPhoneNumbers/PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json"
+        ),
+        "{requests:#?}"
+    );
+}
