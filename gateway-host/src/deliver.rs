@@ -167,9 +167,10 @@ pub fn resolve(
             chat,
         } => {
             let platform = running(name)?;
-            let chat = platform
-                .parse_chat(chat)
-                .map_err(|problem| format!("{name}:{chat}: {problem}"))?;
+            let parse = registration(name)
+                .map(|r| r.parse_chat)
+                .ok_or_else(|| format!("unknown platform {name:?}"))?;
+            let chat = parse(chat).map_err(|problem| format!("{name}:{chat}: {problem}"))?;
             Ok(Some(Destination {
                 platform: name.clone(),
                 label: format!("{name}:{}", platform.redact(&chat)),

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::cron::scheduler::{Runner, Scheduler};
 use crate::metrics::Metrics;
 use crate::outbox::Sender;
-use crate::pipeline::{Dispatcher, Ingress};
+use crate::pipeline::{Dispatcher, Ingress, Limits};
 use crate::server;
 use crate::services::{Loaded, Services};
 use crate::settings::{self, HOST};
@@ -121,7 +121,12 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
 
     let (stop_turns, turns_rx) = watch::channel(false);
     let (stop_sends, sends_rx) = watch::channel(false);
-    let dispatcher = Dispatcher::new(services.clone(), ingress, agent, timeout, max_turns);
+    let limits = Limits {
+        timeout,
+        max_turns,
+        max_outbox: host.number(settings::MAX_OUTBOX.env)?.unwrap_or(5_000) as usize,
+    };
+    let dispatcher = Dispatcher::new(services.clone(), ingress, agent, limits);
     let dispatching = actix_rt::spawn(dispatcher.run(turns_rx, TURN_GRACE));
     let sender = Sender::new(services.clone());
     let sending = actix_rt::spawn(sender.run(sends_rx, SEND_GRACE));

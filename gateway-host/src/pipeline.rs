@@ -23,6 +23,9 @@ use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
 
+/// Stored messages looked at in one dispatcher pass (oldest first).
+const PASS_LIMIT: usize = 2000;
+
 /// Turns of history sent to the agent as context.
 const HISTORY_TURNS: usize = 40;
 
@@ -130,6 +133,17 @@ struct Running {
     started: Instant,
 }
 
+/// Bounds of the dispatcher.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest an agent turn may take.
+    pub timeout: Duration,
+    /// Agent turns running at once.
+    pub max_turns: usize,
+    /// Outbox parts waiting to be sent past which no new turn starts.
+    pub max_outbox: usize,
+}
+
 /// Runs stored inbound messages: serial per conversation, parallel across conversations.
 pub struct Dispatcher {
     services: Services,
@@ -140,6 +154,8 @@ pub struct Dispatcher {
     turns: Semaphore,
     accepting: Cell<bool>,
     windows: RefCell<HashMap<Key, RateWindow>>,
+    max_outbox: usize,
+    outbox_full: Cell<bool>,
 }
 
 impl Dispatcher {
@@ -148,9 +164,13 @@ impl Dispatcher {
         services: Services,
         ingress: Arc<Ingress>,
         agent: Rc<dyn Agent>,
-        timeout: Duration,
-        max_turns: usize,
+        limits: Limits,
     ) -> Rc<Self> {
+        let Limits {
+            timeout,
+            max_turns,
+            max_outbox,
+        } = limits;
         Rc::new(Dispatcher {
             services,
             ingress,
@@ -160,6 +180,8 @@ impl Dispatcher {
             turns: Semaphore::new(max_turns.max(1)),
             accepting: Cell::new(true),
             windows: RefCell::new(HashMap::new()),
+            max_outbox,
+            outbox_full: Cell::new(false),
         })
     }
 
@@ -191,8 +213,24 @@ impl Dispatcher {
 
     /// One pass over the waiting messages.
     fn dispatch(self: &Rc<Self>) -> anyhow::Result<()> {
-        let pending = self.services.store.pending_inbound()?;
-        self.ingress.set_pending(pending.len());
+        let pending = self.services.store.pending_inbound(PASS_LIMIT)?;
+        let waiting = if pending.len() < PASS_LIMIT {
+            pending.len()
+        } else {
+            self.services.store.pending_inbound_count()?
+        };
+        self.ingress.set_pending(waiting);
+        // With the outbox backlog at its limit no new turn starts: messages wait (and past
+        // HERMES_MAX_PENDING the webhook answers 503) instead of replies piling up.
+        let backlog = self.services.store.outbox_depth()?;
+        let outbox_full = backlog >= self.max_outbox;
+        if outbox_full && !self.outbox_full.replace(true) {
+            warn!(
+                "outbox backlog at {backlog} parts (HERMES_MAX_OUTBOX): no new turns until it drains"
+            );
+        } else if !outbox_full {
+            self.outbox_full.set(false);
+        }
         let mut order: Vec<Key> = Vec::new();
         let mut groups: HashMap<Key, Vec<StoredInbound>> = HashMap::new();
         for msg in pending {
@@ -273,7 +311,11 @@ impl Dispatcher {
                 }
             }
         }
-        if !batch.is_empty() && !self.running.borrow().contains_key(key) && self.accepting.get() {
+        if !batch.is_empty()
+            && !self.running.borrow().contains_key(key)
+            && self.accepting.get()
+            && !self.outbox_full.get()
+        {
             self.start_turn(key.clone(), platform.clone(), batch);
         }
         Ok(())

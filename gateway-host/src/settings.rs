@@ -60,6 +60,14 @@ pub const MAX_PENDING: Setting = Setting::new(
 )
 .default("10000")
 .kind(SettingKind::Number);
+/// `HERMES_MAX_OUTBOX`.
+pub const MAX_OUTBOX: Setting = Setting::new(
+    "HERMES_MAX_OUTBOX",
+    "gateway.max_outbox",
+    "Outgoing parts waiting to be sent past which no new agent turn starts",
+)
+.default("5000")
+.kind(SettingKind::Number);
 /// `HERMES_TIMEZONE`.
 pub const TIMEZONE: Setting = Setting::new(
     "HERMES_TIMEZONE",
@@ -85,6 +93,7 @@ pub const HOST_SETTINGS: &[Setting] = &[
     AGENT_TIMEOUT_SECS,
     MAX_CONCURRENT_TURNS,
     MAX_PENDING,
+    MAX_OUTBOX,
     TIMEZONE,
     LOG_FORMAT,
 ];

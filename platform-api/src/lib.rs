@@ -14,6 +14,10 @@
 //!   retry can help.
 //! - **home_channel**: [`Platform::home_channel`] names where cron output goes.
 //!
+//! A platform may also submit an [`OperatorGuide`]: which optional settings `hermes gateway
+//! setup` asks up front, the steps it prints at the end, and the account checks of
+//! `hermes gateway doctor`.
+//!
 //! ```
 //! use platform_api::{registrations, Setting, SettingKind};
 //!

@@ -45,16 +45,6 @@ pub trait Platform: Send + Sync + 'static {
     /// Where scheduled output goes, if configured.
     fn home_channel(&self) -> Option<HomeChannel>;
 
-    /// Normalises an explicit chat target (`+1 555 123 4567` → `+15551234567`).
-    fn parse_chat(&self, target: &str) -> Result<String, String> {
-        let target = target.trim();
-        if target.is_empty() {
-            Err("empty chat".to_string())
-        } else {
-            Ok(target.to_string())
-        }
-    }
-
     /// A chat id as it may appear in logs (phone numbers are redacted).
     fn redact(&self, chat: &str) -> String {
         chat.to_string()

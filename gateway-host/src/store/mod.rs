@@ -335,14 +335,14 @@ impl Store {
         })
     }
 
-    /// Inbound messages not processed yet, oldest first.
-    pub fn pending_inbound(&self) -> Result<Vec<StoredInbound>> {
+    /// Inbound messages not processed yet, oldest first, at most `limit`.
+    pub fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
-             WHERE state = 'pending' ORDER BY id",
+             WHERE state = 'pending' ORDER BY id LIMIT ?1",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![limit as i64], |r| {
             let attachments: String = r.get(5)?;
             let control: Option<String> = r.get(6)?;
             Ok(StoredInbound {
@@ -724,7 +724,7 @@ mod tests {
             store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
             Accepted::Duplicate
         );
-        assert_eq!(store.pending_inbound().unwrap().len(), 1);
+        assert_eq!(store.pending_inbound(100).unwrap().len(), 1);
     }
 
     #[test]
@@ -732,7 +732,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("gateway.db")).unwrap();
         store.insert_inbound(&inbound("SM1", "hi")).unwrap();
-        let pending = store.pending_inbound().unwrap();
+        let pending = store.pending_inbound(100).unwrap();
         let parts = vec![Part::plain("one"), Part::plain("two")];
         let ids = store
             .commit_turn(&TurnCommit {
@@ -746,7 +746,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(ids.len(), 2);
-        assert!(store.pending_inbound().unwrap().is_empty());
+        assert!(store.pending_inbound(100).unwrap().is_empty());
         assert_eq!(store.history("sms", "+15550001111", 10).unwrap().len(), 2);
         // Only the first part of the chat is due; the second waits for it.
         let due = store.due_parts(now_ms(), 10).unwrap();

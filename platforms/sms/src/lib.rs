@@ -131,10 +131,6 @@ impl Platform for Sms {
         })
     }
 
-    fn parse_chat(&self, target: &str) -> Result<String, String> {
-        phone::normalize(target)
-    }
-
     fn redact(&self, chat: &str) -> String {
         phone::redact(chat)
     }

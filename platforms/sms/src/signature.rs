@@ -175,4 +175,44 @@ mod tests {
         );
         assert!(verify_signature("t", &url_variants("https://h/x"), &[], "not base64!").is_none());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::webhook::parse_form;
+
+        fn encode(pairs: &[(String, String)]) -> String {
+            serde_urlencoded::to_string(pairs).expect("encodable")
+        }
+
+        proptest! {
+            #[test]
+            fn signature_is_stable_under_parameter_order(
+                mut pairs in proptest::collection::vec(("[A-Za-z][A-Za-z0-9]{0,12}", "\\PC{0,40}"), 0..20),
+                rotate in 0usize..20,
+            ) {
+                // Twilio signs names in sorted order; the order on the wire must not matter.
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                pairs.dedup_by(|a, b| a.0 == b.0);
+                let url = "https://example.com/webhooks/twilio";
+                let parsed = parse_form(encode(&pairs).as_bytes()).expect("own encoding parses");
+                prop_assert_eq!(&parsed, &pairs, "parsing keeps every name and value");
+                let sig = compute_signature("token", url, &parsed);
+                let mut shuffled = pairs.clone();
+                if !shuffled.is_empty() {
+                    let k = rotate % shuffled.len();
+                    shuffled.rotate_left(k);
+                    shuffled.reverse();
+                }
+                let reparsed = parse_form(encode(&shuffled).as_bytes()).expect("own encoding parses");
+                prop_assert!(verify_signature("token", &url_variants(url), &reparsed, &sig).is_some());
+            }
+
+            #[test]
+            fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_form(&body);
+            }
+        }
+    }
 }

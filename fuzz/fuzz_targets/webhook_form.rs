@@ -1,0 +1,14 @@
+//! The webhook's form parser and signature check on arbitrary bodies and signatures.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use platform_sms::signature::{url_variants, verify_signature};
+use platform_sms::webhook::parse_form;
+
+fuzz_target!(|data: &[u8]| {
+    let (sig, body) = data.split_at(data.len().min(28));
+    if let Ok(params) = parse_form(body) {
+        let variants = url_variants("https://example.com/webhooks/twilio");
+        let sig = String::from_utf8_lossy(sig);
+        assert!(verify_signature("f0f19c557067cbbe80c46d1fb6dfbdb0", &variants, &params, &sig).is_none());
+    }
+});
