@@ -272,3 +272,46 @@ fn kill_between_parts_then_restart_sends_only_the_rest() {
     );
     assert_eq!(llm.requests().len(), 1, "the turn is not run again");
 }
+
+#[test]
+fn sigterm_lets_the_running_turn_finish_and_flushes_its_reply() {
+    let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
+    llm.set_delay(Duration::from_millis(1500));
+    let mut gw = start(&home, &twilio, &llm, &[]);
+    gw.text(
+        ALICE,
+        "answer before you go",
+        "SM08000000000000000000000000000001",
+    );
+    llm.wait_for_requests(1, WAIT);
+    let status = gw.terminate();
+    assert!(status.success(), "exit 0 after SIGTERM");
+    assert_eq!(
+        bodies(&twilio),
+        ["You said: answer before you go"],
+        "{}",
+        gw.logs()
+    );
+    // After the signal the webhook no longer accepts anything.
+    assert!(gateway_tests::http::request(gw.addr(), "GET", "/health", &[], b"").is_err());
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
+    let gw = start(&home, &twilio, &llm, &[("HERMES_LOG_FORMAT", "json")]);
+    gw.text(ALICE, "hi", "SM09000000000000000000000000000001");
+    twilio.wait_for_messages(1, WAIT);
+    let logs = gw.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3);
+    for line in lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value["level"].is_string() && value["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(logs.contains("Twilio webhook server listening on"));
+    assert!(!logs.contains(ALICE), "numbers stay redacted in JSON too");
+}

@@ -182,3 +182,33 @@ fn long_replies_go_out_as_numbered_parts_in_order() {
         "nothing lost"
     );
 }
+
+#[test]
+fn parts_are_paced_by_their_segments_per_sending_number() {
+    let home = Home::new();
+    let twilio = emulator();
+    // 20 segments per second: a 10-segment part occupies the number for half a second.
+    let gw = sms_gateway(&home, &twilio, &[("TWILIO_MAX_SEGMENTS_PER_SECOND", "20")]);
+    let long = "Pacing keeps the carrier queue from overflowing. ".repeat(90);
+    gw.text(ALICE, long.trim(), "SMi0000000000000000000000000000001");
+    let sent = twilio.wait_for_messages(3, WAIT);
+    assert_eq!(sent.len(), 3, "{}", gw.logs());
+    let attempts = twilio.attempts();
+    for pair in attempts.windows(2) {
+        let segments = sent
+            .iter()
+            .find(|m| Some(&m.sid) == pair[0].sid.as_ref())
+            .map(|m| m.segments)
+            .unwrap();
+        let gap = pair[1].elapsed - pair[0].elapsed;
+        let due = Duration::from_secs_f64(f64::from(segments) / 20.0);
+        assert!(
+            gap + Duration::from_millis(30) >= due,
+            "gap {gap:?} after {segments} segments, expected about {due:?}"
+        );
+        assert!(
+            gap < due + Duration::from_millis(400),
+            "the allowed rate is used: gap {gap:?}, due {due:?}"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use platform_sms::signature::{compute_signature, url_variants, verify_signature};
+use platform_sms::webhook::parse_form;
 use platform_sms::{format, segments};
 
 /// A realistic agent reply of about 4,000 characters: headings, lists, links, code, typography.
@@ -62,5 +64,52 @@ fn segments_1600(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, format_4000_char_reply, segments_1600);
+/// Signature check and form parse of a typical inbound SMS webhook, as the handler does them.
+fn verify_typical_webhook(c: &mut Criterion) {
+    let token = "f0f19c557067cbbe80c46d1fb6dfbdb0";
+    let url = "https://bot.example.com/webhooks/twilio";
+    let params: Vec<(String, String)> = [
+        ("ToCountry", "US"),
+        ("ToState", "CA"),
+        ("SmsMessageSid", "SM4283fefc63f0cd0e873a0000c6d07ef7"),
+        ("NumMedia", "0"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("FromZip", "94105"),
+        ("SmsSid", "SM4283fefc63f0cd0e873a0000c6d07ef7"),
+        ("FromState", "CA"),
+        ("SmsStatus", "received"),
+        ("FromCity", "SAN FRANCISCO"),
+        (
+            "Body",
+            "Can you remind me what time the dentist is tomorrow? Thanks!",
+        ),
+        ("FromCountry", "US"),
+        ("To", "+14155550199"),
+        ("ToZip", "94105"),
+        ("NumSegments", "1"),
+        ("MessageSid", "SM4283fefc63f0cd0e873a0000c6d07ef7"),
+        ("AccountSid", "ACb77e90d3593ad699fc1f7cd5bb2e35cb"),
+        ("From", "+14155550100"),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let body = serde_urlencoded::to_string(&params).expect("form");
+    let signature = compute_signature(token, url, &params);
+    let variants = url_variants(url);
+    c.bench_function("parse_and_verify_webhook", |b| {
+        b.iter(|| {
+            let parsed = parse_form(black_box(body.as_bytes())).expect("parses");
+            verify_signature(token, &variants, &parsed, black_box(&signature)).expect("valid")
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    format_4000_char_reply,
+    segments_1600,
+    verify_typical_webhook
+);
 criterion_main!(benches);
