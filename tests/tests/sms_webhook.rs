@@ -313,3 +313,14 @@ fn a_duplicate_message_sid_is_processed_once_also_after_restart() {
     assert_eq!(bodies, ["You said: once", "You said: marker"], "{sent:?}");
     assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 2);
 }
+
+#[test]
+fn the_insecure_flag_never_disables_checks_when_a_url_is_set() {
+    let home = Home::new();
+    let twilio = emulator();
+    let gw = sms_gateway(&home, &twilio, &[("SMS_INSECURE_NO_SIGNATURE", "true")]);
+    assert!(!gw.logs().contains("NOT checked"), "{}", gw.logs());
+    let params = inbound_sms(ALICE, "hi", "SMb1000000000000000000000000000001");
+    assert_twiml(&gw.post_form(&params, None), 403);
+    assert_twiml(&gw.post_signed(&params), 200);
+}
