@@ -399,9 +399,14 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// Characters of the whole text before this part.
+    pub fn start_chars(&self) -> usize {
+        self.pos_chars
+    }
+
     /// The parts [`greedy`] makes of the text after `breaks[index]`, with the same limit, each as
-    /// its byte range in [`Window::rest`] and its length in characters. Cheap: the text is not
-    /// scanned again. Empty for an index out of range.
+    /// its range of bytes and its range of characters within [`Window::rest`]. Cheap: the text is
+    /// not scanned again. Empty for an index out of range.
     pub fn greedy_after(&self, index: usize) -> GreedyParts<'a> {
         let (pos, pos_chars) = match self.breaks.get(index) {
             Some(cut) => (self.pos + cut.next, self.next_chars(cut)),
@@ -410,6 +415,7 @@ impl<'a> Window<'a> {
         GreedyParts {
             layout: self.layout,
             base: self.pos,
+            base_chars: self.pos_chars,
             pos,
             pos_chars,
             max_chars: self.max_chars,
@@ -437,24 +443,42 @@ impl<'a> Window<'a> {
 /// paragraph break early on does not win over filling the part up to a line, sentence or word
 /// break. Returns 0 for an empty `window.breaks`.
 pub fn greedy(window: &Window<'_>) -> usize {
-    pick(
-        window.breaks.iter().map(|cut| (cut.kind, cut.chars)),
-        window.max_chars,
-    )
+    let breaks = window.breaks;
+    pick(breaks.len(), window.max_chars, |index| {
+        (breaks[index].kind, breaks[index].chars)
+    })
 }
 
-fn pick(candidates: impl Iterator<Item = (BreakKind, usize)>, max_chars: usize) -> usize {
-    let mut filled: Option<(BreakKind, usize)> = None;
-    let mut any: Option<(BreakKind, usize)> = None;
-    for (index, (kind, chars)) in candidates.enumerate() {
-        if any.is_none_or(|(best, _)| kind >= best) {
-            any = Some((kind, index));
-        }
-        if chars.saturating_mul(2) >= max_chars && filled.is_none_or(|(best, _)| kind >= best) {
-            filled = Some((kind, index));
+/// [`greedy`] over `len` candidates in text order (so with growing characters),
+/// `candidate(index)` giving each one's kind and characters.
+fn pick(len: usize, max_chars: usize, candidate: impl Fn(usize) -> (BreakKind, usize)) -> usize {
+    let (mut second_half, mut high) = (0, len);
+    while second_half < high {
+        let middle = (second_half + high) / 2;
+        if candidate(middle).1.saturating_mul(2) < max_chars {
+            second_half = middle + 1;
+        } else {
+            high = middle;
         }
     }
-    filled.or(any).map_or(0, |(_, index)| index)
+    // Scanning from the end, the first break of a kind is its latest, and a paragraph break
+    // cannot be beaten.
+    let best_in = |range: Range<usize>| {
+        let mut best: Option<(BreakKind, usize)> = None;
+        for index in range.rev() {
+            let (kind, _) = candidate(index);
+            if best.is_none_or(|(found, _)| kind > found) {
+                best = Some((kind, index));
+                if kind == BreakKind::Paragraph {
+                    break;
+                }
+            }
+        }
+        best.map(|(_, index)| index)
+    };
+    best_in(second_half..len)
+        .or_else(|| best_in(0..second_half))
+        .unwrap_or(0)
 }
 
 /// Splits text into parts of at most `max_chars` characters at natural places (see [`greedy`]).
@@ -584,7 +608,7 @@ impl<'a> Layout<'a> {
         let start_chars = text[..start].chars().count();
         let body = &text[start..end];
         let bytes = body.as_bytes();
-        let mut gaps = Vec::with_capacity(bytes.len() / 6);
+        let mut gaps = Vec::with_capacity(bytes.len() / 4);
         let mut chars = start_chars;
         let mut i = 0;
         while i < bytes.len() {
@@ -623,17 +647,15 @@ impl<'a> Layout<'a> {
             if i >= bytes.len() {
                 break;
             }
-            let (last, before_last) = match gap_start {
-                0 => ('\0', '\0'),
-                1 => (char::from(bytes[0]), '\0'),
-                _ if bytes[gap_start - 1].is_ascii() && bytes[gap_start - 2].is_ascii() => (
-                    char::from(bytes[gap_start - 1]),
-                    char::from(bytes[gap_start - 2]),
-                ),
-                _ => {
-                    let mut before = body[..gap_start].chars().rev();
-                    (before.next().unwrap_or('\0'), before.next().unwrap_or('\0'))
-                }
+            let last = match gap_start.checked_sub(1).map(|j| bytes[j]) {
+                Some(byte) if byte.is_ascii() => char::from(byte),
+                Some(_) => body[..gap_start].chars().next_back().unwrap_or('\0'),
+                None => '\0',
+            };
+            let before_last = || {
+                let mut before = body[..gap_start].chars().rev();
+                before.next();
+                before.next().unwrap_or('\0')
             };
             let kind = match newlines {
                 0 if ends_sentence(last, before_last) => BreakKind::Sentence,
@@ -868,15 +890,16 @@ where
 pub struct GreedyParts<'a> {
     layout: &'a Layout<'a>,
     base: usize,
+    base_chars: usize,
     pos: usize,
     pos_chars: usize,
     max_chars: usize,
 }
 
 impl Iterator for GreedyParts<'_> {
-    type Item = (Range<usize>, usize);
+    type Item = (Range<usize>, Range<usize>);
 
-    fn next(&mut self) -> Option<(Range<usize>, usize)> {
+    fn next(&mut self) -> Option<(Range<usize>, Range<usize>)> {
         let layout = self.layout;
         let pos = self.pos;
         if pos >= layout.end {
@@ -892,14 +915,19 @@ impl Iterator for GreedyParts<'_> {
             }
             Some((first, last)) => {
                 let gaps = &layout.gaps[first..last];
-                let candidates = gaps.iter().map(|gap| (gap.kind, gap.end_chars - pos_chars));
-                let gap = gaps[pick(candidates, self.max_chars)];
+                let index = pick(gaps.len(), self.max_chars, |index| {
+                    (gaps[index].kind, gaps[index].end_chars - pos_chars)
+                });
+                let gap = gaps[index];
                 (gap.end, gap.end_chars, gap.next, gap.next_chars)
             }
         };
         self.pos = next;
         self.pos_chars = next_chars;
-        Some((pos - self.base..end - self.base, end_chars - pos_chars))
+        Some((
+            pos - self.base..end - self.base,
+            pos_chars - self.base_chars..end_chars - self.base_chars,
+        ))
     }
 }
 
@@ -914,14 +942,15 @@ fn newline_weight(c: char, next: Option<u8>) -> usize {
     }
 }
 
-/// Whether a word ending in `before_last`, `last` ends a sentence. A `.` after a digit is taken
-/// for a list number or a version (`1. item`, `v2.`) rather than a sentence end.
-fn ends_sentence(last: char, before_last: char) -> bool {
+/// Whether a word ending in `last`, preceded by `before_last()` (only worked out when it matters),
+/// ends a sentence. A `.` after a digit is taken for a list number or a version (`1. item`, `v2.`)
+/// rather than a sentence end.
+fn ends_sentence(last: char, before_last: impl FnOnce() -> char) -> bool {
     match last {
         '!' | '?' | '…' => true,
-        '.' => !before_last.is_ascii_digit(),
+        '.' => !before_last().is_ascii_digit(),
         '"' | '\'' | ')' | ']' | '’' | '”' | '»' => {
-            matches!(before_last, '.' | '!' | '?' | '…')
+            matches!(before_last(), '.' | '!' | '?' | '…')
         }
         _ => false,
     }
@@ -1388,8 +1417,9 @@ mod tests {
                     let after: Vec<&str> = window
                         .greedy_after(index)
                         .map(|(range, chars)| {
-                            let part = &window.rest[range];
-                            assert_eq!(part.chars().count(), chars);
+                            let part = &window.rest[range.clone()];
+                            assert_eq!(part.chars().count(), chars.len());
+                            assert_eq!(window.rest[..range.start].chars().count(), chars.start);
                             part
                         })
                         .collect();
@@ -1398,6 +1428,10 @@ mod tests {
                     if after != expected {
                         mismatches.push((after.join("|"), expected.join("|")));
                     }
+                }
+                let before = &text[..text.len() - window.rest.len()];
+                if window.start_chars() != before.chars().count() {
+                    mismatches.push(("start_chars".to_owned(), before.to_owned()));
                 }
                 if window.greedy_after(window.breaks.len()).count() != 0 {
                     mismatches.push(("past the last break".to_owned(), String::new()));

@@ -1,10 +1,10 @@
 //! Agent Markdown → SMS parts: plain text, GSM-7 friendly, split within Twilio's limits.
 //!
-//! [`format`] renders the Markdown as plain text ([`text::markdown_to_plain`]), replaces
+//! [`format()`] renders the Markdown as plain text ([`text::markdown_to_plain`]), replaces
 //! typography that would force UCS-2 ([`gsm_normalize`]), splits the result into bodies of at most
 //! [`MAX_PART_CHARS`] characters numbered ` (i/N)` when there are several, and labels each with
 //! its encoding and billed segments. Where a part ends is chosen to save segments: see
-//! [`format`].
+//! [`format()`].
 //!
 //! ```
 //! use platform_sms::format::format;
@@ -16,6 +16,7 @@
 //! assert_eq!(parts[0].segments, 1);
 //! ```
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use platform_api::Part;
@@ -60,7 +61,8 @@ pub fn format(markdown: &str) -> Vec<Part> {
 /// plus those of the rest of the text split greedily ([`Window::greedy_after`]), numbering suffix
 /// included; an earlier break is taken only when its score is strictly lower. The greedy
 /// continuation is always one of the candidates, so the text is never billed more than the greedy
-/// split would be.
+/// split would be (with suffixes counted at their reserved width, which is exact below ten
+/// parts).
 ///
 /// One chooser serves one text. It notes where the characters that are not one GSM-7 septet
 /// are, so that a part without any is counted from its length alone and one with some from the
@@ -68,18 +70,12 @@ pub fn format(markdown: &str) -> Vec<Part> {
 /// since the candidates' look-aheads and the next part's often run through the same cuts.
 struct FewerSegments<'t> {
     text: &'t str,
-    /// Byte offsets of the characters that are not a single GSM-7 septet, once a part needs
-    /// choosing (most replies fit in one).
-    special: Option<Vec<usize>>,
-    known: Vec<KnownCost>,
-}
-
-/// The segments of a greedy split of the text's last `remaining` bytes.
-struct KnownCost {
-    remaining: usize,
-    max_chars: usize,
-    suffix_chars: usize,
-    segments: u32,
+    /// Byte offsets and character indices of the characters that are not a single GSM-7 septet,
+    /// found once a part needs choosing (most replies fit in one).
+    special: Option<Vec<(usize, usize)>>,
+    /// Segments of a greedy split of the text's last `remaining` bytes, by (`remaining`,
+    /// `max_chars`, `suffix_chars`).
+    known: HashMap<(usize, usize, usize), u32>,
 }
 
 impl<'t> FewerSegments<'t> {
@@ -87,7 +83,7 @@ impl<'t> FewerSegments<'t> {
         FewerSegments {
             text,
             special: None,
-            known: Vec::new(),
+            known: HashMap::new(),
         }
     }
 
@@ -95,9 +91,10 @@ impl<'t> FewerSegments<'t> {
         let text = self.text;
         self.special.get_or_insert_with(|| irregular_chars(text));
         let greedy = text::greedy(window);
-        let Some(base) = self.text.len().checked_sub(window.rest.len()) else {
+        let Some(offset) = self.text.len().checked_sub(window.rest.len()) else {
             return greedy;
         };
+        let base = (offset, window.start_chars());
         let greedy_cost = self.break_cost(window, base, greedy);
         // Segments only grow as a part grows, so the breaks that save a segment come first.
         let (mut low, mut high) = (0, greedy);
@@ -128,74 +125,71 @@ impl<'t> FewerSegments<'t> {
         best.1
     }
 
-    /// Segments of the part ending at break `index` of a window starting at byte `base`.
-    fn break_cost(&self, window: &Window<'_>, base: usize, index: usize) -> u32 {
+    /// Segments of the part ending at break `index` of a window starting at `base` (byte offset,
+    /// character index).
+    fn break_cost(&self, window: &Window<'_>, base: (usize, usize), index: usize) -> u32 {
         let cut = window.breaks[index];
-        self.cost(base..base + cut.end, cut.chars, window.suffix_chars)
+        self.cost(
+            base.0..base.0 + cut.end,
+            base.1..base.1 + cut.chars,
+            window.suffix_chars,
+        )
     }
 
-    /// Segments of `text[range]` (`chars` characters) followed by a suffix of `suffix_chars`.
-    fn cost(&self, range: Range<usize>, chars: usize, suffix_chars: usize) -> u32 {
+    /// Segments of the text in `bytes` (characters `chars`) followed by a suffix of
+    /// `suffix_chars`.
+    fn cost(&self, bytes: Range<usize>, chars: Range<usize>, suffix_chars: usize) -> u32 {
         let special = self.special.as_deref().unwrap_or_default();
-        let first = special.partition_point(|&offset| offset < range.start);
-        let last = special.partition_point(|&offset| offset < range.end);
+        let first = special.partition_point(|&(offset, _)| offset < bytes.start);
+        let last = special.partition_point(|&(offset, _)| offset < bytes.end);
         if first == last {
-            return uniform_segments(chars + suffix_chars, GSM7_SINGLE, GSM7_SEGMENT);
+            return plain_gsm_segments(chars.len() + suffix_chars);
         }
-        let count =
-            |from: usize, to: usize| self.text.get(from..to).map_or(0, |s| s.chars().count());
         let mut counter = Counter::new();
-        let mut at = range.start;
-        for &offset in &special[first..last] {
-            counter.push_plain(count(at, offset));
+        let mut at = chars.start;
+        for &(offset, index) in &special[first..last] {
+            counter.push_plain(index.saturating_sub(at));
             if let Some(c) = self.text.get(offset..).and_then(|rest| rest.chars().next()) {
                 counter.push(c);
-                at = offset + c.len_utf8();
             }
+            at = index + 1;
         }
-        counter.push_plain(count(at, range.end) + suffix_chars);
+        counter.push_plain(chars.end.saturating_sub(at) + suffix_chars);
         counter.segments().1
     }
 
     /// The segments of the part ending at break `index` (`cost`) plus those of the rest of the
     /// text, split greedily.
-    fn score(&mut self, window: &Window<'_>, base: usize, index: usize, cost: u32) -> u32 {
+    fn score(&mut self, window: &Window<'_>, base: (usize, usize), index: usize, cost: u32) -> u32 {
         let (max_chars, suffix_chars) = (window.max_chars, window.suffix_chars);
         let mut fresh = Vec::new();
         let mut tail = 0;
-        for (range, chars) in window.greedy_after(index) {
-            let range = base + range.start..base + range.end;
-            let remaining = self.text.len() - range.start;
-            if let Some(known) = self.known.iter().find(|known| {
-                known.remaining == remaining
-                    && known.max_chars == max_chars
-                    && known.suffix_chars == suffix_chars
-            }) {
-                tail = known.segments;
+        for (bytes, chars) in window.greedy_after(index) {
+            let bytes = base.0 + bytes.start..base.0 + bytes.end;
+            let chars = base.1 + chars.start..base.1 + chars.end;
+            let remaining = self.text.len() - bytes.start;
+            if let Some(&segments) = self.known.get(&(remaining, max_chars, suffix_chars)) {
+                tail = segments;
                 break;
             }
-            fresh.push((remaining, self.cost(range, chars, suffix_chars)));
+            fresh.push((remaining, self.cost(bytes, chars, suffix_chars)));
         }
         let mut total = tail;
         for (remaining, segments) in fresh.into_iter().rev() {
             total = total.saturating_add(segments);
-            self.known.push(KnownCost {
-                remaining,
-                max_chars,
-                suffix_chars,
-                segments: total,
-            });
+            self.known
+                .insert((remaining, max_chars, suffix_chars), total);
         }
         cost.saturating_add(total)
     }
 }
 
-/// Segments of a text whose `units` characters all take one unit.
-fn uniform_segments(units: usize, single: usize, per_segment: usize) -> u32 {
-    let segments = match units {
+/// Segments of a GSM-7 text of `septets` characters that are one septet each.
+fn plain_gsm_segments(septets: usize) -> u32 {
+    let segments = match septets {
         0 => 0,
-        units if units <= single => 1,
-        units => units.div_ceil(per_segment),
+        septets if septets <= GSM7_SINGLE => 1,
+        septets => septets.div_ceil(GSM7_SEGMENT),
     };
     u32::try_from(segments).unwrap_or(u32::MAX)
 }
@@ -399,10 +393,15 @@ mod tests {
 
     #[test]
     fn ucs2_parts_align_too() {
-        // UCS-2 segments hold 67 units: 1,600 units are 24 segments, 1,541 are 23.
-        let markdown = "wörd ç ".repeat(430);
+        // UCS-2 segments hold 67 units: a full part of 1,600 is 24 segments, 1,541 would be 23,
+        // and here the second part has room in its last segment for the difference.
+        let markdown = "wörd ç ".repeat(419);
         let parts = check_reply("ucs2", &markdown);
         assert!(parts.iter().all(|p| p.encoding.as_deref() == Some("UCS-2")));
+        let plain = gsm_normalize(&text::markdown_to_plain(&markdown));
+        assert_eq!(greedy_segments(&plain), 24 + 21);
+        let counts: Vec<u32> = parts.iter().map(|p| p.segments).collect();
+        assert_eq!(counts, [23, 21]);
     }
 
     fn word() -> impl Strategy<Value = String> {
@@ -424,6 +423,35 @@ mod tests {
             200..1200,
         )
         .prop_map(|items| items.into_iter().map(|(w, s)| format!("{w}{s}")).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn costs_match_counting_the_text(
+            text in prop::collection::vec(
+                prop_oneof![
+                    8 => Just("word "), 2 => Just("€"), 1 => Just("[x]"), 1 => Just("ç"),
+                    1 => Just("😀"), 1 => Just("\n"),
+                ],
+                0..600,
+            ).prop_map(|pieces| pieces.concat()),
+            from in any::<prop::sample::Index>(),
+            to in any::<prop::sample::Index>(),
+            suffix_chars in 0usize..12,
+        ) {
+            let chooser = FewerSegments {
+                text: &text,
+                special: Some(irregular_chars(&text)),
+                known: HashMap::new(),
+            };
+            let offsets: Vec<usize> =
+                text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+            let (a, b) = (from.get(&offsets), to.get(&offsets));
+            let (start, end) = (*a.min(b), *a.max(b));
+            let chars = text[..start].chars().count()..text[..end].chars().count();
+            let expected = segments(&format!("{}{}", &text[start..end], " ".repeat(suffix_chars)));
+            prop_assert_eq!(chooser.cost(start..end, chars, suffix_chars), expected.1);
+        }
     }
 
     proptest! {

@@ -2,7 +2,7 @@
 //!
 //! - [`settings`]: the variables, parsed and validated;
 //! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
-//! - [`format`] and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
+//! - [`format`](mod@format) and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
 //! - [`sender`] and [`error`]: the Messages API client and Twilio's errors as typed send errors.
 //! - [`guide`], [`doctor`] and [`account`]: what `hermes gateway setup` asks and prints for SMS,
 //!   and the account checks of `hermes gateway doctor`.

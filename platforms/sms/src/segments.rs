@@ -83,28 +83,31 @@ pub fn gsm_septets(c: char) -> Option<usize> {
     }
 }
 
-/// Byte offsets in `text` of the characters that are not a single GSM-7 septet: extension
-/// characters and everything GSM-7 cannot carry. Text without any is counted by its length.
-pub(crate) fn irregular_chars(text: &str) -> Vec<usize> {
+/// The characters of `text` that are not a single GSM-7 septet (extension characters and
+/// everything GSM-7 cannot carry), each as its byte offset and its character index. Text without
+/// any is counted by its length.
+pub(crate) fn irregular_chars(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
-    let mut offsets = Vec::new();
+    let mut found = Vec::new();
+    let mut chars = 0;
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i].is_ascii() {
             if ASCII_SEPTETS[usize::from(bytes[i])] != 1 {
-                offsets.push(i);
+                found.push((i, chars));
             }
             i += 1;
         } else if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
             if gsm_septets(c) != Some(1) {
-                offsets.push(i);
+                found.push((i, chars));
             }
             i += c.len_utf8();
         } else {
             i += 1;
         }
+        chars += 1;
     }
-    offsets
+    found
 }
 
 /// The encoding `text` is sent in: GSM-7 unless one of its characters needs UCS-2.
@@ -236,9 +239,10 @@ impl Packer {
 /// Replaces typographic characters that have a GSM-7 equivalent, so that a curly quote or a dash
 /// does not make a whole reply UCS-2 (and up to three times as many segments).
 ///
-/// Curly and angle quotes and primes become `'` or `"`, dashes and bullets `-`, `…` `...`, odd
-/// spaces (no-break, thin, ideographic…) and tabs a space, line and paragraph separators line
-/// breaks; zero-width spaces, word joiners, soft hyphens and byte-order marks are removed.
+/// Curly and angle quotes and primes become `'` or `"`, dashes, bullets and the middle dot `-`,
+/// `…` `...`, arrows `->`, `<-`, `<->`, `=>`, `×` `x`, `≤ ≥ ≠` `<= >= !=`, odd spaces (no-break,
+/// thin, ideographic…) and tabs a space, line and paragraph separators line breaks; zero-width
+/// spaces, word joiners, soft hyphens and byte-order marks are removed.
 /// Everything else is kept as it is: letters like `é` or `ü` are GSM-7 already, others (`ç`, `ł`,
 /// emoji, the zero-width joiner inside emoji sequences) have no GSM-7 form to turn into.
 pub fn gsm_normalize(text: &str) -> String {
@@ -264,7 +268,16 @@ fn push_normalized(out: &mut String, c: char) {
         | '\u{00AB}' | '\u{00BB}' => out.push('"'),
         '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
         | '\u{2212}' | '\u{2022}' | '\u{2023}' | '\u{2043}' | '\u{25E6}' => out.push('-'),
+        '\u{00B7}' => out.push('-'),
         '\u{2026}' => out.push_str("..."),
+        '\u{2192}' | '\u{27F6}' => out.push_str("->"),
+        '\u{2190}' | '\u{27F5}' => out.push_str("<-"),
+        '\u{2194}' => out.push_str("<->"),
+        '\u{21D2}' => out.push_str("=>"),
+        '\u{00D7}' => out.push('x'),
+        '\u{2264}' => out.push_str("<="),
+        '\u{2265}' => out.push_str(">="),
+        '\u{2260}' => out.push_str("!="),
         '\t' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
             out.push(' ')
         }
@@ -359,7 +372,10 @@ mod tests {
 
     #[test]
     fn irregular_chars_are_located() {
-        assert_eq!(irregular_chars("a€b😀[ é\tç"), [1, 5, 9, 13, 14]);
+        assert_eq!(
+            irregular_chars("a€b😀[ é\tç"),
+            [(1, 1), (5, 3), (9, 4), (13, 7), (14, 8)]
+        );
         assert!(irregular_chars("Plain text, 100% GSM-7.\n").is_empty());
     }
 
@@ -402,6 +418,9 @@ mod tests {
             ),
             ("invisible", "a\u{200b}b\u{feff}c\u{2060}d\u{ad}e", "abcde"),
             ("bullets", "• one\n◦ two", "- one\n- two"),
+            ("middle dot", "Map · Tickets", "Map - Tickets"),
+            ("arrows", "a → b ← c ↔ d ⇒ e", "a -> b <- c <-> d => e"),
+            ("math", "2×3 ≤ 7 ≥ 1 ≠ 0", "2x3 <= 7 >= 1 != 0"),
             ("separators", "a\u{2028}b\u{2029}c", "a\nb\n\nc"),
             ("gsm accents untouched", "é ü Ñ ß", "é ü Ñ ß"),
             ("other accents untouched", "ç ł ő", "ç ł ő"),
@@ -480,7 +499,7 @@ mod tests {
             let normalized = gsm_normalize(&text);
             prop_assert_eq!(gsm_normalize(&normalized), normalized.clone());
             let replaced = |c: char| gsm_normalize(&c.to_string()) != c.to_string();
-            let output = |c: char| c.is_whitespace() || "'\"-.".contains(c);
+            let output = |c: char| c.is_whitespace() || "'\"-.<>=!x".contains(c);
             let kept = |s: &str| -> String {
                 s.chars().filter(|&c| !replaced(c) && !output(c)).collect()
             };
