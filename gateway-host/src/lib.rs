@@ -34,6 +34,8 @@ use platform_discord as _;
 use platform_sms as _;
 #[cfg(feature = "telegram")]
 use platform_telegram as _;
+#[cfg(feature = "webhook")]
+use platform_webhook as _;
 
 /// Selects the TLS crypto provider for outgoing HTTPS (idempotent).
 pub fn install_crypto() {

@@ -18,15 +18,84 @@
 //! setup` asks up front, the steps it prints at the end, and the account checks of
 //! `hermes gateway doctor`.
 //!
-//! ```
-//! use platform_api::{registrations, Setting, SettingKind};
+//! A whole platform, registered and then used as the host uses it (`ADDING_A_PLATFORM.md` at
+//! the repository root walks through a real one, `platforms/webhook`):
 //!
-//! // Every linked adapter shows up here; the host never names one.
-//! for registration in registrations() {
-//!     assert!(!registration.name.is_empty());
+//! ```
+//! use std::sync::Arc;
+//!
+//! use platform_api::{
+//!     AccessPolicy, ConfigError, ConfigSection, HomeChannel, Part, Platform, Receipt,
+//!     Registration, SendError, Setting, async_trait, inventory, registration, stub, text,
+//! };
+//!
+//! const TOKEN: Setting = Setting::new("PAGER_TOKEN", "token", "API token").required().secret();
+//! const HOME: Setting = Setting::new("PAGER_HOME_CHANNEL", "home_channel", "Pager for cron output");
+//!
+//! struct Pager {
+//!     access: AccessPolicy,
+//!     home: Option<String>,
 //! }
-//! const TOKEN: Setting = Setting::new("EXAMPLE_TOKEN", "token", "Bot token").secret().required();
-//! assert!(TOKEN.secret && TOKEN.required && TOKEN.kind == SettingKind::Text);
+//!
+//! #[async_trait(?Send)]
+//! impl Platform for Pager {
+//!     fn name(&self) -> &'static str {
+//!         "pager"
+//!     }
+//!     fn access(&self) -> &AccessPolicy {
+//!         &self.access
+//!     }
+//!     fn format(&self, markdown: &str) -> Vec<Part> {
+//!         format(markdown)
+//!     }
+//!     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+//!         // A real platform calls its provider here and says whether a failure is retryable.
+//!         let provider_id = format!("{chat}-{}", part.body.len());
+//!         Ok(Receipt { provider_id, segments: None })
+//!     }
+//!     fn home_channel(&self) -> Option<HomeChannel> {
+//!         let chat = self.home.clone()?;
+//!         Some(HomeChannel { chat, name: "Home".to_string() })
+//!     }
+//! }
+//!
+//! /// Pagers show 160 characters of plain text.
+//! fn format(markdown: &str) -> Vec<Part> {
+//!     let plain = text::markdown_to_plain(markdown);
+//!     text::split_numbered(&plain, 160).into_iter().map(Part::plain).collect()
+//! }
+//!
+//! fn enabled(section: &ConfigSection) -> Result<(), String> {
+//!     section.text(TOKEN.env).map(|_| ()).ok_or_else(|| "PAGER_TOKEN not set".to_string())
+//! }
+//!
+//! fn build(section: &ConfigSection) -> Result<Arc<dyn Platform>, ConfigError> {
+//!     section.required(&TOKEN)?;
+//!     let home = section.text(HOME.env).map(str::to_string);
+//!     Ok(Arc::new(Pager { access: AccessPolicy::default(), home }))
+//! }
+//!
+//! inventory::submit! {
+//!     Registration {
+//!         name: "pager",
+//!         label: "Pager",
+//!         stub: false,
+//!         settings: &[TOKEN, HOME],
+//!         home_channel_setting: Some(HOME.env),
+//!         enabled,
+//!         format,
+//!         parse_chat: stub::parse_chat,
+//!         build,
+//!     }
+//! }
+//!
+//! // The host finds the platform by name and builds it from the unified configuration.
+//! let pager = registration("pager").expect("linked, so registered");
+//! let section = ConfigSection::from_pairs([("PAGER_TOKEN", "t0k3n"), ("PAGER_HOME_CHANNEL", "ops")]);
+//! assert_eq!((pager.enabled)(&section), Ok(()));
+//! let platform = (pager.build)(&section).expect("valid settings");
+//! assert_eq!(platform.home_channel().map(|home| home.chat).as_deref(), Some("ops"));
+//! assert_eq!(platform.format("**Paged.**")[0].body, "Paged.");
 //! ```
 #![deny(missing_docs)]
 
@@ -40,6 +109,8 @@ mod registration;
 pub mod sandbox;
 mod settings;
 pub mod stub;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod text;
 
 pub use config::{ConfigSection, ConfigValue, Origin};

@@ -9,3 +9,4 @@ pub mod prism;
 use platform_discord as _;
 use platform_sms as _;
 use platform_telegram as _;
+use platform_webhook as _;

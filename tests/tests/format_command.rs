@@ -7,9 +7,22 @@ const REPLY: &str = "# Packing list\n\nHere’s what you’ll need — don’t f
 
 fn parts(stdin: &str, platform: &str) -> Vec<Value> {
     let home = Home::new();
-    let out = run(home.path(), &[], &["format", "--platform", platform, "--json"], stdin);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout).expect("JSON").as_array().expect("array").clone()
+    let out = run(
+        home.path(),
+        &[],
+        &["format", "--platform", platform, "--json"],
+        stdin,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("JSON")
+        .as_array()
+        .expect("array")
+        .clone()
 }
 
 #[test]
@@ -17,12 +30,27 @@ fn sms_parts_are_plain_gsm7_text_with_their_segments() {
     let parts = parts(REPLY, "sms");
     assert_eq!(parts.len(), 1);
     let body = parts[0]["body"].as_str().unwrap();
-    assert_eq!(parts[0]["encoding"], "GSM-7", "typography was replaced: {body}");
+    assert_eq!(
+        parts[0]["encoding"], "GSM-7",
+        "typography was replaced: {body}"
+    );
     assert!(parts[0]["segments"].as_u64().unwrap() >= 2);
-    assert!(!body.contains("**") && !body.contains("# ") && !body.contains("```"), "{body}");
-    assert!(body.contains("- Passport (check the expiry date)"), "{body}");
-    assert!(body.contains("the operator's site (https://trains.example.com/book?from=LIS&to=OPO)"), "{body}");
-    assert!(body.contains("Here's what you'll need - don't forget the \"essentials\"..."), "{body}");
+    assert!(
+        !body.contains("**") && !body.contains("# ") && !body.contains("```"),
+        "{body}"
+    );
+    assert!(
+        body.contains("- Passport (check the expiry date)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("the operator's site (https://trains.example.com/book?from=LIS&to=OPO)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Here's what you'll need - don't forget the \"essentials\"..."),
+        "{body}"
+    );
 }
 
 #[test]
@@ -38,7 +66,11 @@ fn long_replies_are_split_within_limits_and_numbered() {
         assert!(body.ends_with(&format!(" ({}/{n})", i + 1)), "{body}");
         words += body.split_whitespace().count() - 1;
     }
-    assert_eq!(words, long.split_whitespace().count(), "no word lost or cut");
+    assert_eq!(
+        words,
+        long.split_whitespace().count(),
+        "no word lost or cut"
+    );
 }
 
 #[test]
@@ -47,9 +79,17 @@ fn an_emoji_makes_a_part_ucs2_and_the_text_preview_shows_the_bill() {
     assert_eq!(parts[0]["encoding"], "UCS-2");
     assert_eq!(parts[0]["segments"], 1);
     let home = Home::new();
-    let out = run(home.path(), &[], &["format", "--platform", "sms"], "Great job 🎉");
+    let out = run(
+        home.path(),
+        &[],
+        &["format", "--platform", "sms"],
+        "Great job 🎉",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("UCS-2") && text.contains("1 segment(s) billed"), "{text}");
+    assert!(
+        text.contains("UCS-2") && text.contains("1 segment(s) billed"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -57,7 +97,11 @@ fn other_platforms_use_their_own_limits_and_unknown_ones_are_refused() {
     let long = "word ".repeat(1000);
     for (platform, limit) in [("discord", 2000), ("telegram", 4096)] {
         let parts = parts(&long, platform);
-        assert!(parts.iter().all(|p| p["body"].as_str().unwrap().chars().count() <= limit));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p["body"].as_str().unwrap().chars().count() <= limit)
+        );
         assert_eq!(parts.len(), long.len().div_ceil(limit));
     }
     let home = Home::new();

@@ -28,7 +28,7 @@ fn every_platform_is_discovered_by_the_binary_and_the_test_crate() {
         .iter()
         .map(|r| r.name)
         .collect();
-    assert_eq!(names, ["discord", "sms", "telegram"]);
+    assert_eq!(names, ["discord", "sms", "telegram", "webhook"]);
 
     let home = Home::new();
     let out = run(home.path(), &[], &["platforms"], "");
