@@ -28,6 +28,15 @@ pub trait Platform: Send + Sync + 'static {
         let _ = (cfg, sink);
     }
 
+    /// Runs the platform's receive loop, for providers that are polled (long polling, a
+    /// websocket) rather than posting to a route: hand what arrives to `sink`, and return only
+    /// when receiving has ended for good. The host runs it on its actix system next to the
+    /// listeners and stops it at shutdown. The default has nothing to poll.
+    async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
+        let _ = sink;
+        Ok(())
+    }
+
     /// Called once its listener is bound, with the actual address (for the listening log line).
     fn listening(&self, addr: SocketAddr) {
         let _ = addr;
