@@ -28,7 +28,8 @@ pub const MALLORY: &str = "+15550009999";
 /// The public URL the tests sign against.
 pub const WEBHOOK_URL: &str = "https://gateway.example.com/webhooks/twilio";
 
-/// The `hermes` binary, built once per test process.
+/// The `hermes` binary, built once per test process (optimised when the caller is, so that
+/// benchmarks measure a release build).
 pub fn hermes_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -46,6 +47,11 @@ pub fn hermes_bin() -> &'static Path {
                 "hermes",
                 "--message-format=json",
             ])
+            .args(if cfg!(debug_assertions) {
+                None
+            } else {
+                Some("--release")
+            })
             .stderr(Stdio::inherit())
             .output()
             .expect("running cargo build");
@@ -113,7 +119,10 @@ pub fn command(home: &Path, env: &[(&str, &str)]) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("HERMES_HOME", home)
-        .env("RUST_LOG", "info");
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
