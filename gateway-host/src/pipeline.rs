@@ -6,19 +6,20 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use platform_api::{Accepted, Control, Inbound, InboundSink, Platform, SinkError, Unauthorized};
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
 use crate::metrics::labels;
 use crate::services::Services;
-use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
+use crate::store::{PairingRequest, Store, StoredInbound, TurnCommit, now_ms};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -34,16 +35,61 @@ pub struct Ingress {
     services: Services,
     pending: AtomicUsize,
     max_pending: usize,
+    writer: mpsc::Sender<Write>,
+}
+
+/// One message waiting for the group commit, with where to report its outcome.
+type Write = (Inbound, oneshot::Sender<Result<Accepted, String>>);
+
+/// Most messages stored in one transaction.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// Stores inbound messages on a thread of its own: every message waiting when a transaction
+/// starts goes into it, so concurrent webhooks share one commit instead of queueing for one each.
+fn spawn_writer(store: Store) -> mpsc::Sender<Write> {
+    let (tx, rx) = mpsc::channel::<Write>();
+    let spawned = std::thread::Builder::new()
+        .name("hermes-inbound".to_string())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut writes = vec![first];
+                while writes.len() < GROUP_COMMIT_MAX {
+                    match rx.try_recv() {
+                        Ok(write) => writes.push(write),
+                        Err(_) => break,
+                    }
+                }
+                let (batch, replies): (Vec<Inbound>, Vec<_>) = writes.into_iter().unzip();
+                match store.insert_inbound_batch(&batch) {
+                    Ok(outcomes) => {
+                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                            let _ = reply.send(Ok(outcome));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        error!("could not start the inbound writer: {e}");
+    }
+    tx
 }
 
 impl Ingress {
     /// Ingress over the shared services, answering 503 past `max_pending` waiting messages.
     pub fn new(services: Services, max_pending: usize) -> Self {
         let pending = services.store.pending_inbound_count().unwrap_or(0);
+        let writer = spawn_writer(services.store.clone());
         Ingress {
             services,
             pending: AtomicUsize::new(pending),
             max_pending,
+            writer,
         }
     }
 
@@ -63,21 +109,25 @@ impl InboundSink for Ingress {
             self.rejected(&inbound.platform, "overloaded");
             return Err(SinkError::Overloaded);
         }
-        let accepted = self
-            .services
-            .store
-            .insert_inbound(&inbound)
-            .map_err(|e| SinkError::Storage(e.to_string()))?;
+        let platform = inbound.platform.clone();
+        let (reply, outcome) = oneshot::channel();
+        self.writer
+            .send((inbound, reply))
+            .map_err(|_| SinkError::Storage("the inbound writer has stopped".to_string()))?;
+        let accepted = outcome
+            .await
+            .map_err(|_| SinkError::Storage("the inbound writer has stopped".to_string()))?
+            .map_err(SinkError::Storage)?;
         match accepted {
             Accepted::Stored => {
                 self.pending.fetch_add(1, Ordering::Relaxed);
                 self.services.metrics.inc(
                     "hermes_inbound_accepted_total",
-                    labels(&[("platform", &inbound.platform)]),
+                    labels(&[("platform", &platform)]),
                 );
                 self.services.inbound.notify_one();
             }
-            Accepted::Duplicate => self.rejected(&inbound.platform, "duplicate"),
+            Accepted::Duplicate => self.rejected(&platform, "duplicate"),
         }
         Ok(accepted)
     }
@@ -156,6 +206,7 @@ pub struct Dispatcher {
     windows: RefCell<HashMap<Key, RateWindow>>,
     max_outbox: usize,
     outbox_full: Cell<bool>,
+    marks: RefCell<Vec<(i64, &'static str)>>,
 }
 
 impl Dispatcher {
@@ -182,6 +233,7 @@ impl Dispatcher {
             windows: RefCell::new(HashMap::new()),
             max_outbox,
             outbox_full: Cell::new(false),
+            marks: RefCell::new(Vec::new()),
         })
     }
 
@@ -243,14 +295,26 @@ impl Dispatcher {
                 })
                 .push(msg);
         }
+        let mut result = Ok(());
         for key in order {
             let msgs = groups.remove(&key).unwrap_or_default();
             let Some(platform) = self.services.platform(&key.0).cloned() else {
                 continue;
             };
-            self.dispatch_conversation(&key, &platform, msgs)?;
+            result = self.dispatch_conversation(&key, &platform, msgs);
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        // Messages handled without a turn are recorded together, in one transaction.
+        let marks = self.marks.take();
+        self.services.store.mark_inbound_states(&marks)?;
+        result
+    }
+
+    /// Records, at the end of this pass, how a message was handled without a turn.
+    fn defer_mark(&self, id: i64, state: &'static str) {
+        self.marks.borrow_mut().push((id, state));
     }
 
     fn dispatch_conversation(
@@ -281,7 +345,7 @@ impl Dispatcher {
                 if platform.access().unauthorized == Unauthorized::Pair {
                     self.offer_pairing(key, platform, &msg)?;
                 }
-                store.mark_inbound(&[msg.id], "unauthorized")?;
+                self.defer_mark(msg.id, "unauthorized");
                 continue;
             }
             if store.is_suppressed(&msg.platform, &msg.chat)? {
@@ -293,7 +357,7 @@ impl Dispatcher {
                     "hermes_inbound_rejected_total",
                     labels(&[("platform", &msg.platform), ("reason", "opted-out")]),
                 );
-                store.mark_inbound(&[msg.id], "suppressed")?;
+                self.defer_mark(msg.id, "suppressed");
                 continue;
             }
             let running = self.running.borrow().contains_key(key);
@@ -398,9 +462,7 @@ impl Dispatcher {
             "hermes_inbound_rejected_total",
             labels(&[("platform", &msg.platform), ("reason", "rate-limited")]),
         );
-        self.services
-            .store
-            .mark_inbound(&[msg.id], "rate-limited")?;
+        self.defer_mark(msg.id, "rate-limited");
         if notice {
             self.reply_now(key, platform, &[], RATE_NOTICE)?;
         }
@@ -432,7 +494,7 @@ impl Dispatcher {
                 msg.platform
             ),
         }
-        store.mark_inbound(&[msg.id], "control")?;
+        self.defer_mark(msg.id, "control");
         Ok(())
     }
 

@@ -312,22 +312,39 @@ impl Store {
     /// Stores an inbound message; a second one with the same platform and provider id is a
     /// duplicate and changes nothing.
     pub fn insert_inbound(&self, inbound: &Inbound) -> Result<Accepted> {
+        Ok(Self::insert_one(&self.conn(), inbound)?)
+    }
+
+    /// Stores several inbound messages in one transaction (group commit): each gets its own
+    /// outcome, and all are durable once this returns.
+    pub fn insert_inbound_batch(&self, batch: &[Inbound]) -> Result<Vec<Accepted>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let outcomes = batch
+            .iter()
+            .map(|inbound| Self::insert_one(&tx, inbound))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    fn insert_one(conn: &Connection, inbound: &Inbound) -> rusqlite::Result<Accepted> {
         let attachments =
             serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into());
-        let changed = self.conn().execute(
+        let mut stmt = conn.prepare_cached(
             "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                inbound.platform,
-                inbound.provider_id,
-                inbound.chat,
-                inbound.sender,
-                inbound.text,
-                attachments,
-                inbound.control.map(control_str),
-                to_ms(inbound.received_at),
-            ],
         )?;
+        let changed = stmt.execute(params![
+            inbound.platform,
+            inbound.provider_id,
+            inbound.chat,
+            inbound.sender,
+            inbound.text,
+            attachments,
+            inbound.control.map(control_str),
+            to_ms(inbound.received_at),
+        ])?;
         Ok(if changed == 1 {
             Accepted::Stored
         } else {
@@ -370,13 +387,22 @@ impl Store {
 
     /// Marks inbound messages as handled without a turn (`ignored`, `unauthorized`, …).
     pub fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
+        let marks: Vec<(i64, &str)> = ids.iter().map(|id| (*id, state)).collect();
+        self.mark_inbound_states(&marks)
+    }
+
+    /// Records how several inbound messages were handled, in one transaction.
+    pub fn mark_inbound_states(&self, marks: &[(i64, &str)]) -> Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for id in ids {
-            tx.execute(
-                "UPDATE inbound SET state = ?2 WHERE id = ?1",
-                params![id, state],
-            )?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE inbound SET state = ?2 WHERE id = ?1")?;
+            for (id, state) in marks {
+                stmt.execute(params![id, state])?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -703,6 +729,39 @@ mod tests {
             received_at: SystemTime::now(),
             control: None,
         }
+    }
+
+    #[test]
+    fn a_batch_commits_together_and_deduplicates_within_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
+        store.insert_inbound(&inbound("SM0", "before")).unwrap();
+        let batch = [
+            inbound("SM0", "again"),
+            inbound("SM1", "a"),
+            inbound("SM1", "a"),
+            inbound("SM2", "b"),
+        ];
+        assert_eq!(
+            store.insert_inbound_batch(&batch).unwrap(),
+            [
+                Accepted::Duplicate,
+                Accepted::Stored,
+                Accepted::Duplicate,
+                Accepted::Stored
+            ]
+        );
+        assert_eq!(store.pending_inbound(10).unwrap().len(), 3);
+        let ids: Vec<i64> = store
+            .pending_inbound(10)
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        store
+            .mark_inbound_states(&[(ids[0], "done"), (ids[1], "unauthorized")])
+            .unwrap();
+        assert_eq!(store.pending_inbound(10).unwrap().len(), 1);
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn quotations_match_their_files_and_other_rust_blocks_are_doc_tests() {
         let at = format!("ADDING_A_PLATFORM.md:{}", block.line);
         let first = block.lines.first().map(String::as_str).unwrap_or_default();
         let source = match block.info.as_str() {
-            "rust ignore" => first.strip_prefix("// "),
+            "rs" => first.strip_prefix("// "),
             "toml" => first.strip_prefix("# "),
             "rust" => {
                 compiled += 1;
@@ -57,7 +57,9 @@ fn quotations_match_their_files_and_other_rust_blocks_are_doc_tests() {
             }
             "text" | "sh" => continue,
             other => {
-                panic!("{at}: a block marked {other:?}; use rust, rust ignore, toml, text or sh")
+                panic!(
+                    "{at}: a block marked {other:?}; use rust, rs (a quotation), toml, text or sh"
+                )
             }
         };
         let Some(path) = source else {
