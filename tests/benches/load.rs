@@ -234,7 +234,7 @@ fn main() {
     println!("| scenario | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|");
     // Maximum throughput with wrk (epoll, two threads) when it is installed; otherwise with the
     // blocking driver, whose eight threads take CPU from the server on this 2-core machine.
-    let unique = requests(200_000, "g", |_| MALLORY.to_string());
+    let unique = requests(300_000, "g", |_| MALLORY.to_string());
     let (bare_rps, gw_rps, stored_max) = match (wrk(bare, &unique), wrk(gw.addr(), &unique)) {
         (Some(b), Some(g)) => {
             println!(
