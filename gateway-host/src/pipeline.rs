@@ -110,6 +110,11 @@ impl InboundSink for Ingress {
             return Err(SinkError::Overloaded);
         }
         let platform = inbound.platform.clone();
+        let from = match self.services.platform(&platform) {
+            Some(p) => p.redact(&inbound.sender),
+            None => "a sender".to_string(),
+        };
+        let provider_id = inbound.provider_id.clone();
         let (reply, outcome) = oneshot::channel();
         self.writer
             .send((inbound, reply))
@@ -120,6 +125,7 @@ impl InboundSink for Ingress {
             .map_err(SinkError::Storage)?;
         match accepted {
             Accepted::Stored => {
+                info!(message_id = %provider_id, "[{platform}] inbound from {from} stored");
                 self.pending.fetch_add(1, Ordering::Relaxed);
                 self.services.metrics.inc(
                     "hermes_inbound_accepted_total",

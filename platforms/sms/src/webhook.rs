@@ -235,10 +235,8 @@ pub async fn receive(
     let sid = inbound.provider_id.clone();
     let from = phone::redact(&inbound.sender);
     match sink.accept(inbound).await {
-        Ok(Accepted::Stored) => {
-            info!(message_sid = %sid, "[sms] inbound from {from} stored");
-            twiml(StatusCode::OK)
-        }
+        // The host logs the stored message before the dispatcher can pick it up.
+        Ok(Accepted::Stored) => twiml(StatusCode::OK),
         Ok(Accepted::Duplicate) => {
             info!(message_sid = %sid, "[sms] duplicate webhook from {from} acknowledged, not processed again");
             twiml(StatusCode::OK)
