@@ -11,7 +11,7 @@ use crate::settings::{self, HOST};
 
 /// hermes: an AI agent on your phone, by SMS and other messaging platforms.
 #[derive(Parser, Debug)]
-#[command(name = "hermes", version, about, propagate_version = true)]
+#[command(name = "hermes", version, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
