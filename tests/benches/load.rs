@@ -347,4 +347,46 @@ fn main() {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default())
     );
+    let n = 5_000;
+    let (replies, took) = pipeline_throughput(&twilio, n);
+    println!("\n## Whole pipeline at full speed ({n} messages, one per sender, echo agent)\n");
+    println!("| replies | seconds | replies/s |\n|---|---|---|");
+    println!(
+        "| {replies} | {:.2} | {:.0} |",
+        took.as_secs_f64(),
+        replies as f64 / took.as_secs_f64()
+    );
+}
+
+/// The whole pipeline at full speed: `n` messages from many allowed senders sent as fast as the
+/// gateway takes them, until the emulator has every reply. Returns replies per second.
+fn pipeline_throughput(twilio: &platform_sms::emulator::Emulator, n: usize) -> (usize, Duration) {
+    let home = Home::new();
+    // Counted in the emulator's callback: copying its whole record while it serves would slow it.
+    let replies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = replies.clone();
+    twilio.set_on_message(Box::new(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let gw = sms_gateway(
+        &home,
+        twilio,
+        &[
+            ("SMS_ALLOW_ALL_USERS", "true"),
+            // Pacing would otherwise be the limit being measured.
+            ("TWILIO_MAX_SEGMENTS_PER_SECOND", "1000000"),
+            ("HERMES_MAX_CONCURRENT_TURNS", "64"),
+        ],
+    );
+    // One message per sender: texts of one sender during a turn would be answered together.
+    let reqs = requests(n, "p", |i| format!("+155504{i:05}"));
+    let start = Instant::now();
+    let sent = drive(gw.addr(), reqs, None, Duration::from_secs(60), CONNECTIONS);
+    assert_eq!(sent.count, n, "every webhook accepted");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let count = || replies.load(std::sync::atomic::Ordering::Relaxed);
+    while count() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (count(), start.elapsed())
 }

@@ -244,6 +244,34 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// Size of the write-ahead log past which a checkpoint rewinds it.
+const WAL_BOUND: u64 = 64 * 1024 * 1024;
+
+/// Checkpoints the WAL every second on its own connection while the store is open.
+fn spawn_checkpointer(path: &Path, store: std::sync::Weak<Mutex<Connection>>) {
+    let Ok(conn) = Connection::open(path) else {
+        return;
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(1));
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    let _ = std::thread::Builder::new()
+        .name("hermes-checkpoint".to_string())
+        .spawn(move || {
+            while store.strong_count() > 0 {
+                // PASSIVE never blocks writers; what it cannot copy now, the next round does.
+                // Under sustained writes the log is never rewound that way, so past a bound
+                // RESTART briefly holds writers back to start it afresh.
+                let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_BOUND);
+                let mode = if grown { "RESTART" } else { "PASSIVE" };
+                let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        });
+}
+
 /// Whether a process with this id exists (a claim by a dead process can be taken back at once).
 fn process_alive(pid: i64) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
@@ -284,10 +312,15 @@ impl Store {
         // loss can take back the last commits.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Checkpoints (copying the WAL into the database, with an fsync) run on a thread of
+        // their own instead of inside whichever commit crosses the threshold, so that a webhook
+        // never waits for one.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let store = Store {
             conn: Arc::new(Mutex::new(conn)),
         };
         store.migrate()?;
+        spawn_checkpointer(path, Arc::downgrade(&store.conn));
         Ok(store)
     }
 
