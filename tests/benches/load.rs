@@ -232,6 +232,29 @@ fn main() {
         RUN.as_secs()
     );
     println!("| scenario | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|");
+    // Steady 1,000 requests/s first, on a fresh database; then the maximum.
+    let bare_1k = drive(
+        bare,
+        requests(5_000, "c", |_| MALLORY.to_string()),
+        Some(1000.0),
+        RUN,
+        RATE_CONNECTIONS,
+    );
+    println!(
+        "{}",
+        bare_1k.row("bare actix-web handler, 1,000 req/s (2 connections)")
+    );
+    let gw_1k = drive(
+        gw.addr(),
+        requests(5_000, "h", |_| MALLORY.to_string()),
+        Some(1000.0),
+        RUN,
+        RATE_CONNECTIONS,
+    );
+    println!(
+        "{}",
+        gw_1k.row("hermes gateway, 1,000 req/s (2 connections)")
+    );
     // Maximum throughput with wrk (epoll, two threads) when it is installed; otherwise with the
     // blocking driver, whose eight threads take CPU from the server on this 2-core machine.
     let unique = requests(300_000, "g", |_| MALLORY.to_string());
@@ -262,28 +285,6 @@ fn main() {
             (rate(&bare_max), rate(&gw_max), gw_max.count)
         }
     };
-    let bare_1k = drive(
-        bare,
-        requests(5_000, "c", |_| MALLORY.to_string()),
-        Some(1000.0),
-        RUN,
-        RATE_CONNECTIONS,
-    );
-    println!(
-        "{}",
-        bare_1k.row("bare actix-web handler, 1,000 req/s (2 connections)")
-    );
-    let gw_1k = drive(
-        gw.addr(),
-        requests(5_000, "h", |_| MALLORY.to_string()),
-        Some(1000.0),
-        RUN,
-        RATE_CONNECTIONS,
-    );
-    println!(
-        "{}",
-        gw_1k.row("hermes gateway, 1,000 req/s (2 connections)")
-    );
     println!(
         "\ngateway / bare throughput: {:.0}%",
         gw_rps / bare_rps * 100.0

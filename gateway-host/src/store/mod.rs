@@ -245,7 +245,7 @@ pub struct Store {
 }
 
 /// Size of the write-ahead log past which a checkpoint rewinds it.
-const WAL_BOUND: u64 = 64 * 1024 * 1024;
+const WAL_BOUND: u64 = 256 * 1024 * 1024;
 
 /// Checkpoints the WAL every second on its own connection while the store is open.
 fn spawn_checkpointer(path: &Path, store: std::sync::Weak<Mutex<Connection>>) {
