@@ -101,6 +101,8 @@
 
 mod config;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod message;
 pub mod operator;
 pub mod phone;

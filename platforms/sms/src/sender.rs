@@ -1,47 +1,13 @@
 //! The Twilio Messages API client: one part to one number.
-use std::cell::OnceCell;
-use std::time::Duration;
-
-use awc::error::{ConnectError, SendRequestError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+pub use platform_api::http::client;
+use platform_api::http::transport_error;
 use platform_api::{Part, Receipt, SendError};
 use serde::Deserialize;
 
 use crate::error::classify;
 use crate::settings::SmsSettings;
-
-/// How long to wait for a connection; nothing has been sent when this runs out.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-thread_local! {
-    // awc's client is not `Send`: each actix thread keeps its own, with its own pool.
-    static CLIENT: OnceCell<awc::Client> = const { OnceCell::new() };
-}
-
-/// An HTTP client suited to Twilio's API, for this thread.
-pub fn client() -> awc::Client {
-    CLIENT.with(|cell| {
-        cell.get_or_init(|| {
-            let connector = awc::Connector::new()
-                .timeout(CONNECT_TIMEOUT)
-                // Shorter than the keep-alive of the servers we talk to, so that a pooled
-                // connection is never one the server already closed.
-                .conn_keep_alive(Duration::from_secs(4));
-            awc::Client::builder()
-                .connector(connector)
-                // Each request sets its own limit (TWILIO_REQUEST_TIMEOUT_SECS).
-                .timeout(Duration::from_secs(300))
-                .disable_redirects()
-                .add_default_header((
-                    "User-Agent",
-                    concat!("hermes-gateway/", env!("CARGO_PKG_VERSION")),
-                ))
-                .finish()
-        })
-        .clone()
-    })
-}
 
 /// The `Authorization` header value for the account.
 pub fn basic_auth(settings: &SmsSettings) -> String {
@@ -78,7 +44,7 @@ pub async fn send_message(
         .timeout(settings.request_timeout);
     let mut response = match request.send_form(&form).await {
         Ok(response) => response,
-        Err(err) => return Err(transport_error(err, settings.request_timeout)),
+        Err(err) => return Err(transport_error(err, "Twilio", settings.request_timeout)),
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -109,30 +75,4 @@ pub async fn send_message(
         };
     }
     Err(classify(status, retry_after.as_deref(), &body))
-}
-
-/// Failures before an answer: retryable when nothing can have reached Twilio, ambiguous otherwise.
-fn transport_error(err: SendRequestError, timeout: Duration) -> SendError {
-    match err {
-        SendRequestError::Connect(ConnectError::Timeout) => SendError::Retry {
-            after: None,
-            code: None,
-            message: "timed out connecting to Twilio".to_string(),
-        },
-        SendRequestError::Connect(err) => SendError::Retry {
-            after: None,
-            code: None,
-            message: format!("could not connect to Twilio: {err}"),
-        },
-        SendRequestError::Url(err) => SendError::Permanent {
-            code: None,
-            message: format!("bad Twilio API URL: {err}"),
-        },
-        SendRequestError::Timeout => SendError::Ambiguous {
-            message: format!("no answer from Twilio within {}s", timeout.as_secs()),
-        },
-        other => SendError::Ambiguous {
-            message: format!("connection to Twilio failed mid-request: {other}"),
-        },
-    }
 }

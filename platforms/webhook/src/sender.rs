@@ -1,8 +1,7 @@
 //! The outbound POST: one part to one chat, as JSON, with the shared secret.
-use std::cell::OnceCell;
 use std::time::Duration;
 
-use awc::error::{ConnectError, SendRequestError};
+use platform_api::http::{client, transport_error};
 use platform_api::{Part, Receipt, SendError};
 use serde::{Deserialize, Serialize};
 
@@ -11,40 +10,10 @@ use crate::format::numbering;
 use crate::settings::WebhookSettings;
 use crate::webhook::SECRET_HEADER;
 
-/// How long to wait for a connection; nothing has been sent when this runs out.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for an answer; past it the part may have arrived, so it is not re-sent.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest answer read.
 const MAX_ANSWER: usize = 64 * 1024;
-
-thread_local! {
-    // awc's client is not `Send`: each actix thread keeps its own, with its own pool.
-    static CLIENT: OnceCell<awc::Client> = const { OnceCell::new() };
-}
-
-/// An HTTP client for outbound POSTs, for this thread.
-pub fn client() -> awc::Client {
-    CLIENT.with(|cell| {
-        cell.get_or_init(|| {
-            let connector = awc::Connector::new()
-                .timeout(CONNECT_TIMEOUT)
-                // Shorter than common server keep-alives, so a pooled connection is never one
-                // the server already closed.
-                .conn_keep_alive(Duration::from_secs(4));
-            awc::Client::builder()
-                .connector(connector)
-                .timeout(REQUEST_TIMEOUT)
-                .disable_redirects()
-                .add_default_header((
-                    "User-Agent",
-                    concat!("hermes-gateway/", env!("CARGO_PKG_VERSION")),
-                ))
-                .finish()
-        })
-        .clone()
-    })
-}
 
 /// The JSON body of an outbound POST.
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -89,10 +58,17 @@ pub async fn send_part(
     };
     let request = client()
         .post(&settings.outbound_url)
+        .timeout(REQUEST_TIMEOUT)
         .insert_header((SECRET_HEADER, settings.secret.as_str()));
     let mut response = match request.send_json(&outgoing).await {
         Ok(response) => response,
-        Err(err) => return Err(transport_error(err)),
+        Err(err) => {
+            return Err(transport_error(
+                err,
+                "WEBHOOK_OUTBOUND_URL",
+                REQUEST_TIMEOUT,
+            ));
+        }
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -109,32 +85,6 @@ pub async fn send_part(
         });
     }
     Err(classify(status, retry_after.as_deref(), &answer))
-}
-
-/// Failures before an answer: retryable when nothing can have arrived, ambiguous otherwise.
-fn transport_error(err: SendRequestError) -> SendError {
-    match err {
-        SendRequestError::Connect(ConnectError::Timeout) => SendError::Retry {
-            after: None,
-            code: None,
-            message: "timed out connecting to WEBHOOK_OUTBOUND_URL".to_string(),
-        },
-        SendRequestError::Connect(err) => SendError::Retry {
-            after: None,
-            code: None,
-            message: format!("could not connect to WEBHOOK_OUTBOUND_URL: {err}"),
-        },
-        SendRequestError::Url(err) => SendError::Permanent {
-            code: None,
-            message: format!("bad WEBHOOK_OUTBOUND_URL: {err}"),
-        },
-        SendRequestError::Timeout => SendError::Ambiguous {
-            message: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
-        },
-        other => SendError::Ambiguous {
-            message: format!("connection failed mid-request: {other}"),
-        },
-    }
 }
 
 #[cfg(test)]
