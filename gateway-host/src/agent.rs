@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use platform_api::ConfigSection;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::settings;
 
@@ -139,19 +139,21 @@ impl Agent for Command {
             .spawn()
             .with_context(|| format!("starting HERMES_AGENT_COMMAND {:?}", self.command))?;
         let input = serde_json::to_vec(request)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(&input)
-                .await
-                .context("writing the conversation to the agent command")?;
-        }
-        let mut stdout = String::new();
-        if let Some(mut out) = child.stdout.take() {
-            out.read_to_string(&mut stdout)
-                .await
-                .context("reading the agent command's reply")?;
-        }
-        let output = child.wait_with_output().await?;
+        // Feed stdin while reading the output, so that neither side can fill a pipe and wait
+        // for the other; a program that exits without reading its input is not an error here
+        // (its exit status says how it went).
+        let stdin = child.stdin.take();
+        let feed = async move {
+            let Some(mut stdin) = stdin else {
+                return Ok(());
+            };
+            match stdin.write_all(&input).await {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
+            }
+        };
+        let (fed, output) = tokio::join!(feed, child.wait_with_output());
+        let output = output.context("waiting for the agent command")?;
         if !output.status.success() {
             let err: String = String::from_utf8_lossy(&output.stderr)
                 .chars()
@@ -163,7 +165,8 @@ impl Agent for Command {
                 err.trim()
             );
         }
-        Ok(stdout.trim().to_string())
+        fed.context("writing the conversation to the agent command")?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
 }
 
@@ -228,6 +231,17 @@ mod tests {
         assert_eq!(Echo.reply(&request("hi")).await.unwrap(), "You said: hi");
         let cmd = Command { command: "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"messages\"][-1][\"content\"].upper())'".into() };
         assert_eq!(cmd.reply(&request("hi")).await.unwrap(), "HI");
+        // A program that never reads its input still answers.
+        let deaf = Command {
+            command: "echo fixed reply".into(),
+        };
+        assert_eq!(deaf.reply(&request("hi")).await.unwrap(), "fixed reply");
+        // Neither side waits on a full pipe: a long conversation in, a long answer out first.
+        let long = request(&"x".repeat(300_000));
+        let chatty = Command {
+            command: "head -c 200000 /dev/zero | tr '\\0' a; cat > /dev/null".into(),
+        };
+        assert_eq!(chatty.reply(&long).await.unwrap().len(), 200_000);
         let failing = Command {
             command: "echo oops >&2; exit 3".into(),
         };
