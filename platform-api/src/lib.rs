@@ -99,6 +99,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod body;
 mod config;
 mod error;
 #[cfg(feature = "http")]

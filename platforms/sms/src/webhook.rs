@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use platform_api::body::{BodyError, read_capped};
 use platform_api::{Accepted, Attachment, Control, Inbound, InboundSink, SinkError, phone};
 use tracing::{debug, info, warn};
 
@@ -158,15 +158,6 @@ pub async fn receive(
     state: web::Data<WebhookState>,
 ) -> HttpResponse {
     let sink = &state.sink;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY) {
-        sink.rejected("sms", "size");
-        return twiml(StatusCode::PAYLOAD_TOO_LARGE);
-    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -179,18 +170,17 @@ pub async fn receive(
         sink.rejected("sms", "parse");
         return twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(2048).min(MAX_BODY));
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            sink.rejected("sms", "parse");
-            return twiml(StatusCode::BAD_REQUEST);
-        };
-        if body.len() + chunk.len() > MAX_BODY {
+    let body = match read_capped(&req, &mut payload, MAX_BODY).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             sink.rejected("sms", "size");
             return twiml(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Err(BodyError::Broken) => {
+            sink.rejected("sms", "parse");
+            return twiml(StatusCode::BAD_REQUEST);
+        }
+    };
     let params = match parse_form(&body) {
         Ok(params) => params,
         Err(FormError(why)) => {

@@ -2,9 +2,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use platform_api::body::{BodyError, read_capped};
 use platform_api::{Accepted, Inbound, InboundSink, SinkError};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -97,27 +97,17 @@ pub async fn receive(
         sink.rejected(crate::NAME, "secret");
         return answer(StatusCode::FORBIDDEN, "forbidden");
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY) {
-        sink.rejected(crate::NAME, "size");
-        return answer(StatusCode::PAYLOAD_TOO_LARGE, "too large");
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            sink.rejected(crate::NAME, "parse");
-            return answer(StatusCode::BAD_REQUEST, "unreadable body");
-        };
-        if body.len() + chunk.len() > MAX_BODY {
+    let body = match read_capped(&req, &mut payload, MAX_BODY).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             sink.rejected(crate::NAME, "size");
             return answer(StatusCode::PAYLOAD_TOO_LARGE, "too large");
         }
-        body.extend_from_slice(&chunk);
-    }
+        Err(BodyError::Broken) => {
+            sink.rejected(crate::NAME, "parse");
+            return answer(StatusCode::BAD_REQUEST, "unreadable body");
+        }
+    };
     let inbound = match serde_json::from_slice::<Message>(&body)
         .map_err(|err| err.to_string())
         .and_then(to_inbound)
@@ -161,6 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header;
     use std::sync::Mutex;
 
     use actix_web::App;
