@@ -173,6 +173,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `hermes gateway` and waits until it listens (or exits).
     pub fn start(home: &Path, env: &[(String, String)]) -> Gateway {
+        Self::start_listening(home, env, "Twilio webhook server listening on ")
+    }
+
+    /// Starts `hermes gateway` and waits until it logs `marker` followed by the address it
+    /// listens on (or exits).
+    pub fn start_listening(home: &Path, env: &[(String, String)], marker: &str) -> Gateway {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut child = command(home, &env)
             .arg("gateway")
@@ -211,7 +217,7 @@ impl Gateway {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(addr) = gateway.listening_addr() {
+            if let Some(addr) = gateway.listening_addr(marker) {
                 gateway.addr = Some(addr);
                 break;
             }
@@ -229,11 +235,9 @@ impl Gateway {
         gateway
     }
 
-    fn listening_addr(&self) -> Option<SocketAddr> {
+    fn listening_addr(&self, marker: &str) -> Option<SocketAddr> {
         let log = self.logs();
-        let line = log
-            .lines()
-            .find(|l| l.contains("Twilio webhook server listening on "))?;
+        let line = log.lines().find(|l| l.contains(marker))?;
         let rest = line.split("listening on ").nth(1)?;
         rest.split(',').next()?.trim().parse().ok()
     }

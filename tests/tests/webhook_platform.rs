@@ -4,9 +4,8 @@
 //! the agent both ways, refusing requests without its shared secret.
 //!
 //! A small receiving server in this file plays the system at `WEBHOOK_OUTBOUND_URL`.
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
@@ -171,58 +170,25 @@ fn text(bytes: &[u8]) -> String {
 
 /// `hermes gateway` with only the JSON webhook, stopped when dropped.
 struct WebhookGateway {
-    child: Child,
-    log: Arc<Mutex<String>>,
+    gateway: Gateway,
     addr: SocketAddr,
 }
 
 impl WebhookGateway {
     fn start(home: &Home, env: &[(String, String)]) -> WebhookGateway {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let mut child = command(home.path(), &env)
-            .arg("gateway")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting hermes gateway");
-        let log = Arc::new(Mutex::new(String::new()));
-        let streams: [Option<Box<dyn std::io::Read + Send>>; 2] = [
-            child.stderr.take().map(|s| Box::new(s) as _),
-            child.stdout.take().map(|s| Box::new(s) as _),
-        ];
-        for stream in streams.into_iter().flatten() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let listening = |log: &Mutex<String>| -> Option<SocketAddr> {
-            let log = log.lock().unwrap_or_else(PoisonError::into_inner);
-            let line = log
-                .lines()
-                .find(|l| l.contains("[webhook] JSON webhook server listening on "))?;
-            let rest = line.split("listening on ").nth(1)?;
-            rest.split(',').next()?.trim().parse().ok()
-        };
-        let addr = eventually(WAIT, || listening(&log)).unwrap_or_else(|| {
-            panic!(
-                "the webhook never listened; log:\n{}",
-                log.lock().unwrap_or_else(PoisonError::into_inner)
-            )
-        });
-        WebhookGateway { child, log, addr }
+        let gateway = Gateway::start_listening(
+            home.path(),
+            env,
+            "[webhook] JSON webhook server listening on ",
+        );
+        let addr = gateway
+            .addr
+            .unwrap_or_else(|| panic!("the webhook never listened; log:\n{}", gateway.logs()));
+        WebhookGateway { gateway, addr }
     }
 
     fn logs(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.gateway.logs()
     }
 
     /// Posts a message to the route, as the other system would.
@@ -240,13 +206,6 @@ impl WebhookGateway {
             body.as_bytes(),
         )
         .expect("POST /webhooks/json")
-    }
-}
-
-impl Drop for WebhookGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
