@@ -67,3 +67,11 @@ pub fn transport_error(err: SendRequestError, peer: &str, timeout: Duration) -> 
         },
     }
 }
+
+/// The `Retry-After` header of an answer, as text.
+pub fn retry_after(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    headers
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}

@@ -2,7 +2,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 pub use platform_api::http::client;
-use platform_api::http::transport_error;
+use platform_api::http::{retry_after, transport_error};
 use platform_api::{Part, Receipt, SendError};
 use serde::Deserialize;
 
@@ -47,11 +47,7 @@ pub async fn send_message(
         Err(err) => return Err(transport_error(err, "Twilio", settings.request_timeout)),
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let retry_after = retry_after(response.headers());
     let body = match response.body().limit(256 * 1024).await {
         Ok(body) => body,
         Err(err) if (200..300).contains(&status) => {

@@ -1,7 +1,7 @@
 //! The outbound POST: one part to one chat, as JSON, with the shared secret.
 use std::time::Duration;
 
-use platform_api::http::{client, transport_error};
+use platform_api::http::{client, retry_after, transport_error};
 use platform_api::{Part, Receipt, SendError};
 use serde::{Deserialize, Serialize};
 
@@ -71,11 +71,7 @@ pub async fn send_part(
         }
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let retry_after = retry_after(response.headers());
     // A 2xx means the part arrived; an unreadable answer only costs us its id.
     let answer = response.body().limit(MAX_ANSWER).await.unwrap_or_default();
     if (200..300).contains(&status) {
