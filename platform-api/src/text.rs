@@ -242,21 +242,48 @@ impl PlainWriter {
 
     fn newline(&mut self) {
         self.flush();
-        self.out.push('\n');
+        self.break_line();
         self.at_line_start = true;
     }
 
+    /// Ends the current line. The text is tidied as it is written rather than copied again at
+    /// the end: the line's trailing whitespace is dropped, and no break is written where it would
+    /// start the text or make a run of more than one blank line.
+    fn break_line(&mut self) {
+        let kept = self
+            .out
+            .trim_end_matches(|c: char| c != '\n' && c.is_whitespace())
+            .len();
+        self.out.truncate(kept);
+        for link in &mut self.links {
+            link.start = link.start.min(kept);
+        }
+        if !self.out.is_empty() && !self.out.ends_with("\n\n") {
+            self.out.push('\n');
+        }
+    }
+
     /// Writes the pending separator, and the line prefix when a line starts, before any text.
+    #[inline]
     fn flush(&mut self) {
+        if self.pending != Separator::None || self.at_line_start {
+            self.start_line();
+        }
+    }
+
+    fn start_line(&mut self) {
         if !self.out.is_empty() {
             match self.pending {
                 Separator::None => {}
                 Separator::Line => {
                     if !self.at_line_start {
-                        self.out.push('\n');
+                        self.break_line();
                     }
                 }
-                Separator::Blank => self.out.push_str("\n\n"),
+                Separator::Blank => {
+                    self.break_line();
+                    self.break_line();
+                }
             }
         }
         if self.pending != Separator::None {
@@ -302,36 +329,27 @@ impl PlainWriter {
     }
 
     fn text(&mut self, text: &str) {
-        for (index, line) in text.split('\n').enumerate() {
-            if index > 0 {
-                self.out.push('\n');
-                self.at_line_start = true;
-            }
+        let mut rest = text;
+        loop {
+            let line_end = memchr::memchr(b'\n', rest.as_bytes());
+            let line = line_end.map_or(rest, |at| &rest[..at]);
             if !line.is_empty() {
                 self.flush();
                 self.out.push_str(line);
             }
+            let Some(at) = line_end else {
+                return;
+            };
+            self.break_line();
+            self.at_line_start = true;
+            rest = &rest[at + 1..];
         }
     }
 
-    fn finish(self) -> String {
-        let mut result = String::with_capacity(self.out.len());
-        let mut blank = false;
-        for line in self.out.lines() {
-            let line = line.trim_end();
-            if line.is_empty() {
-                blank = !result.is_empty();
-                continue;
-            }
-            if blank {
-                result.push_str("\n\n");
-            } else if !result.is_empty() {
-                result.push('\n');
-            }
-            blank = false;
-            result.push_str(line);
-        }
-        result
+    fn finish(mut self) -> String {
+        let kept = self.out.trim_end().len();
+        self.out.truncate(kept);
+        self.out
     }
 }
 
@@ -377,6 +395,8 @@ pub struct Window<'a> {
     layout: &'a Layout<'a>,
     pos: usize,
     pos_chars: usize,
+    /// When the breaks are the layout's gaps from this index on, rather than a cut in a word.
+    first_gap: Option<usize>,
 }
 
 impl std::fmt::Debug for Window<'_> {
@@ -444,6 +464,15 @@ impl<'a> Window<'a> {
 /// break. Returns 0 for an empty `window.breaks`.
 pub fn greedy(window: &Window<'_>) -> usize {
     let breaks = window.breaks;
+    if let Some(first) = window.first_gap
+        && !breaks.is_empty()
+    {
+        let gaps = first..first + breaks.len();
+        return window
+            .layout
+            .pick_gap(gaps, window.pos_chars, window.max_chars)
+            - first;
+    }
     pick(breaks.len(), window.max_chars, |index| {
         (breaks[index].kind, breaks[index].chars)
     })
@@ -515,7 +544,64 @@ pub fn split_numbered(text: &str, max_chars: usize) -> Vec<String> {
 /// Like [`split_numbered`], with `choose` deciding where parts end (see [`split_with`]).
 ///
 /// `choose` sees the room reserved for the suffix in [`Window::suffix_chars`].
-pub fn split_numbered_with<F>(text: &str, max_chars: usize, mut choose: F) -> Vec<String>
+pub fn split_numbered_with<F>(text: &str, max_chars: usize, choose: F) -> Vec<String>
+where
+    F: FnMut(&Window<'_>) -> usize,
+{
+    numbered_spans_with(text, max_chars, choose)
+        .iter()
+        .map(|span| span.body(text))
+        .collect()
+}
+
+/// One part of a split text: where its text lies in the input, and its number when the text
+/// has several parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Byte range of the part's text in the input.
+    pub bytes: Range<usize>,
+    /// The same range in characters (Unicode scalar values) from the input's start.
+    pub chars: Range<usize>,
+    /// `(i, N)` for part `i` (from 1) of `N`, or `None` for a part that is not numbered.
+    pub number: Option<(usize, usize)>,
+}
+
+impl Span {
+    /// The ` (i/N)` appended to the part, or an empty string.
+    pub fn suffix(&self) -> String {
+        self.number
+            .map(|(index, total)| format!(" ({index}/{total})"))
+            .unwrap_or_default()
+    }
+
+    /// Characters of [`Span::suffix`].
+    pub fn suffix_chars(&self) -> usize {
+        self.number.map_or(0, |(index, total)| {
+            4 + decimal_digits(index) + decimal_digits(total)
+        })
+    }
+
+    /// The part as it is sent: its text from `text` (the input it was split from), then its
+    /// suffix.
+    pub fn body(&self, text: &str) -> String {
+        let part = &text[self.bytes.clone()];
+        let Some((index, total)) = self.number else {
+            return part.to_owned();
+        };
+        let mut body = String::with_capacity(part.len() + self.suffix_chars());
+        body.push_str(part);
+        body.push_str(" (");
+        body.push_str(&index.to_string());
+        body.push('/');
+        body.push_str(&total.to_string());
+        body.push(')');
+        body
+    }
+}
+
+/// [`split_numbered_with`]'s parts as [`Span`]s of `text`, for a caller that needs to know where
+/// each part came from (to count what it costs without scanning it again).
+pub fn numbered_spans_with<F>(text: &str, max_chars: usize, mut choose: F) -> Vec<Span>
 where
     F: FnMut(&Window<'_>) -> usize,
 {
@@ -524,35 +610,42 @@ where
     if start >= end {
         return Vec::new();
     }
-    if text[start..end].chars().count() <= max_chars {
-        return vec![text[start..end].to_owned()];
+    let whole = |start_chars: usize, chars: usize| {
+        vec![Span {
+            bytes: start..end,
+            chars: start_chars..start_chars + chars,
+            number: None,
+        }]
+    };
+    // A text of no more bytes than the limit has no more characters either.
+    if end - start <= max_chars {
+        let start_chars = text[..start].chars().count();
+        return whole(start_chars, text[start..end].chars().count());
     }
     let layout = Layout::new(text);
+    if layout.end_chars - layout.start_chars <= max_chars {
+        return whole(layout.start_chars, layout.end_chars - layout.start_chars);
+    }
     // The suffix is reserved at its widest (` (N/N)`); more parts can mean a wider N, which can
     // mean more parts again, so this repeats until the width of N no longer grows.
     let mut digits = 1;
     loop {
         let reserve = 4 + 2 * digits;
         if reserve >= max_chars {
-            return collect_parts(&layout, max_chars, 0, &mut choose)
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
+            return collect_parts(&layout, max_chars, 0, &mut choose);
         }
-        let numbered = collect_parts(&layout, max_chars - reserve, reserve, &mut choose);
+        let mut numbered = collect_parts(&layout, max_chars - reserve, reserve, &mut choose);
         let total = numbered.len();
         if decimal_digits(total) > digits {
             digits = decimal_digits(total);
             continue;
         }
-        if total <= 1 {
-            return numbered.into_iter().map(str::to_owned).collect();
+        if total > 1 {
+            for (index, span) in numbered.iter_mut().enumerate() {
+                span.number = Some((index + 1, total));
+            }
         }
-        return numbered
-            .iter()
-            .enumerate()
-            .map(|(index, part)| format!("{part} ({}/{total})", index + 1))
-            .collect();
+        return numbered;
     }
 }
 
@@ -590,6 +683,88 @@ struct Gap {
     next_chars: usize,
 }
 
+/// The offsets of the bytes of a text that are not printable ASCII (whitespace, control
+/// characters and every byte of a non-ASCII character), in order.
+///
+/// Gaps between words are a few bytes apart at unpredictable distances, so looking for them a
+/// byte at a time costs a mispredicted branch per word. This finds them 64 bytes at a time
+/// instead: eight bytes are classified at once with arithmetic on a `u64` (no byte can carry
+/// into its neighbour), and the block's stops are then visited through a bit mask.
+struct Stops<'a> {
+    bytes: &'a [u8],
+    /// Offset of the block `mask` describes; a multiple of 64.
+    block: usize,
+    /// Bit `k` set: the byte at `block + k` is a stop not yet returned.
+    mask: u64,
+}
+
+impl<'a> Stops<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Stops {
+            bytes,
+            block: 0,
+            mask: block_mask(bytes, 0),
+        }
+    }
+
+    /// Forgets the stops before `offset`.
+    fn skip_to(&mut self, offset: usize) {
+        let block = offset - offset % 64;
+        if block != self.block {
+            self.block = block;
+            self.mask = block_mask(self.bytes, block);
+        }
+        let below = offset - block;
+        self.mask &= u64::MAX.checked_shl(below as u32).unwrap_or(0);
+    }
+}
+
+impl Iterator for Stops<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.block += 64;
+            if self.block >= self.bytes.len() {
+                return None;
+            }
+            self.mask = block_mask(self.bytes, self.block);
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.block + bit)
+    }
+}
+
+/// Bit `k` set when byte `block + k` of `bytes` is not printable ASCII; bytes past the end are
+/// not stops.
+fn block_mask(bytes: &[u8], block: usize) -> u64 {
+    let mut padded = [b'a'; 64];
+    let chunk = bytes.get(block..).unwrap_or_default();
+    let chunk = &chunk[..chunk.len().min(64)];
+    padded[..chunk.len()].copy_from_slice(chunk);
+    let mut mask = 0;
+    for (index, word) in padded.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([b'a'; 8]));
+        mask |= word_stops(word) << (8 * index);
+    }
+    mask
+}
+
+/// Bit `k` set when byte `k` of the little-endian `word` is not printable ASCII (`!` to `~`).
+fn word_stops(word: u64) -> u64 {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & LOW;
+    // Adding to seven-bit values never carries past a byte's top bit.
+    let from_bang = (low + 0x5f5f_5f5f_5f5f_5f5f) & HIGH;
+    let is_delete = (low + 0x0101_0101_0101_0101) & HIGH;
+    let graphic = from_bang & !is_delete & !word;
+    let stops = !graphic & HIGH;
+    // Gathers the eight top bits into the top byte: no two partial products overlap.
+    (stops >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
 /// A text with its surrounding whitespace located and every gap between words found, so that
 /// parts can be chosen (and look-aheads simulated) without scanning the text again.
 #[derive(Clone, Debug)]
@@ -599,7 +774,64 @@ struct Layout<'a> {
     start_chars: usize,
     end: usize,
     end_chars: usize,
-    gaps: Vec<Gap>,
+    gaps: Gaps,
+}
+
+/// The gaps of a text in order, with those that are not plain spaces also listed by kind, so that
+/// the latest gap of the most natural kind in a range is found without visiting every gap.
+#[derive(Clone, Debug)]
+struct Gaps {
+    all: Vec<Gap>,
+    /// Indices in `all` of the sentence, line and paragraph gaps, in that order of kinds.
+    by_kind: [Vec<usize>; 3],
+}
+
+impl Gaps {
+    fn with_capacity(capacity: usize) -> Self {
+        Gaps {
+            all: Vec::with_capacity(capacity),
+            by_kind: Default::default(),
+        }
+    }
+
+    fn push(&mut self, gap: Gap) {
+        let list = match gap.kind {
+            BreakKind::Grapheme | BreakKind::Space => None,
+            BreakKind::Sentence => Some(0),
+            BreakKind::Line => Some(1),
+            BreakKind::Paragraph => Some(2),
+        };
+        if let Some(list) = list {
+            self.by_kind[list].push(self.all.len());
+        }
+        self.all.push(gap);
+    }
+
+    /// The index of the latest gap of the most natural kind in `range`, as [`pick`] chooses
+    /// within one half; `None` for an empty range.
+    fn best_in(&self, range: Range<usize>) -> Option<usize> {
+        if range.is_empty() {
+            return None;
+        }
+        for list in self.by_kind.iter().rev() {
+            let before_end = list.partition_point(|&index| index < range.end);
+            if let Some(&index) = before_end.checked_sub(1).and_then(|at| list.get(at))
+                && index >= range.start
+            {
+                return Some(index);
+            }
+        }
+        // Only spaces are left, and the last of them is the latest.
+        Some(range.end - 1)
+    }
+}
+
+impl std::ops::Deref for Gaps {
+    type Target = [Gap];
+
+    fn deref(&self) -> &[Gap] {
+        &self.all
+    }
 }
 
 impl<'a> Layout<'a> {
@@ -608,57 +840,73 @@ impl<'a> Layout<'a> {
         let start_chars = text[..start].chars().count();
         let body = &text[start..end];
         let bytes = body.as_bytes();
-        let mut gaps = Vec::with_capacity(bytes.len() / 4);
-        let mut chars = start_chars;
-        let mut i = 0;
-        while i < bytes.len() {
-            // Printable ASCII is taken in runs; anything else is decoded to tell whitespace.
-            loop {
-                let run = i;
-                while i < bytes.len() && bytes[i].is_ascii_graphic() {
-                    i += 1;
-                }
-                chars += i - run;
-                match char_at(body, i) {
-                    Some(c) if !c.is_whitespace() => {
-                        chars += 1;
-                        i += c.len_utf8();
-                    }
-                    _ => break,
-                }
+        let mut gaps = Gaps::with_capacity(bytes.len() / 4);
+        // Characters are counted as bytes less the bytes that continue a multi-byte character;
+        // those only follow a non-ASCII byte, which is always a stop.
+        let mut continuation = 0;
+        let mut stops = Stops::new(bytes);
+        while let Some(at) = stops.next() {
+            let before_last = |end: usize| {
+                let mut before = body[..end].chars().rev();
+                before.next();
+                before.next().unwrap_or('\0')
+            };
+            // The common gap, one space between ASCII words, takes the short way.
+            if bytes[at] == b' '
+                && let Some(&after) = bytes.get(at + 1)
+                && after.is_ascii_graphic()
+                && let Some(&last) = at.checked_sub(1).and_then(|j| bytes.get(j))
+                && last.is_ascii()
+            {
+                let chars = start_chars + at - continuation;
+                let sentence = ends_sentence(char::from(last), || before_last(at));
+                gaps.push(Gap {
+                    kind: if sentence {
+                        BreakKind::Sentence
+                    } else {
+                        BreakKind::Space
+                    },
+                    end: start + at,
+                    next: start + at + 1,
+                    end_chars: chars,
+                    next_chars: chars + 1,
+                });
+                continue;
             }
-            if i >= bytes.len() {
+            let Some(c) = char_at(body, at) else {
                 break;
+            };
+            if !c.is_whitespace() {
+                continuation += c.len_utf8() - 1;
+                stops.skip_to(at + c.len_utf8());
+                continue;
             }
-            let gap_start = i;
-            let gap_start_chars = chars;
+            let gap_start = at;
+            let gap_start_chars = start_chars + at - continuation;
+            let mut i = at;
             let mut newlines = 0;
             while let Some(&byte) = bytes.get(i) {
                 if byte == b' ' {
                     i += 1;
                 } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
                     i += c.len_utf8();
+                    continuation += c.len_utf8() - 1;
                     newlines += newline_weight(c, bytes.get(i).copied());
                 } else {
                     break;
                 }
-                chars += 1;
             }
             if i >= bytes.len() {
                 break;
             }
+            stops.skip_to(i);
             let last = match gap_start.checked_sub(1).map(|j| bytes[j]) {
                 Some(byte) if byte.is_ascii() => char::from(byte),
                 Some(_) => body[..gap_start].chars().next_back().unwrap_or('\0'),
                 None => '\0',
             };
-            let before_last = || {
-                let mut before = body[..gap_start].chars().rev();
-                before.next();
-                before.next().unwrap_or('\0')
-            };
             let kind = match newlines {
-                0 if ends_sentence(last, before_last) => BreakKind::Sentence,
+                0 if ends_sentence(last, || before_last(gap_start)) => BreakKind::Sentence,
                 0 => BreakKind::Space,
                 1 => BreakKind::Line,
                 _ => BreakKind::Paragraph,
@@ -668,7 +916,7 @@ impl<'a> Layout<'a> {
                 end: start + gap_start,
                 next: start + i,
                 end_chars: gap_start_chars,
-                next_chars: chars,
+                next_chars: start_chars + i - continuation,
             };
             // Between ASCII neighbours the gap's edges are always cluster boundaries.
             let plain = last.is_ascii() && bytes[i].is_ascii();
@@ -683,7 +931,7 @@ impl<'a> Layout<'a> {
             start,
             start_chars,
             end,
-            end_chars: chars,
+            end_chars: start_chars + bytes.len() - continuation,
             gaps,
         }
     }
@@ -697,6 +945,19 @@ impl<'a> Layout<'a> {
         let first = self.gaps.partition_point(|gap| gap.end <= pos);
         let last = self.gaps[first..].partition_point(|gap| gap.end_chars - pos_chars <= max_chars);
         Some((first, first + last))
+    }
+
+    /// What [`pick`] chooses among the non-empty range `gaps` of a part starting after
+    /// `pos_chars` characters, as an index in `self.gaps`, with the gaps' kinds looked up rather
+    /// than visited.
+    fn pick_gap(&self, gaps: Range<usize>, pos_chars: usize, max_chars: usize) -> usize {
+        let second_half = gaps.start
+            + self.gaps[gaps.clone()]
+                .partition_point(|gap| (gap.end_chars - pos_chars).saturating_mul(2) < max_chars);
+        self.gaps
+            .best_in(second_half..gaps.end)
+            .or_else(|| self.gaps.best_in(gaps.start..second_half))
+            .unwrap_or(gaps.start)
     }
 
     /// The cut inside a word longer than the limit: the last grapheme boundary within it.
@@ -787,6 +1048,7 @@ where
             &mut self.choose,
             &mut self.breaks,
         )
+        .map(|(part, _)| part)
     }
 }
 
@@ -806,23 +1068,31 @@ impl Cursor {
     }
 }
 
-fn collect_parts<'a, F>(
-    layout: &Layout<'a>,
+fn collect_parts<F>(
+    layout: &Layout<'_>,
     max_chars: usize,
     suffix_chars: usize,
     choose: &mut F,
-) -> Vec<&'a str>
+) -> Vec<Span>
 where
     F: FnMut(&Window<'_>) -> usize,
 {
     let mut cursor = Cursor::start(layout);
     let mut breaks = Vec::new();
-    let mut parts = Vec::new();
+    let mut spans = Vec::new();
     let limits = (max_chars.max(1), suffix_chars);
-    while let Some(part) = next_part(layout, &mut cursor, limits, choose, &mut breaks) {
-        parts.push(part);
+    loop {
+        let (start, start_chars) = (cursor.pos, cursor.pos_chars);
+        let Some((part, chars)) = next_part(layout, &mut cursor, limits, choose, &mut breaks)
+        else {
+            return spans;
+        };
+        spans.push(Span {
+            bytes: start..start + part.len(),
+            chars: start_chars..start_chars + chars,
+            number: None,
+        });
     }
-    parts
 }
 
 /// The next part from `cursor`, with `limits` as (`max_chars`, `suffix_chars`); `breaks` is a
@@ -833,7 +1103,7 @@ fn next_part<'a, F>(
     (max_chars, suffix_chars): (usize, usize),
     choose: &mut F,
     breaks: &mut Vec<Break>,
-) -> Option<&'a str>
+) -> Option<(&'a str, usize)>
 where
     F: FnMut(&Window<'_>) -> usize,
 {
@@ -844,7 +1114,7 @@ where
     }
     let Some((first, last)) = layout.window(pos, pos_chars, max_chars) else {
         cursor.pos = layout.end;
-        return Some(&text[pos..layout.end]);
+        return Some((&text[pos..layout.end], layout.end_chars - pos_chars));
     };
     breaks.clear();
     breaks.extend(layout.gaps[first..last].iter().map(|gap| Break {
@@ -853,6 +1123,7 @@ where
         next: gap.next - pos,
         chars: gap.end_chars - pos_chars,
     }));
+    let first_gap = (!breaks.is_empty()).then_some(first);
     if breaks.is_empty() {
         let (cut, chars) = layout.cut_word(pos, max_chars);
         breaks.push(Break {
@@ -870,6 +1141,7 @@ where
         layout,
         pos,
         pos_chars,
+        first_gap,
     };
     let chosen = choose(&window);
     let index = if chosen < breaks.len() {
@@ -883,7 +1155,7 @@ where
         _ => pos_chars + cut.chars,
     };
     cursor.pos = pos + cut.next;
-    Some(&text[pos..pos + cut.end])
+    Some((&text[pos..pos + cut.end], cut.chars))
 }
 
 /// The parts [`greedy`] would make of the rest of a text: see [`Window::greedy_after`].
@@ -914,11 +1186,7 @@ impl Iterator for GreedyParts<'_> {
                 (cut, pos_chars + chars, cut, pos_chars + chars)
             }
             Some((first, last)) => {
-                let gaps = &layout.gaps[first..last];
-                let index = pick(gaps.len(), self.max_chars, |index| {
-                    (gaps[index].kind, gaps[index].end_chars - pos_chars)
-                });
-                let gap = gaps[index];
+                let gap = layout.gaps[layout.pick_gap(first..last, pos_chars, self.max_chars)];
                 (gap.end, gap.end_chars, gap.next, gap.next_chars)
             }
         };
@@ -1372,6 +1640,108 @@ mod tests {
         (start, start + part.len())
     }
 
+    /// The byte-at-a-time scan the block scan replaced, as a reference.
+    fn reference_layout(text: &str) -> Layout<'_> {
+        let (start, end) = bounds(text);
+        let start_chars = text[..start].chars().count();
+        let body = &text[start..end];
+        let bytes = body.as_bytes();
+        let mut gaps = Gaps::with_capacity(bytes.len() / 4);
+        let mut chars = start_chars;
+        let mut i = 0;
+        while i < bytes.len() {
+            // Printable ASCII is taken in runs; anything else is decoded to tell whitespace.
+            loop {
+                let run = i;
+                while i < bytes.len() && bytes[i].is_ascii_graphic() {
+                    i += 1;
+                }
+                chars += i - run;
+                match char_at(body, i) {
+                    Some(c) if !c.is_whitespace() => {
+                        chars += 1;
+                        i += c.len_utf8();
+                    }
+                    _ => break,
+                }
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let gap_start = i;
+            let gap_start_chars = chars;
+            let mut newlines = 0;
+            while let Some(&byte) = bytes.get(i) {
+                if byte == b' ' {
+                    i += 1;
+                } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
+                    i += c.len_utf8();
+                    newlines += newline_weight(c, bytes.get(i).copied());
+                } else {
+                    break;
+                }
+                chars += 1;
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let last = match gap_start.checked_sub(1).map(|j| bytes[j]) {
+                Some(byte) if byte.is_ascii() => char::from(byte),
+                Some(_) => body[..gap_start].chars().next_back().unwrap_or('\0'),
+                None => '\0',
+            };
+            let before_last = || {
+                let mut before = body[..gap_start].chars().rev();
+                before.next();
+                before.next().unwrap_or('\0')
+            };
+            let kind = match newlines {
+                0 if ends_sentence(last, before_last) => BreakKind::Sentence,
+                0 => BreakKind::Space,
+                1 => BreakKind::Line,
+                _ => BreakKind::Paragraph,
+            };
+            let gap = Gap {
+                kind,
+                end: start + gap_start,
+                next: start + i,
+                end_chars: gap_start_chars,
+                next_chars: chars,
+            };
+            // Between ASCII neighbours the gap's edges are always cluster boundaries.
+            let plain = last.is_ascii() && bytes[i].is_ascii();
+            if plain {
+                gaps.push(gap);
+            } else if let Some(gap) = align_gap(text, gap) {
+                gaps.push(gap);
+            }
+        }
+        Layout {
+            text,
+            start,
+            start_chars,
+            end,
+            end_chars: chars,
+            gaps,
+        }
+    }
+
+    #[test]
+    fn word_stops_match_printable_ascii() {
+        for byte in 0..=u8::MAX {
+            for position in 0..8 {
+                let word = u64::from(byte) << (8 * position)
+                    | 0x6161_6161_6161_6161 & !(0xff << (8 * position));
+                let expected = if byte.is_ascii_graphic() {
+                    0
+                } else {
+                    1 << position
+                };
+                assert_eq!(word_stops(word), expected, "byte {byte:#04x} at {position}");
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn split_keeps_limits_and_text(text in prose(), max in 1usize..80) {
@@ -1410,10 +1780,39 @@ mod tests {
         }
 
         #[test]
-        fn greedy_after_matches_splitting_the_rest(text in prose(), max in 1usize..80) {
+        fn block_scan_finds_the_gaps_a_byte_scan_finds(text in prose(), noise in any::<String>()) {
+            for text in [text.as_str(), noise.as_str(), &format!("{text}{noise}{text}")] {
+                let (fast, slow) = (Layout::new(text), reference_layout(text));
+                prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+            }
+        }
+
+        #[test]
+        fn greedy_looks_up_what_visiting_every_break_finds(text in prose(), max in 1usize..80) {
             let mut mismatches = Vec::new();
             let _ = split_with(&text, max, |window| {
-                for (index, cut) in window.breaks.iter().enumerate() {
+                for len in 1..=window.breaks.len() {
+                    let window = window.truncated(len);
+                    let breaks = window.breaks;
+                    let visited =
+                        pick(len, window.max_chars, |i| (breaks[i].kind, breaks[i].chars));
+                    if greedy(&window) != visited {
+                        mismatches.push((window.rest.to_owned(), len));
+                    }
+                }
+                greedy(window)
+            });
+            prop_assert!(mismatches.is_empty(), "{mismatches:?}");
+        }
+
+        #[test]
+        fn greedy_after_matches_splitting_the_rest(text in prose(), max in 1usize..80) {
+            let mut mismatches = Vec::new();
+            let mut part = 0;
+            let _ = split_with(&text, max, |window| {
+                // Every part but the last is chosen, so this window is part number `part`.
+                let here = window.start_chars();
+                for index in 0..window.breaks.len() {
                     let after: Vec<&str> = window
                         .greedy_after(index)
                         .map(|(range, chars)| {
@@ -1423,12 +1822,18 @@ mod tests {
                             part
                         })
                         .collect();
-                    let expected: Vec<&str> =
-                        parts(&window.rest[cut.next..], window.max_chars, 0, greedy).collect();
+                    // The same text split again, cut here at `index` and greedily elsewhere
+                    // (the text before a cut can decide a break's kind, so the rest is not
+                    // split on its own).
+                    let whole = split_with(&text, max, |other| {
+                        if other.start_chars() == here { index } else { greedy(other) }
+                    });
+                    let expected = whole.get(part + 1..).unwrap_or_default();
                     if after != expected {
                         mismatches.push((after.join("|"), expected.join("|")));
                     }
                 }
+                part += 1;
                 let before = &text[..text.len() - window.rest.len()];
                 if window.start_chars() != before.chars().count() {
                     mismatches.push(("start_chars".to_owned(), before.to_owned()));
