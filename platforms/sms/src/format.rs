@@ -16,14 +16,14 @@
 //! assert_eq!(parts[0].segments, 1);
 //! ```
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use platform_api::Part;
 use platform_api::text::{self, Window};
 
 use crate::segments::{
-    Counter, GSM7_SEGMENT, GSM7_SINGLE, gsm_normalize, irregular_chars, segments,
+    Counter, Encoding, GSM7_SEGMENT, GSM7_SINGLE, UCS2_SEGMENT, UCS2_SINGLE, gsm_normalize_located,
+    gsm_septets,
 };
 
 /// Twilio's limit on one message body, in characters.
@@ -37,14 +37,18 @@ pub const MAX_PART_CHARS: usize = 1600;
 /// between often fit in the next part's last segment for free. The reply is never billed more
 /// segments than filling every part would cost. Empty or whitespace-only Markdown gives no parts.
 pub fn format(markdown: &str) -> Vec<Part> {
-    let plain = gsm_normalize(&text::markdown_to_plain(markdown));
-    let mut chooser = FewerSegments::new(&plain);
-    text::split_numbered_with(&plain, MAX_PART_CHARS, |window| chooser.choose(window))
-        .into_iter()
-        .map(|body| {
-            let (encoding, segments) = segments(&body);
+    let (plain, special) = gsm_normalize_located(&text::markdown_to_plain(markdown));
+    let mut chooser = FewerSegments::new(&plain, special);
+    let spans = text::numbered_spans_with(&plain, MAX_PART_CHARS, |window| chooser.choose(window));
+    spans
+        .iter()
+        .map(|span| {
+            // Each part is counted from the irregular characters the chooser knows, not scanned
+            // again.
+            let (encoding, segments) =
+                chooser.cost(span.bytes.clone(), span.chars.clone(), span.suffix_chars());
             Part {
-                body,
+                body: span.body(&plain),
                 encoding: Some(encoding.label().to_owned()),
                 segments,
             }
@@ -64,32 +68,43 @@ pub fn format(markdown: &str) -> Vec<Part> {
 /// split would be (with suffixes counted at their reserved width, which is exact below ten
 /// parts).
 ///
-/// One chooser serves one text. It notes where the characters that are not one GSM-7 septet
+/// One chooser serves one text. It knows where the characters that are not one GSM-7 septet
 /// are, so that a part without any is counted from its length alone and one with some from the
 /// few places they are at, and it remembers the cost of greedy look-aheads by where they start,
 /// since the candidates' look-aheads and the next part's often run through the same cuts.
 struct FewerSegments<'t> {
     text: &'t str,
-    /// Byte offsets and character indices of the characters that are not a single GSM-7 septet,
-    /// found once a part needs choosing (most replies fit in one).
-    special: Option<Vec<(usize, usize)>>,
+    /// Byte offsets and character indices of the characters that are not a single GSM-7 septet
+    /// ([`irregular_chars`]).
+    special: Vec<(usize, usize)>,
+    /// `tally[k]` counts the kinds of `special[..k]`.
+    tally: Vec<Tally>,
     /// Segments of a greedy split of the text's last `remaining` bytes, by (`remaining`,
-    /// `max_chars`, `suffix_chars`).
-    known: HashMap<(usize, usize, usize), u32>,
+    /// `max_chars`, `suffix_chars`): a handful of entries, so a list.
+    known: Vec<((usize, usize, usize), u32)>,
 }
 
 impl<'t> FewerSegments<'t> {
-    fn new(text: &'t str) -> Self {
+    /// A chooser for `text`, whose irregular characters are `special`.
+    fn new(text: &'t str, special: Vec<(usize, usize)>) -> Self {
+        let mut tally = Vec::with_capacity(special.len() + 1);
+        let mut sum = Tally::default();
+        tally.push(sum);
+        for &(offset, _) in &special {
+            if let Some(c) = text.get(offset..).and_then(|rest| rest.chars().next()) {
+                sum.add(c);
+            }
+            tally.push(sum);
+        }
         FewerSegments {
             text,
-            special: None,
-            known: HashMap::new(),
+            special,
+            tally,
+            known: Vec::new(),
         }
     }
 
     fn choose(&mut self, window: &Window<'_>) -> usize {
-        let text = self.text;
-        self.special.get_or_insert_with(|| irregular_chars(text));
         let greedy = text::greedy(window);
         let Some(offset) = self.text.len().checked_sub(window.rest.len()) else {
             return greedy;
@@ -134,16 +149,43 @@ impl<'t> FewerSegments<'t> {
             base.1..base.1 + cut.chars,
             window.suffix_chars,
         )
+        .1
     }
 
-    /// Segments of the text in `bytes` (characters `chars`) followed by a suffix of
-    /// `suffix_chars`.
-    fn cost(&self, bytes: Range<usize>, chars: Range<usize>, suffix_chars: usize) -> u32 {
-        let special = self.special.as_deref().unwrap_or_default();
+    /// Encoding and segments of the text in `bytes` (characters `chars`) followed by a suffix
+    /// of `suffix_chars` plain characters.
+    fn cost(
+        &self,
+        bytes: Range<usize>,
+        chars: Range<usize>,
+        suffix_chars: usize,
+    ) -> (Encoding, u32) {
+        let special = &self.special;
         let first = special.partition_point(|&(offset, _)| offset < bytes.start);
         let last = special.partition_point(|&(offset, _)| offset < bytes.end);
         if first == last {
-            return plain_gsm_segments(chars.len() + suffix_chars);
+            return (
+                Encoding::Gsm7,
+                plain_gsm_segments(chars.len() + suffix_chars),
+            );
+        }
+        // Counted from the length and the kinds of the irregular characters when that settles
+        // it: each two-unit character can waste at most one unit at the end of a segment.
+        let (to, from) = (self.tally[last], self.tally[first]);
+        let (encoding, two_unit, single, per_segment) = if to.no_gsm > from.no_gsm {
+            let astral = to.astral - from.astral;
+            (Encoding::Ucs2, astral, UCS2_SINGLE, UCS2_SEGMENT)
+        } else {
+            let wide = to.wide - from.wide;
+            (Encoding::Gsm7, wide, GSM7_SINGLE, GSM7_SEGMENT)
+        };
+        let units = chars.len() + suffix_chars + two_unit;
+        if units <= single {
+            return (encoding, 1);
+        }
+        let fewest = units.div_ceil(per_segment);
+        if fewest == (units + two_unit).div_ceil(per_segment) {
+            return (encoding, u32::try_from(fewest).unwrap_or(u32::MAX));
         }
         let mut counter = Counter::new();
         let mut at = chars.start;
@@ -155,7 +197,7 @@ impl<'t> FewerSegments<'t> {
             at = index + 1;
         }
         counter.push_plain(chars.end.saturating_sub(at) + suffix_chars);
-        counter.segments().1
+        counter.segments()
     }
 
     /// The segments of the part ending at break `index` (`cost`) plus those of the rest of the
@@ -168,19 +210,42 @@ impl<'t> FewerSegments<'t> {
             let bytes = base.0 + bytes.start..base.0 + bytes.end;
             let chars = base.1 + chars.start..base.1 + chars.end;
             let remaining = self.text.len() - bytes.start;
-            if let Some(&segments) = self.known.get(&(remaining, max_chars, suffix_chars)) {
+            let key = (remaining, max_chars, suffix_chars);
+            if let Some(&(_, segments)) = self.known.iter().find(|(known, _)| *known == key) {
                 tail = segments;
                 break;
             }
-            fresh.push((remaining, self.cost(bytes, chars, suffix_chars)));
+            fresh.push((remaining, self.cost(bytes, chars, suffix_chars).1));
         }
         let mut total = tail;
         for (remaining, segments) in fresh.into_iter().rev() {
             total = total.saturating_add(segments);
             self.known
-                .insert((remaining, max_chars, suffix_chars), total);
+                .push(((remaining, max_chars, suffix_chars), total));
         }
         cost.saturating_add(total)
+    }
+}
+
+/// How many irregular characters of each kind a stretch of text has.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// GSM-7 extension characters (two septets).
+    wide: usize,
+    /// Characters GSM-7 cannot carry (the text is then UCS-2).
+    no_gsm: usize,
+    /// Characters outside the Basic Multilingual Plane (two UTF-16 units).
+    astral: usize,
+}
+
+impl Tally {
+    fn add(&mut self, c: char) {
+        match gsm_septets(c) {
+            Some(2) => self.wide += 1,
+            None => self.no_gsm += 1,
+            _ => {}
+        }
+        self.astral += usize::from(c.len_utf16() == 2);
     }
 }
 
@@ -197,6 +262,7 @@ fn plain_gsm_segments(septets: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segments::{gsm_normalize, irregular_chars, segments};
     use proptest::prelude::*;
 
     fn non_whitespace(text: &str) -> String {
@@ -439,18 +505,14 @@ mod tests {
             to in any::<prop::sample::Index>(),
             suffix_chars in 0usize..12,
         ) {
-            let chooser = FewerSegments {
-                text: &text,
-                special: Some(irregular_chars(&text)),
-                known: HashMap::new(),
-            };
+            let chooser = FewerSegments::new(&text, irregular_chars(&text));
             let offsets: Vec<usize> =
                 text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
             let (a, b) = (from.get(&offsets), to.get(&offsets));
             let (start, end) = (*a.min(b), *a.max(b));
             let chars = text[..start].chars().count()..text[..end].chars().count();
             let expected = segments(&format!("{}{}", &text[start..end], " ".repeat(suffix_chars)));
-            prop_assert_eq!(chooser.cost(start..end, chars, suffix_chars), expected.1);
+            prop_assert_eq!(chooser.cost(start..end, chars, suffix_chars), expected);
         }
     }
 

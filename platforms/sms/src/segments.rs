@@ -85,29 +85,71 @@ pub fn gsm_septets(c: char) -> Option<usize> {
 
 /// The characters of `text` that are not a single GSM-7 septet (extension characters and
 /// everything GSM-7 cannot carry), each as its byte offset and its character index. Text without
-/// any is counted by its length.
+/// any is counted by its length. [`gsm_normalize_located`] finds them as it normalizes; this
+/// finds them in text as it is.
+#[cfg(test)]
 pub(crate) fn irregular_chars(text: &str) -> Vec<(usize, usize)> {
-    let bytes = text.as_bytes();
     let mut found = Vec::new();
-    let mut chars = 0;
+    let mut located = Located::default();
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii() {
-            if ASCII_SEPTETS[usize::from(bytes[i])] != 1 {
-                found.push((i, chars));
-            }
-            i += 1;
-        } else if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
-            if gsm_septets(c) != Some(1) {
-                found.push((i, chars));
-            }
-            i += c.len_utf8();
-        } else {
-            i += 1;
-        }
-        chars += 1;
+    loop {
+        i = find_irregular(text.as_bytes(), i);
+        let Some(c) = text[i..].chars().next() else {
+            return found;
+        };
+        located.note(&mut found, i, c);
+        i += c.len_utf8();
     }
-    found
+}
+
+/// Counts characters through the irregular ones, which are the only ones that can take more
+/// than one byte.
+#[derive(Default)]
+struct Located {
+    /// Bytes so far that continue a multi-byte character.
+    continuation: usize,
+}
+
+impl Located {
+    /// Notes `c`, found at byte `offset`, in `found` if it is not a single septet.
+    fn note(&mut self, found: &mut Vec<(usize, usize)>, offset: usize, c: char) {
+        if gsm_septets(c) != Some(1) {
+            found.push((offset, offset - self.continuation));
+        }
+        self.continuation += c.len_utf8() - 1;
+    }
+}
+
+/// Whether a byte is not a one-septet character by itself: any byte of a non-ASCII character
+/// (most of which still are one septet, and are looked up whole), and ASCII outside GSM-7's basic
+/// set. The same as [`ASCII_SEPTETS`] differing from 1, written as comparisons so that a block of
+/// bytes is tested at once.
+fn irregular_byte(byte: u8) -> bool {
+    byte >= 0x7b
+        || (byte < 0x20 && byte != b'\n' && byte != b'\r')
+        || ((b'['..=b'`').contains(&byte) && byte != b'_')
+}
+
+/// The offset of the first irregular byte (see [`irregular_byte`]) of `bytes` at or after
+/// `from`, or the length of `bytes`.
+fn find_irregular(bytes: &[u8], from: usize) -> usize {
+    const BLOCK: usize = 32;
+    let mut i = from;
+    // Most replies are long runs of plain ASCII: a whole block is tested without a branch per
+    // byte, which the compiler turns into a few vector instructions.
+    while let Some(block) = bytes.get(i..i + BLOCK) {
+        if block
+            .iter()
+            .fold(false, |any, &byte| any | irregular_byte(byte))
+        {
+            break;
+        }
+        i += BLOCK;
+    }
+    bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&byte| irregular_byte(byte)))
+        .map_or(bytes.len(), |at| i + at)
 }
 
 /// The encoding `text` is sent in: GSM-7 unless one of its characters needs UCS-2.
@@ -246,18 +288,28 @@ impl Packer {
 /// Everything else is kept as it is: letters like `é` or `ü` are GSM-7 already, others (`ç`, `ł`,
 /// emoji, the zero-width joiner inside emoji sequences) have no GSM-7 form to turn into.
 pub fn gsm_normalize(text: &str) -> String {
+    gsm_normalize_located(text).0
+}
+
+/// [`gsm_normalize`], with the result's irregular characters as [`irregular_chars`] finds them.
+pub(crate) fn gsm_normalize_located(text: &str) -> (String, Vec<(usize, usize)>) {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.bytes().position(|b| !b.is_ascii() || b == b'\t') {
-        out.push_str(&rest[..at]);
-        let mut chars = rest[at..].chars();
-        if let Some(c) = chars.next() {
-            push_normalized(&mut out, c);
+    let mut found = Vec::new();
+    let mut located = Located::default();
+    let mut i = 0;
+    loop {
+        let at = find_irregular(text.as_bytes(), i);
+        out.push_str(&text[i..at]);
+        let Some(c) = text[at..].chars().next() else {
+            return (out, found);
+        };
+        i = at + c.len_utf8();
+        let start = out.len();
+        push_normalized(&mut out, c);
+        for (offset, pushed) in out[start..].char_indices() {
+            located.note(&mut found, start + offset, pushed);
         }
-        rest = chars.as_str();
     }
-    out.push_str(rest);
-    out
 }
 
 fn push_normalized(out: &mut String, c: char) {
@@ -367,6 +419,14 @@ mod tests {
         ];
         for (name, text, encoding, count) in cases {
             assert_eq!(segments(text), (*encoding, *count), "case {name}");
+        }
+    }
+
+    #[test]
+    fn irregular_bytes_match_the_septet_table() {
+        for byte in 0..=u8::MAX {
+            let one_septet = byte.is_ascii() && ASCII_SEPTETS[usize::from(byte)] == 1;
+            assert_eq!(irregular_byte(byte), !one_septet, "byte {byte:#04x}");
         }
     }
 
@@ -504,6 +564,27 @@ mod tests {
                 s.chars().filter(|&c| !replaced(c) && !output(c)).collect()
             };
             prop_assert_eq!(kept(&normalized), kept(&text));
+        }
+
+        #[test]
+        fn irregular_chars_match_counting_each_char(
+            text in prop::collection::vec(
+                prop_oneof![
+                    6 => "[ -~]{1,40}", 1 => Just("€".to_owned()), 1 => Just("’".to_owned()), 1 => Just("…".to_owned()),
+                    1 => Just("😀".to_owned()), 1 => Just("é".to_owned()), 1 => Just("\t".to_owned()), 1 => any::<char>().prop_map(String::from),
+                ],
+                0..80,
+            ).prop_map(|pieces| pieces.concat())
+        ) {
+            let expected: Vec<(usize, usize)> = text
+                .char_indices()
+                .enumerate()
+                .filter(|&(_, (_, c))| gsm_septets(c) != Some(1))
+                .map(|(index, (offset, _))| (offset, index))
+                .collect();
+            prop_assert_eq!(irregular_chars(&text), expected);
+            let (normalized, found) = gsm_normalize_located(&text);
+            prop_assert_eq!(found, irregular_chars(&normalized));
         }
     }
 }
