@@ -31,6 +31,19 @@ fn store_operations(c: &mut Criterion) {
                 .expect("insert")
         })
     });
+    c.bench_function("store_insert_inbound_batch_of_8", |b| {
+        b.iter(|| {
+            let batch: Vec<Inbound> = (0..8)
+                .map(|_| {
+                    n += 1;
+                    inbound(n)
+                })
+                .collect();
+            store
+                .insert_inbound_batch(black_box(&batch))
+                .expect("insert")
+        })
+    });
     c.bench_function("store_insert_duplicate", |b| {
         b.iter(|| {
             store

@@ -158,11 +158,9 @@ impl Store {
     /// Adds a job; returns its id.
     pub fn add_job(&self, job: &NewJob<'_>) -> Result<i64> {
         let conn = self.conn();
-        conn.execute(
-            "INSERT INTO cron_jobs (name, schedule, kind, payload, deliver, origin_platform, origin_chat,
+        conn.prepare_cached("INSERT INTO cron_jobs (name, schedule, kind, payload, deliver, origin_platform, origin_chat,
                                     next_run_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                 job.name,
                 job.schedule,
                 job.kind.as_str(),
@@ -209,11 +207,13 @@ impl Store {
     /// Takes a due run of a job: moves its next run to `next` (a one-shot without one is
     /// done). False when another scheduler took it first or the job changed meanwhile.
     pub fn claim_job_run(&self, id: i64, due: Millis, next: Option<Millis>) -> Result<bool> {
-        let changed = self.conn().execute(
-            "UPDATE cron_jobs SET next_run_at = ?3, done = (?3 IS NULL)
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE cron_jobs SET next_run_at = ?3, done = (?3 IS NULL)
              WHERE id = ?1 AND next_run_at = ?2 AND paused = 0 AND done = 0",
-            params![id, due, next],
-        )?;
+            )?
+            .execute(params![id, due, next])?;
         Ok(changed == 1)
     }
 
@@ -225,9 +225,7 @@ impl Store {
         paused: bool,
         next_run_at: Option<Millis>,
     ) -> Result<bool> {
-        let changed = self.conn().execute(
-            "UPDATE cron_jobs SET paused = ?2, next_run_at = COALESCE(?3, next_run_at) WHERE id = ?1",
-            params![id, paused, next_run_at],
+        let changed = self.conn().prepare_cached("UPDATE cron_jobs SET paused = ?2, next_run_at = COALESCE(?3, next_run_at) WHERE id = ?1")?.execute(params![id, paused, next_run_at],
         )?;
         Ok(changed == 1)
     }
@@ -236,8 +234,11 @@ impl Store {
     pub fn remove_job(&self, id: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM cron_runs WHERE job_id = ?1", params![id])?;
-        let changed = tx.execute("DELETE FROM cron_jobs WHERE id = ?1", params![id])?;
+        tx.prepare_cached("DELETE FROM cron_runs WHERE job_id = ?1")?
+            .execute(params![id])?;
+        let changed = tx
+            .prepare_cached("DELETE FROM cron_jobs WHERE id = ?1")?
+            .execute(params![id])?;
         tx.commit()?;
         Ok(changed == 1)
     }
@@ -246,15 +247,13 @@ impl Store {
     pub fn start_job_run(&self, job_id: i64, trigger: &str) -> Result<i64> {
         let conn = self.conn();
         let now = now_ms();
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO cron_runs (job_id, trigger, started_at) VALUES (?1, ?2, ?3)",
-            params![job_id, trigger, now],
-        )?;
+        )?
+        .execute(params![job_id, trigger, now])?;
         let run = conn.last_insert_rowid();
-        conn.execute(
-            "UPDATE cron_jobs SET last_run_at = ?2 WHERE id = ?1",
-            params![job_id, now],
-        )?;
+        conn.prepare_cached("UPDATE cron_jobs SET last_run_at = ?2 WHERE id = ?1")?
+            .execute(params![job_id, now])?;
         Ok(run)
     }
 
@@ -268,15 +267,13 @@ impl Store {
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE cron_runs SET ended_at = ?2, status = ?3, output = ?4, deliveries = ?5 WHERE id = ?1",
-            params![run_id, now_ms(), status.as_str(), output, deliveries],
+        tx.prepare_cached("UPDATE cron_runs SET ended_at = ?2, status = ?3, output = ?4, deliveries = ?5 WHERE id = ?1")?.execute(params![run_id, now_ms(), status.as_str(), output, deliveries],
         )?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE cron_jobs SET last_status = ?2
              WHERE id = (SELECT job_id FROM cron_runs WHERE id = ?1)",
-            params![run_id, status.as_str()],
-        )?;
+        )?
+        .execute(params![run_id, status.as_str()])?;
         tx.commit()?;
         Ok(())
     }
@@ -286,15 +283,16 @@ impl Store {
     pub fn interrupt_unfinished_runs(&self) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE cron_jobs SET last_status = 'interrupted'
              WHERE id IN (SELECT job_id FROM cron_runs WHERE ended_at IS NULL)",
-            [],
-        )?;
-        let n = tx.execute(
-            "UPDATE cron_runs SET ended_at = ?1, status = 'interrupted' WHERE ended_at IS NULL",
-            params![now_ms()],
-        )?;
+        )?
+        .execute([])?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE cron_runs SET ended_at = ?1, status = 'interrupted' WHERE ended_at IS NULL",
+            )?
+            .execute(params![now_ms()])?;
         tx.commit()?;
         Ok(n)
     }
@@ -303,18 +301,15 @@ impl Store {
     pub fn part_outcome(&self, id: i64) -> Result<Option<PartOutcome>> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT state, provider_id, error FROM outbox WHERE id = ?1",
-                params![id],
-                |r| {
-                    let state: String = r.get(0)?;
-                    Ok(PartOutcome {
-                        state: PartState::parse(&state),
-                        provider_id: r.get(1)?,
-                        error: r.get(2)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT state, provider_id, error FROM outbox WHERE id = ?1")?
+            .query_row(params![id], |r| {
+                let state: String = r.get(0)?;
+                Ok(PartOutcome {
+                    state: PartState::parse(&state),
+                    provider_id: r.get(1)?,
+                    error: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 }

@@ -247,7 +247,20 @@ pub struct Store {
 /// Size of the write-ahead log past which a checkpoint rewinds it.
 const WAL_BOUND: u64 = 256 * 1024 * 1024;
 
-/// Checkpoints the WAL every second on its own connection while the store is open.
+/// How often the write-ahead log is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Size of the write-ahead log past which a checkpoint makes sure it starts over.
+const WAL_REUSE: u64 = 8 * 1024 * 1024;
+
+/// Checkpoints the WAL on its own connection while the store is open.
+///
+/// A checkpoint copies the log's frames into the database without holding anything up. Under
+/// sustained writes that is not enough for the log to start over (new frames always follow
+/// the copied ones), and a log that only grows makes every commit extend a file, which costs
+/// the kernel fresh pages to zero. So once the log is past [`WAL_REUSE`], a second checkpoint
+/// holds the store's connection while it copies the few frames written meanwhile: with every
+/// frame copied, the next write starts the log over from its beginning.
 fn spawn_checkpointer(path: &Path, store: std::sync::Weak<Mutex<Connection>>) {
     let Ok(conn) = Connection::open(path) else {
         return;
@@ -256,19 +269,29 @@ fn spawn_checkpointer(path: &Path, store: std::sync::Weak<Mutex<Connection>>) {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let wal = std::path::PathBuf::from(wal);
+    let checkpoint = move |mode: &str| {
+        let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+    };
     let _ = std::thread::Builder::new()
         .name("hermes-checkpoint".to_string())
         .spawn(move || {
-            while store.strong_count() > 0 {
-                // PASSIVE never blocks writers; what it cannot copy now, the next round does.
-                // Under sustained writes the log is never rewound that way, so past a bound
-                // RESTART briefly holds writers back to start it afresh.
-                let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_BOUND);
-                let mode = if grown { "RESTART" } else { "PASSIVE" };
-                let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
-                std::thread::sleep(Duration::from_secs(1));
+            while let Some(shared) = store.upgrade() {
+                let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+                // Another process's reader can keep the log from starting over; past a bound,
+                // RESTART waits for it to let go.
+                checkpoint(if size() > WAL_BOUND {
+                    "RESTART"
+                } else {
+                    "PASSIVE"
+                });
+                if size() > WAL_REUSE {
+                    let _writes = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    checkpoint("PASSIVE");
+                }
+                drop(shared);
+                std::thread::sleep(CHECKPOINT_EVERY);
             }
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            checkpoint("TRUNCATE");
         });
 }
 
@@ -307,6 +330,8 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Every statement is prepared once and kept: there are fewer than this many.
+        conn.set_prepared_statement_cache_capacity(128);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // With WAL, NORMAL is durable against a crash of the process (kill -9); only a power
         // loss can take back the last commits.
@@ -362,8 +387,11 @@ impl Store {
     }
 
     fn insert_one(conn: &Connection, inbound: &Inbound) -> rusqlite::Result<Accepted> {
-        let attachments =
-            serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into());
+        let attachments = if inbound.attachments.is_empty() {
+            "[]".into()
+        } else {
+            serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
+        };
         let mut stmt = conn.prepare_cached(
             "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -410,11 +438,10 @@ impl Store {
 
     /// How many inbound messages wait for the dispatcher.
     pub fn pending_inbound_count(&self) -> Result<usize> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM inbound WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")?
+            .query_row([], |r| r.get(0))?;
         Ok(n as usize)
     }
 
@@ -443,19 +470,18 @@ impl Store {
 
     fn active_conversation(conn: &Connection, platform: &str, chat: &str) -> rusqlite::Result<i64> {
         let existing: Option<i64> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1",
-                params![platform, chat],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![platform, chat], |r| r.get(0))
             .optional()?;
         match existing {
             Some(id) => Ok(id),
             None => {
-                conn.execute(
+                conn.prepare_cached(
                     "INSERT INTO conversations (platform, chat, created_at) VALUES (?1, ?2, ?3)",
-                    params![platform, chat, now_ms()],
-                )?;
+                )?
+                .execute(params![platform, chat, now_ms()])?;
                 Ok(conn.last_insert_rowid())
             }
         }
@@ -486,19 +512,18 @@ impl Store {
 
     /// Number of turns in the active conversation.
     pub fn turn_count(&self, platform: &str, chat: &str) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id
              WHERE c.platform = ?1 AND c.chat = ?2 AND c.active = 1",
-            params![platform, chat],
-            |r| r.get(0),
-        )?)
+            )?
+            .query_row(params![platform, chat], |r| r.get(0))?)
     }
 
     /// Ends the active conversation; the next message starts a fresh one.
     pub fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE conversations SET active = 0 WHERE platform = ?1 AND chat = ?2 AND active = 1",
-            params![platform, chat],
+        self.conn().prepare_cached("UPDATE conversations SET active = 0 WHERE platform = ?1 AND chat = ?2 AND active = 1")?.execute(params![platform, chat],
         )?;
         Ok(())
     }
@@ -513,9 +538,7 @@ impl Store {
             let conversation = Self::active_conversation(&tx, commit.platform, commit.chat)?;
             for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
                 if let Some(content) = content {
-                    tx.execute(
-                        "INSERT INTO turns (conversation_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![conversation, role, content, now],
+                    tx.prepare_cached("INSERT INTO turns (conversation_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![conversation, role, content, now],
                     )?;
                 }
             }
@@ -529,10 +552,8 @@ impl Store {
             now,
         )?;
         for id in commit.inbound_ids {
-            tx.execute(
-                "UPDATE inbound SET state = 'done' WHERE id = ?1",
-                params![id],
-            )?;
+            tx.prepare_cached("UPDATE inbound SET state = 'done' WHERE id = ?1")?
+                .execute(params![id])?;
         }
         tx.commit()?;
         Ok(ids)
@@ -549,11 +570,9 @@ impl Store {
         let mut ids = Vec::with_capacity(parts.len());
         let count = parts.len() as i64;
         for (i, part) in parts.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
+            tx.prepare_cached("INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
                                      next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
-                params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)")?.execute(params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now],
             )?;
             ids.push(tx.last_insert_rowid());
         }
@@ -607,30 +626,25 @@ impl Store {
 
     /// When the next pending part becomes due, if any.
     pub fn next_due(&self) -> Result<Option<Millis>> {
-        Ok(self.conn().query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Claims a pending part for sending until `lease_until`; false if another sender has it.
     pub fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
-        let changed = self.conn().execute(
-            "UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
+        let changed = self.conn().prepare_cached("UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
                                updated_at = ?4
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, lease_until, std::process::id(), now_ms()],
+             WHERE id = ?1 AND state = 'pending'")?.execute(params![id, lease_until, std::process::id(), now_ms()],
         )?;
         Ok(changed == 1)
     }
 
     /// Records the provider's acceptance of a part.
     pub fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
-        self.conn().execute(
-            "UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
-                               lease_until = NULL, error = NULL, updated_at = ?4 WHERE id = ?1",
-            params![id, provider_id, segments, now_ms()],
+        self.conn().prepare_cached("UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
+                               lease_until = NULL, error = NULL, updated_at = ?4 WHERE id = ?1")?.execute(params![id, provider_id, segments, now_ms()],
         )?;
         Ok(())
     }
@@ -643,10 +657,8 @@ impl Store {
         error: &str,
         code: Option<i64>,
     ) -> Result<()> {
-        self.conn().execute(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, error = ?3, error_code = ?4,
-                               lease_until = NULL, updated_at = ?5 WHERE id = ?1",
-            params![id, next_attempt_at, error, code, now_ms()],
+        self.conn().prepare_cached("UPDATE outbox SET state = 'pending', next_attempt_at = ?2, error = ?3, error_code = ?4,
+                               lease_until = NULL, updated_at = ?5 WHERE id = ?1")?.execute(params![id, next_attempt_at, error, code, now_ms()],
         )?;
         Ok(())
     }
@@ -659,10 +671,8 @@ impl Store {
         error: &str,
         code: Option<i64>,
     ) -> Result<()> {
-        self.conn().execute(
-            "UPDATE outbox SET state = ?2, error = ?3, error_code = ?4, lease_until = NULL, updated_at = ?5
-             WHERE id = ?1",
-            params![id, state.as_str(), error, code, now_ms()],
+        self.conn().prepare_cached("UPDATE outbox SET state = ?2, error = ?3, error_code = ?4, lease_until = NULL, updated_at = ?5
+             WHERE id = ?1")?.execute(params![id, state.as_str(), error, code, now_ms()],
         )?;
         Ok(())
     }
@@ -683,11 +693,9 @@ impl Store {
             let lease_over = lease_until.is_none_or(|t| t < now);
             let owner_gone = claimed_by.is_none_or(|pid| pid != ours && !process_alive(pid));
             if lease_over || owner_gone {
-                expired += conn.execute(
-                    "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?2,
+                expired += conn.prepare_cached("UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?2,
                             error = 'interrupted while sending: outcome unknown'
-                     WHERE id = ?1 AND state = 'sending'",
-                    params![id, now],
+                     WHERE id = ?1 AND state = 'sending'")?.execute(params![id, now],
                 )?;
             }
         }
@@ -698,38 +706,33 @@ impl Store {
     pub fn part_state(&self, id: i64) -> Result<Option<PartState>> {
         let state: Option<String> = self
             .conn()
-            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT state FROM outbox WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
             .optional()?;
         Ok(state.as_deref().map(PartState::parse))
     }
 
     /// Parts waiting to be sent or being sent.
     pub fn outbox_depth(&self) -> Result<usize> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')",
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")?
+            .query_row([], |r| r.get(0))?;
         Ok(n as usize)
     }
 
     /// Stops all messages to a chat (opt-out).
     pub fn suppress(&self, platform: &str, chat: &str, reason: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO suppressions (platform, chat, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![platform, chat, reason, now_ms()],
+        self.conn().prepare_cached("INSERT OR REPLACE INTO suppressions (platform, chat, reason, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![platform, chat, reason, now_ms()],
         )?;
         Ok(())
     }
 
     /// Lifts a suppression (opt-in).
     pub fn unsuppress(&self, platform: &str, chat: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM suppressions WHERE platform = ?1 AND chat = ?2",
-            params![platform, chat],
-        )?;
+        self.conn()
+            .prepare_cached("DELETE FROM suppressions WHERE platform = ?1 AND chat = ?2")?
+            .execute(params![platform, chat])?;
         Ok(())
     }
 
@@ -737,11 +740,8 @@ impl Store {
     pub fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT 1 FROM suppressions WHERE platform = ?1 AND chat = ?2",
-                params![platform, chat],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM suppressions WHERE platform = ?1 AND chat = ?2")?
+            .query_row(params![platform, chat], |_| Ok(()))
             .optional()?
             .is_some())
     }

@@ -34,9 +34,7 @@ impl Store {
     pub fn is_approved(&self, platform: &str, sender: &str) -> Result<bool> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT 1 FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NOT NULL",
-                params![platform, sender],
+            .prepare_cached("SELECT 1 FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NOT NULL")?.query_row(params![platform, sender],
                 |_| Ok(()),
             )
             .optional()?
@@ -57,26 +55,20 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current: Option<Millis> = tx
-            .query_row(
-                "SELECT expires_at FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NULL",
-                params![platform, sender],
+            .prepare_cached("SELECT expires_at FROM pairing WHERE platform = ?1 AND sender = ?2 AND approved_at IS NULL")?.query_row(params![platform, sender],
                 |r| r.get(0),
             )
             .optional()?;
         if current.is_some_and(|expires| expires > now) {
             return Ok(PairingRequest::AlreadyIssued);
         }
-        let recent: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM pairing WHERE platform = ?1 AND created_at > ?2",
-            params![platform, now - 3_600_000],
-            |r| r.get(0),
-        )?;
+        let recent: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM pairing WHERE platform = ?1 AND created_at > ?2")?
+            .query_row(params![platform, now - 3_600_000], |r| r.get(0))?;
         if recent >= max_per_hour {
             return Ok(PairingRequest::Limited);
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO pairing (platform, sender, code, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![platform, sender, code, now, now + valid_for],
+        tx.prepare_cached("INSERT OR REPLACE INTO pairing (platform, sender, code, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![platform, sender, code, now, now + valid_for],
         )?;
         tx.commit()?;
         Ok(PairingRequest::Issued(code.to_string()))
@@ -91,27 +83,27 @@ impl Store {
     ) -> Result<Option<String>> {
         let conn = self.conn();
         let sender: Option<String> = conn
-            .query_row(
-                "SELECT sender FROM pairing WHERE platform = ?1 AND code = ?2 AND approved_at IS NULL AND expires_at > ?3",
-                params![platform, code.trim().to_ascii_uppercase(), now],
+            .prepare_cached("SELECT sender FROM pairing WHERE platform = ?1 AND code = ?2 AND approved_at IS NULL AND expires_at > ?3")?.query_row(params![platform, code.trim().to_ascii_uppercase(), now],
                 |r| r.get(0),
             )
             .optional()?;
         if let Some(sender) = &sender {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE pairing SET approved_at = ?3 WHERE platform = ?1 AND sender = ?2",
-                params![platform, sender, now],
-            )?;
+            )?
+            .execute(params![platform, sender, now])?;
         }
         Ok(sender)
     }
 
     /// Removes a sender (or a pending code) from pairing; returns whether anything was removed.
     pub fn revoke_pairing(&self, platform: &str, sender_or_code: &str) -> Result<bool> {
-        let changed = self.conn().execute(
-            "DELETE FROM pairing WHERE platform = ?1 AND (sender = ?2 OR code = upper(?2))",
-            params![platform, sender_or_code.trim()],
-        )?;
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM pairing WHERE platform = ?1 AND (sender = ?2 OR code = upper(?2))",
+            )?
+            .execute(params![platform, sender_or_code.trim()])?;
         Ok(changed > 0)
     }
 
