@@ -17,7 +17,8 @@ struct Histogram {
 /// The gateway's metrics; cheap to update from any thread.
 #[derive(Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Counters by name, then by rendered labels.
+    counters: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
     gauges: Mutex<BTreeMap<&'static str, i64>>,
     agent_latency: Mutex<Histogram>,
 }
@@ -38,14 +39,29 @@ fn help(name: &str) -> &'static str {
 }
 
 impl Metrics {
-    /// Adds `by` to a counter with the given labels (`platform="sms",reason="signature"`).
-    pub fn add(&self, name: &'static str, labels: String, by: u64) {
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        *counters.entry((name, labels)).or_default() += by;
+    /// Adds `by` to a counter with the given labels (`[("platform", "sms"), ("reason",
+    /// "signature")]`). Only the first update of a series allocates.
+    pub fn add(&self, name: &'static str, labels: &[(&str, &str)], by: u64) {
+        thread_local! {
+            static RENDERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        RENDERED.with(|rendered| {
+            let mut rendered = rendered.borrow_mut();
+            rendered.clear();
+            render_labels(&mut rendered, labels);
+            let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let series = counters.entry(name).or_default();
+            match series.get_mut(rendered.as_str()) {
+                Some(value) => *value += by,
+                None => {
+                    series.insert(rendered.clone(), by);
+                }
+            }
+        });
     }
 
     /// Adds one to a counter.
-    pub fn inc(&self, name: &'static str, labels: String) {
+    pub fn inc(&self, name: &'static str, labels: &[(&str, &str)]) {
         self.add(name, labels, 1);
     }
 
@@ -77,7 +93,8 @@ impl Metrics {
     pub fn get(&self, name: &'static str, labels: &str) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         counters
-            .get(&(name, labels.to_string()))
+            .get(name)
+            .and_then(|series| series.get(labels))
             .copied()
             .unwrap_or(0)
     }
@@ -90,16 +107,14 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut last = "";
-        for ((name, labels), value) in &counters {
-            if *name != last {
-                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
-                last = name;
-            }
-            if labels.is_empty() {
-                let _ = writeln!(out, "{name} {value}");
-            } else {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        for (name, series) in &counters {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
+            for (labels, value) in series {
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {value}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+                }
             }
         }
         for (name, value) in self.gauges.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -131,13 +146,24 @@ impl Metrics {
     }
 }
 
-/// Formats Prometheus labels, escaping values.
-pub fn labels(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join(",")
+/// Appends Prometheus labels to `out`, escaping values.
+fn render_labels(out: &mut String, pairs: &[(&str, &str)]) {
+    for (index, (key, value)) in pairs.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
 }
 
 #[cfg(test)]
@@ -149,11 +175,15 @@ mod tests {
         let m = Metrics::default();
         m.inc(
             "hermes_inbound_rejected_total",
-            labels(&[("platform", "sms"), ("reason", "signature")]),
+            &[("platform", "sms"), ("reason", "signature")],
         );
         m.inc(
             "hermes_inbound_rejected_total",
-            labels(&[("platform", "sms"), ("reason", "signature")]),
+            &[("platform", "sms"), ("reason", "signature")],
+        );
+        m.inc(
+            "hermes_outbound_failed_total",
+            &[("platform", "odd\"name\\"), ("code", "a\nb")],
         );
         m.set("hermes_outbox_depth", 3);
         m.observe_agent(Duration::from_millis(300));
@@ -161,6 +191,9 @@ mod tests {
         assert!(
             text.contains("hermes_inbound_rejected_total{platform=\"sms\",reason=\"signature\"} 2")
         );
+        assert!(text.contains(
+            "hermes_outbound_failed_total{platform=\"odd\\\"name\\\\\",code=\"a\\nb\"} 1"
+        ));
         assert!(text.contains("hermes_outbox_depth 3"));
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.5\"} 1"));
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.25\"} 0"));

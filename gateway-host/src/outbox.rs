@@ -10,7 +10,6 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::metrics::labels;
 use crate::services::Services;
 use crate::store::{OutboxPart, PartState, now_ms};
 
@@ -164,10 +163,10 @@ impl Sender {
         match platform.send(&part.chat, &part.part).await {
             Ok(receipt) => {
                 store.mark_sent(part.id, &receipt.provider_id, receipt.segments)?;
-                m.inc("hermes_outbound_sent_total", labels(&[("platform", name)]));
+                m.inc("hermes_outbound_sent_total", &[("platform", name)]);
                 m.add(
                     "hermes_segments_sent_total",
-                    labels(&[("platform", name)]),
+                    &[("platform", name)],
                     u64::from(receipt.segments.unwrap_or(part.part.segments)),
                 );
                 info!(
@@ -182,10 +181,7 @@ impl Sender {
             }) if attempts < MAX_ATTEMPTS => {
                 let delay = backoff(attempts, after);
                 store.mark_retry(part.id, now_ms() + delay.as_millis() as i64, &message, code)?;
-                m.inc(
-                    "hermes_outbound_retried_total",
-                    labels(&[("platform", name)]),
-                );
+                m.inc("hermes_outbound_retried_total", &[("platform", name)]);
                 warn!(
                     "[{name}] send to {who} failed (attempt {attempts}), retrying in {:.1}s: {message}",
                     delay.as_secs_f64()
@@ -196,7 +192,7 @@ impl Sender {
                 store.mark_final(part.id, PartState::Suppressed, &err.to_string(), err.code())?;
                 m.inc(
                     "hermes_outbound_failed_total",
-                    labels(&[("platform", name), ("code", &code_label(err.code()))]),
+                    &[("platform", name), ("code", &code_label(err.code()))],
                 );
                 warn!("[{name}] {who} has opted out ({err}); suppressing further messages");
             }
@@ -204,7 +200,7 @@ impl Sender {
                 store.mark_final(part.id, PartState::Ambiguous, &err.to_string(), None)?;
                 m.inc(
                     "hermes_outbound_failed_total",
-                    labels(&[("platform", name), ("code", "ambiguous")]),
+                    &[("platform", name), ("code", "ambiguous")],
                 );
                 error!(
                     "[{name}] part {}/{} to {who}: {err}; not re-sent to avoid a duplicate",
@@ -215,7 +211,7 @@ impl Sender {
                 store.mark_final(part.id, PartState::Failed, &err.to_string(), err.code())?;
                 m.inc(
                     "hermes_outbound_failed_total",
-                    labels(&[("platform", name), ("code", &code_label(err.code()))]),
+                    &[("platform", name), ("code", &code_label(err.code()))],
                 );
                 error!(
                     "[{name}] part {}/{} to {who} not delivered after {attempts} attempt(s): {err}",

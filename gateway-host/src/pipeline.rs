@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -17,7 +16,6 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
-use crate::metrics::labels;
 use crate::services::Services;
 use crate::store::{PairingRequest, Store, StoredInbound, TurnCommit, now_ms};
 
@@ -27,6 +25,9 @@ pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try ag
 /// Stored messages looked at in one dispatcher pass (oldest first).
 const PASS_LIMIT: usize = 2000;
 
+/// How long a dispatcher pass under load waits for more messages to take at once.
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// Turns of history sent to the agent as context.
 const HISTORY_TURNS: usize = 40;
 
@@ -35,61 +36,124 @@ pub struct Ingress {
     services: Services,
     pending: AtomicUsize,
     max_pending: usize,
-    writer: mpsc::Sender<Write>,
+    commits: Arc<GroupCommit>,
 }
 
 /// One message waiting for the group commit, with where to report its outcome.
 type Write = (Inbound, oneshot::Sender<Result<Accepted, String>>);
 
-/// Most messages stored in one transaction.
-const GROUP_COMMIT_MAX: usize = 512;
+/// Stores inbound messages so that concurrent webhooks share one transaction.
+///
+/// The handler that finds nobody committing becomes the leader: once its server thread has
+/// polled for I/O (so that the requests read meanwhile, on any thread, have queued theirs), it
+/// commits everything waiting, then again while more waits. Other threads only queue and are
+/// told the outcome; none blocks on the database, and no thread is woken just to write.
+struct GroupCommit {
+    store: Store,
+    queue: std::sync::Mutex<Queue>,
+}
 
-/// Stores inbound messages on a thread of its own: every message waiting when a transaction
-/// starts goes into it, so concurrent webhooks share one commit instead of queueing for one each.
-fn spawn_writer(store: Store) -> mpsc::Sender<Write> {
-    let (tx, rx) = mpsc::channel::<Write>();
-    let spawned = std::thread::Builder::new()
-        .name("hermes-inbound".to_string())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut writes = vec![first];
-                while writes.len() < GROUP_COMMIT_MAX {
-                    match rx.try_recv() {
-                        Ok(write) => writes.push(write),
-                        Err(_) => break,
-                    }
-                }
-                let (batch, replies): (Vec<Inbound>, Vec<_>) = writes.into_iter().unzip();
-                match store.insert_inbound_batch(&batch) {
-                    Ok(outcomes) => {
-                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
-                    }
+#[derive(Default)]
+struct Queue {
+    writes: Vec<Write>,
+    /// A leader is scheduled or committing.
+    leading: bool,
+}
+
+impl GroupCommit {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn submit(self: &Arc<Self>, inbound: Inbound) -> oneshot::Receiver<Result<Accepted, String>> {
+        let (reply, outcome) = oneshot::channel();
+        let lead = {
+            let mut queue = self.queue();
+            queue.writes.push((inbound, reply));
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead {
+            self.lead();
+        }
+        outcome
+    }
+
+    /// Commits what waits once this thread has polled for I/O, and again (as a task of its
+    /// own, so that this thread's connections are served in between) while more waits.
+    fn lead(self: &Arc<Self>) {
+        let leader = Leader(Some(self.clone()));
+        actix_rt::spawn(async move {
+            tokio::task::yield_now().await;
+            leader.commit_round();
+        });
+    }
+
+    /// Commits everything waiting; returns whether more came meanwhile (leadership is kept
+    /// then), or gives leadership up.
+    fn commit_waiting(&self) -> bool {
+        let writes = std::mem::take(&mut self.queue().writes);
+        self.commit(writes);
+        let mut queue = self.queue();
+        queue.leading = !queue.writes.is_empty();
+        queue.leading
+    }
+
+    fn commit(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        let (batch, replies): (Vec<Inbound>, Vec<_>) = writes.into_iter().unzip();
+        match self.store.insert_inbound_batch(&batch) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
-        });
-    if let Err(e) = spawned {
-        error!("could not start the inbound writer: {e}");
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
     }
-    tx
+}
+
+/// The scheduled leader of a [`GroupCommit`]. Should its task be dropped before it runs (its
+/// server thread stopping), it commits what waits there and then, so that no handler on
+/// another thread is left waiting for a leader that will never come.
+struct Leader(Option<Arc<GroupCommit>>);
+
+impl Leader {
+    fn commit_round(mut self) {
+        if let Some(commits) = self.0.take()
+            && commits.commit_waiting()
+        {
+            commits.lead();
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Some(commits) = self.0.take() {
+            while commits.commit_waiting() {}
+        }
+    }
 }
 
 impl Ingress {
     /// Ingress over the shared services, answering 503 past `max_pending` waiting messages.
     pub fn new(services: Services, max_pending: usize) -> Self {
         let pending = services.store.pending_inbound_count().unwrap_or(0);
-        let writer = spawn_writer(services.store.clone());
+        let commits = Arc::new(GroupCommit {
+            store: services.store.clone(),
+            queue: Default::default(),
+        });
         Ingress {
             services,
             pending: AtomicUsize::new(pending),
             max_pending,
-            writer,
+            commits,
         }
     }
 
@@ -110,27 +174,29 @@ impl InboundSink for Ingress {
             return Err(SinkError::Overloaded);
         }
         let platform = inbound.platform.clone();
-        let from = match self.services.platform(&platform) {
-            Some(p) => p.redact(&inbound.sender),
-            None => "a sender".to_string(),
-        };
-        let provider_id = inbound.provider_id.clone();
-        let (reply, outcome) = oneshot::channel();
-        self.writer
-            .send((inbound, reply))
-            .map_err(|_| SinkError::Storage("the inbound writer has stopped".to_string()))?;
-        let accepted = outcome
+        // What the log line below says, worked out only when it is written.
+        let logged = tracing::enabled!(tracing::Level::INFO).then(|| {
+            let from = match self.services.platform(&platform) {
+                Some(p) => p.redact(&inbound.sender),
+                None => "a sender".to_string(),
+            };
+            (inbound.provider_id.clone(), from)
+        });
+        let accepted = self
+            .commits
+            .submit(inbound)
             .await
-            .map_err(|_| SinkError::Storage("the inbound writer has stopped".to_string()))?
+            .map_err(|_| SinkError::Storage("the group commit was dropped".to_string()))?
             .map_err(SinkError::Storage)?;
         match accepted {
             Accepted::Stored => {
-                info!(message_id = %provider_id, "[{platform}] inbound from {from} stored");
+                if let Some((provider_id, from)) = logged {
+                    info!(message_id = %provider_id, "[{platform}] inbound from {from} stored");
+                }
                 self.pending.fetch_add(1, Ordering::Relaxed);
-                self.services.metrics.inc(
-                    "hermes_inbound_accepted_total",
-                    labels(&[("platform", &platform)]),
-                );
+                self.services
+                    .metrics
+                    .inc("hermes_inbound_accepted_total", &[("platform", &platform)]);
                 self.services.inbound.notify_one();
             }
             Accepted::Duplicate => self.rejected(&platform, "duplicate"),
@@ -141,7 +207,7 @@ impl InboundSink for Ingress {
     fn rejected(&self, platform: &str, reason: &'static str) {
         self.services.metrics.inc(
             "hermes_inbound_rejected_total",
-            labels(&[("platform", platform), ("reason", reason)]),
+            &[("platform", platform), ("reason", reason)],
         );
     }
 }
@@ -247,13 +313,19 @@ impl Dispatcher {
     /// for up to `grace`; turns still running then are abandoned and answered after a restart.
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         loop {
-            if let Err(e) = self.dispatch() {
+            let seen = self.dispatch().unwrap_or_else(|e| {
                 error!("dispatcher: {e:#}");
-            }
+                0
+            });
             tokio::select! {
                 _ = self.services.inbound.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => break,
+            }
+            // A pass costs a few queries and a commit however many messages it takes: under
+            // load (the last pass had several waiting), the next one waits a moment to take more.
+            if seen > 1 {
+                tokio::time::sleep(COALESCE).await;
             }
         }
         self.accepting.set(false);
@@ -269,9 +341,10 @@ impl Dispatcher {
         }
     }
 
-    /// One pass over the waiting messages.
-    fn dispatch(self: &Rc<Self>) -> anyhow::Result<()> {
+    /// One pass over the waiting messages; returns how many were waiting.
+    fn dispatch(self: &Rc<Self>) -> anyhow::Result<usize> {
         let pending = self.services.store.pending_inbound(PASS_LIMIT)?;
+        let seen = pending.len();
         let waiting = if pending.len() < PASS_LIMIT {
             pending.len()
         } else {
@@ -315,7 +388,7 @@ impl Dispatcher {
         // Messages handled without a turn are recorded together, in one transaction.
         let marks = self.marks.take();
         self.services.store.mark_inbound_states(&marks)?;
-        result
+        result.map(|()| seen)
     }
 
     /// Records, at the end of this pass, how a message was handled without a turn.
@@ -331,22 +404,32 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let store = &self.services.store;
         let mut batch: Vec<StoredInbound> = Vec::new();
+        // Senders looked up in the pairing table during this call.
+        let mut approved: HashMap<String, bool> = HashMap::new();
         for msg in msgs {
-            let who = platform.redact(&msg.sender);
+            let who = || platform.redact(&msg.sender);
             if let Some(control) = msg.control {
                 self.control(platform, &msg, control)?;
                 continue;
             }
-            if !platform.access().allows(&msg.sender)
-                && !store.is_approved(&msg.platform, &msg.sender)?
-            {
+            let allowed = platform.access().allows(&msg.sender)
+                || match approved.get(&msg.sender) {
+                    Some(&known) => known,
+                    None => {
+                        let known = store.is_approved(&msg.platform, &msg.sender)?;
+                        approved.insert(msg.sender.clone(), known);
+                        known
+                    }
+                };
+            if !allowed {
                 info!(
-                    "[{}] message from {who} not processed: sender is not allowed (deny by default)",
-                    msg.platform
+                    "[{}] message from {} not processed: sender is not allowed (deny by default)",
+                    msg.platform,
+                    who()
                 );
                 self.services.metrics.inc(
                     "hermes_inbound_rejected_total",
-                    labels(&[("platform", &msg.platform), ("reason", "unauthorized")]),
+                    &[("platform", &msg.platform), ("reason", "unauthorized")],
                 );
                 if platform.access().unauthorized == Unauthorized::Pair {
                     self.offer_pairing(key, platform, &msg)?;
@@ -356,12 +439,13 @@ impl Dispatcher {
             }
             if store.is_suppressed(&msg.platform, &msg.chat)? {
                 info!(
-                    "[{}] message from {who} not processed: the chat has opted out (send START to opt back in)",
-                    msg.platform
+                    "[{}] message from {} not processed: the chat has opted out (send START to opt back in)",
+                    msg.platform,
+                    who()
                 );
                 self.services.metrics.inc(
                     "hermes_inbound_rejected_total",
-                    labels(&[("platform", &msg.platform), ("reason", "opted-out")]),
+                    &[("platform", &msg.platform), ("reason", "opted-out")],
                 );
                 self.defer_mark(msg.id, "suppressed");
                 continue;
@@ -466,7 +550,7 @@ impl Dispatcher {
         );
         self.services.metrics.inc(
             "hermes_inbound_rejected_total",
-            labels(&[("platform", &msg.platform), ("reason", "rate-limited")]),
+            &[("platform", &msg.platform), ("reason", "rate-limited")],
         );
         self.defer_mark(msg.id, "rate-limited");
         if notice {
@@ -696,7 +780,7 @@ impl Dispatcher {
         };
         self.services.metrics.inc(
             "hermes_agent_turns_total",
-            labels(&[("platform", &key.0), ("outcome", result)]),
+            &[("platform", &key.0), ("outcome", result)],
         );
         let parts = platform.format(&reply);
         let commit = TurnCommit {
@@ -737,4 +821,72 @@ fn render_inbound(msg: &StoredInbound) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use futures_util::future::join_all;
+
+    use super::*;
+
+    fn inbound(provider_id: &str) -> Inbound {
+        Inbound {
+            platform: "sms".into(),
+            chat: "+15550001111".into(),
+            sender: "+15550001111".into(),
+            text: format!("message {provider_id}"),
+            attachments: vec![],
+            provider_id: provider_id.into(),
+            received_at: SystemTime::now(),
+            control: None,
+        }
+    }
+
+    fn group_commit() -> (tempfile::TempDir, Store, Arc<GroupCommit>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("gateway.db")).expect("store");
+        let commits = Arc::new(GroupCommit {
+            store: store.clone(),
+            queue: Default::default(),
+        });
+        (dir, store, commits)
+    }
+
+    #[actix_rt::test]
+    async fn concurrent_messages_share_commits_and_each_learns_its_outcome() {
+        let (_dir, store, commits) = group_commit();
+        let ids: Vec<String> = (0..40).map(|i| format!("SM{}", i % 30)).collect();
+        let outcomes = join_all(ids.iter().map(|id| commits.submit(inbound(id)))).await;
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Ok(Accepted::Stored))))
+            .count();
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Ok(Accepted::Duplicate))))
+            .count();
+        assert_eq!((stored, duplicates), (30, 10));
+        assert_eq!(store.pending_inbound_count().unwrap(), 30);
+        assert!(!commits.queue().leading, "leadership is given up once idle");
+        // Later messages find no leader and elect one again.
+        let late = commits.submit(inbound("SM-late")).await;
+        assert!(matches!(late, Ok(Ok(Accepted::Stored))));
+    }
+
+    #[test]
+    fn a_leader_dropped_before_it_runs_still_commits() {
+        let (_dir, store, commits) = group_commit();
+        let (reply, mut outcome) = oneshot::channel();
+        {
+            let mut queue = commits.queue();
+            queue.writes.push((inbound("SM1"), reply));
+            queue.leading = true;
+        }
+        drop(Leader(Some(commits.clone())));
+        assert!(matches!(outcome.try_recv(), Ok(Ok(Accepted::Stored))));
+        assert_eq!(store.pending_inbound_count().unwrap(), 1);
+        assert!(!commits.queue().leading);
+    }
 }

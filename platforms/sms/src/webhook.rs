@@ -163,10 +163,11 @@ pub async fn receive(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let is_form = content_type
+        .get(..FORM.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(FORM));
+    if !is_form {
         sink.rejected("sms", "parse");
         return twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
@@ -223,12 +224,16 @@ pub async fn receive(
         return twiml(StatusCode::OK);
     }
     let sid = inbound.provider_id.clone();
-    let from = phone::redact(&inbound.sender);
+    let sender = inbound.sender.clone();
     match sink.accept(inbound).await {
         // The host logs the stored message before the dispatcher can pick it up.
         Ok(Accepted::Stored) => twiml(StatusCode::OK),
         Ok(Accepted::Duplicate) => {
-            info!(message_sid = %sid, "[sms] duplicate webhook from {from} acknowledged, not processed again");
+            info!(
+                message_sid = %sid,
+                "[sms] duplicate webhook from {} acknowledged, not processed again",
+                phone::redact(&sender)
+            );
             twiml(StatusCode::OK)
         }
         Err(SinkError::Overloaded) => {
