@@ -154,7 +154,7 @@ fn wrk(addr: SocketAddr, reqs: &[Vec<u8>]) -> Option<(f64, String, String)> {
         lua.push_str("})\n");
     }
     lua.push_str(
-        "local n, id, step = 0, 0, 1\n\
+        "local n, step = 0, 1; id = 0\n\
          function setup(thread) thread:set('id', n); n = n + 1 end\n\
          function init(args) step = 2; i = id end\n\
          function request() i = i + step; return reqs[(i % #reqs) + 1] end\n",
