@@ -765,6 +765,33 @@ mod tests {
     }
 
     #[test]
+    fn the_write_ahead_log_starts_over_under_sustained_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
+        let wal = dir.path().join("gateway.db-wal");
+        // Commits back to back for several checkpoint rounds, the log past WAL_REUSE in each.
+        let text = "x".repeat(200);
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        while started.elapsed() < CHECKPOINT_EVERY * 6 || n < 10_000 {
+            let batch: Vec<Inbound> = (0..4)
+                .map(|i| inbound(&format!("SM{n}-{i}"), &text))
+                .collect();
+            store.insert_inbound_batch(&batch).unwrap();
+            n += 1;
+        }
+        // The log's header counts the times it started over (its checkpoint sequence number,
+        // bytes 12..16, big-endian). Without a checkpoint that keeps writes out, a log that is
+        // written to without pause never does.
+        let header = std::fs::read(&wal).unwrap();
+        let restarts = u32::from_be_bytes(header[12..16].try_into().unwrap());
+        assert!(
+            restarts >= 2,
+            "the log started over {restarts} times in {n} commits"
+        );
+    }
+
+    #[test]
     fn a_batch_commits_together_and_deduplicates_within_itself() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("gateway.db")).unwrap();
