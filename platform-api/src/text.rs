@@ -464,50 +464,17 @@ impl<'a> Window<'a> {
 /// break. Returns 0 for an empty `window.breaks`.
 pub fn greedy(window: &Window<'_>) -> usize {
     let breaks = window.breaks;
-    if let Some(first) = window.first_gap
-        && !breaks.is_empty()
-    {
-        let gaps = first..first + breaks.len();
-        return window
-            .layout
-            .pick_gap(gaps, window.pos_chars, window.max_chars)
-            - first;
-    }
-    pick(breaks.len(), window.max_chars, |index| {
-        (breaks[index].kind, breaks[index].chars)
-    })
-}
-
-/// [`greedy`] over `len` candidates in text order (so with growing characters),
-/// `candidate(index)` giving each one's kind and characters.
-fn pick(len: usize, max_chars: usize, candidate: impl Fn(usize) -> (BreakKind, usize)) -> usize {
-    let (mut second_half, mut high) = (0, len);
-    while second_half < high {
-        let middle = (second_half + high) / 2;
-        if candidate(middle).1.saturating_mul(2) < max_chars {
-            second_half = middle + 1;
-        } else {
-            high = middle;
+    // Without gaps, the window's one break is a cut inside a word too long for the part.
+    match window.first_gap {
+        Some(first) if !breaks.is_empty() => {
+            let gaps = first..first + breaks.len();
+            window
+                .layout
+                .pick_gap(gaps, window.pos_chars, window.max_chars)
+                - first
         }
+        _ => 0,
     }
-    // Scanning from the end, the first break of a kind is its latest, and a paragraph break
-    // cannot be beaten.
-    let best_in = |range: Range<usize>| {
-        let mut best: Option<(BreakKind, usize)> = None;
-        for index in range.rev() {
-            let (kind, _) = candidate(index);
-            if best.is_none_or(|(found, _)| kind > found) {
-                best = Some((kind, index));
-                if kind == BreakKind::Paragraph {
-                    break;
-                }
-            }
-        }
-        best.map(|(_, index)| index)
-    };
-    best_in(second_half..len)
-        .or_else(|| best_in(0..second_half))
-        .unwrap_or(0)
 }
 
 /// Splits text into parts of at most `max_chars` characters at natural places (see [`greedy`]).
@@ -585,16 +552,9 @@ impl Span {
     /// suffix.
     pub fn body(&self, text: &str) -> String {
         let part = &text[self.bytes.clone()];
-        let Some((index, total)) = self.number else {
-            return part.to_owned();
-        };
         let mut body = String::with_capacity(part.len() + self.suffix_chars());
         body.push_str(part);
-        body.push_str(" (");
-        body.push_str(&index.to_string());
-        body.push('/');
-        body.push_str(&total.to_string());
-        body.push(')');
+        body.push_str(&self.suffix());
         body
     }
 }
@@ -807,7 +767,47 @@ impl Gaps {
         self.all.push(gap);
     }
 
-    /// The index of the latest gap of the most natural kind in `range`, as [`pick`] chooses
+    /// Records the whitespace at bytes `run` of the text's body (which starts at byte `start`
+    /// of `text`), `chars` its characters counted from the text's start, with `newlines` line
+    /// ends in it: its kind comes from them and from the word before it, and its edges are moved
+    /// off any grapheme cluster they would split (a gap left without a boundary is dropped).
+    fn add(
+        &mut self,
+        text: &str,
+        start: usize,
+        run: Range<usize>,
+        chars: Range<usize>,
+        newlines: usize,
+    ) {
+        let body = &text[start..];
+        let bytes = body.as_bytes();
+        let last = match run.start.checked_sub(1).map(|j| bytes[j]) {
+            Some(byte) if byte.is_ascii() => char::from(byte),
+            Some(_) => body[..run.start].chars().next_back().unwrap_or('\0'),
+            None => '\0',
+        };
+        let kind = match newlines {
+            0 if ends_sentence(last, || before_last(body, run.start)) => BreakKind::Sentence,
+            0 => BreakKind::Space,
+            1 => BreakKind::Line,
+            _ => BreakKind::Paragraph,
+        };
+        let gap = Gap {
+            kind,
+            end: start + run.start,
+            next: start + run.end,
+            end_chars: chars.start,
+            next_chars: chars.end,
+        };
+        // Between ASCII neighbours the gap's edges are always cluster boundaries.
+        if last.is_ascii() && bytes[run.end].is_ascii() {
+            self.push(gap);
+        } else if let Some(gap) = align_gap(text, gap) {
+            self.push(gap);
+        }
+    }
+
+    /// The index of the latest gap of the most natural kind in `range`, as [`greedy`] chooses
     /// within one half; `None` for an empty range.
     fn best_in(&self, range: Range<usize>) -> Option<usize> {
         if range.is_empty() {
@@ -846,11 +846,6 @@ impl<'a> Layout<'a> {
         let mut continuation = 0;
         let mut stops = Stops::new(bytes);
         while let Some(at) = stops.next() {
-            let before_last = |end: usize| {
-                let mut before = body[..end].chars().rev();
-                before.next();
-                before.next().unwrap_or('\0')
-            };
             // The common gap, one space between ASCII words, takes the short way.
             if bytes[at] == b' '
                 && let Some(&after) = bytes.get(at + 1)
@@ -859,7 +854,7 @@ impl<'a> Layout<'a> {
                 && last.is_ascii()
             {
                 let chars = start_chars + at - continuation;
-                let sentence = ends_sentence(char::from(last), || before_last(at));
+                let sentence = ends_sentence(char::from(last), || before_last(body, at));
                 gaps.push(Gap {
                     kind: if sentence {
                         BreakKind::Sentence
@@ -881,50 +876,14 @@ impl<'a> Layout<'a> {
                 stops.skip_to(at + c.len_utf8());
                 continue;
             }
-            let gap_start = at;
-            let gap_start_chars = start_chars + at - continuation;
-            let mut i = at;
-            let mut newlines = 0;
-            while let Some(&byte) = bytes.get(i) {
-                if byte == b' ' {
-                    i += 1;
-                } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
-                    i += c.len_utf8();
-                    continuation += c.len_utf8() - 1;
-                    newlines += newline_weight(c, bytes.get(i).copied());
-                } else {
-                    break;
-                }
-            }
-            if i >= bytes.len() {
+            let (next, newlines, run_chars) = whitespace_run(body, at);
+            if next >= bytes.len() {
                 break;
             }
-            stops.skip_to(i);
-            let last = match gap_start.checked_sub(1).map(|j| bytes[j]) {
-                Some(byte) if byte.is_ascii() => char::from(byte),
-                Some(_) => body[..gap_start].chars().next_back().unwrap_or('\0'),
-                None => '\0',
-            };
-            let kind = match newlines {
-                0 if ends_sentence(last, || before_last(gap_start)) => BreakKind::Sentence,
-                0 => BreakKind::Space,
-                1 => BreakKind::Line,
-                _ => BreakKind::Paragraph,
-            };
-            let gap = Gap {
-                kind,
-                end: start + gap_start,
-                next: start + i,
-                end_chars: gap_start_chars,
-                next_chars: start_chars + i - continuation,
-            };
-            // Between ASCII neighbours the gap's edges are always cluster boundaries.
-            let plain = last.is_ascii() && bytes[i].is_ascii();
-            if plain {
-                gaps.push(gap);
-            } else if let Some(gap) = align_gap(text, gap) {
-                gaps.push(gap);
-            }
+            let chars = start_chars + at - continuation;
+            continuation += (next - at) - run_chars;
+            stops.skip_to(next);
+            gaps.add(text, start, at..next, chars..chars + run_chars, newlines);
         }
         Layout {
             text,
@@ -947,7 +906,7 @@ impl<'a> Layout<'a> {
         Some((first, first + last))
     }
 
-    /// What [`pick`] chooses among the non-empty range `gaps` of a part starting after
+    /// What [`greedy`] chooses among the non-empty range `gaps` of a part starting after
     /// `pos_chars` characters, as an index in `self.gaps`, with the gaps' kinds looked up rather
     /// than visited.
     fn pick_gap(&self, gaps: Range<usize>, pos_chars: usize, max_chars: usize) -> usize {
@@ -1197,6 +1156,32 @@ impl Iterator for GreedyParts<'_> {
             pos_chars - self.base_chars..end_chars - self.base_chars,
         ))
     }
+}
+
+/// The whitespace of `body` from byte `at`: where it ends, how many line ends it holds
+/// ([`newline_weight`]) and how many characters it is.
+fn whitespace_run(body: &str, at: usize) -> (usize, usize, usize) {
+    let bytes = body.as_bytes();
+    let (mut i, mut newlines, mut chars) = (at, 0, 0);
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b' ' {
+            i += 1;
+        } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
+            i += c.len_utf8();
+            newlines += newline_weight(c, bytes.get(i).copied());
+        } else {
+            break;
+        }
+        chars += 1;
+    }
+    (i, newlines, chars)
+}
+
+/// The character before the last one of `body[..end]`, or `'\0'`.
+fn before_last(body: &str, end: usize) -> char {
+    let mut before = body[..end].chars().rev();
+    before.next();
+    before.next().unwrap_or('\0')
 }
 
 /// How many line ends a whitespace character adds, given the byte after it; `\r\n` counts
@@ -1640,6 +1625,42 @@ mod tests {
         (start, start + part.len())
     }
 
+    /// [`greedy`]'s rule visiting every one of `len` candidates in text order (so with
+    /// growing characters), `candidate(index)` giving each one's kind and characters.
+    fn pick(
+        len: usize,
+        max_chars: usize,
+        candidate: impl Fn(usize) -> (BreakKind, usize),
+    ) -> usize {
+        let (mut second_half, mut high) = (0, len);
+        while second_half < high {
+            let middle = (second_half + high) / 2;
+            if candidate(middle).1.saturating_mul(2) < max_chars {
+                second_half = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        // Scanning from the end, the first break of a kind is its latest, and a paragraph break
+        // cannot be beaten.
+        let best_in = |range: Range<usize>| {
+            let mut best: Option<(BreakKind, usize)> = None;
+            for index in range.rev() {
+                let (kind, _) = candidate(index);
+                if best.is_none_or(|(found, _)| kind > found) {
+                    best = Some((kind, index));
+                    if kind == BreakKind::Paragraph {
+                        break;
+                    }
+                }
+            }
+            best.map(|(_, index)| index)
+        };
+        best_in(second_half..len)
+            .or_else(|| best_in(0..second_half))
+            .unwrap_or(0)
+    }
+
     /// The byte-at-a-time scan the block scan replaced, as a reference.
     fn reference_layout(text: &str) -> Layout<'_> {
         let (start, end) = bounds(text);
@@ -1668,53 +1689,13 @@ mod tests {
             if i >= bytes.len() {
                 break;
             }
-            let gap_start = i;
-            let gap_start_chars = chars;
-            let mut newlines = 0;
-            while let Some(&byte) = bytes.get(i) {
-                if byte == b' ' {
-                    i += 1;
-                } else if let Some(c) = char_at(body, i).filter(|c| c.is_whitespace()) {
-                    i += c.len_utf8();
-                    newlines += newline_weight(c, bytes.get(i).copied());
-                } else {
-                    break;
-                }
-                chars += 1;
-            }
-            if i >= bytes.len() {
+            let (next, newlines, run_chars) = whitespace_run(body, i);
+            if next >= bytes.len() {
                 break;
             }
-            let last = match gap_start.checked_sub(1).map(|j| bytes[j]) {
-                Some(byte) if byte.is_ascii() => char::from(byte),
-                Some(_) => body[..gap_start].chars().next_back().unwrap_or('\0'),
-                None => '\0',
-            };
-            let before_last = || {
-                let mut before = body[..gap_start].chars().rev();
-                before.next();
-                before.next().unwrap_or('\0')
-            };
-            let kind = match newlines {
-                0 if ends_sentence(last, before_last) => BreakKind::Sentence,
-                0 => BreakKind::Space,
-                1 => BreakKind::Line,
-                _ => BreakKind::Paragraph,
-            };
-            let gap = Gap {
-                kind,
-                end: start + gap_start,
-                next: start + i,
-                end_chars: gap_start_chars,
-                next_chars: chars,
-            };
-            // Between ASCII neighbours the gap's edges are always cluster boundaries.
-            let plain = last.is_ascii() && bytes[i].is_ascii();
-            if plain {
-                gaps.push(gap);
-            } else if let Some(gap) = align_gap(text, gap) {
-                gaps.push(gap);
-            }
+            gaps.add(text, start, i..next, chars..chars + run_chars, newlines);
+            chars += run_chars;
+            i = next;
         }
         Layout {
             text,

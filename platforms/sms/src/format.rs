@@ -163,14 +163,9 @@ impl<'t> FewerSegments<'t> {
         let special = &self.special;
         let first = special.partition_point(|&(offset, _)| offset < bytes.start);
         let last = special.partition_point(|&(offset, _)| offset < bytes.end);
-        if first == last {
-            return (
-                Encoding::Gsm7,
-                plain_gsm_segments(chars.len() + suffix_chars),
-            );
-        }
         // Counted from the length and the kinds of the irregular characters when that settles
-        // it: each two-unit character can waste at most one unit at the end of a segment.
+        // it (always, without any): each two-unit character can waste at most one unit at the
+        // end of a segment.
         let (to, from) = (self.tally[last], self.tally[first]);
         let (encoding, two_unit, single, per_segment) = if to.no_gsm > from.no_gsm {
             let astral = to.astral - from.astral;
@@ -181,7 +176,7 @@ impl<'t> FewerSegments<'t> {
         };
         let units = chars.len() + suffix_chars + two_unit;
         if units <= single {
-            return (encoding, 1);
+            return (encoding, u32::from(units > 0));
         }
         let fewest = units.div_ceil(per_segment);
         if fewest == (units + two_unit).div_ceil(per_segment) {
@@ -247,16 +242,6 @@ impl Tally {
         }
         self.astral += usize::from(c.len_utf16() == 2);
     }
-}
-
-/// Segments of a GSM-7 text of `septets` characters that are one septet each.
-fn plain_gsm_segments(septets: usize) -> u32 {
-    let segments = match septets {
-        0 => 0,
-        septets if septets <= GSM7_SINGLE => 1,
-        septets => septets.div_ceil(GSM7_SEGMENT),
-    };
-    u32::try_from(segments).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
