@@ -3,6 +3,7 @@ use std::hint::black_box;
 use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gateway_host::store::journal::Position;
 use gateway_host::store::{Store, TurnCommit, now_ms};
 use platform_api::{Inbound, Part};
 
@@ -31,17 +32,20 @@ fn store_operations(c: &mut Criterion) {
                 .expect("insert")
         })
     });
-    c.bench_function("store_insert_inbound_batch_of_8", |b| {
+    // What the importer does with the journal under load: many messages, one transaction.
+    c.bench_function("store_import_inbound_batch_of_64", |b| {
         b.iter(|| {
-            let batch: Vec<Inbound> = (0..8)
+            let batch: Vec<Inbound> = (0..64)
                 .map(|_| {
                     n += 1;
                     inbound(n)
                 })
                 .collect();
-            store
-                .insert_inbound_batch(black_box(&batch))
-                .expect("insert")
+            let to = Position {
+                generation: 1,
+                offset: n,
+            };
+            store.import_inbound(black_box(&batch), to).expect("import")
         })
     });
     c.bench_function("store_insert_duplicate", |b| {

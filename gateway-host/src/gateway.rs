@@ -10,9 +10,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::cron::scheduler::{Runner, Scheduler};
+use crate::ingress::Ingress;
 use crate::metrics::Metrics;
 use crate::outbox::Sender;
-use crate::pipeline::{Dispatcher, Ingress, Limits};
+use crate::pipeline::{Dispatcher, Limits};
 use crate::server;
 use crate::services::{Loaded, Services};
 use crate::settings::{self, HOST};
@@ -122,7 +123,7 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     let max_pending = host.number(settings::MAX_PENDING.env)?.unwrap_or(10_000) as usize;
 
     let mut services = services(&config, build_platforms(&config))?;
-    let ingress = Arc::new(Ingress::new(services.clone(), max_pending));
+    let ingress = Arc::new(Ingress::open(services.clone(), max_pending)?);
     let (listeners, failed) = server::bind_all(
         &services.platforms,
         ingress.clone(),
@@ -147,7 +148,7 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
         max_turns,
         max_outbox: host.number(settings::MAX_OUTBOX.env)?.unwrap_or(5_000) as usize,
     };
-    let dispatcher = Dispatcher::new(services.clone(), ingress, agent, limits);
+    let dispatcher = Dispatcher::new(services.clone(), ingress.clone(), agent, limits);
     let dispatching = actix_rt::spawn(dispatcher.run(turns_rx, TURN_GRACE));
     let sender = Sender::new(services.clone());
     let sending = actix_rt::spawn(sender.run(sends_rx, SEND_GRACE));
@@ -163,6 +164,8 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     for receiver in receivers {
         receiver.abort();
     }
+    // Nothing is appended any more: what the journal holds goes into the database.
+    ingress.stop();
     let _ = stop_jobs.send(true);
     let _ = stop_turns.send(true);
     let _ = scheduling.await;
@@ -183,7 +186,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::pipeline::Ingress;
+    use crate::ingress::Ingress;
 
     /// A platform whose provider is polled: its loop delivers one message.
     struct Polled(AccessPolicy);
@@ -255,10 +258,11 @@ mod tests {
             },
         );
         let services = services(&config, platforms).unwrap();
-        let ingress = Arc::new(Ingress::new(services.clone(), 100));
-        for receiver in start_receivers(&services.platforms, ingress) {
+        let ingress = Arc::new(Ingress::open(services.clone(), 100).unwrap());
+        for receiver in start_receivers(&services.platforms, ingress.clone()) {
             receiver.await.unwrap();
         }
+        ingress.stop();
         let pending = services.store.pending_inbound(10).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].text, "from the loop");

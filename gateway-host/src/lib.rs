@@ -1,7 +1,8 @@
 //! The hermes gateway host: everything behind the `hermes` binary.
 //!
-//! A message travels: a platform's route ([`server`]) hands it to the [`pipeline::Ingress`],
-//! which stores it ([`store`]) before the platform acknowledges; the [`pipeline::Dispatcher`]
+//! A message travels: a platform's route ([`server`]) hands it to the [`ingress::Ingress`],
+//! which makes it durable before the platform acknowledges and then stores it ([`store`]); the
+//! [`pipeline::Dispatcher`]
 //! runs it as a chat command ([`commands`]) or an agent turn ([`agent`]), formats the reply with
 //! the platform and queues the parts in the outbox in the same transaction; the
 //! [`outbox::Sender`] delivers them in order with retries. [`cron`] runs scheduled jobs whose
@@ -14,6 +15,7 @@ pub mod cron;
 pub mod deliver;
 pub mod doctor;
 pub mod gateway;
+pub mod ingress;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

@@ -1,7 +1,8 @@
 //! Prometheus counters and histograms, served at `GET /metrics` on every listener.
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds of the agent-latency histogram, in seconds.
@@ -20,6 +21,8 @@ pub struct Metrics {
     /// Counters by name, then by rendered labels.
     counters: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
     gauges: Mutex<BTreeMap<&'static str, i64>>,
+    /// Gauges that their owners update without a lock.
+    live_gauges: Mutex<BTreeMap<&'static str, Arc<AtomicI64>>>,
     agent_latency: Mutex<Histogram>,
 }
 
@@ -34,6 +37,9 @@ fn help(name: &str) -> &'static str {
         "hermes_segments_sent_total" => "Billed units (SMS segments) sent",
         "hermes_outbox_depth" => "Parts waiting to be sent",
         "hermes_inbound_pending" => "Inbound messages waiting for a turn",
+        "hermes_inbound_unimported" => {
+            "Inbound messages acknowledged and journaled, not yet in the database"
+        }
         _ => "",
     }
 }
@@ -71,6 +77,16 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name, value);
+    }
+
+    /// A gauge its owner updates directly (`fetch_add`), for a value that changes on a hot path.
+    pub fn live_gauge(&self, name: &'static str) -> Arc<AtomicI64> {
+        self.live_gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name)
+            .or_default()
+            .clone()
     }
 
     /// Records one agent turn's latency.
@@ -117,7 +133,20 @@ impl Metrics {
                 }
             }
         }
-        for (name, value) in self.gauges.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let mut gauges = self
+            .gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (name, gauge) in self
+            .live_gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            gauges.insert(name, gauge.load(Ordering::Acquire));
+        }
+        for (name, value) in &gauges {
             let _ = writeln!(
                 out,
                 "# HELP {name} {}\n# TYPE {name} gauge\n{name} {value}",
@@ -186,6 +215,13 @@ mod tests {
             &[("platform", "odd\"name\\"), ("code", "a\nb")],
         );
         m.set("hermes_outbox_depth", 3);
+        let live = m.live_gauge("hermes_inbound_unimported");
+        live.fetch_add(5, Ordering::Relaxed);
+        assert!(Arc::ptr_eq(
+            &live,
+            &m.live_gauge("hermes_inbound_unimported")
+        ));
+        live.fetch_sub(1, Ordering::Relaxed);
         m.observe_agent(Duration::from_millis(300));
         let text = m.render();
         assert!(
@@ -195,6 +231,9 @@ mod tests {
             "hermes_outbound_failed_total{platform=\"odd\\\"name\\\\\",code=\"a\\nb\"} 1"
         ));
         assert!(text.contains("hermes_outbox_depth 3"));
+        assert!(
+            text.contains("# TYPE hermes_inbound_unimported gauge\nhermes_inbound_unimported 4")
+        );
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.5\"} 1"));
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.25\"} 0"));
     }

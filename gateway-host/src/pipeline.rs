@@ -5,19 +5,18 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use platform_api::{Accepted, Control, Inbound, InboundSink, Platform, SinkError, Unauthorized};
+use platform_api::{Control, Platform, Unauthorized};
 use rand::Rng;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
+use crate::ingress::Ingress;
 use crate::services::Services;
-use crate::store::{PairingRequest, Store, StoredInbound, TurnCommit, now_ms};
+use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -30,187 +29,6 @@ const COALESCE: Duration = Duration::from_millis(2);
 
 /// Turns of history sent to the agent as context.
 const HISTORY_TURNS: usize = 40;
-
-/// The host side of receive: stores inbound messages durably before they are acknowledged.
-pub struct Ingress {
-    services: Services,
-    pending: AtomicUsize,
-    max_pending: usize,
-    commits: Arc<GroupCommit>,
-}
-
-/// One message waiting for the group commit, with where to report its outcome.
-type Write = (Inbound, oneshot::Sender<Result<Accepted, String>>);
-
-/// Stores inbound messages so that concurrent webhooks share one transaction.
-///
-/// The handler that finds nobody committing becomes the leader: once its server thread has
-/// polled for I/O (so that the requests read meanwhile, on any thread, have queued theirs), it
-/// commits everything waiting, then again while more waits. Other threads only queue and are
-/// told the outcome; none blocks on the database, and no thread is woken just to write.
-struct GroupCommit {
-    store: Store,
-    queue: std::sync::Mutex<Queue>,
-}
-
-#[derive(Default)]
-struct Queue {
-    writes: Vec<Write>,
-    /// A leader is scheduled or committing.
-    leading: bool,
-}
-
-impl GroupCommit {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn submit(self: &Arc<Self>, inbound: Inbound) -> oneshot::Receiver<Result<Accepted, String>> {
-        let (reply, outcome) = oneshot::channel();
-        let lead = {
-            let mut queue = self.queue();
-            queue.writes.push((inbound, reply));
-            !std::mem::replace(&mut queue.leading, true)
-        };
-        if lead {
-            self.lead();
-        }
-        outcome
-    }
-
-    /// Commits what waits once this thread has polled for I/O, and again (as a task of its
-    /// own, so that this thread's connections are served in between) while more waits.
-    fn lead(self: &Arc<Self>) {
-        let leader = Leader(Some(self.clone()));
-        actix_rt::spawn(async move {
-            tokio::task::yield_now().await;
-            leader.commit_round();
-        });
-    }
-
-    /// Commits everything waiting; returns whether more came meanwhile (leadership is kept
-    /// then), or gives leadership up.
-    fn commit_waiting(&self) -> bool {
-        let writes = std::mem::take(&mut self.queue().writes);
-        self.commit(writes);
-        let mut queue = self.queue();
-        queue.leading = !queue.writes.is_empty();
-        queue.leading
-    }
-
-    fn commit(&self, writes: Vec<Write>) {
-        if writes.is_empty() {
-            return;
-        }
-        let (batch, replies): (Vec<Inbound>, Vec<_>) = writes.into_iter().unzip();
-        match self.store.insert_inbound_batch(&batch) {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.to_string()));
-                }
-            }
-        }
-    }
-}
-
-/// The scheduled leader of a [`GroupCommit`]. Should its task be dropped before it runs (its
-/// server thread stopping), it commits what waits there and then, so that no handler on
-/// another thread is left waiting for a leader that will never come.
-struct Leader(Option<Arc<GroupCommit>>);
-
-impl Leader {
-    fn commit_round(mut self) {
-        if let Some(commits) = self.0.take()
-            && commits.commit_waiting()
-        {
-            commits.lead();
-        }
-    }
-}
-
-impl Drop for Leader {
-    fn drop(&mut self) {
-        if let Some(commits) = self.0.take() {
-            while commits.commit_waiting() {}
-        }
-    }
-}
-
-impl Ingress {
-    /// Ingress over the shared services, answering 503 past `max_pending` waiting messages.
-    pub fn new(services: Services, max_pending: usize) -> Self {
-        let pending = services.store.pending_inbound_count().unwrap_or(0);
-        let commits = Arc::new(GroupCommit {
-            store: services.store.clone(),
-            queue: Default::default(),
-        });
-        Ingress {
-            services,
-            pending: AtomicUsize::new(pending),
-            max_pending,
-            commits,
-        }
-    }
-
-    /// Updates the count of waiting messages (the dispatcher knows it exactly).
-    pub fn set_pending(&self, n: usize) {
-        self.pending.store(n, Ordering::Relaxed);
-        self.services
-            .metrics
-            .set("hermes_inbound_pending", n as i64);
-    }
-}
-
-#[async_trait(?Send)]
-impl InboundSink for Ingress {
-    async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
-        if self.pending.load(Ordering::Relaxed) >= self.max_pending {
-            self.rejected(&inbound.platform, "overloaded");
-            return Err(SinkError::Overloaded);
-        }
-        let platform = inbound.platform.clone();
-        // What the log line below says, worked out only when it is written.
-        let logged = tracing::enabled!(tracing::Level::INFO).then(|| {
-            let from = match self.services.platform(&platform) {
-                Some(p) => p.redact(&inbound.sender),
-                None => "a sender".to_string(),
-            };
-            (inbound.provider_id.clone(), from)
-        });
-        let accepted = self
-            .commits
-            .submit(inbound)
-            .await
-            .map_err(|_| SinkError::Storage("the group commit was dropped".to_string()))?
-            .map_err(SinkError::Storage)?;
-        match accepted {
-            Accepted::Stored => {
-                if let Some((provider_id, from)) = logged {
-                    info!(message_id = %provider_id, "[{platform}] inbound from {from} stored");
-                }
-                self.pending.fetch_add(1, Ordering::Relaxed);
-                self.services
-                    .metrics
-                    .inc("hermes_inbound_accepted_total", &[("platform", &platform)]);
-                self.services.inbound.notify_one();
-            }
-            Accepted::Duplicate => self.rejected(&platform, "duplicate"),
-        }
-        Ok(accepted)
-    }
-
-    fn rejected(&self, platform: &str, reason: &'static str) {
-        self.services.metrics.inc(
-            "hermes_inbound_rejected_total",
-            &[("platform", platform), ("reason", reason)],
-        );
-    }
-}
 
 type Key = (String, String);
 
@@ -821,72 +639,4 @@ fn render_inbound(msg: &StoredInbound) -> String {
         ));
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::SystemTime;
-
-    use futures_util::future::join_all;
-
-    use super::*;
-
-    fn inbound(provider_id: &str) -> Inbound {
-        Inbound {
-            platform: "sms".into(),
-            chat: "+15550001111".into(),
-            sender: "+15550001111".into(),
-            text: format!("message {provider_id}"),
-            attachments: vec![],
-            provider_id: provider_id.into(),
-            received_at: SystemTime::now(),
-            control: None,
-        }
-    }
-
-    fn group_commit() -> (tempfile::TempDir, Store, Arc<GroupCommit>) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("gateway.db")).expect("store");
-        let commits = Arc::new(GroupCommit {
-            store: store.clone(),
-            queue: Default::default(),
-        });
-        (dir, store, commits)
-    }
-
-    #[actix_rt::test]
-    async fn concurrent_messages_share_commits_and_each_learns_its_outcome() {
-        let (_dir, store, commits) = group_commit();
-        let ids: Vec<String> = (0..40).map(|i| format!("SM{}", i % 30)).collect();
-        let outcomes = join_all(ids.iter().map(|id| commits.submit(inbound(id)))).await;
-        let stored = outcomes
-            .iter()
-            .filter(|o| matches!(o, Ok(Ok(Accepted::Stored))))
-            .count();
-        let duplicates = outcomes
-            .iter()
-            .filter(|o| matches!(o, Ok(Ok(Accepted::Duplicate))))
-            .count();
-        assert_eq!((stored, duplicates), (30, 10));
-        assert_eq!(store.pending_inbound_count().unwrap(), 30);
-        assert!(!commits.queue().leading, "leadership is given up once idle");
-        // Later messages find no leader and elect one again.
-        let late = commits.submit(inbound("SM-late")).await;
-        assert!(matches!(late, Ok(Ok(Accepted::Stored))));
-    }
-
-    #[test]
-    fn a_leader_dropped_before_it_runs_still_commits() {
-        let (_dir, store, commits) = group_commit();
-        let (reply, mut outcome) = oneshot::channel();
-        {
-            let mut queue = commits.queue();
-            queue.writes.push((inbound("SM1"), reply));
-            queue.leading = true;
-        }
-        drop(Leader(Some(commits.clone())));
-        assert!(matches!(outcome.try_recv(), Ok(Ok(Accepted::Stored))));
-        assert_eq!(store.pending_inbound_count().unwrap(), 1);
-        assert!(!commits.queue().leading);
-    }
 }

@@ -316,6 +316,17 @@ impl Gateway {
         http::request(self.addr(), "GET", path, &[], b"").expect("GET")
     }
 
+    /// Messages it acknowledged that are not in its database yet (still in the inbound journal),
+    /// from `/metrics`.
+    pub fn unimported(&self) -> i64 {
+        let metrics = self.get("/metrics").body;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("hermes_inbound_unimported "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no hermes_inbound_unimported in /metrics:\n{metrics}"))
+    }
+
     /// Posts a webhook signed for [`WEBHOOK_URL`].
     pub fn post_signed(&self, params: &[(&str, &str)]) -> Response {
         let sig = sign(AUTH_TOKEN, WEBHOOK_URL, params);

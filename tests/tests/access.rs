@@ -124,10 +124,11 @@ fn a_sender_over_the_rate_limit_gets_one_notice_and_no_turns() {
         );
     }
     assert!(
-        eventually(WAIT, || (count(
-            &home,
-            "SELECT COUNT(*) FROM inbound WHERE state = 'pending'"
-        ) == 0)
+        eventually(WAIT, || (gw.unimported() == 0
+            && count(
+                &home,
+                "SELECT COUNT(*) FROM inbound WHERE state = 'pending'"
+            ) == 0)
             .then_some(()))
         .is_some()
     );

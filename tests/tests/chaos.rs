@@ -105,16 +105,18 @@ fn kills_faults_and_retries_lose_nothing_and_double_nothing() {
         std::thread::sleep(Duration::from_millis(rng.below(40)));
     }
 
-    // Let everything settle: no pending inbound, every part final.
+    // Let everything settle: every acknowledged message imported and handled, every part final.
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
-        let open = count(
-            &home,
-            "SELECT COUNT(*) FROM inbound WHERE state = 'pending'",
-        ) + count(
-            &home,
-            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')",
-        );
+        let open = gw.unimported().max(0)
+            + count(
+                &home,
+                "SELECT COUNT(*) FROM inbound WHERE state = 'pending'",
+            )
+            + count(
+                &home,
+                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')",
+            );
         if open == 0 {
             break;
         }

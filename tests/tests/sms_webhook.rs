@@ -20,10 +20,13 @@ fn assert_twiml(response: &http::Response, status: u16) {
     );
 }
 
-/// Settles the pipeline: waits until every stored message has been handled.
-fn settle(home: &Home) {
+/// Settles the pipeline: waits until every acknowledged message is in the database and has
+/// been handled.
+fn settle(home: &Home, gw: &Gateway) {
     let done = eventually(WAIT, || {
-        (count(home, "SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0).then_some(())
+        (gw.unimported() == 0
+            && count(home, "SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0)
+            .then_some(())
     });
     assert!(done.is_some(), "messages still pending");
 }
@@ -140,7 +143,7 @@ fn strangers_are_denied_by_default_and_allowlists_normalise() {
         200,
     );
     let sent = twilio.wait_for_messages(1, WAIT);
-    settle(&home);
+    settle(&home, &gw);
     std::thread::sleep(Duration::from_millis(300));
     let sent_all = twilio.messages();
     assert_eq!(sent_all.len(), 1, "{sent:?}");
@@ -213,7 +216,7 @@ fn stop_suppresses_everything_until_start() {
         &gw.text(ALICE, "HELP", "SM70000000000000000000000000000003"),
         200,
     );
-    settle(&home);
+    settle(&home, &gw);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         twilio.messages().is_empty(),
@@ -244,7 +247,7 @@ fn twilio_21610_suppresses_the_number() {
         gw.logs()
     );
     gw.text(BOB, "second", "SM80000000000000000000000000000002");
-    settle(&home);
+    settle(&home, &gw);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         twilio.attempts().len(),
@@ -312,6 +315,55 @@ fn a_duplicate_message_sid_is_processed_once_also_after_restart() {
     let bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
     assert_eq!(bodies, ["You said: once", "You said: marker"], "{sent:?}");
     assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 2);
+}
+
+#[test]
+fn acknowledged_messages_survive_a_kill_before_they_reach_the_database() {
+    let home = Home::new();
+    let twilio = emulator();
+    let mut gw = sms_gateway(&home, &twilio, &[]);
+    // Another writer holds the database: webhooks are still acknowledged, from the journal.
+    let db = home.db();
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let sids = [
+        "SMj0000000000000000000000000000001",
+        "SMj0000000000000000000000000000002",
+    ];
+    assert_twiml(&gw.text(ALICE, "from alice", sids[0]), 200);
+    assert_twiml(&gw.text(BOB, "from bob", sids[1]), 200);
+    // Twilio retrying the first one: acknowledged again.
+    assert_twiml(&gw.text(ALICE, "from alice", sids[0]), 200);
+    assert_eq!(gw.unimported(), 3);
+    gw.kill();
+    db.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 0);
+    assert!(twilio.messages().is_empty());
+
+    let gw = sms_gateway(&home, &twilio, &[]);
+    let sent = twilio.wait_for_messages(2, WAIT);
+    settle(&home, &gw);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut replies: Vec<(String, String)> = twilio
+        .messages()
+        .into_iter()
+        .map(|m| (m.to, m.body))
+        .collect();
+    replies.sort();
+    assert_eq!(
+        replies,
+        [
+            (ALICE.to_string(), "You said: from alice".to_string()),
+            (BOB.to_string(), "You said: from bob".to_string()),
+        ],
+        "{sent:?}"
+    );
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 2);
+    let logs = gw.logs();
+    assert!(logs.contains("inbound from +1555***1111 stored"), "{logs}");
+    assert!(
+        logs.contains("duplicate message from +1555***1111 acknowledged, not processed again"),
+        "{logs}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use platform_api::{Accepted, Attachment, Control, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod cron;
+pub mod journal;
 mod pairing;
 pub use cron::{Job, JobKind, NewJob, PartOutcome, RunStatus};
 pub use pairing::{PairingEntry, PairingRequest};
@@ -137,6 +138,15 @@ CREATE TABLE cron_runs (
     deliveries TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
+"#,
+    // How far the inbound journal is imported (journal.rs).
+    r#"
+CREATE TABLE inbound_journal (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL,
+    offset INTEGER NOT NULL
+);
+INSERT INTO inbound_journal (id, generation, offset) VALUES (1, 0, 0);
 "#,
 ];
 
@@ -373,17 +383,48 @@ impl Store {
         Ok(Self::insert_one(&self.conn(), inbound)?)
     }
 
-    /// Stores several inbound messages in one transaction (group commit): each gets its own
-    /// outcome, and all are durable once this returns.
-    pub fn insert_inbound_batch(&self, batch: &[Inbound]) -> Result<Vec<Accepted>> {
+    /// Stores messages read from the inbound journal and records how far it is imported, in
+    /// one transaction: each message is stored exactly once however often it is imported.
+    pub fn import_inbound(
+        &self,
+        batch: &[Inbound],
+        to: journal::Position,
+    ) -> Result<Vec<Accepted>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let outcomes = batch
             .iter()
             .map(|inbound| Self::insert_one(&tx, inbound))
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        Self::record_journal_position(&tx, to)?;
         tx.commit()?;
         Ok(outcomes)
+    }
+
+    /// How far the inbound journal is imported.
+    pub fn journal_position(&self) -> Result<journal::Position> {
+        let (generation, offset): (i64, i64) = self.conn().query_row(
+            "SELECT generation, offset FROM inbound_journal WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(journal::Position {
+            generation: generation as u64,
+            offset: offset as u64,
+        })
+    }
+
+    /// Records that the inbound journal is imported up to `to`.
+    pub fn set_journal_position(&self, to: journal::Position) -> Result<()> {
+        Ok(Self::record_journal_position(&self.conn(), to)?)
+    }
+
+    fn record_journal_position(conn: &Connection, to: journal::Position) -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "UPDATE inbound_journal SET generation = ?1, offset = ?2 WHERE id = 1",
+        )?
+        .execute(params![to.generation as i64, to.offset as i64])?;
+        Ok(())
     }
 
     fn insert_one(conn: &Connection, inbound: &Inbound) -> rusqlite::Result<Accepted> {
@@ -777,7 +818,11 @@ mod tests {
             let batch: Vec<Inbound> = (0..4)
                 .map(|i| inbound(&format!("SM{n}-{i}"), &text))
                 .collect();
-            store.insert_inbound_batch(&batch).unwrap();
+            let to = journal::Position {
+                generation: 1,
+                offset: n,
+            };
+            store.import_inbound(&batch, to).unwrap();
             n += 1;
         }
         // The log's header counts the times it started over (its checkpoint sequence number,
@@ -792,7 +837,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_commits_together_and_deduplicates_within_itself() {
+    fn an_import_commits_together_deduplicates_and_records_its_position() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("gateway.db")).unwrap();
         store.insert_inbound(&inbound("SM0", "before")).unwrap();
@@ -802,8 +847,12 @@ mod tests {
             inbound("SM1", "a"),
             inbound("SM2", "b"),
         ];
+        let to = journal::Position {
+            generation: 3,
+            offset: 1234,
+        };
         assert_eq!(
-            store.insert_inbound_batch(&batch).unwrap(),
+            store.import_inbound(&batch, to).unwrap(),
             [
                 Accepted::Duplicate,
                 Accepted::Stored,
@@ -811,6 +860,7 @@ mod tests {
                 Accepted::Stored
             ]
         );
+        assert_eq!(store.journal_position().unwrap(), to);
         assert_eq!(store.pending_inbound(10).unwrap().len(), 3);
         let ids: Vec<i64> = store
             .pending_inbound(10)

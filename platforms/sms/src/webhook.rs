@@ -226,7 +226,6 @@ pub async fn receive(
     let sid = inbound.provider_id.clone();
     let sender = inbound.sender.clone();
     match sink.accept(inbound).await {
-        // The host logs the stored message before the dispatcher can pick it up.
         Ok(Accepted::Stored) => twiml(StatusCode::OK),
         Ok(Accepted::Duplicate) => {
             info!(

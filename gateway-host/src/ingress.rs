@@ -1,0 +1,449 @@
+//! Ingress: inbound messages are made durable before they are acknowledged, then stored.
+//!
+//! A webhook's message is appended to the inbound journal ([`store::journal`]) before the
+//! handler answers, webhooks that arrive together sharing one write (group commit). An importer
+//! thread moves journal records into the database, deduplicated on platform and provider id,
+//! and wakes the dispatcher. So the thread that answers webhooks never waits for SQLite, and
+//! the database work runs beside it.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use platform_api::{Accepted, Inbound, InboundSink, Platform, SinkError};
+use tokio::sync::{Notify, oneshot};
+use tracing::{error, info, warn};
+
+use crate::metrics::Metrics;
+use crate::services::Services;
+use crate::store::Store;
+use crate::store::journal::{Journal, Position};
+
+/// The journal's file name in `$HERMES_HOME`.
+pub const JOURNAL_FILE: &str = "inbound.journal";
+
+/// Records imported in one transaction at most.
+const IMPORT_BATCH: usize = 2000;
+
+/// Size past which a fully imported journal starts over.
+const RESTART_AT: u64 = 4 << 20;
+
+/// How long the importer sleeps when nothing wakes it, and waits after a failure.
+const IMPORT_IDLE: Duration = Duration::from_secs(1);
+
+/// How long the importer lets records gather after a busy import: one transaction for many of
+/// them, and no wake-up for each append.
+const IMPORT_GATHER: Duration = Duration::from_millis(1);
+
+/// The host side of receive: makes inbound messages durable before they are acknowledged.
+pub struct Ingress {
+    services: Services,
+    pending: AtomicUsize,
+    max_pending: usize,
+    commits: Arc<GroupCommit>,
+    importer: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+}
+
+impl Ingress {
+    /// Opens the inbound journal of `services.home` and starts importing it (what a previous
+    /// run left unimported first); answers 503 past `max_pending` waiting messages.
+    pub fn open(services: Services, max_pending: usize) -> anyhow::Result<Self> {
+        let path = services.home.join(JOURNAL_FILE);
+        let imported = services.store.journal_position()?;
+        let opened = Journal::open(&path, imported)?;
+        if opened.dropped > 0 {
+            warn!(
+                "{}: dropped the last {} bytes, a write cut short by a crash (never acknowledged)",
+                path.display(),
+                opened.dropped
+            );
+        }
+        let journal = Arc::new(opened.journal);
+        let unimported = services.metrics.live_gauge("hermes_inbound_unimported");
+        unimported.store(opened.unimported as i64, Ordering::Release);
+        let stop = Arc::new(AtomicBool::new(false));
+        let importer = Importer {
+            journal: journal.clone(),
+            store: services.store.clone(),
+            metrics: services.metrics.clone(),
+            platforms: services
+                .platforms
+                .iter()
+                .map(|(name, loaded)| (name.clone(), loaded.platform.clone()))
+                .collect(),
+            dispatch: services.inbound.clone(),
+            position: opened.start,
+            unimported: unimported.clone(),
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("hermes-import".to_string())
+            .spawn(move || importer.run())
+            .context("starting the inbound importer")?;
+        let commits = Arc::new(GroupCommit {
+            journal,
+            importer: thread.thread().clone(),
+            unimported,
+            queue: Default::default(),
+        });
+        let pending = services.store.pending_inbound_count().unwrap_or(0);
+        Ok(Ingress {
+            services,
+            pending: AtomicUsize::new(pending),
+            max_pending,
+            commits,
+            importer: Mutex::new(Some((stop, thread))),
+        })
+    }
+
+    /// Updates the count of waiting messages (the dispatcher knows it exactly).
+    pub fn set_pending(&self, n: usize) {
+        self.pending.store(n, Ordering::Relaxed);
+        self.services
+            .metrics
+            .set("hermes_inbound_pending", n as i64);
+    }
+
+    /// Imports what the journal holds and stops importing; call once nothing is appended any
+    /// more.
+    pub fn stop(&self) {
+        let importer = self
+            .importer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = importer {
+            stop.store(true, Ordering::Release);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[async_trait(?Send)]
+impl InboundSink for Ingress {
+    async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
+        if self.pending.load(Ordering::Relaxed) >= self.max_pending {
+            self.rejected(&inbound.platform, "overloaded");
+            return Err(SinkError::Overloaded);
+        }
+        self.commits
+            .submit(inbound)
+            .await
+            .map_err(|_| SinkError::Storage("the group commit was dropped".to_string()))?
+            .map_err(SinkError::Storage)?;
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        // Whether it was new is known once it is imported; a duplicate is not processed again.
+        Ok(Accepted::Stored)
+    }
+
+    fn rejected(&self, platform: &str, reason: &'static str) {
+        self.services.metrics.inc(
+            "hermes_inbound_rejected_total",
+            &[("platform", platform), ("reason", reason)],
+        );
+    }
+}
+
+/// One message waiting for the group commit, with where to report whether it is durable.
+type Write = (Inbound, oneshot::Sender<Result<(), String>>);
+
+/// Appends inbound messages so that concurrent webhooks share one write.
+///
+/// The handler that finds nobody writing becomes the leader: once its server thread has
+/// polled for I/O (so that the requests read meanwhile, on any thread, have queued theirs), it
+/// appends everything waiting, then again while more waits. Other threads only queue and are
+/// told the outcome; none blocks, and no thread is woken just to write.
+struct GroupCommit {
+    journal: Arc<Journal>,
+    /// Woken after each append.
+    importer: Thread,
+    /// Records appended and not imported yet.
+    unimported: Arc<AtomicI64>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    writes: Vec<Write>,
+    /// A leader is scheduled or writing.
+    leading: bool,
+}
+
+impl GroupCommit {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn submit(self: &Arc<Self>, inbound: Inbound) -> oneshot::Receiver<Result<(), String>> {
+        let (reply, outcome) = oneshot::channel();
+        let lead = {
+            let mut queue = self.queue();
+            queue.writes.push((inbound, reply));
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead {
+            self.lead();
+        }
+        outcome
+    }
+
+    /// Appends what waits once this thread has polled for I/O, and again (as a task of its
+    /// own, so that this thread's connections are served in between) while more waits.
+    fn lead(self: &Arc<Self>) {
+        let leader = Leader(Some(self.clone()));
+        actix_rt::spawn(async move {
+            tokio::task::yield_now().await;
+            leader.commit_round();
+        });
+    }
+
+    /// Appends everything waiting; returns whether more came meanwhile (leadership is kept
+    /// then), or gives leadership up.
+    fn commit_waiting(&self) -> bool {
+        let writes = std::mem::take(&mut self.queue().writes);
+        self.commit(writes);
+        let mut queue = self.queue();
+        queue.leading = !queue.writes.is_empty();
+        queue.leading
+    }
+
+    fn commit(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        let outcome = self
+            .journal
+            .append(writes.iter().map(|(inbound, _)| inbound))
+            .map_err(|e| format!("appending to {}: {e}", self.journal.path().display()));
+        if outcome.is_ok() {
+            self.unimported
+                .fetch_add(writes.len() as i64, Ordering::AcqRel);
+            self.importer.unpark();
+        }
+        for (_, reply) in writes {
+            let _ = reply.send(outcome.clone());
+        }
+    }
+}
+
+/// The scheduled leader of a [`GroupCommit`]. Should its task be dropped before it runs (its
+/// server thread stopping), it appends what waits there and then, so that no handler on
+/// another thread is left waiting for a leader that will never come.
+struct Leader(Option<Arc<GroupCommit>>);
+
+impl Leader {
+    fn commit_round(mut self) {
+        if let Some(commits) = self.0.take()
+            && commits.commit_waiting()
+        {
+            commits.lead();
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Some(commits) = self.0.take() {
+            while commits.commit_waiting() {}
+        }
+    }
+}
+
+/// Moves journal records into the database, on a thread of its own.
+struct Importer {
+    journal: Arc<Journal>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    /// The platforms, for redacting senders in the log.
+    platforms: BTreeMap<String, Arc<dyn Platform>>,
+    /// Wakes the dispatcher.
+    dispatch: Arc<Notify>,
+    position: Position,
+    /// Records appended and not imported yet.
+    unimported: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Importer {
+    fn run(mut self) {
+        loop {
+            // Read before importing: a stop asked for after the last append sees it imported.
+            let stopping = self.stop.load(Ordering::Acquire);
+            match self.import() {
+                Ok(0) => {}
+                Ok(1) => continue,
+                Ok(_) => {
+                    std::thread::sleep(IMPORT_GATHER);
+                    continue;
+                }
+                Err(e) => {
+                    error!("importing inbound messages: {e:#} (they stay in the journal)");
+                    if stopping {
+                        return;
+                    }
+                    std::thread::park_timeout(IMPORT_IDLE);
+                    continue;
+                }
+            }
+            if stopping {
+                return;
+            }
+            if let Err(e) = self.restart_journal() {
+                error!("starting the inbound journal over: {e:#}");
+            }
+            std::thread::park_timeout(IMPORT_IDLE);
+        }
+    }
+
+    /// Imports the next records of the journal; returns how many there were.
+    fn import(&mut self) -> anyhow::Result<usize> {
+        let (batch, end) = self.journal.read(self.position.offset, IMPORT_BATCH)?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let to = Position {
+            offset: end,
+            ..self.position
+        };
+        let outcomes = self.store.import_inbound(&batch, to)?;
+        self.position = to;
+        self.unimported
+            .fetch_sub(batch.len() as i64, Ordering::AcqRel);
+        for (inbound, outcome) in batch.iter().zip(outcomes) {
+            self.report(inbound, outcome);
+        }
+        self.dispatch.notify_one();
+        Ok(batch.len())
+    }
+
+    fn report(&self, inbound: &Inbound, outcome: Accepted) {
+        let platform = &inbound.platform;
+        let from = || match self.platforms.get(platform) {
+            Some(p) => p.redact(&inbound.sender),
+            None => "a sender".to_string(),
+        };
+        match outcome {
+            Accepted::Stored => {
+                if tracing::enabled!(tracing::Level::INFO) {
+                    info!(message_id = %inbound.provider_id, "[{platform}] inbound from {} stored", from());
+                }
+                self.metrics
+                    .inc("hermes_inbound_accepted_total", &[("platform", platform)]);
+            }
+            Accepted::Duplicate => {
+                if tracing::enabled!(tracing::Level::INFO) {
+                    info!(
+                        message_id = %inbound.provider_id,
+                        "[{platform}] duplicate message from {} acknowledged, not processed again",
+                        from()
+                    );
+                }
+                self.metrics.inc(
+                    "hermes_inbound_rejected_total",
+                    &[("platform", platform), ("reason", "duplicate")],
+                );
+            }
+        }
+    }
+
+    /// Starts the journal over once everything in it is imported and it has grown.
+    fn restart_journal(&mut self) -> anyhow::Result<()> {
+        if let Some(to) = self
+            .journal
+            .restart_if_drained(self.position.offset, RESTART_AT)?
+        {
+            self.position = to;
+            self.store.set_journal_position(to)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use futures_util::future::join_all;
+
+    use super::*;
+
+    fn inbound(provider_id: &str) -> Inbound {
+        Inbound {
+            platform: "sms".into(),
+            chat: "+15550001111".into(),
+            sender: "+15550001111".into(),
+            text: format!("message {provider_id}"),
+            attachments: vec![],
+            provider_id: provider_id.into(),
+            received_at: SystemTime::now(),
+            control: None,
+        }
+    }
+
+    fn group_commit() -> (tempfile::TempDir, Arc<Journal>, Arc<GroupCommit>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let start = Position {
+            generation: 0,
+            offset: 0,
+        };
+        let journal = Arc::new(
+            Journal::open(&dir.path().join(JOURNAL_FILE), start)
+                .expect("journal")
+                .journal,
+        );
+        let commits = Arc::new(GroupCommit {
+            journal: journal.clone(),
+            importer: std::thread::current(),
+            unimported: Arc::default(),
+            queue: Default::default(),
+        });
+        (dir, journal, commits)
+    }
+
+    fn appended(journal: &Journal) -> Vec<String> {
+        let (records, _) = journal
+            .read(crate::store::journal::HEADER, 1000)
+            .expect("read");
+        records.into_iter().map(|r| r.provider_id).collect()
+    }
+
+    #[actix_rt::test]
+    async fn concurrent_messages_share_writes_and_each_learns_its_outcome() {
+        let (_dir, journal, commits) = group_commit();
+        let ids: Vec<String> = (0..40).map(|i| format!("SM{i}")).collect();
+        let outcomes = join_all(ids.iter().map(|id| commits.submit(inbound(id)))).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(Ok(())))));
+        assert_eq!(appended(&journal), ids);
+        assert_eq!(commits.unimported.load(Ordering::Acquire), 40);
+        assert!(!commits.queue().leading, "leadership is given up once idle");
+        // Later messages find no leader and elect one again.
+        let late = commits.submit(inbound("SM-late")).await;
+        assert!(matches!(late, Ok(Ok(()))));
+        assert_eq!(appended(&journal).len(), 41);
+    }
+
+    #[test]
+    fn a_leader_dropped_before_it_runs_still_appends() {
+        let (_dir, journal, commits) = group_commit();
+        let (reply, mut outcome) = oneshot::channel();
+        {
+            let mut queue = commits.queue();
+            queue.writes.push((inbound("SM1"), reply));
+            queue.leading = true;
+        }
+        drop(Leader(Some(commits.clone())));
+        assert!(matches!(outcome.try_recv(), Ok(Ok(()))));
+        assert_eq!(appended(&journal), ["SM1"]);
+        assert!(!commits.queue().leading);
+    }
+}
