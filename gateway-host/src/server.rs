@@ -54,13 +54,12 @@ pub fn bind_all(
             by_addr.entry(addr).or_default().push(loaded.clone());
         }
     }
-    // One core is left to the dispatcher, the database's checkpoints and the agent: on two
-    // cores a second server thread only contends with them (and with the other for the
-    // database), and serves fewer webhooks a second, not more.
+    // A server thread per core (up to four): storing a webhook is an append to the journal,
+    // so handlers on different threads hardly wait for each other, and the database work
+    // (the importer, the dispatcher, checkpoints) runs on threads of its own.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .saturating_sub(1)
         .clamp(1, 4);
     let mut listeners = Vec::new();
     let mut failed = Vec::new();
