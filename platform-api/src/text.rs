@@ -18,7 +18,9 @@
 
 use std::ops::Range;
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use std::fmt::Write as _;
+
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use unicode_segmentation::GraphemeCursor;
 
 /// Renders Markdown as plain text: markup removed, structure kept as lines.
@@ -57,22 +59,29 @@ enum Container {
     List { next: Option<u64> },
 }
 
-struct OpenLink {
+struct OpenLink<'a> {
     start: usize,
-    url: String,
+    url: CowStr<'a>,
 }
 
-struct PlainWriter {
+/// The marker of the next list item's first line.
+#[derive(Clone, Copy)]
+enum Marker {
+    Bullet,
+    Number(u64),
+}
+
+struct PlainWriter<'a> {
     out: String,
     pending: Separator,
     at_line_start: bool,
     containers: Vec<Container>,
-    marker: Option<String>,
-    links: Vec<OpenLink>,
+    marker: Option<Marker>,
+    links: Vec<OpenLink<'a>>,
     cell: usize,
 }
 
-impl PlainWriter {
+impl<'a> PlainWriter<'a> {
     fn new(capacity: usize) -> Self {
         PlainWriter {
             out: String::with_capacity(capacity),
@@ -85,7 +94,7 @@ impl PlainWriter {
         }
     }
 
-    fn event(&mut self, event: Event<'_>) {
+    fn event(&mut self, event: Event<'a>) {
         match event {
             Event::Start(tag) => self.start(tag),
             Event::End(tag) => self.end(tag),
@@ -106,7 +115,7 @@ impl PlainWriter {
         }
     }
 
-    fn start(&mut self, tag: Tag<'_>) {
+    fn start(&mut self, tag: Tag<'a>) {
         match tag {
             Tag::Paragraph
             | Tag::Heading { .. }
@@ -128,11 +137,11 @@ impl PlainWriter {
                 self.separate(Separator::Line);
                 let marker = match self.containers.last_mut() {
                     Some(Container::List { next: Some(number) }) => {
-                        let marker = format!("{number}. ");
+                        let marker = Marker::Number(*number);
                         *number = number.saturating_add(1);
                         marker
                     }
-                    _ => "- ".to_owned(),
+                    _ => Marker::Bullet,
                 };
                 self.marker = Some(marker);
             }
@@ -153,7 +162,7 @@ impl PlainWriter {
                 self.flush();
                 self.links.push(OpenLink {
                     start: self.out.len(),
-                    url: dest_url.into_string(),
+                    url: dest_url,
                 });
             }
             Tag::Emphasis
@@ -204,8 +213,9 @@ impl PlainWriter {
             return;
         }
         let label = self.out[link.start..].trim();
-        let bare = link.url.strip_prefix("mailto:").unwrap_or(&link.url);
-        let (unlabelled, shows_url) = (label.is_empty(), label == link.url || label == bare);
+        let url: &str = &link.url;
+        let bare = url.strip_prefix("mailto:").unwrap_or(url);
+        let (unlabelled, shows_url) = (label.is_empty(), label == url || label == bare);
         if unlabelled {
             self.text(&link.url);
         } else if !shows_url {
@@ -318,7 +328,12 @@ impl PlainWriter {
                         None
                     };
                     if let Some(marker) = marker {
-                        self.out.push_str(&marker);
+                        match marker {
+                            Marker::Bullet => self.out.push_str("- "),
+                            Marker::Number(number) => {
+                                let _ = write!(self.out, "{number}. ");
+                            }
+                        }
                     } else if levels < MAX_INDENT_LEVELS {
                         self.out.push_str("  ");
                         levels += 1;
@@ -554,7 +569,9 @@ impl Span {
         let part = &text[self.bytes.clone()];
         let mut body = String::with_capacity(part.len() + self.suffix_chars());
         body.push_str(part);
-        body.push_str(&self.suffix());
+        if let Some((index, total)) = self.number {
+            let _ = write!(body, " ({index}/{total})");
+        }
         body
     }
 }

@@ -279,7 +279,7 @@ fn main() {
     // Maximum throughput with wrk (epoll, two threads) when it is installed; otherwise with the
     // blocking driver, whose eight threads take CPU from the server on this 2-core machine.
     // More distinct webhooks than a run sends: a repeated MessageSid would be a duplicate.
-    let unique = requests(600_000, "g", |_| MALLORY.to_string());
+    let unique = requests(750_000, "g", |_| MALLORY.to_string());
     let (bare_rps, gw_rps, stored_max) = match (wrk(bare, &unique), wrk(gw.addr(), &unique)) {
         (Some(b), Some(g)) => {
             println!(

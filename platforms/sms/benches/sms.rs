@@ -3,6 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use platform_api::text;
 use platform_sms::signature::{compute_signature, url_variants, verify_signature};
 use platform_sms::webhook::parse_form;
 use platform_sms::{format, segments};
@@ -53,6 +54,30 @@ fn format_4000_char_reply(c: &mut Criterion) {
     let reply = reply_4000();
     c.bench_function("format_4000_char_reply", |b| {
         b.iter(|| format::format(black_box(&reply)))
+    });
+}
+
+/// The stages of `format_4000_char_reply`, each on its own input, to see where the time goes:
+/// pulldown-cmark's parse alone, Markdown to plain text (parse included), GSM-7 normalisation of
+/// the plain text, and a greedy numbered split of the normalised text (no segment-aware choice).
+fn format_stages(c: &mut Criterion) {
+    let reply = reply_4000();
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
+    c.bench_function("format_stage_parse", |b| {
+        b.iter(|| pulldown_cmark::Parser::new_ext(black_box(&reply), options).count())
+    });
+    c.bench_function("format_stage_markdown_to_plain", |b| {
+        b.iter(|| text::markdown_to_plain(black_box(&reply)))
+    });
+    let plain = text::markdown_to_plain(&reply);
+    c.bench_function("format_stage_normalize", |b| {
+        b.iter(|| segments::gsm_normalize(black_box(&plain)))
+    });
+    let normalized = segments::gsm_normalize(&plain);
+    c.bench_function("format_stage_split_greedy", |b| {
+        b.iter(|| text::numbered_spans_with(black_box(&normalized), 1600, text::greedy))
     });
 }
 
@@ -112,4 +137,5 @@ criterion_group!(
     segments_1600,
     verify_typical_webhook
 );
-criterion_main!(benches);
+criterion_group!(stages, format_stages);
+criterion_main!(benches, stages);
