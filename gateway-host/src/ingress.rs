@@ -41,7 +41,9 @@ const IMPORT_GATHER: Duration = Duration::from_millis(1);
 /// The host side of receive: makes inbound messages durable before they are acknowledged.
 pub struct Ingress {
     services: Services,
-    pending: AtomicUsize,
+    /// Messages in the database waiting for the dispatcher (kept exact by it, raised by the
+    /// importer in between).
+    pending: Arc<AtomicUsize>,
     max_pending: usize,
     commits: Arc<GroupCommit>,
     importer: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
@@ -65,6 +67,9 @@ impl Ingress {
         let unimported = services.metrics.live_gauge("hermes_inbound_unimported");
         unimported.store(opened.unimported as i64, Ordering::Release);
         let stop = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(AtomicUsize::new(
+            services.store.pending_inbound_count().unwrap_or(0),
+        ));
         let importer = Importer {
             journal: journal.clone(),
             store: services.store.clone(),
@@ -77,6 +82,7 @@ impl Ingress {
             dispatch: services.inbound.clone(),
             position: opened.start,
             unimported: unimported.clone(),
+            pending: pending.clone(),
             stop: stop.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -89,10 +95,9 @@ impl Ingress {
             unimported,
             queue: Default::default(),
         });
-        let pending = services.store.pending_inbound_count().unwrap_or(0);
         Ok(Ingress {
             services,
-            pending: AtomicUsize::new(pending),
+            pending,
             max_pending,
             commits,
             importer: Mutex::new(Some((stop, thread))),
@@ -132,7 +137,10 @@ impl Drop for Ingress {
 #[async_trait(?Send)]
 impl InboundSink for Ingress {
     async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
-        if self.pending.load(Ordering::Relaxed) >= self.max_pending {
+        // Waiting: in the database, and acknowledged but not imported yet (should the importer
+        // be held up, the journal does not grow without bound either).
+        let unimported = self.commits.unimported.load(Ordering::Relaxed).max(0) as usize;
+        if self.pending.load(Ordering::Relaxed) + unimported >= self.max_pending {
             self.rejected(&inbound.platform, "overloaded");
             return Err(SinkError::Overloaded);
         }
@@ -141,7 +149,6 @@ impl InboundSink for Ingress {
             .await
             .map_err(|_| SinkError::Storage("the group commit was dropped".to_string()))?
             .map_err(SinkError::Storage)?;
-        self.pending.fetch_add(1, Ordering::Relaxed);
         // Whether it was new is known once it is imported; a duplicate is not processed again.
         Ok(Accepted::Stored)
     }
@@ -271,6 +278,8 @@ struct Importer {
     position: Position,
     /// Records appended and not imported yet.
     unimported: Arc<AtomicI64>,
+    /// Messages waiting for the dispatcher: raised by what this stores.
+    pending: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -319,6 +328,8 @@ impl Importer {
         self.position = to;
         self.unimported
             .fetch_sub(batch.len() as i64, Ordering::AcqRel);
+        let stored = outcomes.iter().filter(|o| **o == Accepted::Stored).count();
+        self.pending.fetch_add(stored, Ordering::Relaxed);
         for (inbound, outcome) in batch.iter().zip(outcomes) {
             self.report(inbound, outcome);
         }
