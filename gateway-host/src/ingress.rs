@@ -58,9 +58,10 @@ impl Ingress {
         let opened = Journal::open(&path, imported)?;
         if opened.dropped > 0 {
             warn!(
-                "{}: dropped the last {} bytes, a write cut short by a crash (never acknowledged)",
+                "{}: the last {} bytes are not a complete record and were moved to {} (a write cut short by a crash, which was never acknowledged, leaves this)",
                 path.display(),
-                opened.dropped
+                opened.dropped,
+                crate::store::journal::dropped_path(&path).display()
             );
         }
         let journal = Arc::new(opened.journal);

@@ -372,6 +372,47 @@ fn acknowledged_messages_survive_a_kill_before_they_reach_the_database() {
 }
 
 #[test]
+fn a_journal_cut_short_by_a_crash_is_repaired_at_start() {
+    let home = Home::new();
+    let twilio = emulator();
+    let mut gw = sms_gateway(&home, &twilio, &[]);
+    let db = home.db();
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    assert_twiml(
+        &gw.text(ALICE, "kept", "SMk0000000000000000000000000000001"),
+        200,
+    );
+    gw.kill();
+    db.execute_batch("ROLLBACK").expect("unlock");
+    // The start of a record whose write was cut short, as a crash mid-append leaves the file.
+    let torn = [200, 0, 0, 0, 1, 2, 3, 4, b'x', b'y'];
+    let journal = home.path().join("inbound.journal");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("journal");
+    std::io::Write::write_all(&mut file, &torn).expect("append");
+    drop(file);
+
+    let gw = sms_gateway(&home, &twilio, &[]);
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(sent[0].body, "You said: kept");
+    let logs = gw.logs();
+    assert!(
+        logs.contains("the last 10 bytes are not a complete record and were moved to"),
+        "{logs}"
+    );
+    let kept = std::fs::read(home.path().join("inbound.journal.dropped")).expect("kept bytes");
+    assert_eq!(kept, torn);
+    assert_twiml(
+        &gw.text(BOB, "after", "SMk0000000000000000000000000000002"),
+        200,
+    );
+    let sent = twilio.wait_for_messages(2, WAIT);
+    assert_eq!(sent[1].body, "You said: after");
+}
+
+#[test]
 fn the_insecure_flag_never_disables_checks_when_a_url_is_set() {
     let home = Home::new();
     let twilio = emulator();

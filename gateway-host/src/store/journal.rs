@@ -135,6 +135,17 @@ impl Journal {
         };
         let (end, unimported) = valid_end(&file, start.offset, len).map_err(io)?;
         if end < len {
+            // A torn last record is the usual reason, but not the only one: the bytes are kept
+            // beside the journal for the operator rather than destroyed.
+            let mut tail = vec![0u8; (len - end) as usize];
+            file.read_exact_at(&mut tail, end).map_err(io)?;
+            let kept = dropped_path(path);
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&kept)
+                .and_then(|mut f| f.write_all(&tail))
+                .map_err(|source| JournalError::Io { path: kept, source })?;
             file.set_len(end).map_err(io)?;
         }
         let reader = File::open(path).map_err(io)?;
@@ -247,6 +258,13 @@ impl Journal {
             offset: HEADER,
         }))
     }
+}
+
+/// Where bytes dropped from the end of the journal at `path` are kept.
+pub fn dropped_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".dropped");
+    PathBuf::from(name)
 }
 
 fn header(generation: u64) -> [u8; HEADER as usize] {
@@ -527,6 +545,11 @@ mod tests {
         let opened = open(&path, FRESH);
         assert_eq!(opened.dropped, buf.len() as u64 - 5);
         assert_eq!(opened.unimported, 2);
+        assert_eq!(
+            std::fs::read(dropped_path(&path)).unwrap(),
+            &buf[..buf.len() - 5],
+            "the dropped bytes are kept"
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), complete);
         let journal = opened.journal;
         journal.append([&inbound("SM4")]).unwrap();
