@@ -28,7 +28,7 @@ pub const JOURNAL_FILE: &str = "inbound.journal";
 /// Records imported in one transaction at most.
 const IMPORT_BATCH: usize = 2000;
 
-/// Size past which a fully imported journal starts over.
+/// Size past which the journal starts over (with what is not imported yet).
 const RESTART_AT: u64 = 4 << 20;
 
 /// How long the importer sleeps when nothing wakes it, and waits after a failure.
@@ -289,7 +289,12 @@ impl Importer {
         loop {
             // Read before importing: a stop asked for after the last append sees it imported.
             let stopping = self.stop.load(Ordering::Acquire);
-            match self.import() {
+            let imported = self.import();
+            // Also under sustained load, when the journal is never found drained.
+            if let Err(e) = self.restart_journal() {
+                error!("starting the inbound journal over: {e:#}");
+            }
+            match imported {
                 Ok(0) => {}
                 Ok(1) => continue,
                 Ok(_) => {
@@ -307,9 +312,6 @@ impl Importer {
             }
             if stopping {
                 return;
-            }
-            if let Err(e) = self.restart_journal() {
-                error!("starting the inbound journal over: {e:#}");
             }
             std::thread::park_timeout(IMPORT_IDLE);
         }
@@ -368,12 +370,9 @@ impl Importer {
         }
     }
 
-    /// Starts the journal over once everything in it is imported and it has grown.
+    /// Starts the journal over once it has grown, carrying over what is not imported yet.
     fn restart_journal(&mut self) -> anyhow::Result<()> {
-        if let Some(to) = self
-            .journal
-            .restart_if_drained(self.position.offset, RESTART_AT)?
-        {
+        if let Some(to) = self.journal.start_over(self.position.offset, RESTART_AT)? {
             self.position = to;
             self.store.set_journal_position(to)?;
         }

@@ -78,8 +78,9 @@ pub struct Journal {
     writer: Mutex<Writer>,
     /// Where complete records end: the importer reads up to here.
     written: AtomicU64,
-    /// A second handle for reading without the writer's lock.
-    reader: File,
+    /// A second handle for reading without the writer's lock (replaced when the file starts
+    /// over).
+    reader: Mutex<File>,
 }
 
 #[derive(Debug)]
@@ -159,7 +160,7 @@ impl Journal {
                     buf: Vec::new(),
                 }),
                 written: AtomicU64::new(end),
-                reader,
+                reader: Mutex::new(reader),
             },
             start,
             unimported,
@@ -213,6 +214,8 @@ impl Journal {
         // Records are small: a bounded read holds many, and the rest waits for the next call.
         let mut bytes = vec![0u8; (end - offset).min(READ_AT_ONCE) as usize];
         self.reader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .read_exact_at(&mut bytes, offset)
             .map_err(|source| JournalError::Io {
                 path: self.path.clone(),
@@ -239,20 +242,45 @@ impl Journal {
         Ok((records, offset + at as u64))
     }
 
-    /// Starts the file over with the next generation when everything in it is imported
-    /// (`imported` is where the importer is) and it holds more than `min_len` bytes. Returns
-    /// the new position, which the caller records.
-    pub fn restart_if_drained(&self, imported: u64, min_len: u64) -> io::Result<Option<Position>> {
+    /// Starts the file over with the next generation once it holds more than `min_len` bytes,
+    /// carrying over the records from `imported` on (those not imported yet, usually few).
+    /// Returns the new position, which the caller records.
+    ///
+    /// The new file is written beside the journal and renamed over it, so that a crash at any
+    /// point leaves one whole journal: the old one (the database's position still matches it)
+    /// or the new one (another generation: read from its start, which holds only records not
+    /// imported).
+    pub fn start_over(&self, imported: u64, min_len: u64) -> io::Result<Option<Position>> {
         let mut writer = self.writer();
-        if writer.len != imported || writer.len <= min_len {
+        if writer.len <= min_len || imported > writer.len {
             return Ok(None);
         }
         let generation = writer.generation + 1;
-        writer.file.set_len(0)?;
-        writer.file.write_all(&header(generation))?;
-        writer.len = HEADER;
+        let mut carried = vec![0u8; (writer.len - imported) as usize];
+        writer.file.read_exact_at(&mut carried, imported)?;
+        let mut next = self.path.as_os_str().to_owned();
+        next.push(".next");
+        let next = PathBuf::from(next);
+        // A leftover of a crash during an earlier start-over is not a journal yet.
+        match std::fs::remove_file(&next) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&next)?;
+        file.try_lock().map_err(io::Error::other)?;
+        file.write_all(&header(generation))?;
+        file.write_all(&carried)?;
+        // The handle (and its lock) goes on with the file under its new name.
+        std::fs::rename(&next, &self.path)?;
+        *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = File::open(&self.path)?;
+        writer.file = file;
+        writer.len = HEADER + carried.len() as u64;
         writer.generation = generation;
-        self.written.store(HEADER, Ordering::Release);
+        self.written.store(writer.len, Ordering::Release);
         Ok(Some(Position {
             generation,
             offset: HEADER,
@@ -605,20 +633,19 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_journal_starts_over_with_the_next_generation() {
+    fn a_grown_journal_starts_over_with_what_is_not_imported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbound.journal");
         let opened = open(&path, FRESH);
         let journal = opened.journal;
-        journal.append([&inbound("SM1"), &inbound("SM2")]).unwrap();
+        journal.append([&inbound("SM1")]).unwrap();
+        let after_first = journal.written();
+        journal.append([&inbound("SM2")]).unwrap();
         let end = journal.written();
-        assert_eq!(
-            journal.restart_if_drained(HEADER, 0).unwrap(),
-            None,
-            "not drained"
-        );
-        assert_eq!(journal.restart_if_drained(end, end).unwrap(), None, "small");
-        let restarted = journal.restart_if_drained(end, 0).unwrap().unwrap();
+        assert_eq!(journal.start_over(after_first, end).unwrap(), None, "small");
+        // A crash in an earlier start-over left its new file behind.
+        std::fs::write(dir.path().join("inbound.journal.next"), b"half").unwrap();
+        let restarted = journal.start_over(after_first, 0).unwrap().unwrap();
         assert_eq!(
             restarted,
             Position {
@@ -626,19 +653,29 @@ mod tests {
                 offset: HEADER
             }
         );
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER);
+        assert!(!dir.path().join("inbound.journal.next").exists());
+        assert_eq!(journal.written(), HEADER + (end - after_first));
         journal.append([&inbound("SM3")]).unwrap();
+        let (records, _) = journal.read(HEADER, 100).unwrap();
+        assert_eq!(
+            ids(&records),
+            ["SM2", "SM3"],
+            "SM1 was imported, SM2 not yet"
+        );
+        let locked = Journal::open(&path, FRESH).unwrap_err();
+        assert!(matches!(locked, JournalError::Locked(_)), "{locked}");
         drop(journal);
-        // A crash before the database learnt of the restart: it still has the old generation's
-        // end, and only the new record is imported.
+        // A crash before the database learnt of the new generation: it still has the old
+        // one's position, and reading starts at the new file's first record.
         let old = Position {
-            offset: end,
+            offset: after_first,
             ..opened.start
         };
         let reopened = open(&path, old);
         assert_eq!(reopened.start, restarted);
+        assert_eq!(reopened.unimported, 2);
         let (records, _) = reopened.journal.read(HEADER, 100).unwrap();
-        assert_eq!(ids(&records), ["SM3"]);
+        assert_eq!(ids(&records), ["SM2", "SM3"]);
     }
 
     #[test]
