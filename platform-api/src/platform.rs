@@ -95,12 +95,17 @@ impl AccessPolicy {
     }
 }
 
-/// Whether an inbound message was new.
+/// What the host did with an inbound message that it took.
+///
+/// Either way the message is durable and the provider may be answered with success. A host that
+/// deduplicates after storing (the gateway journals a message first and deduplicates it when
+/// importing it into its database) answers `Stored` for a retry too, and still processes it once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// Stored; it will be processed.
+    /// Stored; it will be processed, unless it turns out to repeat one stored before.
     Stored,
-    /// Already stored before (a retry or replay); nothing more will happen.
+    /// Recognised at once as a repeat of a message stored before (a retry or replay); nothing
+    /// more will happen.
     Duplicate,
 }
 
