@@ -1,7 +1,9 @@
 //! `hermes gateway doctor [--fix]`: checks the configuration of the host and of every
-//! registered platform, then runs the live account checks that an enabled platform offers in
-//! its [`platform_api::OperatorGuide`] (for SMS: credentials, number, Messaging webhook).
+//! registered platform and the inbound journal, then runs the live account checks that an
+//! enabled platform offers in its [`platform_api::OperatorGuide`] (for SMS: credentials, number,
+//! Messaging webhook).
 //! Each line says ok or what is wrong and how to fix it; the exit code is 0 only when nothing is.
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -9,7 +11,10 @@ use hermes_config::Config;
 use platform_api::{Check, ConfigError, Origin, operator_guide, registrations};
 
 use crate::cli::load_config;
+use crate::ingress::JOURNAL_FILE;
 use crate::settings::{HOST, HOST_SETTINGS};
+use crate::store::Store;
+use crate::store::journal::{Position, count_unimported, dropped_path};
 
 /// Options of `hermes gateway doctor`.
 #[derive(Args, Debug)]
@@ -18,6 +23,57 @@ pub struct DoctorArgs {
     /// Messaging webhook URL and method), then check again.
     #[arg(long)]
     fix: bool,
+}
+
+/// Checks the inbound journal of `home`: what waits there to be imported into the database, and
+/// bytes that a start after a crash cut from its end. Reads only: the gateway may be running.
+pub fn journal_checks(home: &Path) -> Vec<Check> {
+    const SUBJECT: &str = "inbound journal";
+    let path = home.join(JOURNAL_FILE);
+    let imported = match Store::read_journal_position(&home.join("gateway.db")) {
+        Ok(position) => position.unwrap_or(Position {
+            generation: 0,
+            offset: 0,
+        }),
+        Err(e) => {
+            return vec![Check::problem(
+                SUBJECT,
+                format!("cannot read gateway.db: {e}"),
+                "check the file's permissions and the disk; `hermes gateway` says more when it starts",
+            )];
+        }
+    };
+    let mut checks = vec![match count_unimported(&path, imported) {
+        Ok(None) => Check::ok(SUBJECT, "none yet (created when the gateway first runs)"),
+        Ok(Some(0)) => Check::ok(SUBJECT, "every acknowledged message is in the database"),
+        Ok(Some(n)) => Check::ok(
+            SUBJECT,
+            format!(
+                "{n} acknowledged message(s) not in the database yet: the gateway imports them while it runs, or when it starts"
+            ),
+        ),
+        Err(e) => Check::problem(
+            SUBJECT,
+            e.to_string(),
+            format!(
+                "stop the gateway, move {} aside and start it again; acknowledged messages still in it can be recovered from the moved file",
+                path.display()
+            ),
+        ),
+    }];
+    let dropped = dropped_path(&path);
+    if let Ok(meta) = std::fs::metadata(&dropped) {
+        checks.push(Check::problem(
+            SUBJECT,
+            format!(
+                "{} holds {} byte(s) cut from the journal's end when the gateway started after a crash",
+                dropped.display(),
+                meta.len()
+            ),
+            "a webhook whose write a crash cut short was never acknowledged, and Twilio retried it; only after a power loss can these bytes hold more: look, then delete the file",
+        ));
+    }
+    checks
 }
 
 /// Checks the host's own settings and whether each registered platform is enabled and builds.
@@ -121,6 +177,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     println!("Configuration ({})", config.home().display());
     let checks = configuration_checks(&config);
     report(&checks);
+    report(&journal_checks(config.home()));
 
     // Account checks run only for platforms whose settings are complete and valid.
     let ready: Vec<_> = registrations()

@@ -1,6 +1,7 @@
 //! `hermes gateway doctor [--fix]` against the Twilio emulator (the checks' outcomes) and
 //! against Prism serving Twilio's OpenAPI description (every request it sends is valid).
 use std::process::Output;
+use std::time::Duration;
 
 use gateway_tests::harness::*;
 use gateway_tests::prism::{Prism, twilio_spec};
@@ -105,6 +106,62 @@ fn a_matching_webhook_passes_also_with_the_default_port_spelled_out() {
     );
     assert!(text.contains("All checks passed."), "{text}");
     assert!(!text.contains("problem"), "{text}");
+}
+
+#[test]
+fn the_inbound_journal_says_what_waits_and_what_a_crash_cut() {
+    let twilio = twilio(Some(WEBHOOK_URL), "POST");
+    let home = Home::new();
+    let env = sms_env(&twilio.base_url());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let doctor = || {
+        let output = run(home.path(), &env, &["gateway", "doctor"], "");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        (output.status.code(), text)
+    };
+    let (code, text) = doctor();
+    assert!(
+        text.contains("ok       inbound journal: none yet"),
+        "{text}"
+    );
+    assert_eq!(code, Some(0), "{text}");
+
+    // A webhook acknowledged while the database was locked, then the gateway killed.
+    let mut gw = sms_gateway(&home, &twilio, &[]);
+    let db = home.db();
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let sid = "SMd0000000000000000000000000000001";
+    assert_eq!(gw.text(ALICE, "waiting", sid).status, 200);
+    gw.kill();
+    db.execute_batch("ROLLBACK").expect("unlock");
+    std::fs::write(home.path().join("inbound.journal.dropped"), b"torn").expect("dropped");
+    let (code, text) = doctor();
+    assert!(
+        text.contains(
+            "ok       inbound journal: 1 acknowledged message(s) not in the database yet"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("inbound.journal.dropped holds 4 byte(s) cut from the journal's end"),
+        "{text}"
+    );
+    assert_eq!(code, Some(1), "{text}");
+
+    // The gateway imports it when it starts; the operator deletes the dropped bytes.
+    let gw = sms_gateway(&home, &twilio, &[]);
+    assert!(
+        eventually(Duration::from_secs(10), || (gw.unimported() == 0)
+            .then_some(()))
+        .is_some()
+    );
+    std::fs::remove_file(home.path().join("inbound.journal.dropped")).expect("delete");
+    let (code, text) = doctor();
+    assert!(
+        text.contains("ok       inbound journal: every acknowledged message is in the database"),
+        "{text}"
+    );
+    assert_eq!(code, Some(0), "{text}");
 }
 
 #[test]

@@ -114,25 +114,16 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let mut len = file.metadata().map_err(io)?.len();
-        let generation = if len == 0 {
+        let start = if len == 0 {
             let generation = imported.generation + 1;
             (&file).write_all(&header(generation)).map_err(io)?;
             len = HEADER;
-            generation
-        } else {
-            let mut head = [0u8; HEADER as usize];
-            if len < HEADER || file.read_exact_at(&mut head, 0).is_err() || &head[..8] != MAGIC {
-                return Err(JournalError::NotAJournal(path.to_path_buf()));
+            Position {
+                generation,
+                offset: HEADER,
             }
-            u64::from_le_bytes(head[8..].try_into().unwrap_or_default())
-        };
-        let start = Position {
-            generation,
-            offset: if generation == imported.generation {
-                imported.offset.clamp(HEADER, len)
-            } else {
-                HEADER
-            },
+        } else {
+            start(&file, len, imported).ok_or_else(|| JournalError::NotAJournal(path.into()))?
         };
         let (end, unimported) = valid_end(&file, start.offset, len).map_err(io)?;
         if end < len {
@@ -156,7 +147,7 @@ impl Journal {
                 writer: Mutex::new(Writer {
                     file,
                     len: end,
-                    generation,
+                    generation: start.generation,
                     buf: Vec::new(),
                 }),
                 written: AtomicU64::new(end),
@@ -286,6 +277,41 @@ impl Journal {
             offset: HEADER,
         }))
     }
+}
+
+/// Where importing a journal file of `len` bytes starts, given the database's position: there,
+/// in the same generation; at the first record, in another. `None` when it is not a journal.
+fn start(file: &File, len: u64, imported: Position) -> Option<Position> {
+    let mut head = [0u8; HEADER as usize];
+    if len < HEADER || file.read_exact_at(&mut head, 0).is_err() || &head[..8] != MAGIC {
+        return None;
+    }
+    let generation = u64::from_le_bytes(head[8..].try_into().ok()?);
+    let offset = if generation == imported.generation {
+        imported.offset.clamp(HEADER, len)
+    } else {
+        HEADER
+    };
+    Some(Position { generation, offset })
+}
+
+/// How many complete records of the journal at `path` are not imported yet (`imported` is the
+/// database's position), read without taking the journal from a gateway that may be running;
+/// `None` when there is no journal.
+pub fn count_unimported(path: &Path, imported: Position) -> Result<Option<u64>, JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let start =
+        start(&file, len, imported).ok_or_else(|| JournalError::NotAJournal(path.into()))?;
+    Ok(Some(valid_end(&file, start.offset, len).map_err(io)?.1))
 }
 
 /// Where bytes dropped from the end of the journal at `path` are kept.
@@ -618,6 +644,12 @@ mod tests {
             offset: after_first,
             ..opened.start
         };
+        assert_eq!(count_unimported(&path, imported).unwrap(), Some(1));
+        assert_eq!(count_unimported(&path, FRESH).unwrap(), Some(2));
+        assert_eq!(
+            count_unimported(&dir.path().join("none"), FRESH).unwrap(),
+            None
+        );
         let reopened = open(&path, imported);
         assert_eq!(reopened.start, imported);
         assert_eq!(reopened.unimported, 1);

@@ -414,6 +414,34 @@ impl Store {
         })
     }
 
+    /// How far the inbound journal of the database at `path` is imported, read without
+    /// changing anything (the gateway may be running); `None` when there is no such database
+    /// (or it predates the journal).
+    pub fn read_journal_position(path: &Path) -> Result<Option<journal::Position>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let position: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT generation, offset FROM inbound_journal WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .or_else(|e| match e {
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                    Ok(None)
+                }
+                e => Err(e),
+            })?;
+        Ok(position.map(|(generation, offset)| journal::Position {
+            generation: generation as u64,
+            offset: offset as u64,
+        }))
+    }
+
     /// Records that the inbound journal is imported up to `to`.
     pub fn set_journal_position(&self, to: journal::Position) -> Result<()> {
         Ok(Self::record_journal_position(&self.conn(), to)?)
