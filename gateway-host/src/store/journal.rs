@@ -332,22 +332,24 @@ fn header(generation: u64) -> [u8; HEADER as usize] {
 /// there are.
 fn valid_end(file: &File, mut offset: u64, len: u64) -> io::Result<(u64, u64)> {
     let mut count = 0;
-    let mut head = [0u8; RECORD_HEADER];
-    let mut payload = Vec::new();
+    let mut record = Vec::new();
     while offset + RECORD_HEADER as u64 <= len {
-        file.read_exact_at(&mut head, offset)?;
-        let (size, crc) = record_header(&head);
-        let next = offset + (RECORD_HEADER + size) as u64;
-        if size == 0 || size > MAX_RECORD || next > len {
+        // The header says how much to read; the record is then checked as a read checks it.
+        record.resize(RECORD_HEADER, 0);
+        file.read_exact_at(&mut record, offset)?;
+        let (size, _) = record_header(&record);
+        if size > MAX_RECORD || offset + (RECORD_HEADER + size) as u64 > len {
             break;
         }
-        payload.resize(size, 0);
-        file.read_exact_at(&mut payload, offset + RECORD_HEADER as u64)?;
-        if crc32fast::hash(&payload) != crc || decode(&payload).is_none() {
-            break;
+        record.resize(RECORD_HEADER + size, 0);
+        file.read_exact_at(&mut record[RECORD_HEADER..], offset + RECORD_HEADER as u64)?;
+        match split_record(&record) {
+            Record::Complete(payload, used) if decode(payload).is_some() => {
+                offset += used as u64;
+                count += 1;
+            }
+            _ => break,
         }
-        offset = next;
-        count += 1;
     }
     Ok((offset, count))
 }
@@ -630,19 +632,25 @@ mod tests {
         assert_eq!(ids(&records), ["SM1"]);
     }
 
-    #[test]
-    fn importing_resumes_where_the_database_says() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("inbound.journal");
-        let opened = open(&path, FRESH);
+    /// A fresh journal with SM1 and SM2 appended one at a time; its start, and where SM1 ends.
+    fn two_records(path: &Path) -> (Journal, Position, u64) {
+        let opened = open(path, FRESH);
         let journal = opened.journal;
         journal.append([&inbound("SM1")]).unwrap();
         let after_first = journal.written();
         journal.append([&inbound("SM2")]).unwrap();
+        (journal, opened.start, after_first)
+    }
+
+    #[test]
+    fn importing_resumes_where_the_database_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbound.journal");
+        let (journal, start, after_first) = two_records(&path);
         drop(journal);
         let imported = Position {
             offset: after_first,
-            ..opened.start
+            ..start
         };
         assert_eq!(count_unimported(&path, imported).unwrap(), Some(1));
         assert_eq!(count_unimported(&path, FRESH).unwrap(), Some(2));
@@ -668,11 +676,7 @@ mod tests {
     fn a_grown_journal_starts_over_with_what_is_not_imported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbound.journal");
-        let opened = open(&path, FRESH);
-        let journal = opened.journal;
-        journal.append([&inbound("SM1")]).unwrap();
-        let after_first = journal.written();
-        journal.append([&inbound("SM2")]).unwrap();
+        let (journal, start, after_first) = two_records(&path);
         let end = journal.written();
         assert_eq!(journal.start_over(after_first, end).unwrap(), None, "small");
         // A crash in an earlier start-over left its new file behind.
@@ -701,7 +705,7 @@ mod tests {
         // one's position, and reading starts at the new file's first record.
         let old = Position {
             offset: after_first,
-            ..opened.start
+            ..start
         };
         let reopened = open(&path, old);
         assert_eq!(reopened.start, restarted);

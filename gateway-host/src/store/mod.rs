@@ -403,15 +403,7 @@ impl Store {
 
     /// How far the inbound journal is imported.
     pub fn journal_position(&self) -> Result<journal::Position> {
-        let (generation, offset): (i64, i64) = self.conn().query_row(
-            "SELECT generation, offset FROM inbound_journal WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(journal::Position {
-            generation: generation as u64,
-            offset: offset as u64,
-        })
+        Ok(Self::query_journal_position(&self.conn())?)
     }
 
     /// How far the inbound journal of the database at `path` is imported, read without
@@ -423,23 +415,25 @@ impl Store {
         }
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let position: Option<(i64, i64)> = conn
-            .query_row(
-                "SELECT generation, offset FROM inbound_journal WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .or_else(|e| match e {
-                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
-                    Ok(None)
-                }
-                e => Err(e),
-            })?;
-        Ok(position.map(|(generation, offset)| journal::Position {
+        match Self::query_journal_position(&conn) {
+            Ok(position) => Ok(Some(position)),
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn query_journal_position(conn: &Connection) -> rusqlite::Result<journal::Position> {
+        let (generation, offset): (i64, i64) = conn.query_row(
+            "SELECT generation, offset FROM inbound_journal WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(journal::Position {
             generation: generation as u64,
             offset: offset as u64,
-        }))
+        })
     }
 
     /// Records that the inbound journal is imported up to `to`.
