@@ -31,6 +31,8 @@ enum Command {
     Cron(crate::cron::cli::CronArgs),
     /// Manage users admitted by pairing code (`list`, `approve PLATFORM CODE`, `revoke PLATFORM SENDER`).
     Pairing(crate::pairing::PairingArgs),
+    /// Outgoing parts and their delivery (`list`, `retry ID`).
+    Outbox(crate::outbox::cli::OutboxArgs),
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => crate::deliver::send(&load_config()?, args),
         Command::Cron(args) => crate::cron::cli::run(&load_config()?, args),
         Command::Pairing(args) => crate::pairing::run(args),
+        Command::Outbox(args) => crate::outbox::cli::run(&load_config()?, args),
     }
 }
 

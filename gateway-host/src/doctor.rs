@@ -76,6 +76,34 @@ pub fn journal_checks(home: &Path) -> Vec<Check> {
     checks
 }
 
+/// The last 24 hours of outgoing parts by delivery status and error code, each code with what
+/// it means and what to do (from the platform, when it knows); empty without a database.
+pub fn delivery_lines(config: &Config) -> anyhow::Result<Vec<String>> {
+    let path = config.home().join("gateway.db");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open(&path)?;
+    let since = crate::store::now_ms() - 24 * 3_600_000;
+    let summary = store.delivery_summary(since)?;
+    let mut lines = Vec::new();
+    for row in summary {
+        let platform = registrations()
+            .into_iter()
+            .find(|r| r.name == row.platform)
+            .and_then(|r| (r.build)(&config.section(r.name)).ok());
+        let mut line = format!("{:>6}  {} {}", row.count, row.platform, row.outcome);
+        if let Some(code) = row.code {
+            line.push_str(&format!(" (code {code})"));
+            if let Some(advice) = platform.as_ref().and_then(|p| p.advice(code)) {
+                line.push_str(&format!(": {}", advice.text));
+            }
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
 /// Checks the host's own settings and whether each registered platform is enabled and builds.
 pub fn configuration_checks(config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -178,6 +206,16 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let checks = configuration_checks(&config);
     report(&checks);
     report(&journal_checks(config.home()));
+    println!("\nDeliveries in the last 24 hours (parts by delivery status, or state)");
+    match delivery_lines(&config) {
+        Ok(lines) if lines.is_empty() => println!("  none"),
+        Ok(lines) => {
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Err(e) => println!("  cannot read gateway.db: {e:#}"),
+    }
 
     // Account checks run only for platforms whose settings are complete and valid.
     let ready: Vec<_> = registrations()

@@ -120,10 +120,15 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     let max_turns = host
         .number(settings::MAX_CONCURRENT_TURNS.env)?
         .unwrap_or(8) as usize;
-    let max_pending = host.number(settings::MAX_PENDING.env)?.unwrap_or(10_000) as usize;
+    let min_free_mb = host.number(settings::MIN_FREE_DISK_MB.env)?.unwrap_or(100);
+    if std::env::var_os("HERMES_MAX_PENDING").is_some() {
+        warn!(
+            "HERMES_MAX_PENDING is no longer used: a backlog never refuses a message (it waits on disk); HERMES_MIN_FREE_DISK_MB is the only limit"
+        );
+    }
 
     let mut services = services(&config, build_platforms(&config))?;
-    let ingress = Arc::new(Ingress::open(services.clone(), max_pending)?);
+    let ingress = Arc::new(Ingress::open(services.clone(), min_free_mb)?);
     let (listeners, failed) = server::bind_all(
         &services.platforms,
         ingress.clone(),
@@ -258,7 +263,7 @@ mod tests {
             },
         );
         let services = services(&config, platforms).unwrap();
-        let ingress = Arc::new(Ingress::open(services.clone(), 100).unwrap());
+        let ingress = Arc::new(Ingress::open(services.clone(), 0).unwrap());
         for receiver in start_receivers(&services.platforms, ingress.clone()) {
             receiver.await.unwrap();
         }

@@ -5,6 +5,12 @@
 //! thread moves journal records into the database, deduplicated on platform and provider id,
 //! and wakes the dispatcher. So the thread that answers webhooks never waits for SQLite, and
 //! the database work runs beside it.
+//!
+//! A backlog never refuses a message: however many wait for the dispatcher, they wait on disk
+//! (the dispatcher reads them in batches), because a provider such as Twilio does not retry a
+//! refused webhook and the text would be lost. The only refusal left is "cannot store": free
+//! disk space below `HERMES_MIN_FREE_DISK_MB`, where a full disk would otherwise take the
+//! database down with it.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use platform_api::{Accepted, Inbound, InboundSink, Platform, SinkError};
+use platform_api::{Accepted, DeliveryStatus, Inbound, InboundSink, Platform, SinkError};
 use tokio::sync::{Notify, oneshot};
 use tracing::{error, info, warn};
 
@@ -38,21 +44,94 @@ const IMPORT_IDLE: Duration = Duration::from_secs(1);
 /// them, and no wake-up for each append.
 const IMPORT_GATHER: Duration = Duration::from_millis(1);
 
+/// How often the free space of `$HERMES_HOME`'s file system is measured.
+const DISK_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Bytes free for unprivileged writers on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` is written by statvfs
+    // before it is read, only when it returns 0.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `stat`.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Whether there is room to store more: free space on the home's file system against a floor.
+pub struct DiskFloor {
+    home: std::path::PathBuf,
+    floor: u64,
+    /// Free bytes at the last measure, or `u64::MAX` when it could not be measured.
+    free: AtomicI64,
+}
+
+impl DiskFloor {
+    /// A floor of `floor_mb` megabytes on the file system of `home` (0 turns it off).
+    pub fn new(home: &std::path::Path, floor_mb: u64) -> Self {
+        let floor = DiskFloor {
+            home: home.to_path_buf(),
+            floor: floor_mb.saturating_mul(1 << 20),
+            free: AtomicI64::new(i64::MAX),
+        };
+        floor.measure();
+        floor
+    }
+
+    /// Measures the free space again; logs when crossing the floor either way.
+    fn measure(&self) {
+        if self.floor == 0 {
+            return;
+        }
+        let free = free_bytes(&self.home).map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let before = self.free.swap(free, Ordering::Relaxed);
+        let floor = self.floor as i64;
+        if free < floor && before >= floor {
+            error!(
+                "only {} MB free on the file system of {}, below HERMES_MIN_FREE_DISK_MB ({} MB): webhooks are answered 503 until space is freed",
+                free >> 20,
+                self.home.display(),
+                self.floor >> 20
+            );
+        } else if free >= floor && before < floor {
+            info!("disk space is back above HERMES_MIN_FREE_DISK_MB: storing webhooks again");
+        }
+    }
+
+    /// Why nothing can be stored now, if so.
+    fn refusal(&self) -> Option<String> {
+        let free = self.free.load(Ordering::Relaxed);
+        (self.floor > 0 && free < self.floor as i64).then(|| {
+            format!(
+                "{} MB free, below HERMES_MIN_FREE_DISK_MB ({} MB)",
+                free >> 20,
+                self.floor >> 20
+            )
+        })
+    }
+}
+
 /// The host side of receive: makes inbound messages durable before they are acknowledged.
 pub struct Ingress {
     services: Services,
     /// Messages in the database waiting for the dispatcher (kept exact by it, raised by the
     /// importer in between).
     pending: Arc<AtomicUsize>,
-    max_pending: usize,
+    disk: Arc<DiskFloor>,
     commits: Arc<GroupCommit>,
     importer: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
 
 impl Ingress {
     /// Opens the inbound journal of `services.home` and starts importing it (what a previous
-    /// run left unimported first); answers 503 past `max_pending` waiting messages.
-    pub fn open(services: Services, max_pending: usize) -> anyhow::Result<Self> {
+    /// run left unimported first); answers 503 only while the home's file system has less
+    /// than `min_free_mb` megabytes free (0: never).
+    pub fn open(services: Services, min_free_mb: u64) -> anyhow::Result<Self> {
         let path = services.home.join(JOURNAL_FILE);
         let imported = services.store.journal_position()?;
         let opened = Journal::open(&path, imported)?;
@@ -68,6 +147,7 @@ impl Ingress {
         let unimported = services.metrics.live_gauge("hermes_inbound_unimported");
         unimported.store(opened.unimported as i64, Ordering::Release);
         let stop = Arc::new(AtomicBool::new(false));
+        let disk = Arc::new(DiskFloor::new(&services.home, min_free_mb));
         let pending = Arc::new(AtomicUsize::new(
             services.store.pending_inbound_count().unwrap_or(0),
         ));
@@ -84,6 +164,7 @@ impl Ingress {
             position: opened.start,
             unimported: unimported.clone(),
             pending: pending.clone(),
+            disk: disk.clone(),
             stop: stop.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -99,7 +180,7 @@ impl Ingress {
         Ok(Ingress {
             services,
             pending,
-            max_pending,
+            disk,
             commits,
             importer: Mutex::new(Some((stop, thread))),
         })
@@ -138,12 +219,9 @@ impl Drop for Ingress {
 #[async_trait(?Send)]
 impl InboundSink for Ingress {
     async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
-        // Waiting: in the database, and acknowledged but not imported yet (should the importer
-        // be held up, the journal does not grow without bound either).
-        let unimported = self.commits.unimported.load(Ordering::Relaxed).max(0) as usize;
-        if self.pending.load(Ordering::Relaxed) + unimported >= self.max_pending {
-            self.rejected(&inbound.platform, "overloaded");
-            return Err(SinkError::Overloaded);
+        if let Some(why) = self.disk.refusal() {
+            self.rejected(&inbound.platform, "disk-full");
+            return Err(SinkError::Unavailable(why));
         }
         self.commits
             .submit(inbound)
@@ -159,6 +237,14 @@ impl InboundSink for Ingress {
             "hermes_inbound_rejected_total",
             &[("platform", platform), ("reason", reason)],
         );
+    }
+
+    async fn delivery_status(&self, status: DeliveryStatus) -> Result<(), SinkError> {
+        if let Some(why) = self.disk.refusal() {
+            return Err(SinkError::Unavailable(why));
+        }
+        crate::delivery_report::record(&self.services, &status)
+            .map_err(|e| SinkError::Storage(format!("{e:#}")))
     }
 }
 
@@ -281,12 +367,19 @@ struct Importer {
     unimported: Arc<AtomicI64>,
     /// Messages waiting for the dispatcher: raised by what this stores.
     pending: Arc<AtomicUsize>,
+    /// Measured between imports.
+    disk: Arc<DiskFloor>,
     stop: Arc<AtomicBool>,
 }
 
 impl Importer {
     fn run(mut self) {
+        let mut measured = std::time::Instant::now();
         loop {
+            if measured.elapsed() >= DISK_CHECK_EVERY {
+                measured = std::time::Instant::now();
+                self.disk.measure();
+            }
             // Read before importing: a stop asked for after the last append sees it imported.
             let stopping = self.stop.load(Ordering::Acquire);
             let imported = self.import();

@@ -5,7 +5,9 @@
 //! [`pipeline::Dispatcher`]
 //! runs it as a chat command ([`commands`]) or an agent turn ([`agent`]), formats the reply with
 //! the platform and queues the parts in the outbox in the same transaction; the
-//! [`outbox::Sender`] delivers them in order with retries. [`cron`] runs scheduled jobs whose
+//! [`outbox::Sender`] delivers them in order with retries, and looks parts whose send had an
+//! unknown outcome up at the provider; [`delivery_report`] records what the provider later
+//! says became of each part. [`cron`] runs scheduled jobs whose
 //! output, like `hermes send`, takes the same outbox path ([`deliver`]). [`gateway`] wires
 //! these together; [`cli`] is the command line.
 pub mod agent;
@@ -13,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod cron;
 pub mod deliver;
+pub mod delivery_report;
 pub mod doctor;
 pub mod gateway;
 pub mod ingress;

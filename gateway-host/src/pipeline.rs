@@ -469,8 +469,12 @@ impl Dispatcher {
                     Some(h) => h.name,
                     None => "not set (send /sethome)".to_string(),
                 };
+                let last = match store.last_reply(&key.0, &key.1)? {
+                    None => String::new(),
+                    Some(part) => format!(" Last reply: {}.", last_reply_words(&part)),
+                };
                 format!(
-                    "Status: {state}. This conversation has {turns} messages. Home channel: {home}."
+                    "Status: {state}. This conversation has {turns} messages. Home channel: {home}.{last}"
                 )
             }
             ChatCommand::Help => commands::HELP.to_string(),
@@ -622,6 +626,24 @@ impl Dispatcher {
         }
         self.running.borrow_mut().remove(key);
         self.services.outbox.notify_one();
+    }
+}
+
+/// How `/status` tells what became of the last reply.
+fn last_reply_words(part: &crate::store::OutboxRow) -> String {
+    let code = part
+        .error_code
+        .map(|c| format!(" (error {c})"))
+        .unwrap_or_default();
+    match (part.status.as_deref(), part.state.as_str()) {
+        (Some("delivered" | "read"), _) => "delivered".to_string(),
+        (Some(status @ ("undelivered" | "failed")), _) => format!("{status}{code}"),
+        (Some(status), "sent") => format!("sent, not confirmed delivered yet ({status})"),
+        (None, "sent") => "sent, no delivery report yet".to_string(),
+        (_, "pending" | "sending") => "still being sent".to_string(),
+        (_, "ambiguous") => "outcome unknown, being checked with the provider".to_string(),
+        (_, "suppressed") => "not sent (opted out)".to_string(),
+        (_, state) => format!("{state}{code}"),
     }
 }
 

@@ -52,13 +52,13 @@ pub const MAX_CONCURRENT_TURNS: Setting = Setting::new(
 )
 .default("8")
 .kind(SettingKind::Number);
-/// `HERMES_MAX_PENDING`.
-pub const MAX_PENDING: Setting = Setting::new(
-    "HERMES_MAX_PENDING",
-    "gateway.max_pending",
-    "Inbound messages waiting for a turn before webhooks are answered 503 (the provider retries)",
+/// `HERMES_MIN_FREE_DISK_MB`.
+pub const MIN_FREE_DISK_MB: Setting = Setting::new(
+    "HERMES_MIN_FREE_DISK_MB",
+    "gateway.min_free_disk_mb",
+    "Free space (MB) kept on HERMES_HOME's file system: below it webhooks are answered 503 instead of filling the disk (0 turns the check off); a backlog never refuses a message",
 )
-.default("10000")
+.default("100")
 .kind(SettingKind::Number);
 /// `HERMES_MAX_OUTBOX`.
 pub const MAX_OUTBOX: Setting = Setting::new(
@@ -92,7 +92,7 @@ pub const HOST_SETTINGS: &[Setting] = &[
     AGENT_COMMAND,
     AGENT_TIMEOUT_SECS,
     MAX_CONCURRENT_TURNS,
-    MAX_PENDING,
+    MIN_FREE_DISK_MB,
     MAX_OUTBOX,
     TIMEZONE,
     LOG_FORMAT,

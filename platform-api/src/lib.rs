@@ -118,9 +118,11 @@ pub mod text;
 
 pub use config::{ConfigSection, ConfigValue, Origin};
 pub use error::{ConfigError, SendError};
-pub use message::{Attachment, Control, HomeChannel, Inbound, Part, Receipt};
+pub use message::{Attachment, Control, DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
 pub use operator::{Check, Checkup, OperatorGuide, Verdict, operator_guide};
-pub use platform::{Accepted, AccessPolicy, InboundSink, Platform, SinkError, Unauthorized};
+pub use platform::{
+    Accepted, AccessPolicy, Advice, InboundSink, Lookup, Platform, SinkError, Unauthorized,
+};
 pub use registration::{Registration, registration, registrations};
 pub use settings::{Setting, SettingKind};
 

@@ -82,3 +82,42 @@ pub struct HomeChannel {
     /// Its display name.
     pub name: String,
 }
+
+/// What a provider reports about a message it accepted: its delivery status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// Registered name of the platform (`sms`).
+    pub platform: String,
+    /// The provider's id of the sent message, as in its [`Receipt`].
+    pub provider_id: String,
+    /// The provider's status word (`queued`, `sent`, `delivered`, `undelivered`, `failed`, …).
+    pub status: String,
+    /// The provider's error code, when the message failed.
+    pub error_code: Option<i64>,
+    /// The recipient, in the platform's normalised form, when the report names it.
+    pub chat: Option<String>,
+    /// The recipient refuses messages from us (Twilio 21610): the host stops messaging them.
+    pub opted_out: bool,
+}
+
+impl DeliveryStatus {
+    /// How far along a message with this status is: a report never replaces one further
+    /// along, so that reports arriving out of order leave the latest truth in place. Final
+    /// statuses outrank every transient one.
+    pub fn rank(status: &str) -> u8 {
+        match status {
+            "accepted" | "scheduled" => 1,
+            "queued" => 2,
+            "sending" => 3,
+            "sent" => 4,
+            "delivered" | "undelivered" | "failed" | "canceled" => 10,
+            "read" => 11,
+            _ => 0,
+        }
+    }
+
+    /// Whether nothing further will happen to a message with this status.
+    pub fn is_final(status: &str) -> bool {
+        Self::rank(status) >= 10
+    }
+}

@@ -1,12 +1,13 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::web::ServiceConfig;
 use async_trait::async_trait;
 
 use crate::error::SendError;
-use crate::message::{HomeChannel, Inbound, Part, Receipt};
+use crate::message::{DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
 
 /// A messaging platform adapter. The host holds it as `Arc<dyn Platform>`.
 ///
@@ -63,6 +64,52 @@ pub trait Platform: Send + Sync + 'static {
     fn units_per_second(&self) -> Option<f64> {
         None
     }
+
+    /// Looks up, at the provider, whether a part whose send had an unknown outcome
+    /// ([`SendError::Ambiguous`]) was created there: the host then records it as sent, or sends
+    /// it once more when nothing matches. `attempted_at` is when that send began. A platform
+    /// that cannot look messages up keeps the default, and such a part stays ambiguous and is
+    /// reported, never re-sent.
+    async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
+        let _ = (chat, part, attempted_at);
+        Lookup::Unsupported
+    }
+
+    /// How long after an unknown outcome the provider's record is looked up ([`Self::lookup`]):
+    /// long enough for the provider to have listed the message.
+    fn reconcile_after(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    /// What a provider error or delivery code means and what to do about it, when the platform
+    /// knows (for `hermes gateway doctor` and the delivery log lines).
+    fn advice(&self, code: i64) -> Option<Advice> {
+        let _ = code;
+        None
+    }
+}
+
+/// What a provider's error code means for the operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advice {
+    /// What to do about it, in one sentence.
+    pub text: &'static str,
+    /// The operator must act (registration, configuration), as opposed to a recipient's
+    /// circumstance to be recorded: such codes are logged as warnings.
+    pub act: bool,
+}
+
+/// What the provider's records say about a part whose send had an unknown outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Messages the provider created that match the part, best match first; empty when none
+    /// does. The host takes the first one that no other part is recorded with.
+    Matches(Vec<Receipt>),
+    /// The records could not be read now; the host tries again later and never re-sends
+    /// meanwhile.
+    Failed(String),
+    /// The platform cannot look messages up.
+    Unsupported,
 }
 
 /// What an unknown sender gets.
@@ -109,12 +156,15 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// Why the host could not take an inbound message; the platform asks the provider to retry.
+/// Why the host could not take an inbound message: it cannot be made durable now.
+///
+/// A backlog of work is never a reason: waiting messages are kept on disk, however many.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SinkError {
-    /// Too much is queued; answer 503 so the provider retries later.
-    #[error("gateway overloaded")]
-    Overloaded,
+    /// Storing is refused for now (free disk space below the host's floor, or shutting down);
+    /// answer 503.
+    #[error("cannot store now: {0}")]
+    Unavailable(String),
     /// The store failed.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -129,5 +179,14 @@ pub trait InboundSink: Send + Sync {
     /// Counts a request the platform rejected before it became a message (for metrics).
     fn rejected(&self, platform: &str, reason: &'static str) {
         let _ = (platform, reason);
+    }
+
+    /// Records what the provider reports about a sent message (a delivery receipt); repeated
+    /// or late reports change nothing. The platform acknowledges the provider once it returns.
+    async fn delivery_status(&self, status: DeliveryStatus) -> Result<(), SinkError> {
+        let _ = status;
+        Err(SinkError::Storage(
+            "this host does not record delivery statuses".to_string(),
+        ))
     }
 }

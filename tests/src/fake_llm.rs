@@ -27,6 +27,7 @@ struct State {
     failures: usize,
     key: Option<String>,
     answered: u64,
+    held: bool,
 }
 
 struct Shared {
@@ -171,6 +172,17 @@ impl FakeLlm {
         self.shared.lock().delay = delay;
     }
 
+    /// Holds every request, those already waiting included, until [`FakeLlm::release`]: an
+    /// agent that is stuck.
+    pub fn hold(&self) {
+        self.shared.lock().held = true;
+    }
+
+    /// Lets held requests (and later ones) be answered.
+    pub fn release(&self) {
+        self.shared.lock().held = false;
+    }
+
     /// Answers the next `n` requests with 500 and an OpenAI-style `server_error`.
     pub fn fail_next(&self, n: usize) {
         self.shared.lock().failures = n;
@@ -234,6 +246,9 @@ async fn completions(
     };
     if !delay.is_zero() {
         actix_rt::time::sleep(delay).await;
+    }
+    while shared.lock().held {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     if let Some(key) = key {
         let given = req

@@ -27,6 +27,8 @@ pub const BOB: &str = "+15550002222";
 pub const MALLORY: &str = "+15550009999";
 /// The public URL the tests sign against.
 pub const WEBHOOK_URL: &str = "https://gateway.example.com/webhooks/twilio";
+/// Where Twilio posts status callbacks: [`WEBHOOK_URL`] with `/status` appended.
+pub const STATUS_URL: &str = "https://gateway.example.com/webhooks/twilio/status";
 
 /// The `hermes` binary, built once per test process (optimised when the caller is, so that
 /// benchmarks measure a release build).
@@ -350,6 +352,23 @@ impl Gateway {
         .expect("POST")
     }
 
+    /// Posts a status callback, signed for [`STATUS_URL`] unless `signature` is given.
+    pub fn post_status(&self, params: &[(&str, &str)], signature: Option<&str>) -> Response {
+        let signed = sign(AUTH_TOKEN, STATUS_URL, params);
+        let body = encode_form(params);
+        http::request(
+            self.addr(),
+            "POST",
+            "/webhooks/twilio/status",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", signature.unwrap_or(&signed)),
+            ],
+            body.as_bytes(),
+        )
+        .expect("POST")
+    }
+
     /// Texts the gateway as `from`: a signed inbound SMS with the given `MessageSid`.
     pub fn text(&self, from: &str, body: &str, sid: &str) -> Response {
         self.post_signed(&inbound_sms(from, body, sid))
@@ -382,6 +401,29 @@ pub fn inbound_sms<'a>(from: &'a str, body: &'a str, sid: &'a str) -> Vec<(&'a s
         ("ApiVersion", "2010-04-01"),
         ("SmsStatus", "received"),
     ]
+}
+
+/// The parameters Twilio posts in a status callback for message `sid` to `to`.
+pub fn status_callback<'a>(
+    sid: &'a str,
+    to: &'a str,
+    status: &'a str,
+    error_code: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("MessageStatus", status),
+        ("To", to),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", OUR_NUMBER),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    if let Some(code) = error_code {
+        params.push(("ErrorCode", code));
+    }
+    params
 }
 
 /// Percent-encodes a form.

@@ -70,3 +70,47 @@ fn every_send_validates_against_twilios_spec() {
         );
     }
 }
+
+#[test]
+fn a_look_up_of_an_unknown_outcome_validates_against_twilios_spec() {
+    use platform_api::{ConfigSection, Lookup, Part};
+    use platform_sms::settings::SmsSettings;
+
+    let Some(prism) = Prism::start(&twilio_spec()) else {
+        return;
+    };
+    let base = prism.base_url();
+    for service in [None, Some("MG0123456789abcdef0123456789abcdef")] {
+        let mut pairs = vec![
+            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+            ("TWILIO_PHONE_NUMBER", OUR_NUMBER),
+            ("SMS_WEBHOOK_URL", WEBHOOK_URL),
+            ("TWILIO_API_BASE_URL", base.as_str()),
+        ];
+        if let Some(sid) = service {
+            pairs.push(("TWILIO_MESSAGING_SERVICE_SID", sid));
+        }
+        let settings = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        let part = Part::plain("You said: hello");
+        let attempted = std::time::SystemTime::now() - Duration::from_secs(5);
+        let found = actix_rt::System::new().block_on(platform_sms::sender::lookup(
+            &settings, ALICE, &part, attempted,
+        ));
+        // Prism answers the spec's example page (messages from 2017): nothing matches.
+        assert_eq!(found, Lookup::Matches(vec![]), "{}", prism.log());
+    }
+    let lists: Vec<_> = prism
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "get" && r.path.contains("/Messages.json"))
+        .collect();
+    assert!(lists.len() >= 2, "{}", prism.log());
+    for request in lists {
+        assert!(
+            request.valid,
+            "look-up broke Twilio's spec: {:?}",
+            request.violations
+        );
+    }
+}

@@ -9,9 +9,11 @@ use platform_api::{Accepted, Attachment, Control, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod cron;
+mod delivery;
 pub mod journal;
 mod pairing;
 pub use cron::{Job, JobKind, NewJob, PartOutcome, RunStatus};
+pub use delivery::{DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried};
 pub use pairing::{PairingEntry, PairingRequest};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.
@@ -148,6 +150,26 @@ CREATE TABLE inbound_journal (
 );
 INSERT INTO inbound_journal (id, generation, offset) VALUES (1, 0, 0);
 "#,
+    // Delivery: reconciliation of unknown outcomes and the provider's delivery statuses
+    // (SPEC section 8).
+    r#"
+ALTER TABLE outbox ADD COLUMN attempted_at INTEGER;
+ALTER TABLE outbox ADD COLUMN reconcile_at INTEGER;
+DROP INDEX outbox_open;
+CREATE INDEX outbox_open ON outbox (platform, chat, id) WHERE state IN ('pending', 'sending', 'ambiguous');
+CREATE INDEX outbox_reconcile ON outbox (reconcile_at) WHERE state = 'ambiguous';
+CREATE INDEX outbox_provider ON outbox (platform, provider_id) WHERE provider_id IS NOT NULL;
+CREATE INDEX outbox_recent ON outbox (created_at);
+CREATE TABLE delivery_status (
+    platform TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    error_code INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, provider_id)
+);
+"#,
 ];
 
 /// An inbound message as stored, waiting for the dispatcher.
@@ -201,12 +223,14 @@ pub enum PartState {
     Failed,
     /// Not sent: the recipient has opted out.
     Suppressed,
-    /// The request went out but its outcome is unknown; never re-sent automatically.
+    /// The request went out but its outcome is unknown: looked up at the provider (found:
+    /// sent; not found: pending again), never re-sent blindly.
     Ambiguous,
 }
 
 impl PartState {
-    fn as_str(self) -> &'static str {
+    /// The state as stored and shown (`pending`, `sent`, …).
+    pub fn as_str(self) -> &'static str {
         match self {
             PartState::Pending => "pending",
             PartState::Sending => "sending",
@@ -217,7 +241,8 @@ impl PartState {
         }
     }
 
-    fn parse(s: &str) -> PartState {
+    /// The state stored as `s`.
+    pub fn parse(s: &str) -> PartState {
         match s {
             "pending" => PartState::Pending,
             "sending" => PartState::Sending,
@@ -666,7 +691,8 @@ impl Store {
              WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outbox p
                                WHERE p.platform = o.platform AND p.chat = o.chat AND p.id < o.id
-                                 AND p.state IN ('pending', 'sending'))
+                                 AND p.state IN ('pending', 'sending', 'ambiguous')
+                                 AND (p.state != 'ambiguous' OR p.reconcile_at IS NOT NULL))
              ORDER BY o.id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now, limit as i64], |r| {
@@ -698,7 +724,7 @@ impl Store {
     /// Claims a pending part for sending until `lease_until`; false if another sender has it.
     pub fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
         let changed = self.conn().prepare_cached("UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
-                               updated_at = ?4
+                               updated_at = ?4, attempted_at = ?4
              WHERE id = ?1 AND state = 'pending'")?.execute(params![id, lease_until, std::process::id(), now_ms()],
         )?;
         Ok(changed == 1)
@@ -741,7 +767,8 @@ impl Store {
     }
 
     /// Parts whose sender died mid-send (its process is gone, or its lease ran out): their
-    /// outcome is unknown, so they are marked ambiguous rather than sent again. Returns how many.
+    /// outcome is unknown, so they are marked ambiguous, to be looked up at the provider,
+    /// rather than sent again. Returns how many.
     pub fn expire_leases(&self, now: Millis) -> Result<usize> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -757,7 +784,7 @@ impl Store {
             let owner_gone = claimed_by.is_none_or(|pid| pid != ours && !process_alive(pid));
             if lease_over || owner_gone {
                 expired += conn.prepare_cached("UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?2,
-                            error = 'interrupted while sending: outcome unknown'
+                            reconcile_at = ?2, error = 'interrupted while sending: outcome unknown'
                      WHERE id = ?1 AND state = 'sending'")?.execute(params![id, now],
                 )?;
             }

@@ -7,7 +7,7 @@ use crate::account::{self, ApiError, IncomingNumber};
 use crate::settings::{
     ACCOUNT_SID, API_BASE_URL, AUTH_TOKEN, PHONE_NUMBER, SmsSettings, WEBHOOK_URL,
 };
-use crate::signature::url_variants;
+use crate::signature::{url_variants, with_connection_overrides};
 
 const CREDENTIALS: &str = "Twilio credentials";
 const NUMBER: &str = "Twilio number";
@@ -200,6 +200,8 @@ async fn webhook_check(settings: &SmsSettings, number: &IncomingNumber, fix: boo
         );
     }
     let before = number.webhook_url().unwrap_or("none").to_string();
+    // With the connection overrides: Twilio retries a failed delivery up to three times.
+    let url = &with_connection_overrides(url);
     if let Err(err) = account::update_webhook(settings, &number.sid, url).await {
         return Check::problem(
             WEBHOOK,
@@ -234,7 +236,8 @@ fn console_steps(settings: &SmsSettings, url: Option<&str>) -> String {
     format!(
         "in the Twilio Console: Phone Numbers → Manage → Active numbers → {} → Messaging Configuration → \"A message comes in\" → Webhook, URL {}, HTTP POST → Save",
         phone::redact(&settings.phone_number),
-        url.unwrap_or("<SMS_WEBHOOK_URL>")
+        url.map(with_connection_overrides)
+            .unwrap_or_else(|| "<SMS_WEBHOOK_URL>".to_string())
     )
 }
 
@@ -289,6 +292,18 @@ mod tests {
                 Some("TwiML App"),
             ),
             (Some(URL), "POST", Some(""), None),
+            (
+                Some("https://bot.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx"),
+                "POST",
+                None,
+                None,
+            ),
+            (
+                Some("https://bot.example.com/webhooks/twilio#rc=1"),
+                "POST",
+                None,
+                Some("but SMS_WEBHOOK_URL"),
+            ),
         ];
         for (url, method, app, expected) in cases {
             let found = webhook_mismatch(Some(URL), &number(url, method, app));

@@ -1,7 +1,7 @@
 //! Twilio's answers mapped to the platform's typed send error.
 use std::time::Duration;
 
-use platform_api::SendError;
+use platform_api::{Advice, SendError};
 use serde::Deserialize;
 
 /// Twilio's error body: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
@@ -17,6 +17,38 @@ pub struct TwilioError {
 
 /// Twilio's code for a message to a number that has opted out.
 pub const OPTED_OUT: i64 = 21610;
+
+/// Carrier filtering: the message was blocked as spam or unwanted.
+pub const FILTERED: i64 = 30007;
+/// The sending number is not registered for A2P 10DLC.
+pub const UNREGISTERED_10DLC: i64 = 30034;
+
+/// What an operator should do about a Twilio error code seen on a send or in a status
+/// callback, for the codes operators meet most.
+pub fn advice(code: i64) -> Option<Advice> {
+    let act = matches!(code, 20003 | 21408 | FILTERED | UNREGISTERED_10DLC);
+    let text = match code {
+        20003 => {
+            "TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is wrong (`hermes gateway doctor` checks them)"
+        }
+        21211 | 21614 => "the recipient's number is not a valid mobile number",
+        21408 => {
+            "enable SMS to that country in the Twilio Console (Messaging → Settings → Geo permissions)"
+        }
+        OPTED_OUT => "the recipient sent STOP; they are suppressed until they send START",
+        30003 => "the handset is unreachable (off or out of coverage); nothing to fix on our side",
+        30005 => "the number is unknown to its carrier or no longer in service",
+        30006 => "the number is a landline or cannot receive SMS",
+        FILTERED => {
+            "the carrier filtered the message as unwanted: register the number for A2P 10DLC or send through a Messaging Service (TWILIO_MESSAGING_SERVICE_SID), and avoid URL shorteners"
+        }
+        UNREGISTERED_10DLC => {
+            "the sending number is not registered for A2P 10DLC: register a brand and campaign in the Twilio Console (Messaging → Regulatory compliance) and add the number to it, or send through a registered Messaging Service (TWILIO_MESSAGING_SERVICE_SID)"
+        }
+        _ => return None,
+    };
+    Some(Advice { text, act })
+}
 
 /// Classifies a non-success answer of the Messages API.
 ///

@@ -6,6 +6,7 @@ use platform_api::{ConfigSection, OperatorGuide, phone};
 use crate::settings::{
     ALLOW_ALL_USERS, ALLOWED_USERS, HOME_CHANNEL, PHONE_NUMBER, WEBHOOK_PORT, WEBHOOK_URL,
 };
+use crate::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 use crate::webhook::PATH;
 
 /// The port the webhook listens on when `SMS_WEBHOOK_PORT` is unset.
@@ -40,7 +41,10 @@ inventory::submit! {
 
 /// The Twilio Console steps with the exact webhook URL, and the tunnel commands for local use.
 pub fn next_steps(section: &ConfigSection) -> String {
-    let url = section.text(WEBHOOK_URL.env).unwrap_or("<SMS_WEBHOOK_URL>");
+    let url = section
+        .text(WEBHOOK_URL.env)
+        .map(with_connection_overrides)
+        .unwrap_or_else(|| format!("<SMS_WEBHOOK_URL>#{CONNECTION_OVERRIDES}"));
     let port = section.text(WEBHOOK_PORT.env).unwrap_or(DEFAULT_PORT);
     let number = section
         .text(PHONE_NUMBER.env)
@@ -57,6 +61,8 @@ pub fn next_steps(section: &ConfigSection) -> String {
   2. Messaging Configuration → \"A message comes in\" → Webhook
   3. URL: {url}
      HTTP: POST
+     (the part after # asks Twilio to retry up to 3 times when it cannot connect, times out
+     or gets a 5xx, instead of once; a repeated text is recognised and answered once)
   4. Save configuration.
   (`hermes gateway doctor --fix` does the same through the Twilio API.)
 
@@ -85,7 +91,10 @@ mod tests {
             ("TWILIO_PHONE_NUMBER", "+15551234567"),
         ]);
         let steps = next_steps(&section);
-        assert!(steps.contains("URL: https://abc.trycloudflare.com/webhooks/twilio\n"));
+        assert!(
+            steps
+                .contains("URL: https://abc.trycloudflare.com/webhooks/twilio#rc=3&rp=ct,rt,5xx\n")
+        );
         assert!(steps.contains("cloudflared tunnel --url http://localhost:9000"));
         assert!(steps.contains("ngrok http 9000"));
         assert!(steps.contains("+1555***4567") && !steps.contains("+15551234567"));

@@ -2,8 +2,10 @@
 //!
 //! - [`settings`]: the variables, parsed and validated;
 //! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
+//! - [`status`]: `POST /webhooks/twilio/status`, Twilio's signed delivery reports;
 //! - [`format`](mod@format) and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
-//! - [`sender`] and [`error`]: the Messages API client and Twilio's errors as typed send errors.
+//! - [`sender`] and [`error`]: the Messages API client (sends, and look-ups of sends whose
+//!   outcome is unknown) and Twilio's errors as typed send errors.
 //! - [`guide`], [`doctor`] and [`account`]: what `hermes gateway setup` asks and prints for SMS,
 //!   and the account checks of `hermes gateway doctor`.
 pub mod account;
@@ -19,15 +21,17 @@ pub mod segments;
 pub mod sender;
 pub mod settings;
 pub mod signature;
+pub mod status;
 pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::web;
 use platform_api::{
-    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Part, Platform, Receipt,
-    Registration, SendError, async_trait, phone,
+    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Lookup, Part, Platform,
+    Receipt, Registration, SendError, async_trait, phone,
 };
 use tracing::{info, warn};
 
@@ -99,6 +103,12 @@ impl Platform for Sms {
                 .as_deref()
                 .map(signature::url_variants)
                 .unwrap_or_default(),
+            status_url_variants: self
+                .settings
+                .webhook_url
+                .as_deref()
+                .map(|url| signature::url_variants(&status::status_callback_url(url)))
+                .unwrap_or_default(),
             phone_number: self.settings.phone_number.clone(),
             sink,
         });
@@ -137,5 +147,17 @@ impl Platform for Sms {
 
     fn units_per_second(&self) -> Option<f64> {
         Some(self.settings.max_segments_per_second)
+    }
+
+    async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
+        sender::lookup(&self.settings, chat, part, attempted_at).await
+    }
+
+    fn reconcile_after(&self) -> Duration {
+        self.settings.reconcile_after
+    }
+
+    fn advice(&self, code: i64) -> Option<platform_api::Advice> {
+        error::advice(code)
     }
 }

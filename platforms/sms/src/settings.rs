@@ -125,6 +125,14 @@ pub const MAX_SEGMENTS_PER_SECOND: Setting = Setting::new(
 )
 .default("1")
 .kind(SettingKind::Positive);
+/// `TWILIO_RECONCILE_AFTER_SECS`.
+pub const RECONCILE_AFTER_SECS: Setting = Setting::new(
+    "TWILIO_RECONCILE_AFTER_SECS",
+    "reconcile_after_secs",
+    "How long after a send with an unknown outcome its message is looked up in Twilio's message list (found: recorded as sent; not found: sent once more)",
+)
+.default("60")
+.kind(SettingKind::Number);
 /// `TWILIO_REQUEST_TIMEOUT_SECS`.
 pub const REQUEST_TIMEOUT_SECS: Setting = Setting::new(
     "TWILIO_REQUEST_TIMEOUT_SECS",
@@ -161,6 +169,7 @@ pub const SETTINGS: &[Setting] = &[
     RATE_LIMIT_PER_MINUTE,
     MAX_SEGMENTS_PER_SECOND,
     REQUEST_TIMEOUT_SECS,
+    RECONCILE_AFTER_SECS,
     UNAUTHORIZED,
 ];
 
@@ -203,6 +212,8 @@ pub struct SmsSettings {
     pub max_segments_per_second: f64,
     /// Longest wait for an answer to a send.
     pub request_timeout: std::time::Duration,
+    /// How long after an unknown outcome the message is looked up.
+    pub reconcile_after: std::time::Duration,
 }
 
 impl std::fmt::Debug for SmsSettings {
@@ -313,6 +324,12 @@ impl SmsSettings {
                     .number(REQUEST_TIMEOUT_SECS.env)?
                     .unwrap_or(20)
                     .clamp(1, 300),
+            ),
+            reconcile_after: std::time::Duration::from_secs(
+                section
+                    .number(RECONCILE_AFTER_SECS.env)?
+                    .unwrap_or(60)
+                    .clamp(1, 86_400),
             ),
         })
     }

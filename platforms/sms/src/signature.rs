@@ -33,9 +33,51 @@ pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)
     STANDARD.encode(mac(auth_token, url, params).finalize().into_bytes())
 }
 
+/// The connection overrides (a URL fragment Twilio reads and never requests) that the gateway
+/// offers for its webhook URL: up to three retries when Twilio cannot connect, times out
+/// reading the answer, or gets a 5xx. Retrying after a read timeout is safe because a webhook
+/// repeated with the same `MessageSid` is acknowledged and not processed again.
+pub const CONNECTION_OVERRIDES: &str = "rc=3&rp=ct,rt,5xx";
+
+/// `url` with the gateway's [`CONNECTION_OVERRIDES`], unless it has a fragment already.
+pub fn with_connection_overrides(url: &str) -> String {
+    if url.contains('#') {
+        url.to_string()
+    } else {
+        format!("{url}#{CONNECTION_OVERRIDES}")
+    }
+}
+
 /// The URLs a signature may have been computed over: the configured one and its default-port
-/// variant (`https://h/…` ↔ `https://h:443/…`, `http://h/…` ↔ `http://h:80/…`).
+/// variant (`https://h/…` ↔ `https://h:443/…`, `http://h/…` ↔ `http://h:80/…`), each with
+/// and without its connection-override fragment (`#rc=…`).
+///
+/// A fragment never reaches the server, yet Twilio's SDK validators sign the URL as configured
+/// in the Console, fragment included (`validateRequest` in twilio-node keeps the URL's hash;
+/// twilio-python's `RequestValidator` keeps it too). So a Console URL that carries overrides
+/// is checked with them: the configured URL without a fragment also accepts it with
+/// [`CONNECTION_OVERRIDES`] (what `hermes gateway doctor --fix` sets), and one with a fragment
+/// also accepts it without. Either way the key is the auth token; nothing else is accepted.
 pub fn url_variants(configured: &str) -> Vec<String> {
+    let (base, fragment) = match configured.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (configured, None),
+    };
+    let mut variants = Vec::with_capacity(4);
+    for url in [
+        configured.to_string(),
+        match fragment {
+            Some(_) => base.to_string(),
+            None => format!("{base}#{CONNECTION_OVERRIDES}"),
+        },
+    ] {
+        variants.extend(port_variants(&url));
+    }
+    variants
+}
+
+/// `url` and its default-port variant.
+fn port_variants(configured: &str) -> Vec<String> {
     let mut variants = vec![configured.to_string()];
     let (scheme, default_port) = if configured.starts_with("https://") {
         ("https://", "443")
@@ -144,6 +186,31 @@ mod tests {
     }
 
     #[test]
+    fn connection_overrides_are_signed_as_configured_and_nothing_else_passes() {
+        let params = vec![
+            ("From".to_string(), "+15550001111".to_string()),
+            ("Body".to_string(), "hi".to_string()),
+        ];
+        let configured = "https://bot.example.com/webhooks/twilio";
+        let console = with_connection_overrides(configured);
+        assert_eq!(
+            console,
+            "https://bot.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx"
+        );
+        for signed_over in [configured, console.as_str()] {
+            let sig = compute_signature("token", signed_over, &params);
+            assert!(verify_signature("token", &url_variants(configured), &params, &sig).is_some());
+            assert!(verify_signature("token", &url_variants(&console), &params, &sig).is_some());
+            assert!(verify_signature("other", &url_variants(configured), &params, &sig).is_none());
+        }
+        let other_fragment = compute_signature("token", &format!("{configured}#rc=5"), &params);
+        assert!(
+            verify_signature("token", &url_variants(configured), &params, &other_fragment)
+                .is_none()
+        );
+    }
+
+    #[test]
     fn tampered_requests_are_rejected() {
         let v = vectors();
         let tampered = v["tampered"].as_array().expect("tampered");
@@ -161,17 +228,30 @@ mod tests {
     #[test]
     fn variants_toggle_the_default_port_only() {
         assert_eq!(
-            url_variants("https://h.example/x?y=1"),
+            port_variants("https://h.example/x?y=1"),
             ["https://h.example/x?y=1", "https://h.example:443/x?y=1"]
         );
         assert_eq!(
-            url_variants("http://h:80/x"),
+            port_variants("http://h:80/x"),
             ["http://h:80/x", "http://h/x"]
         );
-        assert_eq!(url_variants("https://h:8443/x"), ["https://h:8443/x"]);
+        assert_eq!(port_variants("https://h:8443/x"), ["https://h:8443/x"]);
         assert_eq!(
-            url_variants("https://[::1]/x"),
+            port_variants("https://[::1]/x"),
             ["https://[::1]/x", "https://[::1]:443/x"]
+        );
+        assert_eq!(
+            url_variants("https://h/x?y=1"),
+            [
+                "https://h/x?y=1",
+                "https://h:443/x?y=1",
+                "https://h/x?y=1#rc=3&rp=ct,rt,5xx",
+                "https://h:443/x?y=1#rc=3&rp=ct,rt,5xx"
+            ]
+        );
+        assert_eq!(
+            url_variants("https://h:8443/x#rc=2"),
+            ["https://h:8443/x#rc=2", "https://h:8443/x"]
         );
         assert!(verify_signature("t", &url_variants("https://h/x"), &[], "not base64!").is_none());
     }

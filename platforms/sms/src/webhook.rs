@@ -17,19 +17,22 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The answer to every webhook: replies go out through the REST API, never inline.
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
-/// What the webhook handler needs, shared by every worker.
+/// What the webhook handlers need, shared by every worker.
 pub struct WebhookState {
     /// Key of the signature.
     pub auth_token: String,
     /// URLs the signature may be computed over; empty in insecure mode.
     pub url_variants: Vec<String>,
+    /// URLs a status callback's signature may be computed over; empty in insecure mode.
+    pub status_url_variants: Vec<String>,
     /// Our own number, to drop echoes.
     pub phone_number: String,
     /// Where accepted messages go.
     pub sink: Arc<dyn InboundSink>,
 }
 
-fn twiml(status: StatusCode) -> HttpResponse {
+/// The empty TwiML document with `status`.
+pub fn twiml(status: StatusCode) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/xml; charset=utf-8"))
         .body(EMPTY_TWIML)
@@ -83,7 +86,7 @@ fn decode(input: &[u8]) -> Result<String, FormError> {
     String::from_utf8(out).map_err(|_| FormError("not UTF-8".into()))
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -151,13 +154,16 @@ fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
     format!("tried {variants:?}; request arrived as {seen}; likely cause: {cause}")
 }
 
-/// The webhook handler.
-pub async fn receive(
-    req: HttpRequest,
-    mut payload: web::Payload,
-    state: web::Data<WebhookState>,
-) -> HttpResponse {
-    let sink = &state.sink;
+/// The checks every request from Twilio passes before it is read: a form body within
+/// [`MAX_BODY`] that parses strictly, signed for one of `url_variants` (none: insecure mode).
+/// A request that fails one gets the answer to send back (415, 413, 400 or 403).
+pub async fn signed_params(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    sink: &dyn InboundSink,
+    auth_token: &str,
+    url_variants: &[String],
+) -> Result<Vec<(String, String)>, HttpResponse> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -169,17 +175,17 @@ pub async fn receive(
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case(FORM));
     if !is_form {
         sink.rejected("sms", "parse");
-        return twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return Err(twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
-    let body = match read_capped(&req, &mut payload, MAX_BODY).await {
+    let body = match read_capped(req, payload, MAX_BODY).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
             sink.rejected("sms", "size");
-            return twiml(StatusCode::PAYLOAD_TOO_LARGE);
+            return Err(twiml(StatusCode::PAYLOAD_TOO_LARGE));
         }
         Err(BodyError::Broken) => {
             sink.rejected("sms", "parse");
-            return twiml(StatusCode::BAD_REQUEST);
+            return Err(twiml(StatusCode::BAD_REQUEST));
         }
     };
     let params = match parse_form(&body) {
@@ -187,10 +193,10 @@ pub async fn receive(
         Err(FormError(why)) => {
             debug!("[sms] unparseable webhook body: {why}");
             sink.rejected("sms", "parse");
-            return twiml(StatusCode::BAD_REQUEST);
+            return Err(twiml(StatusCode::BAD_REQUEST));
         }
     };
-    if !state.url_variants.is_empty() {
+    if !url_variants.is_empty() {
         let mut signatures = req.headers().get_all("X-Twilio-Signature");
         let signature = match (signatures.next(), signatures.next()) {
             (Some(sig), None) => sig.to_str().unwrap_or(""),
@@ -199,17 +205,39 @@ pub async fn receive(
         if signature.is_empty() || signature.len() > 128 {
             warn!("[sms] webhook rejected: missing X-Twilio-Signature");
             sink.rejected("sms", "signature");
-            return twiml(StatusCode::FORBIDDEN);
+            return Err(twiml(StatusCode::FORBIDDEN));
         }
-        if verify_signature(&state.auth_token, &state.url_variants, &params, signature).is_none() {
+        if verify_signature(auth_token, url_variants, &params, signature).is_none() {
             warn!(
                 "[sms] webhook rejected: invalid signature; {}",
-                mismatch_hint(&req, &state.url_variants)
+                mismatch_hint(req, url_variants)
             );
             sink.rejected("sms", "signature");
-            return twiml(StatusCode::FORBIDDEN);
+            return Err(twiml(StatusCode::FORBIDDEN));
         }
     }
+    Ok(params)
+}
+
+/// The webhook handler.
+pub async fn receive(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> HttpResponse {
+    let sink = &state.sink;
+    let params = match signed_params(
+        &req,
+        &mut payload,
+        sink.as_ref(),
+        &state.auth_token,
+        &state.url_variants,
+    )
+    .await
+    {
+        Ok(params) => params,
+        Err(answer) => return answer,
+    };
     let inbound = match to_inbound(&params) {
         Ok(inbound) => inbound,
         Err(why) => {
@@ -235,8 +263,8 @@ pub async fn receive(
             );
             twiml(StatusCode::OK)
         }
-        Err(SinkError::Overloaded) => {
-            warn!("[sms] overloaded: asking Twilio to retry {sid}");
+        Err(SinkError::Unavailable(why)) => {
+            warn!("[sms] cannot store {sid} now ({why}): answering 503");
             twiml(StatusCode::SERVICE_UNAVAILABLE)
         }
         Err(SinkError::Storage(err)) => {
@@ -246,8 +274,14 @@ pub async fn receive(
     }
 }
 
-/// Registers the webhook route (other methods on it get 405).
+/// Registers the webhook and status-callback routes (other methods on them get 405).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
+    cfg.service(
+        web::resource(crate::status::PATH)
+            .app_data(state.clone())
+            .route(web::post().to(crate::status::receive))
+            .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
+    );
     cfg.service(
         web::resource(PATH)
             .app_data(state)

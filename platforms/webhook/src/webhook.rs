@@ -129,7 +129,10 @@ pub async fn receive(
             info!(message_id = %id, "[webhook] duplicate acknowledged, not processed again");
             answer(StatusCode::OK, "duplicate")
         }
-        Err(SinkError::Overloaded) => answer(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+        Err(SinkError::Unavailable(why)) => {
+            tracing::warn!("[webhook] cannot store {id} now: {why}");
+            answer(StatusCode::SERVICE_UNAVAILABLE, "cannot store now")
+        }
         Err(SinkError::Storage(err)) => {
             tracing::error!("[webhook] could not store {id}: {err}");
             answer(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")

@@ -1,22 +1,29 @@
 //! The sender: delivers queued parts in order per chat, retrying what can be retried, never
-//! re-sending what may already have gone out, and pacing each platform to its provider's rate.
+//! re-sending blindly what may already have gone out (such a part is looked up at the
+//! provider first: [`Sender::reconcile`]), and pacing each platform to its provider's rate.
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use platform_api::SendError;
+use platform_api::{Lookup, SendError};
 use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::services::Services;
-use crate::store::{OutboxPart, PartState, now_ms};
+
+pub mod cli;
+use crate::store::{OutboxPart, PartState, Reconcilable, now_ms};
 
 /// Attempts before a retryable failure is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claimed part stays ours; longer than any send can take.
 const LEASE: Duration = Duration::from_secs(60);
+/// How long a look-up is ours before another sender may try it; longer than one can take.
+const LOOKUP_LEASE: Duration = Duration::from_secs(120);
+/// Ambiguous parts looked up per pass at most.
+const LOOKUPS_PER_PASS: usize = 16;
 
 /// Delivers the outbox.
 pub struct Sender {
@@ -53,7 +60,7 @@ impl Sender {
                 match self.services.store.expire_leases(now_ms()) {
                     Ok(0) => {}
                     Ok(n) => warn!(
-                        "{n} part(s) were being sent when a sender stopped: outcome unknown, marked ambiguous and not re-sent"
+                        "{n} part(s) were being sent when a sender stopped: outcome unknown, to be looked up at the provider before anything is sent again"
                     ),
                     Err(e) => error!("outbox: {e}"),
                 }
@@ -94,10 +101,25 @@ impl Sender {
         !self.in_flight.borrow().is_empty()
     }
 
-    /// Starts sends for every due part whose chat is not busy; returns how long to sleep.
+    /// Starts sends for every due part whose chat is not busy, and look-ups of ambiguous parts
+    /// that are due; returns how long to sleep.
     pub fn pump(self: &Rc<Self>) -> anyhow::Result<Duration> {
         let store = &self.services.store;
         let now = now_ms();
+        for due in store.reconcilable(now, LOOKUPS_PER_PASS)? {
+            let key = (due.part.platform.clone(), due.part.chat.clone());
+            if !self.in_flight.borrow_mut().insert(key.clone()) {
+                continue;
+            }
+            let this = Rc::clone(self);
+            actix_rt::spawn(async move {
+                if let Err(e) = this.reconcile(&due).await {
+                    error!("outbox: {e:#}");
+                }
+                this.in_flight.borrow_mut().remove(&key);
+                this.services.outbox.notify_one();
+            });
+        }
         for part in store.due_parts(now, 64)? {
             if self.services.platform(&part.platform).is_none() {
                 continue;
@@ -197,14 +219,18 @@ impl Sender {
                 warn!("[{name}] {who} has opted out ({err}); suppressing further messages");
             }
             Err(err @ SendError::Ambiguous { .. }) => {
-                store.mark_final(part.id, PartState::Ambiguous, &err.to_string(), None)?;
-                m.inc(
-                    "hermes_outbound_failed_total",
-                    &[("platform", name), ("code", "ambiguous")],
-                );
-                error!(
-                    "[{name}] part {}/{} to {who}: {err}; not re-sent to avoid a duplicate",
-                    part.index, part.count
+                let after = platform.reconcile_after();
+                store.mark_ambiguous(
+                    part.id,
+                    &err.to_string(),
+                    Some(now_ms() + after.as_millis() as i64),
+                )?;
+                m.inc("hermes_outbound_ambiguous_total", &[("platform", name)]);
+                warn!(
+                    "[{name}] part {}/{} to {who}: {err}; not re-sent: looked up at the provider in {}s",
+                    part.index,
+                    part.count,
+                    after.as_secs()
                 );
             }
             Err(err) => {
@@ -216,6 +242,92 @@ impl Sender {
                 error!(
                     "[{name}] part {}/{} to {who} not delivered after {attempts} attempt(s): {err}",
                     part.index, part.count
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sender {
+    /// Settles an ambiguous part from the provider's records: found, it is recorded as sent
+    /// with the provider's id and never sent again; not found, it is queued to be sent once
+    /// more; when the records cannot be read, it is looked up again later, and nothing is
+    /// sent meanwhile. A platform without look-ups leaves it ambiguous, reported.
+    pub async fn reconcile(&self, due: &Reconcilable) -> anyhow::Result<()> {
+        let store = &self.services.store;
+        let part = &due.part;
+        let name = part.platform.as_str();
+        let Some(platform) = self.services.platform(name).cloned() else {
+            return Ok(());
+        };
+        let who = platform.redact(&part.chat);
+        let now = now_ms();
+        let ready_at = due.attempted_at + platform.reconcile_after().as_millis() as i64;
+        if ready_at > now {
+            store.reschedule_reconcile(part.id, due.reconcile_at, Some(ready_at))?;
+            return Ok(());
+        }
+        // Ours while it lasts: another sender on the same database leaves it alone.
+        let lease = now + LOOKUP_LEASE.as_millis() as i64;
+        if !store.reschedule_reconcile(part.id, due.reconcile_at, Some(lease))? {
+            return Ok(());
+        }
+        let attempted_at = std::time::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(due.attempted_at).unwrap_or(0));
+        let m = &self.services.metrics;
+        match platform.lookup(&part.chat, &part.part, attempted_at).await {
+            Lookup::Matches(receipts) => {
+                let mut found = None;
+                for receipt in receipts {
+                    if !store.provider_id_known(name, &receipt.provider_id)? {
+                        found = Some(receipt);
+                        break;
+                    }
+                }
+                match found {
+                    Some(receipt) => {
+                        if store.reconcile_sent(part.id, &receipt.provider_id, receipt.segments)? {
+                            m.inc(
+                                "hermes_outbound_reconciled_total",
+                                &[("platform", name), ("outcome", "found")],
+                            );
+                            info!(
+                                "[{name}] part {}/{} to {who} was sent after all ({}): recorded, not sent again",
+                                part.index, part.count, receipt.provider_id
+                            );
+                        }
+                    }
+                    None => {
+                        if store.reconcile_unsent(part.id)? {
+                            m.inc(
+                                "hermes_outbound_reconciled_total",
+                                &[("platform", name), ("outcome", "not-found")],
+                            );
+                            warn!(
+                                "[{name}] part {}/{} to {who} is not in the provider's records: sending it once more",
+                                part.index, part.count
+                            );
+                            self.services.outbox.notify_one();
+                        }
+                    }
+                }
+            }
+            Lookup::Failed(why) => {
+                let retry = now_ms() + platform.reconcile_after().as_millis() as i64;
+                store.reschedule_reconcile(part.id, lease, Some(retry))?;
+                warn!(
+                    "[{name}] looking up part {}/{} to {who} failed ({why}); trying again in {}s, not sending it meanwhile",
+                    part.index,
+                    part.count,
+                    platform.reconcile_after().as_secs()
+                );
+            }
+            Lookup::Unsupported => {
+                store.reschedule_reconcile(part.id, lease, None)?;
+                error!(
+                    "[{name}] part {}/{} to {who}: outcome unknown and {name} cannot look messages up; left ambiguous (`hermes outbox retry {}` sends it again)",
+                    part.index, part.count, part.id
                 );
             }
         }
