@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use hermes_config::{Config, default_home};
-use platform_api::sandbox::{SandboxReply, sandbox_providers};
+use platform_api::sandbox::{SandboxReply, SandboxStatus, sandbox_providers};
 use tokio::sync::oneshot;
 
 use crate::settings::{self, HOST};
@@ -30,8 +30,9 @@ fn copy_config(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(reply: &SandboxReply) -> String {
-    let part = reply
+/// The part label a reply carries (`2/3`), `1/1` for a single part.
+fn part_of(reply: &SandboxReply) -> &str {
+    reply
         .body
         .rsplit_once(" (")
         .and_then(|(_, tail)| tail.strip_suffix(')'))
@@ -39,7 +40,11 @@ fn describe(reply: &SandboxReply) -> String {
             t.split_once('/')
                 .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
         })
-        .unwrap_or("1/1");
+        .unwrap_or("1/1")
+}
+
+fn describe(reply: &SandboxReply) -> String {
+    let part = part_of(reply);
     let encoding = reply
         .encoding
         .as_deref()
@@ -54,6 +59,19 @@ fn describe(reply: &SandboxReply) -> String {
         "← [part {part}{encoding} · {} {unit}] {}",
         reply.segments, reply.body
     )
+}
+
+/// A delivery report worth showing: where a part ended up (not the intermediate `sent`).
+fn describe_status(status: &SandboxStatus) -> Option<String> {
+    let part = part_of(&status.reply);
+    match (status.status.as_str(), status.error_code) {
+        ("delivered", _) => Some(format!("  ✓ part {part} delivered")),
+        ("undelivered" | "failed", Some(code)) => {
+            Some(format!("  ✗ part {part} {} (error {code})", status.status))
+        }
+        ("undelivered" | "failed", None) => Some(format!("  ✗ part {part} {}", status.status)),
+        _ => None,
+    }
 }
 
 /// Runs the sandbox for `platform` (or the only platform that has one).
@@ -108,6 +126,11 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
         sandbox.address()
     );
     sandbox.on_reply(Box::new(|reply| println!("{}", describe(&reply))));
+    sandbox.on_status(Box::new(|status| {
+        if let Some(line) = describe_status(&status) {
+            println!("{line}");
+        }
+    }));
 
     let gateway = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let (quit, quit_rx) = oneshot::channel::<()>();
@@ -169,5 +192,19 @@ mod tests {
             describe(&reply("a note (see above)", 1)),
             "← [part 1/1 · GSM-7 · 1 segment] a note (see above)"
         );
+        let status = |body: &str, status: &str, error_code| SandboxStatus {
+            reply: reply(body, 1),
+            status: status.into(),
+            error_code,
+        };
+        assert_eq!(
+            describe_status(&status("long text (2/3)", "delivered", None)).as_deref(),
+            Some("  ✓ part 2/3 delivered")
+        );
+        assert_eq!(
+            describe_status(&status("hi", "undelivered", Some(30007))).as_deref(),
+            Some("  ✗ part 1/1 undelivered (error 30007)")
+        );
+        assert_eq!(describe_status(&status("hi", "sent", None)), None);
     }
 }

@@ -20,6 +20,17 @@ pub struct SandboxReply {
     pub segments: u32,
 }
 
+/// What became of a message the platform sent to the sandbox user, as the provider reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxStatus {
+    /// The message as [`SandboxReply`] described it.
+    pub reply: SandboxReply,
+    /// The provider's status word (`sent`, `delivered`, `undelivered`, `failed`, …).
+    pub status: String,
+    /// The provider's error code, when it failed.
+    pub error_code: Option<i64>,
+}
+
 /// A running stand-in for a provider.
 pub trait Sandbox: Send + Sync {
     /// Settings (variable, value) that point the platform at the stand-in; they override the
@@ -34,6 +45,11 @@ pub trait Sandbox: Send + Sync {
     fn send_as_user(&self, gateway: SocketAddr, text: &str) -> Result<(), String>;
     /// Calls `f` for every message the platform sends.
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>);
+    /// Calls `f` each time the provider reports on a message it took; a stand-in without
+    /// delivery reports never calls it.
+    fn on_status(&self, f: Box<dyn Fn(SandboxStatus) + Send + Sync>) {
+        drop(f);
+    }
 }
 
 /// A platform's way to start its sandbox.

@@ -197,3 +197,112 @@ fn the_operator_lists_and_retries_failed_parts() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("only failed or ambiguous"));
     drop(gw);
 }
+
+/// Settings that make an unknown outcome quick to reach and quick to reconcile.
+const QUICK_RECONCILE: [(&str, &str); 2] = [
+    ("TWILIO_REQUEST_TIMEOUT_SECS", "1"),
+    ("TWILIO_RECONCILE_AFTER_SECS", "1"),
+];
+
+#[test]
+fn a_reply_twilio_took_without_answering_is_found_and_not_sent_again() {
+    let home = Home::new();
+    let twilio = emulator();
+    twilio.push_fault(Fault::AcceptThenHang);
+    let gw = sms_gateway(&home, &twilio, &QUICK_RECONCILE);
+    gw.text(ALICE, "hello", "SMr0000000000000000000000000000001");
+
+    let taken = twilio.wait_for_messages(1, WAIT);
+    assert_eq!(taken.len(), 1);
+    let part = part_in(&home, "+1 555 000 1111", "sent");
+    assert_eq!(part["provider_id"], taken[0].sid.as_str(), "{part}");
+    assert!(gw.wait_for_log("was sent after all", WAIT), "{}", gw.logs());
+
+    // Looked up in the message list, by recipient and sender.
+    let queries = twilio.list_queries();
+    assert!(!queries.is_empty());
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.iter().any(|(k, v)| k == "To" && v == ALICE)
+                && q.iter().any(|(k, v)| k == "From" && v == OUR_NUMBER))
+    );
+
+    // Never sent again: one attempt, one message, after time enough for a second send.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(twilio.messages().len(), 1);
+    assert_eq!(twilio.attempts().len(), 1);
+    let metrics = gw.get("/metrics").body;
+    assert!(
+        metrics.contains(r#"hermes_outbound_reconciled_total{platform="sms",outcome="found"} 1"#),
+        "{metrics}"
+    );
+    drop(gw);
+}
+
+#[test]
+fn a_reply_twilio_never_created_is_sent_once_after_the_lookup() {
+    let home = Home::new();
+    let twilio = emulator();
+    twilio.push_fault(Fault::Hang);
+    let gw = sms_gateway(&home, &twilio, &QUICK_RECONCILE);
+    gw.text(ALICE, "hello", "SMr0000000000000000000000000000002");
+
+    let sent = twilio.wait_for_messages(1, Duration::from_secs(30));
+    assert_eq!(sent.len(), 1, "{}", gw.logs());
+    assert_eq!(sent[0].body, "You said: hello");
+    let part = part_in(&home, "+1 555 000 1111", "sent");
+    assert_eq!(part["provider_id"], sent[0].sid.as_str());
+    assert!(
+        gw.wait_for_log("is not in the provider's records", WAIT),
+        "{}",
+        gw.logs()
+    );
+    assert!(
+        !twilio.list_queries().is_empty(),
+        "looked up before sending again"
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(twilio.messages().len(), 1, "sent exactly once");
+    let attempts = twilio.attempts();
+    assert_eq!(attempts.len(), 2, "the hung try and the one send");
+    assert_eq!(attempts[0].status, None);
+    assert_eq!(attempts[1].status, Some(201));
+    drop(gw);
+}
+
+#[test]
+fn delivery_reports_from_twilio_reach_the_part() {
+    let home = Home::new();
+    let twilio = emulator();
+    twilio.fail_delivery(BOB, "undelivered", 30007);
+    let gw = sms_gateway(&home, &twilio, &[]);
+    twilio.deliver_status_callbacks(Some(&format!("http://{}", gw.addr())));
+    gw.text(ALICE, "hello", "SMr0000000000000000000000000000003");
+    gw.text(BOB, "hello", "SMr0000000000000000000000000000004");
+
+    let posted = twilio.wait_for_callbacks(4, WAIT);
+    assert_eq!(posted.len(), 4, "{posted:?}");
+    assert!(
+        posted
+            .iter()
+            .all(|p| p.answered == Some(200) && p.url == STATUS_URL),
+        "{posted:?}"
+    );
+    let delivered = eventually(WAIT, || {
+        outbox(&home, &["--chat", ALICE])
+            .into_iter()
+            .find(|p| p["status"] == "delivered")
+    });
+    assert!(delivered.is_some(), "{:?}", outbox(&home, &[]));
+    let filtered = eventually(WAIT, || {
+        outbox(&home, &["--chat", BOB])
+            .into_iter()
+            .find(|p| p["status"] == "undelivered")
+    })
+    .expect("the failure is recorded");
+    assert_eq!(filtered["error_code"], 30007);
+    assert!(gw.wait_for_log("30007", WAIT), "{}", gw.logs());
+    drop(gw);
+}

@@ -1,5 +1,6 @@
 //! `hermes gateway --sandbox` on a pseudo-terminal: a typed line goes to the real gateway as a
-//! signed webhook and comes back as an SMS reply with its encoding and billed segments.
+//! signed webhook and comes back as an SMS reply with its encoding and billed segments, then
+//! its delivery report.
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ fn a_typed_line_comes_back_as_an_sms_with_its_segments() {
     session
         .expect("[part 1/1 · GSM-7 · 1 segment] You said: Hello from the terminal")
         .expect("the reply, billed as one GSM-7 segment");
+    session
+        .expect("✓ part 1/1 delivered")
+        .expect("Twilio's delivery report, posted to the gateway's status route");
+    session.send_line("/status").expect("typing");
+    session
+        .expect("Last reply: delivered.")
+        .expect("the gateway recorded the delivery report");
 
     session
         .send_line("Curly “quotes” stay cheap, an emoji 🎉 does not")

@@ -4,10 +4,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
+use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply, SandboxStatus};
 use rand::Rng;
 
-use crate::emulator::{Emulator, EmulatorConfig};
+use crate::emulator::{Emulator, EmulatorConfig, SentMessage};
 use crate::signature::compute_signature;
 
 /// The number the sandbox account owns (Twilio's magic test number).
@@ -42,6 +42,8 @@ fn start(port: u16) -> Result<Box<dyn Sandbox>, String> {
         sms_method: "POST".to_string(),
     })
     .map_err(|e| format!("starting the Twilio emulator: {e}"))?;
+    // Twilio posts delivery reports to the gateway's status route, as it would in production.
+    emulator.deliver_status_callbacks(None);
     Ok(Box::new(SmsSandbox {
         emulator,
         account_sid,
@@ -57,6 +59,15 @@ inventory::submit! {
 
 fn form(params: &[(String, String)]) -> String {
     serde_urlencoded::to_string(params).unwrap_or_default()
+}
+
+fn reply(message: &SentMessage) -> SandboxReply {
+    SandboxReply {
+        chat: message.to.clone(),
+        body: message.body.clone(),
+        encoding: Some(message.encoding.clone()),
+        segments: message.segments,
+    }
 }
 
 impl Sandbox for SmsSandbox {
@@ -136,12 +147,15 @@ impl Sandbox for SmsSandbox {
     }
 
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
-        self.emulator.set_on_message(Box::new(move |m| {
-            f(SandboxReply {
-                chat: m.to.clone(),
-                body: m.body.clone(),
-                encoding: Some(m.encoding.clone()),
-                segments: m.segments,
+        self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+
+    fn on_status(&self, f: Box<dyn Fn(SandboxStatus) + Send + Sync>) {
+        self.emulator.set_on_status(Box::new(move |m| {
+            f(SandboxStatus {
+                reply: reply(m),
+                status: m.status.clone(),
+                error_code: m.error_code,
             })
         }));
     }

@@ -1,0 +1,172 @@
+//! What becomes of a message after the API accepted it: the carrier sends it (`sent`), then the
+//! handset gets it (`delivered`) or it fails there (`undelivered` / `failed` with an error code,
+//! scripted per number with [`Emulator::fail_delivery`](super::Emulator::fail_delivery)).
+//!
+//! When status callbacks are on ([`Emulator::deliver_status_callbacks`](super::Emulator::deliver_status_callbacks)),
+//! each change is posted to the message's `StatusCallback` as Twilio posts it: a form signed
+//! with the auth token over that URL, in order, once.
+use std::time::{Duration, SystemTime};
+
+use actix_web::web;
+use serde::Serialize;
+
+use super::{API_VERSION, SentMessage, Shared, State, rfc2822};
+use crate::signature::compute_signature;
+
+/// How long the carrier takes for each step, when someone is watching the steps.
+const STEP: Duration = Duration::from_millis(15);
+/// How long a callback post may take before it counts as unanswered.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A status callback the emulator posted.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallbackPost {
+    /// The message it reports on.
+    pub sid: String,
+    /// The recipient.
+    pub to: String,
+    /// `sent`, `delivered`, `undelivered`, `failed`.
+    pub status: String,
+    /// The error code posted with it.
+    pub error_code: Option<i64>,
+    /// The `StatusCallback` URL, as signed.
+    pub url: String,
+    /// The HTTP status the receiver answered; `None` when it could not be reached.
+    pub answered: Option<u16>,
+}
+
+/// Where callbacks go, once turned on.
+#[derive(Clone, Debug)]
+pub(super) enum Target {
+    /// To the `StatusCallback` URL itself.
+    Direct,
+    /// To this base URL (`http://host:port`) with the callback URL's path and query, as a
+    /// reverse proxy in front of the receiver would forward it.
+    Via(String),
+}
+
+/// Takes a message the API just accepted through the carrier: at once when nobody watches,
+/// step by step (with callbacks) otherwise.
+pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &SentMessage) {
+    let failure = state.delivery_failures.get(&message.to).cloned();
+    let watched = state.callback_target.is_some() || state.on_status.is_some();
+    if !watched {
+        advance(shared, state, &message.sid, "sent", None);
+        let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
+        advance(shared, state, &message.sid, &status, code);
+        return;
+    }
+    let shared = web::Data::clone(shared);
+    let sid = message.sid.clone();
+    actix_web::rt::spawn(async move {
+        let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
+        for (status, code) in [("sent".to_string(), None), (status, code)] {
+            actix_web::rt::time::sleep(STEP).await;
+            let (message, target, on_status) = {
+                let mut state = shared.lock();
+                let message = advance(&shared, &mut state, &sid, &status, code);
+                (
+                    message,
+                    state.callback_target.clone(),
+                    state.on_status.clone(),
+                )
+            };
+            let Some(message) = message else { return };
+            if let Some(on_status) = on_status {
+                on_status(&message);
+            }
+            if let Some(target) = target {
+                post(&shared, &target, &message).await;
+            }
+        }
+    });
+}
+
+/// Moves message `sid` to `status`; returns it as it now is.
+fn advance(
+    shared: &Shared,
+    state: &mut State,
+    sid: &str,
+    status: &str,
+    error_code: Option<i64>,
+) -> Option<SentMessage> {
+    let index = *state.index.get(sid)?;
+    let message = state.messages.get_mut(index)?;
+    let now = SystemTime::now();
+    if status == "sent" {
+        message.sent = Some(now);
+        message.date_sent = Some(rfc2822(now));
+        // A Messaging Service has picked the sender by now.
+        message
+            .from
+            .get_or_insert_with(|| shared.phone_number.clone());
+    }
+    message.status = status.to_string();
+    message.error_code = error_code;
+    message.date_updated = rfc2822(now);
+    Some(message.clone())
+}
+
+/// Posts one signed status callback for `message` and records the answer.
+async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
+    let Some(callback) = &message.status_callback else {
+        return;
+    };
+    // Twilio signs over the URL it posts to, which never carries the fragment.
+    let url = callback.split('#').next().unwrap_or(callback).to_string();
+    let mut params: Vec<(String, String)> = vec![
+        ("AccountSid".into(), shared.account_sid.clone()),
+        ("ApiVersion".into(), API_VERSION.into()),
+    ];
+    if let Some(code) = message.error_code {
+        params.push(("ErrorCode".into(), code.to_string()));
+    }
+    params.push((
+        "From".into(),
+        message
+            .from
+            .clone()
+            .unwrap_or_else(|| shared.phone_number.clone()),
+    ));
+    params.push(("MessageSid".into(), message.sid.clone()));
+    params.push(("MessageStatus".into(), message.status.clone()));
+    if let Some(service) = &message.messaging_service_sid {
+        params.push(("MessagingServiceSid".into(), service.clone()));
+    }
+    params.push(("SmsSid".into(), message.sid.clone()));
+    params.push(("SmsStatus".into(), message.status.clone()));
+    params.push(("To".into(), message.to.clone()));
+    let signature = compute_signature(&shared.auth_token, &url, &params);
+    let address = match target {
+        Target::Direct => url.clone(),
+        Target::Via(base) => match url.parse::<awc::http::Uri>() {
+            Ok(uri) => format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                uri.path_and_query().map_or("/", |p| p.as_str())
+            ),
+            Err(_) => url.clone(),
+        },
+    };
+    let answered = awc::Client::new()
+        .post(&address)
+        .insert_header(("X-Twilio-Signature", signature))
+        .insert_header(("User-Agent", "TwilioProxy/1.1"))
+        .insert_header((
+            "I-Twilio-Idempotency-Token",
+            format!("{}-{}", message.sid, message.status),
+        ))
+        .timeout(CALLBACK_TIMEOUT)
+        .send_form(&params)
+        .await
+        .ok()
+        .map(|response| response.status().as_u16());
+    shared.lock().callbacks.push(CallbackPost {
+        sid: message.sid.clone(),
+        to: message.to.clone(),
+        status: message.status.clone(),
+        error_code: message.error_code,
+        url,
+        answered,
+    });
+}

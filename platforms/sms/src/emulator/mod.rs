@@ -1,0 +1,820 @@
+//! A loopback emulator of the part of Twilio's REST API v2010 that the gateway uses.
+//!
+//! It serves `Messages.json` (create, and the list with Twilio's filters and paging),
+//! `IncomingPhoneNumbers` and the account resource on `127.0.0.1`, checks HTTP Basic
+//! credentials on every call and answers with Twilio's JSON shapes and error codes. Accepted
+//! messages go on through a carrier ([`carrier`]) that sends and delivers them and, when asked,
+//! posts signed status callbacks. Tests script faults ([`Fault`]) and read back what was sent
+//! ([`Emulator::messages`]); `hermes gateway --sandbox` uses it in place of Twilio. Other
+//! processes can read the accepted messages from `GET /_emulator/messages`, every attempt from
+//! `GET /_emulator/attempts` and the callbacks posted from `GET /_emulator/callbacks`.
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+mod carrier;
+mod messages;
+
+pub use carrier::CallbackPost;
+
+/// The API version every route lives under.
+const API_VERSION: &str = "2010-04-01";
+/// Twilio's limit on a message body, in characters.
+const MAX_BODY_CHARS: usize = 1600;
+/// How long [`Emulator::stop`] waits for the server thread to finish.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// The emulated account and the number it owns.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The account SID (`AC…`), also the Basic auth user name.
+    pub account_sid: String,
+    /// The auth token, the Basic auth password.
+    pub auth_token: String,
+    /// The number the account owns, in E.164 form.
+    pub phone_number: String,
+    /// The owned number's initial SMS webhook URL.
+    pub sms_url: Option<String>,
+    /// The owned number's initial SMS webhook method, `POST` or `GET`.
+    pub sms_method: String,
+}
+
+/// A message Twilio would have accepted (answered 201).
+#[derive(Clone, Debug, Serialize)]
+pub struct SentMessage {
+    /// The message SID, `SM` and 32 hex digits.
+    pub sid: String,
+    /// The recipient.
+    pub to: String,
+    /// The sender number, when `From` was given.
+    pub from: Option<String>,
+    /// The Messaging Service, when `MessagingServiceSid` was given.
+    pub messaging_service_sid: Option<String>,
+    /// The text (empty for a media-only message).
+    pub body: String,
+    /// The `MediaUrl` values, in order.
+    pub media_urls: Vec<String>,
+    /// Billed segments.
+    pub segments: u32,
+    /// `GSM-7` or `UCS-2`.
+    pub encoding: String,
+    /// Where it is: `accepted`, `queued`, `sent`, `delivered`, `undelivered`, `failed`.
+    pub status: String,
+    /// The error code of a failed delivery.
+    pub error_code: Option<i64>,
+    /// When it was created, as Twilio writes dates (RFC 2822).
+    pub date_created: String,
+    /// When its status last changed.
+    pub date_updated: String,
+    /// When the carrier sent it; `None` until then.
+    pub date_sent: Option<String>,
+    /// The `StatusCallback` URL it was created with.
+    pub status_callback: Option<String>,
+    #[serde(skip)]
+    created: SystemTime,
+    #[serde(skip)]
+    sent: Option<SystemTime>,
+}
+
+/// One `Messages.json` POST as received, with what the emulator answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    /// The form parameters in wire order (empty when the body was not a form).
+    pub params: Vec<(String, String)>,
+    /// The `To` parameter.
+    pub to: Option<String>,
+    /// The `Body` parameter.
+    pub body: Option<String>,
+    /// The HTTP status answered; `None` when the emulator never answered ([`Fault::Hang`]).
+    pub status: Option<u16>,
+    /// The Twilio error code answered, if any.
+    pub code: Option<i64>,
+    /// The SID of the message created, when it was accepted.
+    pub sid: Option<String>,
+    /// When it arrived, counted from the start of the emulator.
+    pub elapsed: Duration,
+}
+
+/// A scripted answer to the next `Messages.json` POST, in place of normal processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with code 20429, and `Retry-After` in seconds when given.
+    TooManyRequests {
+        /// The `Retry-After` header value in seconds.
+        retry_after: Option<u64>,
+    },
+    /// 500 with code 20500.
+    ServerError,
+    /// 503 with code 20503.
+    ServiceUnavailable,
+    /// A Twilio error body with the given HTTP status and code.
+    Error {
+        /// The HTTP status.
+        status: u16,
+        /// The Twilio error code.
+        code: i64,
+    },
+    /// Read the request and never answer; nothing is sent.
+    Hang,
+    /// Create the message (it is sent) but never answer: the client cannot know.
+    AcceptThenHang,
+    /// Process the request normally (the message is sent) but answer only after the delay.
+    Delay(Duration),
+}
+
+/// Called with each accepted message.
+type Callback = Arc<dyn Fn(&SentMessage) + Send + Sync>;
+
+struct State {
+    sms_url: Option<String>,
+    sms_method: String,
+    number_updated: String,
+    messages: Vec<SentMessage>,
+    attempts: Vec<Attempt>,
+    faults: VecDeque<Fault>,
+    opted_out: HashSet<String>,
+    on_message: Option<Callback>,
+    /// Position in `messages` by SID.
+    index: HashMap<String, usize>,
+    /// The query of every `GET Messages.json`, in order.
+    list_queries: Vec<Vec<(String, String)>>,
+    /// Where status callbacks go; `None` while they are off.
+    callback_target: Option<carrier::Target>,
+    callbacks: Vec<CallbackPost>,
+    /// Scripted delivery failures by recipient: the final status and its error code.
+    delivery_failures: HashMap<String, (String, Option<i64>)>,
+    on_status: Option<Callback>,
+}
+
+struct Shared {
+    account_sid: String,
+    auth_token: String,
+    phone_number: String,
+    number_sid: String,
+    created: String,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, attempt: Attempt) {
+        self.lock().attempts.push(attempt);
+    }
+
+    fn attempt(&self, params: &[(String, String)]) -> Attempt {
+        Attempt {
+            params: params.to_vec(),
+            to: param(params, "To").map(str::to_string),
+            body: param(params, "Body").map(str::to_string),
+            status: None,
+            code: None,
+            sid: None,
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    fn account_uri(&self) -> String {
+        format!("/{API_VERSION}/Accounts/{}", self.account_sid)
+    }
+}
+
+struct Server {
+    handle: ServerHandle,
+    addr: SocketAddr,
+    done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Server {
+    fn stop(&self) {
+        let done = self
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(done) = done {
+            // The stop command is sent when `stop` is called; its completion future is not needed.
+            drop(self.handle.stop(false));
+            let _ = done.recv_timeout(STOP_WAIT);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running emulator; clones share it, and it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    server: Arc<Server>,
+}
+
+impl Emulator {
+    /// Starts serving on `127.0.0.1` (a free port) in a thread of its own; returns once listening.
+    pub fn start(config: EmulatorConfig) -> io::Result<Emulator> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let created = rfc2822(SystemTime::now());
+        let shared = Arc::new(Shared {
+            account_sid: config.account_sid,
+            auth_token: config.auth_token,
+            phone_number: config.phone_number,
+            number_sid: random_sid("PN"),
+            created: created.clone(),
+            started: Instant::now(),
+            state: Mutex::new(State {
+                sms_url: config.sms_url.filter(|url| !url.is_empty()),
+                sms_method: config.sms_method.to_ascii_uppercase(),
+                number_updated: created,
+                messages: Vec::new(),
+                attempts: Vec::new(),
+                faults: VecDeque::new(),
+                opted_out: HashSet::new(),
+                on_message: None,
+                index: HashMap::new(),
+                list_queries: Vec::new(),
+                callback_target: None,
+                callbacks: Vec::new(),
+                delivery_failures: HashMap::new(),
+                on_status: None,
+            }),
+        });
+        let data = web::Data::from(Arc::clone(&shared));
+        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<ServerHandle>>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("twilio-emulator".to_string())
+            .spawn(move || {
+                let system = actix_web::rt::System::new();
+                system.block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .route("/_emulator/messages", web::get().to(control_messages))
+                            .route("/_emulator/attempts", web::get().to(control_attempts))
+                            .route("/_emulator/callbacks", web::get().to(control_callbacks))
+                            .default_service(web::to(api))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .listen(listener);
+                    let server = match server {
+                        Ok(server) => server.run(),
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(server.handle()));
+                    let _ = server.await;
+                });
+                let _ = done_tx.send(());
+            })?;
+        let handle = ready_rx.recv().map_err(|_| {
+            io::Error::other("the Twilio emulator thread exited before listening")
+        })??;
+        Ok(Emulator {
+            shared,
+            server: Arc::new(Server {
+                handle,
+                addr,
+                done: Mutex::new(Some(done_rx)),
+            }),
+        })
+    }
+
+    /// The base URL to use in place of `https://api.twilio.com`: `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// Stops the server, dropping open connections; waits (a few seconds at most) for it to end.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+
+    /// The account SID.
+    pub fn account_sid(&self) -> String {
+        self.shared.account_sid.clone()
+    }
+
+    /// The SID (`PN…`) of the owned number.
+    pub fn number_sid(&self) -> String {
+        self.shared.number_sid.clone()
+    }
+
+    /// Every accepted message, in order.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// Every `Messages.json` POST received, in order, whatever the answer.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().attempts.clone()
+    }
+
+    /// Waits until at least `n` messages were accepted or `timeout` passes; returns them all.
+    pub fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
+        wait_for(n, timeout, || self.messages())
+    }
+
+    /// Queues a scripted answer; each `Messages.json` POST that passes authentication takes one.
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Marks a number as opted out: sending to it answers 400 with code 21610.
+    pub fn opt_out(&self, number: &str) {
+        self.shared
+            .lock()
+            .opted_out
+            .insert(number.trim().to_string());
+    }
+
+    /// Opts a number back in.
+    pub fn opt_in(&self, number: &str) {
+        self.shared.lock().opted_out.remove(number.trim());
+    }
+
+    /// The owned number's current SMS webhook URL and method.
+    pub fn incoming_number(&self) -> (Option<String>, String) {
+        let state = self.shared.lock();
+        (state.sms_url.clone(), state.sms_method.clone())
+    }
+
+    /// Sets the function called (on the server's thread) with each accepted message.
+    pub fn set_on_message(&self, f: Box<dyn Fn(&SentMessage) + Send + Sync>) {
+        self.shared.lock().on_message = Some(Arc::from(f));
+    }
+
+    /// Sets the function called (on the server's thread) with a message each time the carrier
+    /// moves it on (`sent`, then `delivered` or its failure).
+    pub fn set_on_status(&self, f: Box<dyn Fn(&SentMessage) + Send + Sync>) {
+        self.shared.lock().on_status = Some(Arc::from(f));
+    }
+
+    /// Turns status callbacks on for messages created from now on: each status change is
+    /// posted, signed, to the message's `StatusCallback`, or, with `via` (`http://host:port`),
+    /// to that address with the callback URL's path and query, as a proxy would forward it.
+    pub fn deliver_status_callbacks(&self, via: Option<&str>) {
+        // The callback client is awc with rustls, which needs a process-wide crypto provider;
+        // a process that chose one keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        self.shared.lock().callback_target = Some(match via {
+            Some(base) => carrier::Target::Via(base.to_string()),
+            None => carrier::Target::Direct,
+        });
+    }
+
+    /// Messages to `number` accepted from now on fail at the carrier with `status`
+    /// (`undelivered` or `failed`) and `code` (30007 carrier filtering, 30003 unreachable, …).
+    pub fn fail_delivery(&self, number: &str, status: &str, code: i64) {
+        self.shared
+            .lock()
+            .delivery_failures
+            .insert(number.trim().to_string(), (status.to_string(), Some(code)));
+    }
+
+    /// Every status callback posted, in order.
+    pub fn callbacks(&self) -> Vec<CallbackPost> {
+        self.shared.lock().callbacks.clone()
+    }
+
+    /// Waits until at least `n` callbacks were posted or `timeout` passes; returns them all.
+    pub fn wait_for_callbacks(&self, n: usize, timeout: Duration) -> Vec<CallbackPost> {
+        wait_for(n, timeout, || self.callbacks())
+    }
+
+    /// The query of every `GET Messages.json` (the message list), in order.
+    pub fn list_queries(&self) -> Vec<Vec<(String, String)>> {
+        self.shared.lock().list_queries.clone()
+    }
+}
+
+/// Polls `read` until it returns at least `n` items or `timeout` passes; returns the last read.
+fn wait_for<T>(n: usize, timeout: Duration, read: impl Fn() -> Vec<T>) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let items = read();
+        if items.len() >= n || Instant::now() >= deadline {
+            return items;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url())
+            .field("account_sid", &self.shared.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn control_messages(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().messages)
+}
+
+async fn control_attempts(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().attempts)
+}
+
+async fn control_callbacks(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().callbacks)
+}
+
+/// The resources of the API, by path.
+#[derive(Debug, PartialEq, Eq)]
+enum Resource<'a> {
+    Account,
+    Messages,
+    Numbers,
+    Number(&'a str),
+}
+
+/// Splits `/2010-04-01/Accounts/...` into the path's account SID and the resource.
+fn resource(path: &str) -> Option<(&str, Resource<'_>)> {
+    let rest = path.strip_prefix("/2010-04-01/Accounts/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [account] => Some((account.strip_suffix(".json")?, Resource::Account)),
+        [account, "Messages.json"] => Some((account, Resource::Messages)),
+        [account, "IncomingPhoneNumbers.json"] => Some((account, Resource::Numbers)),
+        [account, "IncomingPhoneNumbers", number] => {
+            Some((account, Resource::Number(number.strip_suffix(".json")?)))
+        }
+        _ => None,
+    }
+}
+
+async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let path = req.path().to_string();
+    let route = resource(&path);
+    let is_send = req.method() == actix_web::http::Method::POST
+        && matches!(route, Some((_, Resource::Messages)));
+    let params: Vec<(String, String)> = if req.method() == actix_web::http::Method::POST {
+        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+
+    if path.starts_with("/2010-04-01/") && !authorized(req.headers(), &shared) {
+        let response = unauthenticated();
+        if is_send {
+            let mut attempt = shared.attempt(&params);
+            attempt.status = Some(401);
+            attempt.code = Some(20003);
+            shared.record(attempt);
+        }
+        return response;
+    }
+    let Some((_, resource)) = route.filter(|(account, _)| *account == shared.account_sid) else {
+        if is_send {
+            let mut attempt = shared.attempt(&params);
+            attempt.status = Some(404);
+            attempt.code = Some(20404);
+            shared.record(attempt);
+        }
+        return not_found(&path);
+    };
+
+    let method = req.method().as_str();
+    match (resource, method) {
+        (Resource::Messages, "POST") => messages::send(&shared, req.headers(), params).await,
+        (Resource::Messages, "GET") => messages::list(&shared, req.query_string()),
+        (Resource::Account, "GET") => HttpResponse::Ok().json(account_json(&shared)),
+        (Resource::Numbers, "GET") => list_numbers(&shared, req.query_string()),
+        (Resource::Number(sid), "GET") if sid == shared.number_sid => {
+            HttpResponse::Ok().json(number_json(&shared))
+        }
+        (Resource::Number(sid), "POST") if sid == shared.number_sid => {
+            update_number(&shared, &params)
+        }
+        (Resource::Number(_), "GET" | "POST") => not_found(&path),
+        _ => twilio_error(405, Some(20004), "Method not allowed"),
+    }
+}
+
+/// Whether the request carries the account's Basic credentials.
+fn authorized(headers: &HeaderMap, shared: &Shared) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return false;
+    };
+    match decoded.split_once(':') {
+        Some((user, password)) => user == shared.account_sid && password == shared.auth_token,
+        None => false,
+    }
+}
+
+/// The account resource, without its auth token.
+fn account_json(shared: &Shared) -> Value {
+    let uri = shared.account_uri();
+    json!({
+        "date_created": shared.created,
+        "date_updated": shared.created,
+        "friendly_name": "hermes sandbox",
+        "owner_account_sid": shared.account_sid,
+        "sid": shared.account_sid,
+        "status": "active",
+        "subresource_uris": {
+            "incoming_phone_numbers": format!("{uri}/IncomingPhoneNumbers.json"),
+            "messages": format!("{uri}/Messages.json"),
+        },
+        "type": "Full",
+        "uri": format!("{uri}.json"),
+    })
+}
+
+/// The owned number as an IncomingPhoneNumber resource.
+fn number_json(shared: &Shared) -> Value {
+    let state = shared.lock();
+    let uri = format!(
+        "{}/IncomingPhoneNumbers/{}",
+        shared.account_uri(),
+        shared.number_sid
+    );
+    json!({
+        "account_sid": shared.account_sid,
+        "address_requirements": "none",
+        "address_sid": null,
+        "api_version": API_VERSION,
+        "beta": false,
+        "bundle_sid": null,
+        "capabilities": {"voice": true, "sms": true, "mms": true, "fax": false},
+        "date_created": shared.created,
+        "date_updated": state.number_updated,
+        "emergency_address_sid": null,
+        "emergency_address_status": "unregistered",
+        "emergency_status": "Inactive",
+        "friendly_name": friendly_name(&shared.phone_number),
+        "identity_sid": null,
+        "origin": "twilio",
+        "phone_number": shared.phone_number,
+        "sid": shared.number_sid,
+        "sms_application_sid": null,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": null,
+        "sms_method": state.sms_method,
+        "sms_url": state.sms_url,
+        "status": "in-use",
+        "status_callback": null,
+        "status_callback_method": "POST",
+        "subresource_uris": {"assigned_add_ons": format!("{uri}/AssignedAddOns.json")},
+        "trunk_sid": null,
+        "type": "local",
+        "uri": format!("{uri}.json"),
+        "voice_application_sid": null,
+        "voice_caller_id_lookup": false,
+        "voice_fallback_method": "POST",
+        "voice_fallback_url": null,
+        "voice_method": "POST",
+        "voice_receive_mode": "voice",
+        "voice_url": null,
+    })
+}
+
+/// `GET IncomingPhoneNumbers.json`, filtered by `PhoneNumber` when given.
+fn list_numbers(shared: &Shared, query: &str) -> HttpResponse {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let wanted = param(&query, "PhoneNumber");
+    let page_size = param(&query, "PageSize")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(50);
+    // A `+` sent unencoded arrives as a space: compare the digits only.
+    let matches = wanted.is_none_or(|wanted| digits(wanted) == digits(&shared.phone_number));
+    let numbers: Vec<Value> = if matches {
+        vec![number_json(shared)]
+    } else {
+        Vec::new()
+    };
+    let mut first: Vec<(&str, String)> = Vec::new();
+    if let Some(wanted) = wanted {
+        first.push(("PhoneNumber", wanted.to_string()));
+    }
+    first.push(("PageSize", page_size.to_string()));
+    first.push(("Page", "0".to_string()));
+    let first_query = serde_urlencoded::to_string(&first).unwrap_or_default();
+    let uri = format!(
+        "{}/IncomingPhoneNumbers.json?{first_query}",
+        shared.account_uri()
+    );
+    HttpResponse::Ok().json(json!({
+        "end": numbers.len().saturating_sub(1),
+        "first_page_uri": uri,
+        "incoming_phone_numbers": numbers,
+        "next_page_uri": null,
+        "page": 0,
+        "page_size": page_size,
+        "previous_page_uri": null,
+        "start": 0,
+        "uri": uri,
+    }))
+}
+
+/// `POST IncomingPhoneNumbers/{sid}.json`: `SmsUrl` (empty clears it) and `SmsMethod`.
+fn update_number(shared: &Shared, params: &[(String, String)]) -> HttpResponse {
+    let url = param(params, "SmsUrl");
+    if let Some(url) = url.filter(|url| !url.is_empty() && !is_http_url(url)) {
+        return twilio_error(400, Some(21402), &format!("SmsUrl is not valid: {url}"));
+    }
+    let method = param(params, "SmsMethod").map(str::to_ascii_uppercase);
+    if method.as_deref().is_some_and(|m| m != "GET" && m != "POST") {
+        return twilio_error(400, Some(21403), "SmsMethod must be either GET or POST");
+    }
+    {
+        let mut state = shared.lock();
+        if let Some(url) = url {
+            state.sms_url = (!url.is_empty()).then(|| url.to_string());
+        }
+        if let Some(method) = &method {
+            state.sms_method = method.clone();
+        }
+        if url.is_some() || method.is_some() {
+            state.number_updated = rfc2822(SystemTime::now());
+        }
+    }
+    HttpResponse::Ok().json(number_json(shared))
+}
+
+fn unauthenticated() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"Twilio API\""))
+        .json(json!({
+            "code": 20003,
+            "detail": "Your AccountSid or AuthToken was incorrect.",
+            "message": "Authenticate",
+            "more_info": "https://www.twilio.com/docs/errors/20003",
+            "status": 401,
+        }))
+}
+
+fn not_found(path: &str) -> HttpResponse {
+    twilio_error(
+        404,
+        Some(20404),
+        &format!("The requested resource {path} was not found"),
+    )
+}
+
+/// A Twilio error body with its HTTP status (500 when `status` is not a valid HTTP status).
+fn twilio_error(status: u16, code: Option<i64>, message: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let more_info = match code {
+        Some(code) => format!("https://www.twilio.com/docs/errors/{code}"),
+        None => "https://www.twilio.com/docs/usage/twilios-response".to_string(),
+    };
+    HttpResponse::build(status).json(json!({
+        "code": code,
+        "message": message,
+        "more_info": more_info,
+        "status": status.as_u16(),
+    }))
+}
+
+/// Twilio's message for a well-known error code.
+fn error_message(code: i64, to: &str) -> String {
+    match code {
+        20003 => "Authenticate".to_string(),
+        20404 => "The requested resource was not found".to_string(),
+        20429 => "Too Many Requests".to_string(),
+        20500 => "Internal Server Error".to_string(),
+        20503 => "Service Unavailable".to_string(),
+        21211 => format!("The 'To' number {to} is not a valid phone number."),
+        21408 => format!(
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."
+        ),
+        21610 => "Attempt to send to unsubscribed recipient".to_string(),
+        21611 => {
+            "This 'From' number has exceeded the maximum number of queued messages".to_string()
+        }
+        21612 => "The 'To' phone number is not currently reachable via SMS".to_string(),
+        21614 => "'To' number is not a valid mobile number".to_string(),
+        30001 => "Queue overflow".to_string(),
+        30007 => "Message filtered".to_string(),
+        _ => format!("Error {code}"),
+    }
+}
+
+/// The first value of a form parameter.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// `+` and 8 to 15 digits, the first not 0.
+fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
+/// A SID: the two-letter prefix and 32 hex digits.
+fn is_sid(sid: &str, prefix: &str) -> bool {
+    sid.strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+            && url.len() > scheme.len()
+    })
+}
+
+fn digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// How Twilio names a number by default: `(555) 123-4567` for North America, else E.164.
+fn friendly_name(number: &str) -> String {
+    match number.strip_prefix("+1") {
+        Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("({}) {}-{}", &rest[..3], &rest[3..6], &rest[6..])
+        }
+        _ => number.to_string(),
+    }
+}
+
+/// A random SID: the prefix and 32 lowercase hex digits.
+fn random_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+/// RFC 2822 in GMT as Twilio writes it: `Tue, 24 Nov 2026 00:20:00 +0000`.
+fn rfc2822(time: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm), for dates after 1970.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[((days + 4) % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests;

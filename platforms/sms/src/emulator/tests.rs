@@ -1,0 +1,857 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use super::*;
+
+const SID: &str = "AC00000000000000000000000000000001";
+const TOKEN: &str = "secret-token";
+const OWNED: &str = "+15550001111";
+const USER: &str = "+15557654321";
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig {
+        account_sid: SID.to_string(),
+        auth_token: TOKEN.to_string(),
+        phone_number: OWNED.to_string(),
+        sms_url: Some("https://gateway.example.com/webhooks/twilio".to_string()),
+        sms_method: "POST".to_string(),
+    })
+    .expect("the emulator starts")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    json: Value,
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; `Err` when no answer came within `timeout`.
+fn exchange(
+    emu: &Emulator,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+    timeout: Duration,
+) -> io::Result<Answer> {
+    let mut stream = TcpStream::connect(emu.server.addr)?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        emu.server.addr,
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let retry_after = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, value)| value.trim().to_string());
+    let json = serde_json::from_str(body).expect("a JSON body");
+    Ok(Answer {
+        status,
+        retry_after,
+        json,
+    })
+}
+
+fn call(
+    emu: &Emulator,
+    method: &str,
+    path: &str,
+    auth: Option<String>,
+    form: &[(&str, &str)],
+) -> Answer {
+    let mut headers = vec![(
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    if let Some(auth) = auth {
+        headers.push(("Authorization", auth));
+    }
+    let body = serde_urlencoded::to_string(form).expect("a form");
+    exchange(emu, method, path, &headers, &body, Duration::from_secs(10))
+        .expect("the emulator answers")
+}
+
+fn messages_path() -> String {
+    format!("/2010-04-01/Accounts/{SID}/Messages.json")
+}
+
+fn send(emu: &Emulator, to: &str, body: &str) -> Answer {
+    call(
+        emu,
+        "POST",
+        &messages_path(),
+        Some(basic(SID, TOKEN)),
+        &[("To", to), ("From", OWNED), ("Body", body)],
+    )
+}
+
+/// Sends with a client that gives up after `timeout`.
+fn send_with_timeout(emu: &Emulator, body: &str, timeout: Duration) -> io::Result<Answer> {
+    let form = serde_urlencoded::to_string([("To", USER), ("From", OWNED), ("Body", body)])
+        .expect("a form");
+    let headers = [
+        (
+            "Content-Type",
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("Authorization", basic(SID, TOKEN)),
+    ];
+    exchange(emu, "POST", &messages_path(), &headers, &form, timeout)
+}
+
+fn assert_error(answer: &Answer, status: u16, code: i64) {
+    assert_eq!(answer.status, status, "{}", answer.json);
+    assert_eq!(answer.json["code"], code, "{}", answer.json);
+    assert_eq!(answer.json["status"], status);
+    assert_eq!(
+        answer.json["more_info"],
+        format!("https://www.twilio.com/docs/errors/{code}")
+    );
+    let message = answer.json["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "{}", answer.json);
+}
+
+#[test]
+fn emulator_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Emulator>();
+}
+
+#[test]
+fn formats_dates_like_twilio() {
+    assert_eq!(rfc2822(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+    let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(rfc2822(t), "Tue, 14 Nov 2023 22:13:20 +0000");
+    let t = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
+    assert_eq!(rfc2822(t), "Thu, 29 Feb 2024 00:00:00 +0000");
+}
+
+#[test]
+fn parses_resource_paths() {
+    assert_eq!(
+        resource("/2010-04-01/Accounts/AC1.json"),
+        Some(("AC1", Resource::Account))
+    );
+    assert_eq!(
+        resource("/2010-04-01/Accounts/AC1/Messages.json"),
+        Some(("AC1", Resource::Messages))
+    );
+    assert_eq!(
+        resource("/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN2.json"),
+        Some(("AC1", Resource::Number("PN2")))
+    );
+    assert_eq!(resource("/2010-04-01/Accounts/AC1/Calls.json"), None);
+    assert_eq!(resource("/2010-04-01/Accounts/AC1"), None);
+}
+
+#[test]
+fn valid_send_is_accepted_and_recorded() {
+    let emu = emulator();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    emu.set_on_message(Box::new(move |m: &SentMessage| {
+        sink.lock().expect("test lock").push(m.sid.clone())
+    }));
+    let short = send(&emu, USER, "hello there");
+    let long = send(&emu, USER, &"a".repeat(161));
+    let unicode = send(&emu, USER, "héllo 👋");
+
+    assert_eq!(short.status, 201, "{}", short.json);
+    let json = &short.json;
+    let sid = json["sid"].as_str().expect("a sid");
+    assert!(is_sid(sid, "SM") && sid[2..] == sid[2..].to_ascii_lowercase());
+    assert_eq!(json["status"], "queued");
+    assert_eq!(json["num_segments"], "1");
+    assert_eq!(json["num_media"], "0");
+    assert_eq!(json["body"], "hello there");
+    assert_eq!(json["to"], USER);
+    assert_eq!(json["from"], OWNED);
+    assert_eq!(json["messaging_service_sid"], Value::Null);
+    assert_eq!(json["account_sid"], SID);
+    assert_eq!(json["api_version"], "2010-04-01");
+    assert_eq!(json["direction"], "outbound-api");
+    assert_eq!(json["price"], Value::Null);
+    assert_eq!(json["error_code"], Value::Null);
+    assert_eq!(
+        json["uri"],
+        format!("/2010-04-01/Accounts/{SID}/Messages/{sid}.json")
+    );
+    let date = json["date_created"].as_str().expect("a date");
+    assert!(date.ends_with(" +0000") && date.len() == 31, "{date}");
+    assert_eq!(long.json["num_segments"], "2");
+    assert_eq!(unicode.json["num_segments"], "1");
+
+    let messages = emu.messages();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[0].sid, sid);
+    assert_eq!(messages[0].to, USER);
+    assert_eq!(messages[0].from.as_deref(), Some(OWNED));
+    assert_eq!(messages[0].body, "hello there");
+    assert_eq!(messages[0].segments, 1);
+    assert_eq!(messages[0].encoding, "GSM-7");
+    assert_eq!(messages[1].segments, 2);
+    assert_eq!(messages[1].encoding, "GSM-7");
+    assert_eq!(messages[2].encoding, "UCS-2");
+    let sids: Vec<String> = messages.iter().map(|m| m.sid.clone()).collect();
+    assert_eq!(*seen.lock().expect("test lock"), sids);
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| a.status == Some(201)));
+    assert_eq!(attempts[0].sid.as_deref(), Some(sid));
+    assert_eq!(emu.wait_for_messages(3, Duration::from_millis(1)).len(), 3);
+    assert_eq!(emu.wait_for_messages(4, Duration::from_millis(50)).len(), 3);
+    emu.stop();
+}
+
+#[test]
+fn messaging_service_and_media_urls() {
+    let emu = emulator();
+    let mg = "MG0123456789abcdef0123456789abcdef";
+    let auth = || Some(basic(SID, TOKEN));
+    let path = messages_path();
+    let ok = call(
+        &emu,
+        "POST",
+        &path,
+        auth(),
+        &[("To", USER), ("MessagingServiceSid", mg), ("Body", "hi")],
+    );
+    let bad_mg = call(
+        &emu,
+        "POST",
+        &path,
+        auth(),
+        &[
+            ("To", USER),
+            ("MessagingServiceSid", "MG123"),
+            ("Body", "hi"),
+        ],
+    );
+    let media_only = call(
+        &emu,
+        "POST",
+        &path,
+        auth(),
+        &[
+            ("To", USER),
+            ("From", OWNED),
+            ("MediaUrl", "https://example.com/a.png"),
+            ("MediaUrl", "https://example.com/b.png"),
+        ],
+    );
+    assert_eq!(ok.status, 201, "{}", ok.json);
+    assert_eq!(ok.json["from"], Value::Null);
+    assert_eq!(ok.json["messaging_service_sid"], mg);
+    assert_error(&bad_mg, 400, 21701);
+    assert_eq!(media_only.status, 201, "{}", media_only.json);
+    assert_eq!(media_only.json["num_media"], "2");
+    let messages = emu.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].messaging_service_sid.as_deref(), Some(mg));
+    // The service picked the sender once the carrier took the message.
+    assert_eq!(messages[0].from.as_deref(), Some(OWNED));
+    assert_eq!(messages[0].status, "delivered");
+    assert_eq!(
+        messages[1].media_urls,
+        ["https://example.com/a.png", "https://example.com/b.png"]
+    );
+}
+
+#[test]
+fn rejects_like_twilio() {
+    let emu = emulator();
+    emu.opt_out(USER);
+    let auth = || Some(basic(SID, TOKEN));
+    let path = messages_path();
+    let other_account = "/2010-04-01/Accounts/AC99999999999999999999999999999999/Messages.json";
+    let other = "+15550002222";
+    let cases = [
+        (call(&emu, "POST", &path, None, &[("To", USER)]), 401, 20003),
+        (
+            call(&emu, "POST", &path, Some(basic(SID, "wrong")), &[]),
+            401,
+            20003,
+        ),
+        (call(&emu, "POST", other_account, auth(), &[]), 404, 20404),
+        (send(&emu, "+1555", "hi"), 400, 21211),
+        (send(&emu, "not a number", "hi"), 400, 21211),
+        (send(&emu, USER, "hi"), 400, 21610),
+        (
+            call(
+                &emu,
+                "POST",
+                &path,
+                auth(),
+                &[("To", other), ("From", "+15559999999"), ("Body", "hi")],
+            ),
+            400,
+            21606,
+        ),
+        (
+            call(
+                &emu,
+                "POST",
+                &path,
+                auth(),
+                &[("To", other), ("From", OWNED)],
+            ),
+            400,
+            21602,
+        ),
+        (send(&emu, other, &"x".repeat(1601)), 400, 21617),
+        (
+            call(
+                &emu,
+                "POST",
+                &path,
+                auth(),
+                &[("From", OWNED), ("Body", "hi")],
+            ),
+            400,
+            21604,
+        ),
+        (
+            call(&emu, "POST", &path, auth(), &[("To", USER), ("Body", "hi")]),
+            400,
+            21603,
+        ),
+        (
+            call(
+                &emu,
+                "GET",
+                "/2010-04-01/Accounts/AC1/Calls.json",
+                None,
+                &[],
+            ),
+            401,
+            20003,
+        ),
+        (call(&emu, "DELETE", &path, auth(), &[]), 405, 20004),
+    ];
+    for (answer, status, code) in &cases {
+        assert_error(answer, *status, *code);
+    }
+    assert_eq!(
+        cases[3].0.json["message"],
+        "The 'To' number +1555 is not a valid phone number."
+    );
+    assert_eq!(
+        cases[5].0.json["message"],
+        "Attempt to send to unsubscribed recipient"
+    );
+    assert!(emu.messages().is_empty());
+    let attempts = emu.attempts();
+    // Every Messages.json POST is an attempt, including the ones refused before processing.
+    assert_eq!(attempts.len(), 11);
+    assert_eq!(attempts[0].status, Some(401));
+    assert_eq!(attempts[2].code, Some(20404));
+    assert_eq!(attempts[5].code, Some(21610));
+
+    emu.opt_in(USER);
+    assert_eq!(send(&emu, USER, "hi again").status, 201);
+    assert_eq!(emu.messages().len(), 1);
+}
+
+#[test]
+fn wrong_content_type_is_415() {
+    let emu = emulator();
+    let headers = [
+        ("Content-Type", "application/json".to_string()),
+        ("Authorization", basic(SID, TOKEN)),
+    ];
+    let body = json!({"To": USER, "From": OWNED, "Body": "hi"}).to_string();
+    let path = messages_path();
+    let answer = exchange(
+        &emu,
+        "POST",
+        &path,
+        &headers,
+        &body,
+        Duration::from_secs(10),
+    )
+    .expect("an answer");
+    assert_eq!(answer.status, 415);
+    assert_eq!(answer.json["status"], 415);
+    assert!(emu.messages().is_empty());
+    assert_eq!(emu.attempts()[0].status, Some(415));
+}
+
+#[test]
+fn faults_are_answered_in_order() {
+    let emu = emulator();
+    emu.push_fault(Fault::TooManyRequests {
+        retry_after: Some(7),
+    });
+    emu.push_fault(Fault::TooManyRequests { retry_after: None });
+    emu.push_fault(Fault::ServerError);
+    emu.push_fault(Fault::ServiceUnavailable);
+    emu.push_fault(Fault::Error {
+        status: 400,
+        code: 21408,
+    });
+    emu.push_fault(Fault::Error {
+        status: 400,
+        code: 21614,
+    });
+    emu.push_fault(Fault::Error {
+        status: 500,
+        code: 30007,
+    });
+    let answers: Vec<Answer> = (0..8)
+        .map(|i| send(&emu, USER, &format!("try {i}")))
+        .collect();
+    assert_error(&answers[0], 429, 20429);
+    assert_eq!(answers[0].retry_after.as_deref(), Some("7"));
+    assert_error(&answers[1], 429, 20429);
+    assert_eq!(answers[1].retry_after, None);
+    assert_error(&answers[2], 500, 20500);
+    assert_error(&answers[3], 503, 20503);
+    assert_error(&answers[4], 400, 21408);
+    assert_eq!(
+        answers[4].json["message"],
+        format!(
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {USER}."
+        )
+    );
+    assert_error(&answers[5], 400, 21614);
+    assert_error(&answers[6], 500, 30007);
+    assert_eq!(answers[7].status, 201);
+    let messages = emu.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body, "try 7");
+    let statuses: Vec<Option<u16>> = emu.attempts().iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [429, 429, 500, 503, 400, 400, 500, 201].map(Some));
+}
+
+#[test]
+fn hang_is_never_answered_nor_sent() {
+    let emu = emulator();
+    emu.push_fault(Fault::Hang);
+    let started = Instant::now();
+    let hung = send_with_timeout(&emu, "lost", Duration::from_millis(400));
+    assert!(hung.is_err(), "a hung request gets no answer");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(send(&emu, USER, "after").status, 201);
+    let messages = emu.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body, "after");
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, None);
+    assert_eq!(attempts[0].body.as_deref(), Some("lost"));
+    emu.stop();
+}
+
+#[test]
+fn delay_answers_late_but_sends() {
+    let emu = emulator();
+    emu.push_fault(Fault::Delay(Duration::from_millis(300)));
+    emu.push_fault(Fault::Delay(Duration::from_secs(2)));
+    let started = Instant::now();
+    let answer = send(&emu, USER, "slow");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    assert_eq!(answer.status, 201);
+    let gave_up = send_with_timeout(&emu, "ambiguous", Duration::from_millis(300));
+    assert!(gave_up.is_err());
+    // The client gave up, but Twilio had already taken the message.
+    let bodies: Vec<String> = emu.messages().into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies, ["slow", "ambiguous"]);
+}
+
+#[test]
+fn incoming_numbers_lookup_and_update() {
+    let emu = emulator();
+    let pn = emu.number_sid();
+    assert!(is_sid(&pn, "PN"));
+    let auth = || Some(basic(SID, TOKEN));
+    let list = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+    let number = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{pn}.json");
+    let get = |path: &str| call(&emu, "GET", path, auth(), &[]);
+    let encoded = get(&format!("{list}?PhoneNumber=%2B15550001111"));
+    let raw_plus = get(&format!("{list}?PhoneNumber=+15550001111"));
+    let all = get(&list);
+    for page in [&encoded, &raw_plus, &all] {
+        assert_eq!(page.status, 200);
+        let numbers = page.json["incoming_phone_numbers"]
+            .as_array()
+            .expect("a list");
+        assert_eq!(numbers.len(), 1, "{}", page.json);
+        let n = &numbers[0];
+        assert_eq!(n["sid"], pn);
+        assert_eq!(n["phone_number"], OWNED);
+        assert_eq!(n["friendly_name"], "(555) 000-1111");
+        assert_eq!(n["sms_url"], "https://gateway.example.com/webhooks/twilio");
+        assert_eq!(n["sms_method"], "POST");
+        assert_eq!(
+            n["capabilities"],
+            json!({"voice": true, "sms": true, "mms": true, "fax": false})
+        );
+        assert_eq!(page.json["page"], 0);
+        assert_eq!(page.json["page_size"], 50);
+        assert_eq!(page.json["next_page_uri"], Value::Null);
+        assert!(page.json["first_page_uri"].as_str().is_some());
+    }
+    let other = get(&format!("{list}?PhoneNumber=%2B15559990000"));
+    assert_eq!(other.status, 200);
+    assert_eq!(other.json["incoming_phone_numbers"], json!([]));
+
+    let account = get(&format!("/2010-04-01/Accounts/{SID}.json"));
+    assert_eq!(account.status, 200);
+    assert_eq!(account.json["sid"], SID);
+    assert_eq!(account.json["status"], "active");
+    assert_eq!(account.json["type"], "Full");
+    assert!(account.json.get("auth_token").is_none());
+
+    let updated = call(
+        &emu,
+        "POST",
+        &number,
+        auth(),
+        &[
+            ("SmsUrl", "https://new.example.com/sms"),
+            ("SmsMethod", "GET"),
+        ],
+    );
+    assert_eq!(updated.status, 200, "{}", updated.json);
+    assert_eq!(updated.json["sid"], pn);
+    assert_eq!(updated.json["sms_url"], "https://new.example.com/sms");
+    assert_eq!(updated.json["sms_method"], "GET");
+    let fetched = get(&number);
+    assert_eq!(fetched.json["sms_url"], "https://new.example.com/sms");
+    assert_eq!(
+        emu.incoming_number(),
+        (
+            Some("https://new.example.com/sms".to_string()),
+            "GET".to_string()
+        )
+    );
+    let bad_method = call(&emu, "POST", &number, auth(), &[("SmsMethod", "PUT")]);
+    assert_error(&bad_method, 400, 21403);
+    let unknown_path = format!(
+        "/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/PN00000000000000000000000000000000.json"
+    );
+    let unknown = call(
+        &emu,
+        "POST",
+        &unknown_path,
+        auth(),
+        &[("SmsUrl", "https://x.example.com")],
+    );
+    assert_error(&unknown, 404, 20404);
+    assert_error(&call(&emu, "GET", &list, None, &[]), 401, 20003);
+    let cleared = call(&emu, "POST", &number, auth(), &[("SmsUrl", "")]);
+    assert_eq!(cleared.json["sms_url"], Value::Null);
+    assert_eq!(emu.incoming_number(), (None, "GET".to_string()));
+    assert!(emu.attempts().is_empty());
+}
+
+#[test]
+fn control_surface_lists_messages() {
+    let emu = emulator();
+    let sent = send(&emu, USER, "hello");
+    let listed = call(&emu, "GET", "/_emulator/messages", None, &[]);
+    assert_eq!(sent.status, 201);
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json[0]["sid"], sent.json["sid"]);
+    assert_eq!(listed.json[0]["segments"], 1);
+    assert_eq!(listed.json[0]["encoding"], "GSM-7");
+}
+
+#[test]
+fn works_inside_another_actix_system() {
+    let emu = actix_web::rt::System::new().block_on(async { emulator() });
+    assert_eq!(send(&emu, USER, "hi").status, 201);
+}
+
+#[test]
+fn stops_and_frees_the_port() {
+    let emu = emulator();
+    let addr = emu.server.addr;
+    let other = emu.clone();
+    drop(emu);
+    assert!(TcpStream::connect(addr).is_ok());
+    drop(other);
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+/// `GET Messages.json` with a query, authenticated.
+fn list(emu: &Emulator, query: &[(&str, &str)]) -> Answer {
+    let query = serde_urlencoded::to_string(query).expect("a query");
+    call(
+        emu,
+        "GET",
+        &format!("{}?{query}", messages_path()),
+        Some(basic(SID, TOKEN)),
+        &[],
+    )
+}
+
+fn sids(answer: &Answer) -> Vec<String> {
+    answer.json["messages"]
+        .as_array()
+        .expect("a message list")
+        .iter()
+        .map(|m| m["sid"].as_str().expect("a sid").to_string())
+        .collect()
+}
+
+#[test]
+fn lists_messages_newest_first_with_twilios_filters_and_paging() {
+    let emu = emulator();
+    let other = "+15553334444";
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let to = if i == 2 { other } else { USER };
+        let answer = send(&emu, to, &format!("message {i}"));
+        sent.push(answer.json["sid"].as_str().expect("a sid").to_string());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mine: Vec<String> = [4, 3, 1, 0].iter().map(|&i| sent[i].clone()).collect();
+
+    let all = list(&emu, &[("To", USER), ("From", OWNED)]);
+    assert_eq!(all.status, 200, "{}", all.json);
+    assert_eq!(sids(&all), mine);
+    assert_eq!(all.json["page"], 0);
+    assert_eq!(all.json["page_size"], 50);
+    assert_eq!(all.json["next_page_uri"], Value::Null);
+    assert_eq!(all.json["messages"][0]["body"], "message 4");
+    assert_eq!(all.json["messages"][0]["status"], "delivered");
+    assert!(all.json["messages"][0]["date_sent"].is_string());
+
+    // Pages of two, followed through next_page_uri as a client does.
+    let mut uri = format!("{}?To=%2B15557654321&PageSize=2", messages_path());
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = call(&emu, "GET", &uri, Some(basic(SID, TOKEN)), &[]);
+        assert_eq!(page.status, 200, "{}", page.json);
+        paged.extend(sids(&page));
+        pages += 1;
+        match page.json["next_page_uri"].as_str() {
+            Some(next) => uri = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(paged, mine);
+
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().expect("a date").to_string();
+    let yesterday = today.pred_opt().expect("a date").to_string();
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(
+        sids(&list(&emu, &[("To", USER), ("DateSent>", &since)])),
+        mine
+    );
+    assert_eq!(sids(&list(&emu, &[("DateSent>", &tomorrow)])).len(), 0);
+    assert_eq!(sids(&list(&emu, &[("DateSent<", &yesterday)])).len(), 0);
+    assert_eq!(
+        sids(&list(&emu, &[("DateSent", &today.to_string())])).len(),
+        5
+    );
+    assert_eq!(sids(&list(&emu, &[("To", other)])), [sent[2].clone()]);
+    assert_eq!(sids(&list(&emu, &[("From", "+15559999999")])).len(), 0);
+
+    assert_error(&list(&emu, &[("PageSize", "1001")]), 400, 20001);
+    assert_error(&list(&emu, &[("DateSent>", "last week")]), 400, 20001);
+    let unauthenticated = call(&emu, "GET", &messages_path(), None, &[]);
+    assert_error(&unauthenticated, 401, 20003);
+
+    let queries = emu.list_queries();
+    assert!(queries.len() >= 10, "{queries:?}");
+    assert_eq!(
+        queries[0],
+        [
+            ("To".to_string(), USER.to_string()),
+            ("From".to_string(), OWNED.to_string())
+        ]
+    );
+}
+
+#[test]
+fn accept_then_hang_sends_without_answering() {
+    let emu = emulator();
+    emu.push_fault(Fault::AcceptThenHang);
+    let hung = send_with_timeout(&emu, "taken", Duration::from_millis(400));
+    assert!(hung.is_err(), "no answer comes");
+    let messages = emu.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body, "taken");
+    let attempts = emu.attempts();
+    assert_eq!(attempts[0].status, None);
+    assert_eq!(attempts[0].sid.as_deref(), Some(messages[0].sid.as_str()));
+    // The message is in the list all the same.
+    assert_eq!(
+        sids(&list(&emu, &[("To", USER)])),
+        [messages[0].sid.clone()]
+    );
+    emu.stop();
+}
+
+#[test]
+fn a_bad_status_callback_url_is_21609() {
+    let emu = emulator();
+    let answer = call(
+        &emu,
+        "POST",
+        &messages_path(),
+        Some(basic(SID, TOKEN)),
+        &[
+            ("To", USER),
+            ("From", OWNED),
+            ("Body", "hi"),
+            ("StatusCallback", "gateway.example.com/status"),
+        ],
+    );
+    assert_error(&answer, 400, 21609);
+    assert!(emu.messages().is_empty());
+}
+
+/// A loopback receiver of HTTP posts: answers each with `status` and hands over its raw request.
+fn receiver(status: u16) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+            }
+            let answer =
+                format!("HTTP/1.1 {status} OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes());
+            if tx.send(String::from_utf8_lossy(&raw).to_string()).is_err() {
+                return;
+            }
+        }
+    });
+    (base, rx)
+}
+
+#[test]
+fn status_callbacks_are_signed_in_order_and_report_failures() {
+    let emu = emulator();
+    let (base, requests) = receiver(200);
+    let callback = "https://gateway.example.com/webhooks/twilio/status?line=1";
+    emu.deliver_status_callbacks(Some(&base));
+    emu.fail_delivery("+15553334444", "undelivered", 30007);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    emu.set_on_status(Box::new(move |m| {
+        sink.lock().unwrap().push((m.sid.clone(), m.status.clone()))
+    }));
+    let mut sids = Vec::new();
+    for to in [USER, "+15553334444"] {
+        let answer = call(
+            &emu,
+            "POST",
+            &messages_path(),
+            Some(basic(SID, TOKEN)),
+            &[
+                ("To", to),
+                ("From", OWNED),
+                ("Body", "hi"),
+                ("StatusCallback", callback),
+            ],
+        );
+        assert_eq!(answer.status, 201, "{}", answer.json);
+        assert_eq!(answer.json["status"], "queued");
+        sids.push(answer.json["sid"].as_str().unwrap().to_string());
+    }
+    let posted = emu.wait_for_callbacks(4, Duration::from_secs(10));
+    assert_eq!(posted.len(), 4, "{posted:?}");
+    for sid in &sids {
+        let statuses: Vec<&str> = posted
+            .iter()
+            .filter(|p| &p.sid == sid)
+            .map(|p| p.status.as_str())
+            .collect();
+        assert_eq!(statuses[0], "sent");
+        assert_eq!(statuses.len(), 2);
+    }
+    let failed = posted
+        .iter()
+        .find(|p| p.sid == sids[1] && p.status != "sent")
+        .expect("the failure is posted");
+    assert_eq!(
+        (failed.status.as_str(), failed.error_code),
+        ("undelivered", Some(30007))
+    );
+    assert!(
+        posted
+            .iter()
+            .all(|p| p.answered == Some(200) && p.url == callback)
+    );
+    assert_eq!(seen.lock().unwrap().len(), 4);
+
+    // What arrived is what Twilio posts: the callback's path and query, a form signed over
+    // the callback URL.
+    for _ in 0..4 {
+        let raw = requests
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a callback");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a request");
+        assert!(
+            head.starts_with("POST /webhooks/twilio/status?line=1 HTTP/1.1"),
+            "{head}"
+        );
+        let signature = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-twilio-signature"))
+            .map(|(_, v)| v.trim().to_string())
+            .expect("signed");
+        let params: Vec<(String, String)> = serde_urlencoded::from_str(body).expect("a form");
+        assert_eq!(
+            crate::signature::verify_signature(TOKEN, &[callback.to_string()], &params, &signature),
+            Some(callback)
+        );
+        let status = crate::status::parse(&params).expect("a status callback");
+        assert!(sids.contains(&status.provider_id));
+    }
+    let listed = list(&emu, &[("To", "+15553334444")]);
+    assert_eq!(listed.json["messages"][0]["status"], "undelivered");
+    assert_eq!(listed.json["messages"][0]["error_code"], 30007);
+}
