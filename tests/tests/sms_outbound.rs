@@ -167,7 +167,14 @@ fn messaging_service_sid_replaces_from() {
         sent[0].messaging_service_sid.as_deref(),
         Some("MG0123456789abcdef0123456789abcdef")
     );
-    assert_eq!(sent[0].from, None);
+    // The request names the service and no sender: the service picks the number.
+    let request = &twilio.attempts()[0].params;
+    assert!(request.iter().all(|(k, _)| k != "From"), "{request:?}");
+    assert!(
+        request
+            .iter()
+            .any(|(k, v)| k == "MessagingServiceSid" && v == "MG0123456789abcdef0123456789abcdef")
+    );
 }
 
 #[test]
