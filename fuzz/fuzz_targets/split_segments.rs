@@ -6,7 +6,11 @@ fuzz_target!(|input: (u8, &str)| {
     let (limit, text) = input;
     let limit = usize::from(limit).max(20);
     let parts = platform_api::text::split(text, limit);
-    let kept: String = parts.concat().chars().filter(|c| !c.is_whitespace()).collect();
+    let kept: String = parts
+        .concat()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let given: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     assert_eq!(kept, given);
     for part in &parts {

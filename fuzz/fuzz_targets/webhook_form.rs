@@ -9,6 +9,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(params) = parse_form(body) {
         let variants = url_variants("https://example.com/webhooks/twilio");
         let sig = String::from_utf8_lossy(sig);
-        assert!(verify_signature("f0f19c557067cbbe80c46d1fb6dfbdb0", &variants, &params, &sig).is_none());
+        assert!(
+            verify_signature("f0f19c557067cbbe80c46d1fb6dfbdb0", &variants, &params, &sig)
+                .is_none()
+        );
     }
 });
