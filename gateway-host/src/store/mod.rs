@@ -1,20 +1,27 @@
-//! The gateway's state in SQLite (`$HERMES_HOME/gateway.db`): inbound messages, conversations,
-//! the outbox, opt-out suppression and pairing. All SQL lives here, behind a narrow API, so that
-//! another database can stand behind the same methods.
+//! The gateway's state behind one contract: inbound messages, conversations, the outbox,
+//! delivery, opt-out suppression, pairing and cron jobs. The contract is a set of traits, one per
+//! concern ([`MessageStore`], [`DeliveryStore`], [`PairingStore`], [`CronStore`]); a backend
+//! implements them all ([`Backend`]), and [`Store`] is the handle the rest of the gateway holds.
+//! All SQL lives in the backends: SQLite in `$HERMES_HOME/gateway.db` ([`sqlite`]).
+use std::ops::Deref;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use platform_api::{Accepted, Attachment, Control, Inbound, Part};
-use rusqlite::{Connection, OptionalExtension, params};
 
 mod cron;
 mod delivery;
 pub mod journal;
 mod pairing;
-pub use cron::{Job, JobKind, NewJob, PartOutcome, RunStatus};
-pub use delivery::{DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried};
-pub use pairing::{PairingEntry, PairingRequest};
+pub mod sqlite;
+#[cfg(test)]
+mod suite;
+pub use cron::{CronStore, Job, JobKind, NewJob, PartOutcome, RunStatus};
+pub use delivery::{
+    DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
+};
+pub use pairing::{PairingEntry, PairingRequest, PairingStore};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.
 pub type Millis = i64;
@@ -33,144 +40,13 @@ pub fn to_ms(t: SystemTime) -> Millis {
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
-#[error("database: {0}")]
-pub struct StoreError(#[from] rusqlite::Error);
+pub enum StoreError {
+    /// The SQLite database failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
 
 type Result<T> = std::result::Result<T, StoreError>;
-
-/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE inbound (
-    id INTEGER PRIMARY KEY,
-    platform TEXT NOT NULL,
-    provider_id TEXT NOT NULL,
-    chat TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    text TEXT NOT NULL,
-    attachments TEXT NOT NULL DEFAULT '[]',
-    control TEXT,
-    received_at INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    UNIQUE (platform, provider_id)
-);
-CREATE INDEX inbound_pending ON inbound (id) WHERE state = 'pending';
-CREATE TABLE conversations (
-    id INTEGER PRIMARY KEY,
-    platform TEXT NOT NULL,
-    chat TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1
-);
-CREATE UNIQUE INDEX conversations_active ON conversations (platform, chat) WHERE active = 1;
-CREATE TABLE turns (
-    id INTEGER PRIMARY KEY,
-    conversation_id INTEGER NOT NULL REFERENCES conversations (id),
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX turns_by_conversation ON turns (conversation_id, id);
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY,
-    platform TEXT NOT NULL,
-    chat TEXT NOT NULL,
-    body TEXT NOT NULL,
-    encoding TEXT,
-    segments INTEGER NOT NULL DEFAULT 1,
-    part_index INTEGER NOT NULL,
-    part_count INTEGER NOT NULL,
-    origin TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    lease_until INTEGER,
-    claimed_by INTEGER,
-    provider_id TEXT,
-    error TEXT,
-    error_code INTEGER,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX outbox_open ON outbox (platform, chat, id) WHERE state IN ('pending', 'sending');
-CREATE TABLE suppressions (
-    platform TEXT NOT NULL,
-    chat TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (platform, chat)
-);
-CREATE TABLE pairing (
-    platform TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    code TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    approved_at INTEGER,
-    PRIMARY KEY (platform, sender)
-);
-"#,
-    // Cron jobs and their runs (SPEC section 7).
-    r#"
-CREATE TABLE cron_jobs (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    schedule TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    deliver TEXT NOT NULL,
-    origin_platform TEXT,
-    origin_chat TEXT,
-    paused INTEGER NOT NULL DEFAULT 0,
-    done INTEGER NOT NULL DEFAULT 0,
-    next_run_at INTEGER,
-    last_status TEXT,
-    last_run_at INTEGER,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX cron_jobs_due ON cron_jobs (next_run_at) WHERE paused = 0 AND done = 0;
-CREATE TABLE cron_runs (
-    id INTEGER PRIMARY KEY,
-    job_id INTEGER NOT NULL REFERENCES cron_jobs (id),
-    trigger TEXT NOT NULL,
-    started_at INTEGER NOT NULL,
-    ended_at INTEGER,
-    status TEXT,
-    output TEXT,
-    deliveries TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
-"#,
-    // How far the inbound journal is imported (journal.rs).
-    r#"
-CREATE TABLE inbound_journal (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    generation INTEGER NOT NULL,
-    offset INTEGER NOT NULL
-);
-INSERT INTO inbound_journal (id, generation, offset) VALUES (1, 0, 0);
-"#,
-    // Delivery: reconciliation of unknown outcomes and the provider's delivery statuses
-    // (SPEC section 8).
-    r#"
-ALTER TABLE outbox ADD COLUMN attempted_at INTEGER;
-ALTER TABLE outbox ADD COLUMN reconcile_at INTEGER;
-DROP INDEX outbox_open;
-CREATE INDEX outbox_open ON outbox (platform, chat, id) WHERE state IN ('pending', 'sending', 'ambiguous');
-CREATE INDEX outbox_reconcile ON outbox (reconcile_at) WHERE state = 'ambiguous';
-CREATE INDEX outbox_provider ON outbox (platform, provider_id) WHERE provider_id IS NOT NULL;
-CREATE INDEX outbox_recent ON outbox (created_at);
-CREATE TABLE delivery_status (
-    platform TEXT NOT NULL,
-    provider_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    rank INTEGER NOT NULL,
-    error_code INTEGER,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (platform, provider_id)
-);
-"#,
-];
 
 /// An inbound message as stored, waiting for the dispatcher.
 #[derive(Clone, Debug)]
@@ -273,724 +149,130 @@ pub struct TurnCommit<'a> {
     pub origin: &'a str,
 }
 
-/// Handle to the database; cheap to clone, safe to share between threads.
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-}
-
-/// Size of the write-ahead log past which a checkpoint rewinds it.
-const WAL_BOUND: u64 = 256 * 1024 * 1024;
-
-/// How often the write-ahead log is checkpointed.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Size of the write-ahead log past which a checkpoint makes sure it starts over.
-const WAL_REUSE: u64 = 8 * 1024 * 1024;
-
-/// Checkpoints the WAL on its own connection while the store is open.
-///
-/// A checkpoint copies the log's frames into the database without holding anything up. Under
-/// sustained writes that is not enough for the log to start over (new frames always follow
-/// the copied ones), and a log that only grows makes every commit extend a file, which costs
-/// the kernel fresh pages to zero. So once the log is past [`WAL_REUSE`], a second checkpoint
-/// holds the store's connection while it copies the few frames written meanwhile: with every
-/// frame copied, the next write starts the log over from its beginning.
-fn spawn_checkpointer(path: &Path, store: std::sync::Weak<Mutex<Connection>>) {
-    let Ok(conn) = Connection::open(path) else {
-        return;
-    };
-    let _ = conn.busy_timeout(Duration::from_secs(1));
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = std::path::PathBuf::from(wal);
-    let checkpoint = move |mode: &str| {
-        let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
-    };
-    let _ = std::thread::Builder::new()
-        .name("hermes-checkpoint".to_string())
-        .spawn(move || {
-            while let Some(shared) = store.upgrade() {
-                let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
-                // Another process's reader can keep the log from starting over; past a bound,
-                // RESTART waits for it to let go.
-                checkpoint(if size() > WAL_BOUND {
-                    "RESTART"
-                } else {
-                    "PASSIVE"
-                });
-                if size() > WAL_REUSE {
-                    let _writes = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    checkpoint("PASSIVE");
-                }
-                drop(shared);
-                std::thread::sleep(CHECKPOINT_EVERY);
-            }
-            checkpoint("TRUNCATE");
-        });
-}
-
-/// Whether a process with this id exists (a claim by a dead process can be taken back at once).
-fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-fn control_str(c: Control) -> &'static str {
-    match c {
-        Control::OptOut => "opt-out",
-        Control::OptIn => "opt-in",
-        Control::Help => "help",
-    }
-}
-
-fn parse_control(s: &str) -> Option<Control> {
-    match s {
-        "opt-out" => Some(Control::OptOut),
-        "opt-in" => Some(Control::OptIn),
-        "help" => Some(Control::Help),
-        _ => None,
-    }
-}
-
-impl Store {
-    /// Opens (creating and migrating as needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // Every statement is prepared once and kept: there are fewer than this many.
-        conn.set_prepared_statement_cache_capacity(128);
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // With WAL, NORMAL is durable against a crash of the process (kill -9); only a power
-        // loss can take back the last commits.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Checkpoints (copying the WAL into the database, with an fsync) run on a thread of
-        // their own instead of inside whichever commit crosses the threshold, so that a webhook
-        // never waits for one.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let store = Store {
-            conn: Arc::new(Mutex::new(conn)),
-        };
-        store.migrate()?;
-        spawn_checkpointer(path, Arc::downgrade(&store.conn));
-        Ok(store)
-    }
-
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn migrate(&self) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
+/// Inbound messages, the inbound journal's import position, conversations, the outbox and the
+/// suppression list.
+pub trait MessageStore {
     /// Stores an inbound message; a second one with the same platform and provider id is a
     /// duplicate and changes nothing.
-    pub fn insert_inbound(&self, inbound: &Inbound) -> Result<Accepted> {
-        Ok(Self::insert_one(&self.conn(), inbound)?)
-    }
+    fn insert_inbound(&self, inbound: &Inbound) -> Result<Accepted>;
 
     /// Stores messages read from the inbound journal and records how far it is imported, in
     /// one transaction: each message is stored exactly once however often it is imported.
-    pub fn import_inbound(
-        &self,
-        batch: &[Inbound],
-        to: journal::Position,
-    ) -> Result<Vec<Accepted>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let outcomes = batch
-            .iter()
-            .map(|inbound| Self::insert_one(&tx, inbound))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Self::record_journal_position(&tx, to)?;
-        tx.commit()?;
-        Ok(outcomes)
-    }
+    fn import_inbound(&self, batch: &[Inbound], to: journal::Position) -> Result<Vec<Accepted>>;
 
     /// How far the inbound journal is imported.
-    pub fn journal_position(&self) -> Result<journal::Position> {
-        Ok(Self::query_journal_position(&self.conn())?)
-    }
-
-    /// How far the inbound journal of the database at `path` is imported, read without
-    /// changing anything (the gateway may be running); `None` when there is no such database
-    /// (or it predates the journal).
-    pub fn read_journal_position(path: &Path) -> Result<Option<journal::Position>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        match Self::query_journal_position(&conn) {
-            Ok(position) => Ok(Some(position)),
-            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn query_journal_position(conn: &Connection) -> rusqlite::Result<journal::Position> {
-        let (generation, offset): (i64, i64) = conn.query_row(
-            "SELECT generation, offset FROM inbound_journal WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(journal::Position {
-            generation: generation as u64,
-            offset: offset as u64,
-        })
-    }
+    fn journal_position(&self) -> Result<journal::Position>;
 
     /// Records that the inbound journal is imported up to `to`.
-    pub fn set_journal_position(&self, to: journal::Position) -> Result<()> {
-        Ok(Self::record_journal_position(&self.conn(), to)?)
-    }
-
-    fn record_journal_position(conn: &Connection, to: journal::Position) -> rusqlite::Result<()> {
-        conn.prepare_cached(
-            "UPDATE inbound_journal SET generation = ?1, offset = ?2 WHERE id = 1",
-        )?
-        .execute(params![to.generation as i64, to.offset as i64])?;
-        Ok(())
-    }
-
-    fn insert_one(conn: &Connection, inbound: &Inbound) -> rusqlite::Result<Accepted> {
-        let attachments = if inbound.attachments.is_empty() {
-            "[]".into()
-        } else {
-            serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
-        };
-        let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let changed = stmt.execute(params![
-            inbound.platform,
-            inbound.provider_id,
-            inbound.chat,
-            inbound.sender,
-            inbound.text,
-            attachments,
-            inbound.control.map(control_str),
-            to_ms(inbound.received_at),
-        ])?;
-        Ok(if changed == 1 {
-            Accepted::Stored
-        } else {
-            Accepted::Duplicate
-        })
-    }
+    fn set_journal_position(&self, to: journal::Position) -> Result<()>;
 
     /// Inbound messages not processed yet, oldest first, at most `limit`.
-    pub fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
-             WHERE state = 'pending' ORDER BY id LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            let attachments: String = r.get(5)?;
-            let control: Option<String> = r.get(6)?;
-            Ok(StoredInbound {
-                id: r.get(0)?,
-                platform: r.get(1)?,
-                chat: r.get(2)?,
-                sender: r.get(3)?,
-                text: r.get(4)?,
-                attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-                control: control.as_deref().and_then(parse_control),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>>;
 
     /// How many inbound messages wait for the dispatcher.
-    pub fn pending_inbound_count(&self) -> Result<usize> {
-        let n: i64 = self
-            .conn()
-            .prepare_cached("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")?
-            .query_row([], |r| r.get(0))?;
-        Ok(n as usize)
-    }
+    fn pending_inbound_count(&self) -> Result<usize>;
 
     /// Marks inbound messages as handled without a turn (`ignored`, `unauthorized`, …).
-    pub fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
-        let marks: Vec<(i64, &str)> = ids.iter().map(|id| (*id, state)).collect();
-        self.mark_inbound_states(&marks)
-    }
+    fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()>;
 
     /// Records how several inbound messages were handled, in one transaction.
-    pub fn mark_inbound_states(&self, marks: &[(i64, &str)]) -> Result<()> {
-        if marks.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("UPDATE inbound SET state = ?2 WHERE id = ?1")?;
-            for (id, state) in marks {
-                stmt.execute(params![id, state])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn active_conversation(conn: &Connection, platform: &str, chat: &str) -> rusqlite::Result<i64> {
-        let existing: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1",
-            )?
-            .query_row(params![platform, chat], |r| r.get(0))
-            .optional()?;
-        match existing {
-            Some(id) => Ok(id),
-            None => {
-                conn.prepare_cached(
-                    "INSERT INTO conversations (platform, chat, created_at) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![platform, chat, now_ms()])?;
-                Ok(conn.last_insert_rowid())
-            }
-        }
-    }
+    fn mark_inbound_states(&self, marks: &[(i64, &str)]) -> Result<()>;
 
     /// The active conversation's history, oldest first, as `(role, content)`; at most `limit`
     /// of the latest turns.
-    pub fn history(
-        &self,
-        platform: &str,
-        chat: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT role, content FROM turns WHERE conversation_id =
-                (SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1)
-             ORDER BY id DESC LIMIT ?3",
-        )?;
-        let mut rows: Vec<(String, String)> = stmt
-            .query_map(params![platform, chat, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        rows.reverse();
-        Ok(rows)
-    }
+    fn history(&self, platform: &str, chat: &str, limit: usize) -> Result<Vec<(String, String)>>;
 
     /// Number of turns in the active conversation.
-    pub fn turn_count(&self, platform: &str, chat: &str) -> Result<i64> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id
-             WHERE c.platform = ?1 AND c.chat = ?2 AND c.active = 1",
-            )?
-            .query_row(params![platform, chat], |r| r.get(0))?)
-    }
+    fn turn_count(&self, platform: &str, chat: &str) -> Result<i64>;
 
     /// Ends the active conversation; the next message starts a fresh one.
-    pub fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
-        self.conn().prepare_cached("UPDATE conversations SET active = 0 WHERE platform = ?1 AND chat = ?2 AND active = 1")?.execute(params![platform, chat],
-        )?;
-        Ok(())
-    }
+    fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()>;
 
     /// Records a finished turn atomically: history, queued parts, inbound marked done.
     /// Returns the ids of the queued parts.
-    pub fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        if commit.user.is_some() || commit.assistant.is_some() {
-            let conversation = Self::active_conversation(&tx, commit.platform, commit.chat)?;
-            for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
-                if let Some(content) = content {
-                    tx.prepare_cached("INSERT INTO turns (conversation_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![conversation, role, content, now],
-                    )?;
-                }
-            }
-        }
-        let ids = Self::insert_parts(
-            &tx,
-            commit.platform,
-            commit.chat,
-            commit.parts,
-            commit.origin,
-            now,
-        )?;
-        for id in commit.inbound_ids {
-            tx.prepare_cached("UPDATE inbound SET state = 'done' WHERE id = ?1")?
-                .execute(params![id])?;
-        }
-        tx.commit()?;
-        Ok(ids)
-    }
-
-    fn insert_parts(
-        tx: &Connection,
-        platform: &str,
-        chat: &str,
-        parts: &[Part],
-        origin: &str,
-        now: Millis,
-    ) -> rusqlite::Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(parts.len());
-        let count = parts.len() as i64;
-        for (i, part) in parts.iter().enumerate() {
-            tx.prepare_cached("INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
-                                     next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)")?.execute(params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now],
-            )?;
-            ids.push(tx.last_insert_rowid());
-        }
-        Ok(ids)
-    }
+    fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>>;
 
     /// Queues formatted parts for a chat (cron output, `hermes send`).
-    pub fn enqueue(
-        &self,
-        platform: &str,
-        chat: &str,
-        parts: &[Part],
-        origin: &str,
-    ) -> Result<Vec<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ids = Self::insert_parts(&tx, platform, chat, parts, origin, now_ms())?;
-        tx.commit()?;
-        Ok(ids)
-    }
+    fn enqueue(&self, platform: &str, chat: &str, parts: &[Part], origin: &str)
+    -> Result<Vec<i64>>;
 
     /// Parts that may be sent now: pending, due, and first of their chat among the open ones.
-    pub fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts
-             FROM outbox o
-             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
-               AND NOT EXISTS (SELECT 1 FROM outbox p
-                               WHERE p.platform = o.platform AND p.chat = o.chat AND p.id < o.id
-                                 AND p.state IN ('pending', 'sending', 'ambiguous')
-                                 AND (p.state != 'ambiguous' OR p.reconcile_at IS NOT NULL))
-             ORDER BY o.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok(OutboxPart {
-                id: r.get(0)?,
-                platform: r.get(1)?,
-                chat: r.get(2)?,
-                part: Part {
-                    body: r.get(3)?,
-                    encoding: r.get(4)?,
-                    segments: r.get(5)?,
-                },
-                index: r.get(6)?,
-                count: r.get(7)?,
-                attempts: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>>;
 
     /// When the next pending part becomes due, if any.
-    pub fn next_due(&self) -> Result<Option<Millis>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")?
-            .query_row([], |r| r.get(0))?)
-    }
+    fn next_due(&self) -> Result<Option<Millis>>;
 
     /// Claims a pending part for sending until `lease_until`; false if another sender has it.
-    pub fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
-        let changed = self.conn().prepare_cached("UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
-                               updated_at = ?4, attempted_at = ?4
-             WHERE id = ?1 AND state = 'pending'")?.execute(params![id, lease_until, std::process::id(), now_ms()],
-        )?;
-        Ok(changed == 1)
-    }
+    fn claim(&self, id: i64, lease_until: Millis) -> Result<bool>;
 
     /// Records the provider's acceptance of a part.
-    pub fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
-                               lease_until = NULL, error = NULL, updated_at = ?4 WHERE id = ?1")?.execute(params![id, provider_id, segments, now_ms()],
-        )?;
-        Ok(())
-    }
+    fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()>;
 
     /// Puts a part back in the queue, due at `next_attempt_at`.
-    pub fn mark_retry(
+    fn mark_retry(
         &self,
         id: i64,
         next_attempt_at: Millis,
         error: &str,
         code: Option<i64>,
-    ) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = 'pending', next_attempt_at = ?2, error = ?3, error_code = ?4,
-                               lease_until = NULL, updated_at = ?5 WHERE id = ?1")?.execute(params![id, next_attempt_at, error, code, now_ms()],
-        )?;
-        Ok(())
-    }
+    ) -> Result<()>;
 
     /// Ends a part's life without delivery.
-    pub fn mark_final(
-        &self,
-        id: i64,
-        state: PartState,
-        error: &str,
-        code: Option<i64>,
-    ) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = ?2, error = ?3, error_code = ?4, lease_until = NULL, updated_at = ?5
-             WHERE id = ?1")?.execute(params![id, state.as_str(), error, code, now_ms()],
-        )?;
-        Ok(())
-    }
+    fn mark_final(&self, id: i64, state: PartState, error: &str, code: Option<i64>) -> Result<()>;
 
     /// Parts whose sender died mid-send (its process is gone, or its lease ran out): their
     /// outcome is unknown, so they are marked ambiguous, to be looked up at the provider,
     /// rather than sent again. Returns how many.
-    pub fn expire_leases(&self, now: Millis) -> Result<usize> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, claimed_by, lease_until FROM outbox WHERE state = 'sending'",
-        )?;
-        let rows: Vec<(i64, Option<i64>, Option<i64>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let ours = i64::from(std::process::id());
-        let mut expired = 0;
-        for (id, claimed_by, lease_until) in rows {
-            let lease_over = lease_until.is_none_or(|t| t < now);
-            let owner_gone = claimed_by.is_none_or(|pid| pid != ours && !process_alive(pid));
-            if lease_over || owner_gone {
-                expired += conn.prepare_cached("UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ?2,
-                            reconcile_at = ?2, error = 'interrupted while sending: outcome unknown'
-                     WHERE id = ?1 AND state = 'sending'")?.execute(params![id, now],
-                )?;
-            }
-        }
-        Ok(expired)
-    }
+    fn expire_leases(&self, now: Millis) -> Result<usize>;
 
     /// The state of a part.
-    pub fn part_state(&self, id: i64) -> Result<Option<PartState>> {
-        let state: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT state FROM outbox WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
-            .optional()?;
-        Ok(state.as_deref().map(PartState::parse))
-    }
+    fn part_state(&self, id: i64) -> Result<Option<PartState>>;
 
     /// Parts waiting to be sent or being sent.
-    pub fn outbox_depth(&self) -> Result<usize> {
-        let n: i64 = self
-            .conn()
-            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")?
-            .query_row([], |r| r.get(0))?;
-        Ok(n as usize)
-    }
+    fn outbox_depth(&self) -> Result<usize>;
 
     /// Stops all messages to a chat (opt-out).
-    pub fn suppress(&self, platform: &str, chat: &str, reason: &str) -> Result<()> {
-        self.conn().prepare_cached("INSERT OR REPLACE INTO suppressions (platform, chat, reason, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![platform, chat, reason, now_ms()],
-        )?;
-        Ok(())
-    }
+    fn suppress(&self, platform: &str, chat: &str, reason: &str) -> Result<()>;
 
     /// Lifts a suppression (opt-in).
-    pub fn unsuppress(&self, platform: &str, chat: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM suppressions WHERE platform = ?1 AND chat = ?2")?
-            .execute(params![platform, chat])?;
-        Ok(())
-    }
+    fn unsuppress(&self, platform: &str, chat: &str) -> Result<()>;
 
     /// Whether messages to a chat are suppressed.
-    pub fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT 1 FROM suppressions WHERE platform = ?1 AND chat = ?2")?
-            .query_row(params![platform, chat], |_| Ok(()))
-            .optional()?
-            .is_some())
+    fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool>;
+}
+
+/// Everything a backend stores: the gateway holds one behind a [`Store`].
+pub trait Backend: MessageStore + DeliveryStore + PairingStore + CronStore + Send + Sync {}
+
+impl<T: MessageStore + DeliveryStore + PairingStore + CronStore + Send + Sync> Backend for T {}
+
+/// Handle to the store; cheap to clone, safe to share between threads. Every method of the
+/// contract is called on it directly (it dereferences to the backend).
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.backend
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inbound(id: &str, text: &str) -> Inbound {
-        Inbound {
-            platform: "sms".into(),
-            chat: "+15550001111".into(),
-            sender: "+15550001111".into(),
-            text: text.into(),
-            attachments: vec![],
-            provider_id: id.into(),
-            received_at: SystemTime::now(),
-            control: None,
-        }
+impl Store {
+    /// Opens (creating and migrating as needed) the SQLite database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        Ok(Store {
+            backend: Arc::new(sqlite::SqliteStore::open(path)?),
+        })
     }
 
-    #[test]
-    fn the_write_ahead_log_starts_over_under_sustained_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
-        let wal = dir.path().join("gateway.db-wal");
-        // Commits back to back for several checkpoint rounds, the log past WAL_REUSE in each.
-        let text = "x".repeat(200);
-        let started = std::time::Instant::now();
-        let mut n = 0;
-        while started.elapsed() < CHECKPOINT_EVERY * 6 || n < 10_000 {
-            let batch: Vec<Inbound> = (0..4)
-                .map(|i| inbound(&format!("SM{n}-{i}"), &text))
-                .collect();
-            let to = journal::Position {
-                generation: 1,
-                offset: n,
-            };
-            store.import_inbound(&batch, to).unwrap();
-            n += 1;
-        }
-        // The log's header counts the times it started over (its checkpoint sequence number,
-        // bytes 12..16, big-endian). Without a checkpoint that keeps writes out, a log that is
-        // written to without pause never does.
-        let header = std::fs::read(&wal).unwrap();
-        let restarts = u32::from_be_bytes(header[12..16].try_into().unwrap());
-        assert!(
-            restarts >= 2,
-            "the log started over {restarts} times in {n} commits"
-        );
-    }
-
-    #[test]
-    fn an_import_commits_together_deduplicates_and_records_its_position() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
-        store.insert_inbound(&inbound("SM0", "before")).unwrap();
-        let batch = [
-            inbound("SM0", "again"),
-            inbound("SM1", "a"),
-            inbound("SM1", "a"),
-            inbound("SM2", "b"),
-        ];
-        let to = journal::Position {
-            generation: 3,
-            offset: 1234,
-        };
-        assert_eq!(
-            store.import_inbound(&batch, to).unwrap(),
-            [
-                Accepted::Duplicate,
-                Accepted::Stored,
-                Accepted::Duplicate,
-                Accepted::Stored
-            ]
-        );
-        assert_eq!(store.journal_position().unwrap(), to);
-        assert_eq!(store.pending_inbound(10).unwrap().len(), 3);
-        let ids: Vec<i64> = store
-            .pending_inbound(10)
-            .unwrap()
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        store
-            .mark_inbound_states(&[(ids[0], "done"), (ids[1], "unauthorized")])
-            .unwrap();
-        assert_eq!(store.pending_inbound(10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn inbound_is_deduplicated_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gateway.db");
-        let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
-            Accepted::Stored
-        );
-        assert_eq!(
-            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
-            Accepted::Duplicate
-        );
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
-            Accepted::Duplicate
-        );
-        assert_eq!(store.pending_inbound(100).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn turns_commit_history_parts_and_inbound_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
-        store.insert_inbound(&inbound("SM1", "hi")).unwrap();
-        let pending = store.pending_inbound(100).unwrap();
-        let parts = vec![Part::plain("one"), Part::plain("two")];
-        let ids = store
-            .commit_turn(&TurnCommit {
-                platform: "sms",
-                chat: "+15550001111",
-                inbound_ids: &[pending[0].id],
-                user: Some("hi"),
-                assistant: Some("one two"),
-                parts: &parts,
-                origin: "reply",
-            })
-            .unwrap();
-        assert_eq!(ids.len(), 2);
-        assert!(store.pending_inbound(100).unwrap().is_empty());
-        assert_eq!(store.history("sms", "+15550001111", 10).unwrap().len(), 2);
-        // Only the first part of the chat is due; the second waits for it.
-        let due = store.due_parts(now_ms(), 10).unwrap();
-        assert_eq!(due.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
-        assert!(store.claim(ids[0], now_ms() + 1000).unwrap());
-        assert!(!store.claim(ids[0], now_ms() + 1000).unwrap());
-        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
-        store.mark_sent(ids[0], "SM-out", Some(1)).unwrap();
-        assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[1]);
-        store.reset_conversation("sms", "+15550001111").unwrap();
-        assert!(store.history("sms", "+15550001111", 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn expired_leases_become_ambiguous_not_resent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("gateway.db")).unwrap();
-        let ids = store
-            .enqueue("sms", "+15550001111", &[Part::plain("x")], "send")
-            .unwrap();
-        assert!(store.claim(ids[0], now_ms() - 1).unwrap());
-        assert_eq!(store.expire_leases(now_ms()).unwrap(), 1);
-        assert_eq!(
-            store.part_state(ids[0]).unwrap(),
-            Some(PartState::Ambiguous)
-        );
-        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+    /// How far the inbound journal of the SQLite database at `path` is imported, read without
+    /// changing anything (the gateway may be running); `None` when there is no such database
+    /// (or it predates the journal).
+    pub fn read_journal_position(path: &Path) -> Result<Option<journal::Position>> {
+        sqlite::SqliteStore::read_journal_position(path)
     }
 }

@@ -1,0 +1,132 @@
+//! Inbound, conversations, the outbox and suppression, against every backend.
+use std::time::SystemTime;
+
+use platform_api::{Accepted, Inbound, Part};
+
+use super::backends;
+use crate::store::*;
+
+fn inbound(id: &str, text: &str) -> Inbound {
+    Inbound {
+        platform: "sms".into(),
+        chat: "+15550001111".into(),
+        sender: "+15550001111".into(),
+        text: text.into(),
+        attachments: vec![],
+        provider_id: id.into(),
+        received_at: SystemTime::now(),
+        control: None,
+    }
+}
+
+#[test]
+fn an_import_commits_together_deduplicates_and_records_its_position() {
+    for backend in backends() {
+        let store = backend.open();
+        store.insert_inbound(&inbound("SM0", "before")).unwrap();
+        let batch = [
+            inbound("SM0", "again"),
+            inbound("SM1", "a"),
+            inbound("SM1", "a"),
+            inbound("SM2", "b"),
+        ];
+        let to = journal::Position {
+            generation: 3,
+            offset: 1234,
+        };
+        assert_eq!(
+            store.import_inbound(&batch, to).unwrap(),
+            [
+                Accepted::Duplicate,
+                Accepted::Stored,
+                Accepted::Duplicate,
+                Accepted::Stored
+            ]
+        );
+        assert_eq!(store.journal_position().unwrap(), to);
+        assert_eq!(store.pending_inbound(10).unwrap().len(), 3);
+        let ids: Vec<i64> = store
+            .pending_inbound(10)
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        store
+            .mark_inbound_states(&[(ids[0], "done"), (ids[1], "unauthorized")])
+            .unwrap();
+        assert_eq!(store.pending_inbound(10).unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn inbound_is_deduplicated_across_reopen() {
+    for backend in backends() {
+        let store = backend.open();
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Stored
+        );
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Duplicate
+        );
+        drop(store);
+        let store = backend.open();
+        assert_eq!(
+            store.insert_inbound(&inbound("SM1", "hi")).unwrap(),
+            Accepted::Duplicate
+        );
+        assert_eq!(store.pending_inbound(100).unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn turns_commit_history_parts_and_inbound_together() {
+    for backend in backends() {
+        let store = backend.open();
+        store.insert_inbound(&inbound("SM1", "hi")).unwrap();
+        let pending = store.pending_inbound(100).unwrap();
+        let parts = vec![Part::plain("one"), Part::plain("two")];
+        let ids = store
+            .commit_turn(&TurnCommit {
+                platform: "sms",
+                chat: "+15550001111",
+                inbound_ids: &[pending[0].id],
+                user: Some("hi"),
+                assistant: Some("one two"),
+                parts: &parts,
+                origin: "reply",
+            })
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(store.pending_inbound(100).unwrap().is_empty());
+        assert_eq!(store.history("sms", "+15550001111", 10).unwrap().len(), 2);
+        // Only the first part of the chat is due; the second waits for it.
+        let due = store.due_parts(now_ms(), 10).unwrap();
+        assert_eq!(due.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
+        assert!(store.claim(ids[0], now_ms() + 1000).unwrap());
+        assert!(!store.claim(ids[0], now_ms() + 1000).unwrap());
+        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+        store.mark_sent(ids[0], "SM-out", Some(1)).unwrap();
+        assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[1]);
+        store.reset_conversation("sms", "+15550001111").unwrap();
+        assert!(store.history("sms", "+15550001111", 10).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn expired_leases_become_ambiguous_not_resent() {
+    for backend in backends() {
+        let store = backend.open();
+        let ids = store
+            .enqueue("sms", "+15550001111", &[Part::plain("x")], "send")
+            .unwrap();
+        assert!(store.claim(ids[0], now_ms() - 1).unwrap());
+        assert_eq!(store.expire_leases(now_ms()).unwrap(), 1);
+        assert_eq!(
+            store.part_state(ids[0]).unwrap(),
+            Some(PartState::Ambiguous)
+        );
+        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+    }
+}
