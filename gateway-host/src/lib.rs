@@ -1,34 +1,30 @@
 //! The hermes gateway host: everything behind the `hermes` binary.
 //!
-//! A message travels: a platform's route ([`server`]) hands it to the [`ingress::Ingress`],
-//! which makes it durable before the platform acknowledges and then stores it ([`store`]); the
-//! [`pipeline::Dispatcher`]
-//! runs it as a chat command ([`commands`]) or an agent turn ([`agent`]), formats the reply with
-//! the platform and queues the parts in the outbox in the same transaction; the
-//! [`outbox::Sender`] delivers them in order with retries, and looks parts whose send had an
-//! unknown outcome up at the provider; [`delivery_report`] records what the provider later
-//! says became of each part. [`cron`] runs scheduled jobs whose
-//! output, like `hermes send`, takes the same outbox path ([`deliver`]). [`gateway`] wires
-//! these together; [`cli`] is the command line.
+//! A message travels: a platform's route ([`runtime::server`]) hands it to the
+//! [`runtime::ingress::Ingress`], which makes it durable before the platform acknowledges and
+//! then stores it ([`store`]); the [`runtime::dispatcher::Dispatcher`] runs it as a chat command
+//! ([`commands`]) or an agent turn ([`agent`]), formats the reply with the platform and queues
+//! the parts in the outbox in the same transaction; the [`runtime::sender::Sender`] delivers
+//! them in order with retries, and looks parts whose send had an unknown outcome up at the
+//! provider; [`runtime::delivery_report`] records what the provider later says became of each
+//! part. The [`runtime::scheduler`] runs scheduled jobs ([`cron`]) whose output, like
+//! `hermes send`, takes the same outbox path ([`runtime::deliver`]).
+//!
+//! The crate's rooms: [`runtime`] is what runs inside `hermes gateway` and wires the above
+//! together; [`cli`] is the command line, one file per subcommand, and nothing else uses it;
+//! the rest is shared by both: [`config`] (loading `$HERMES_HOME`'s configuration),
+//! [`services`] (the store and platforms opened from it), [`settings`], [`store`], [`cron`]
+//! (jobs and schedules), [`agent`], [`commands`], [`metrics`] and [`logging`].
 pub mod agent;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod cron;
-pub mod deliver;
-pub mod delivery_report;
-pub mod doctor;
-pub mod gateway;
-pub mod ingress;
 pub mod logging;
 pub mod metrics;
-pub mod outbox;
-pub mod pairing;
-pub mod pipeline;
-pub mod sandbox;
-pub mod server;
+pub mod runtime;
 pub mod services;
 pub mod settings;
-pub mod setup;
 pub mod store;
 
 // Each platform is a crate that registers itself with `inventory`; naming it here keeps the

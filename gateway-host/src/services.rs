@@ -1,12 +1,18 @@
-//! What the parts of a running host share: the store, the platforms, wake-ups and metrics.
+//! What the parts of a running host share: the store, the platforms, wake-ups and metrics; and
+//! how they are opened from a configuration, by the gateway and by the commands that work on
+//! the same `$HERMES_HOME` ([`open_store`], [`build_platforms`], [`Services::from_config`]).
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use platform_api::{HomeChannel, Platform, Registration};
+use anyhow::Context;
+use hermes_config::Config;
+use platform_api::{HomeChannel, Platform, Registration, registrations};
 use tokio::sync::Notify;
+use tracing::{info, warn};
 
 use crate::metrics::Metrics;
+use crate::settings::HOST;
 use crate::store::Store;
 
 /// A built platform with its registration.
@@ -41,6 +47,23 @@ pub struct Services {
 }
 
 impl Services {
+    /// Shared services of `config`'s home for `platforms`.
+    pub fn from_config(
+        config: &Config,
+        platforms: BTreeMap<String, Loaded>,
+    ) -> anyhow::Result<Services> {
+        Ok(Services {
+            store: open_store(config)?,
+            platforms,
+            home: config.home().to_path_buf(),
+            inbound: Arc::new(Notify::new()),
+            outbox: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            home_overrides: Arc::default(),
+            timezone: crate::cron::schedule::zone(&config.section(HOST))?,
+        })
+    }
+
     /// The named platform, if it was built.
     pub fn platform(&self, name: &str) -> Option<&Arc<dyn Platform>> {
         self.platforms.get(name).map(|l| &l.platform)
@@ -75,4 +98,41 @@ impl Services {
                 },
             );
     }
+}
+
+/// Builds every enabled platform, reporting (not failing on) those that cannot start.
+pub fn build_platforms(config: &Config) -> BTreeMap<String, Loaded> {
+    let mut platforms = BTreeMap::new();
+    for registration in registrations() {
+        let section = config.section(registration.name);
+        if let Err(why) = (registration.enabled)(&section) {
+            info!("[{}] not enabled: {why}", registration.name);
+            continue;
+        }
+        match (registration.build)(&section) {
+            Ok(platform) => {
+                if registration.stub {
+                    warn!(
+                        "[{}] is a stub: receiving and sending are not implemented yet",
+                        registration.name
+                    );
+                }
+                platforms.insert(
+                    registration.name.to_string(),
+                    Loaded {
+                        platform,
+                        registration,
+                    },
+                );
+            }
+            Err(e) => tracing::error!("[{}] {e}", registration.name),
+        }
+    }
+    platforms
+}
+
+/// Opens the store of a configuration.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let path = config.home().join("gateway.db");
+    Store::open(&path).with_context(|| format!("opening {}", path.display()))
 }

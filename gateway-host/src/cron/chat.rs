@@ -7,9 +7,9 @@ use tracing::error;
 
 use super::jobs::{self, JobSpec, next_run_text};
 use super::schedule::local_time;
-use super::scheduler::Runner;
 use crate::agent::Agent;
-use crate::deliver::Target;
+use crate::runtime::deliver::Target;
+use crate::runtime::scheduler::Runner;
 use crate::services::Services;
 use crate::store::{Job, JobKind};
 

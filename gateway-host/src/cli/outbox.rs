@@ -6,7 +6,7 @@ use hermes_config::Config;
 use platform_api::registrations;
 use serde_json::json;
 
-use crate::gateway::open_store;
+use crate::services::open_store;
 use crate::store::{Millis, OutboxFilter, OutboxRow, Retried};
 
 /// Inspect outgoing parts and re-queue failed or ambiguous ones.

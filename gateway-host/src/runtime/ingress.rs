@@ -1,6 +1,6 @@
 //! Ingress: inbound messages are made durable before they are acknowledged, then stored.
 //!
-//! A webhook's message is appended to the inbound journal ([`store::journal`]) before the
+//! A webhook's message is appended to the inbound journal ([`crate::store::journal`]) before the
 //! handler answers, webhooks that arrive together sharing one write (group commit). An importer
 //! thread moves journal records into the database, deduplicated on platform and provider id,
 //! and wakes the dispatcher. So the thread that answers webhooks never waits for SQLite, and
@@ -243,7 +243,7 @@ impl InboundSink for Ingress {
         if let Some(why) = self.disk.refusal() {
             return Err(SinkError::Unavailable(why));
         }
-        crate::delivery_report::record(&self.services, &status)
+        crate::runtime::delivery_report::record(&self.services, &status)
             .map_err(|e| SinkError::Storage(format!("{e:#}")))
     }
 }

@@ -12,8 +12,6 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::services::Services;
-
-pub mod cli;
 use crate::store::{OutboxPart, PartState, Reconcilable, now_ms};
 
 /// Attempts before a retryable failure is given up.

@@ -5,7 +5,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use platform_api::registration;
 
-use crate::gateway::open_store;
+use crate::services::open_store;
 use crate::store::now_ms;
 
 /// Manage users admitted by pairing code.
@@ -44,7 +44,7 @@ fn check_platform(name: &str) -> anyhow::Result<()> {
 
 /// Runs a `hermes pairing` command.
 pub fn run(args: PairingArgs) -> anyhow::Result<ExitCode> {
-    let config = crate::cli::load_config()?;
+    let config = crate::config::load_config()?;
     let store = open_store(&config)?;
     match args.action {
         PairingAction::List => {

@@ -10,8 +10,8 @@ use clap::Args;
 use hermes_config::Config;
 use platform_api::{Check, ConfigError, Origin, operator_guide, registrations};
 
-use crate::cli::load_config;
-use crate::ingress::JOURNAL_FILE;
+use crate::config::load_config;
+use crate::runtime::ingress::JOURNAL_FILE;
 use crate::settings::{HOST, HOST_SETTINGS};
 use crate::store::Store;
 use crate::store::journal::{Position, count_unimported, dropped_path};

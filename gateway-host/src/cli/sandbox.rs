@@ -163,7 +163,7 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    actix_rt::System::new().block_on(crate::gateway::run_until(config, shutdown))?;
+    actix_rt::System::new().block_on(crate::runtime::run_until(config, shutdown))?;
     println!("sandbox closed");
     Ok(())
 }

@@ -14,7 +14,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
-use crate::ingress::Ingress;
+use crate::runtime::ingress::Ingress;
 use crate::services::Services;
 use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
 

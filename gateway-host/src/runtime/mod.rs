@@ -1,79 +1,42 @@
-//! `hermes gateway`: build the enabled platforms, listen, dispatch, send, until a signal.
+//! What runs inside `hermes gateway`: build the enabled platforms, listen, dispatch, send,
+//! until a signal.
+//!
+//! A platform's route ([`server`]) or receive loop hands a message to the [`ingress::Ingress`],
+//! which makes it durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues
+//! the reply in the outbox; the [`sender::Sender`] delivers the parts; [`delivery_report`]
+//! records what the provider says became of them. The [`scheduler::Scheduler`] runs due jobs,
+//! whose output takes the same outbox path ([`deliver`]). [`run_until`] wires these together
+//! and drains them in order on shutdown.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hermes_config::Config;
-use platform_api::{InboundSink, registrations};
-use tokio::sync::{Notify, watch};
+use platform_api::InboundSink;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::cron::scheduler::{Runner, Scheduler};
-use crate::ingress::Ingress;
-use crate::metrics::Metrics;
-use crate::outbox::Sender;
-use crate::pipeline::{Dispatcher, Limits};
-use crate::server;
-use crate::services::{Loaded, Services};
+use crate::services::{Loaded, Services, build_platforms};
 use crate::settings::{self, HOST};
-use crate::store::Store;
+
+pub mod deliver;
+pub mod delivery_report;
+pub mod dispatcher;
+pub mod ingress;
+pub mod scheduler;
+pub mod sender;
+pub mod server;
+
+use dispatcher::{Dispatcher, Limits};
+use ingress::Ingress;
+use scheduler::{Runner, Scheduler};
+use sender::Sender;
 
 /// How long running turns may take to finish after a shutdown signal.
 const TURN_GRACE: Duration = Duration::from_secs(10);
 /// How long queued parts may take to go out after a shutdown signal.
 const SEND_GRACE: Duration = Duration::from_secs(10);
-
-/// Builds every enabled platform, reporting (not failing on) those that cannot start.
-pub fn build_platforms(config: &Config) -> BTreeMap<String, Loaded> {
-    let mut platforms = BTreeMap::new();
-    for registration in registrations() {
-        let section = config.section(registration.name);
-        if let Err(why) = (registration.enabled)(&section) {
-            info!("[{}] not enabled: {why}", registration.name);
-            continue;
-        }
-        match (registration.build)(&section) {
-            Ok(platform) => {
-                if registration.stub {
-                    warn!(
-                        "[{}] is a stub: receiving and sending are not implemented yet",
-                        registration.name
-                    );
-                }
-                platforms.insert(
-                    registration.name.to_string(),
-                    Loaded {
-                        platform,
-                        registration,
-                    },
-                );
-            }
-            Err(e) => tracing::error!("[{}] {e}", registration.name),
-        }
-    }
-    platforms
-}
-
-/// Opens the store of a configuration.
-pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let path = config.home().join("gateway.db");
-    Store::open(&path).with_context(|| format!("opening {}", path.display()))
-}
-
-/// Shared services for `platforms`.
-pub fn services(config: &Config, platforms: BTreeMap<String, Loaded>) -> anyhow::Result<Services> {
-    Ok(Services {
-        store: open_store(config)?,
-        platforms,
-        home: config.home().to_path_buf(),
-        inbound: Arc::new(Notify::new()),
-        outbox: Arc::new(Notify::new()),
-        metrics: Arc::new(Metrics::default()),
-        home_overrides: Arc::default(),
-        timezone: crate::cron::schedule::zone(&config.section(HOST))?,
-    })
-}
 
 async fn signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -127,7 +90,7 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
         );
     }
 
-    let mut services = services(&config, build_platforms(&config))?;
+    let mut services = Services::from_config(&config, build_platforms(&config))?;
     let ingress = Arc::new(Ingress::open(services.clone(), min_free_mb)?);
     let (listeners, failed) = server::bind_all(
         &services.platforms,
@@ -191,7 +154,6 @@ mod tests {
     };
 
     use super::*;
-    use crate::ingress::Ingress;
 
     /// A platform whose provider is polled: its loop delivers one message.
     struct Polled(AccessPolicy);
@@ -262,7 +224,7 @@ mod tests {
                 registration,
             },
         );
-        let services = services(&config, platforms).unwrap();
+        let services = Services::from_config(&config, platforms).unwrap();
         let ingress = Arc::new(Ingress::open(services.clone(), 0).unwrap());
         for receiver in start_receivers(&services.platforms, ingress.clone()) {
             receiver.await.unwrap();

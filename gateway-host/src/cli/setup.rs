@@ -20,7 +20,7 @@ use platform_api::{
     operator_guide, phone, registration, registrations,
 };
 
-use crate::cli::load_config;
+use crate::config::load_config;
 
 /// Width that explanations are wrapped to, so they read well in an 80-column terminal.
 const LINE_WIDTH: usize = 78;

@@ -5,12 +5,11 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Subcommand};
 use hermes_config::Config;
 
-use super::jobs::{self, JobSpec, next_run_text};
-use super::schedule::local_time;
-use super::scheduler::Runner;
-use crate::deliver;
-use crate::gateway;
-use crate::services::Services;
+use super::send::{check_cli_targets, finish};
+use crate::cron::jobs::{self, JobSpec, next_run_text};
+use crate::cron::schedule::local_time;
+use crate::runtime::scheduler::Runner;
+use crate::services::{Services, build_platforms};
 use crate::store::{Job, JobKind, RunStatus};
 
 /// `hermes cron`.
@@ -74,18 +73,18 @@ pub fn run(config: &Config, args: CronArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         CronAction::Add(args) => add(config, args),
         CronAction::List => {
-            let services = gateway::services(config, BTreeMap::new())?;
+            let services = Services::from_config(config, BTreeMap::new())?;
             print!("{}", table(&services, &services.store.jobs()?));
             Ok(ExitCode::SUCCESS)
         }
         CronAction::Pause { id } => {
-            let services = gateway::services(config, BTreeMap::new())?;
+            let services = Services::from_config(config, BTreeMap::new())?;
             let job = jobs::pause(&services, id)?;
             println!("{} paused ({})", job.id, job.name);
             Ok(ExitCode::SUCCESS)
         }
         CronAction::Resume { id } => {
-            let services = gateway::services(config, BTreeMap::new())?;
+            let services = Services::from_config(config, BTreeMap::new())?;
             let job = jobs::resume(&services, id)?;
             println!(
                 "{} resumed: next run {} ({})",
@@ -96,7 +95,7 @@ pub fn run(config: &Config, args: CronArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CronAction::Remove { id } => {
-            let services = gateway::services(config, BTreeMap::new())?;
+            let services = Services::from_config(config, BTreeMap::new())?;
             let job = jobs::remove(&services, id)?;
             println!("{} removed ({})", job.id, job.name);
             Ok(ExitCode::SUCCESS)
@@ -106,8 +105,8 @@ pub fn run(config: &Config, args: CronArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn add(config: &Config, args: AddArgs) -> anyhow::Result<ExitCode> {
-    let services = gateway::services(config, gateway::build_platforms(config))?;
-    let targets = deliver::check_cli_targets(config, &services, &args.deliver)?;
+    let services = Services::from_config(config, build_platforms(config))?;
+    let targets = check_cli_targets(config, &services, &args.deliver)?;
     let (kind, payload) = match (&args.prompt, &args.command) {
         (Some(prompt), _) => (JobKind::Prompt, prompt.as_str()),
         (None, Some(command)) => (JobKind::Command, command.as_str()),
@@ -136,7 +135,7 @@ fn add(config: &Config, args: AddArgs) -> anyhow::Result<ExitCode> {
 /// Runs a job now, with or without a gateway running, and waits for its delivery.
 fn run_now(config: &Config, id: i64) -> anyhow::Result<ExitCode> {
     crate::install_crypto();
-    let services = gateway::services(config, gateway::build_platforms(config))?;
+    let services = Services::from_config(config, build_platforms(config))?;
     let job = jobs::get(&services, id)?;
     let runner = Runner::from_config(config, services.clone())?;
     let report = actix_rt::System::new().block_on(runner.run(&job, "manual"))?;
@@ -146,7 +145,7 @@ fn run_now(config: &Config, id: i64) -> anyhow::Result<ExitCode> {
     }
     match report.status {
         RunStatus::Failed => Ok(ExitCode::from(1)),
-        RunStatus::Ok => deliver::finish(&services, &report.deliveries),
+        RunStatus::Ok => finish(&services, &report.deliveries),
         _ => {
             println!("nothing delivered");
             Ok(ExitCode::SUCCESS)

@@ -12,10 +12,10 @@ use platform_api::registration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::jobs::from_ms;
-use super::schedule::{Schedule, local_time};
 use crate::agent::{Agent, AgentRequest, ChatMessage};
-use crate::deliver::{self, Content, Delivery, Target};
+use crate::cron::jobs::from_ms;
+use crate::cron::schedule::{Schedule, local_time};
+use crate::runtime::deliver::{self, Content, Delivery, Target};
 use crate::services::Services;
 use crate::settings::HOST;
 use crate::store::{Job, JobKind, RunStatus, now_ms};

@@ -1,0 +1,84 @@
+//! The `hermes` command line: the clap definitions, logging set-up and dispatch. Each
+//! subcommand has its own file: [`gateway`] (run, and [`sandbox`] for `--sandbox`) with
+//! [`setup`] and [`doctor`] below it, [`platforms`], [`format`](mod@format), [`send`],
+//! [`cron`], [`pairing`] and [`outbox`].
+//!
+//! Nothing outside this module uses it: the commands call into the rest of the crate
+//! ([`crate::runtime`] for `hermes gateway`, [`crate::runtime::deliver`] for what is sent,
+//! [`crate::config`] for the configuration).
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hermes_config::Config;
+
+use crate::config::load_config;
+use crate::settings::{self, HOST};
+
+pub mod cron;
+pub mod doctor;
+pub mod format;
+pub mod gateway;
+pub mod outbox;
+pub mod pairing;
+pub mod platforms;
+pub mod sandbox;
+pub mod send;
+pub mod setup;
+
+/// hermes: an AI agent on your phone, by SMS and other messaging platforms.
+#[derive(Parser, Debug)]
+#[command(name = "hermes", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the messaging gateway (also: `hermes gateway run`).
+    Gateway(gateway::GatewayArgs),
+    /// List registered platforms and whether they are enabled.
+    Platforms(platforms::PlatformsArgs),
+    /// Show how a platform would send agent Markdown read on stdin.
+    Format(format::FormatArgs),
+    /// Deliver a message now (targets as in cron `--deliver`).
+    Send(send::SendArgs),
+    /// Manage scheduled jobs (`add`, `list`, `pause`, `resume`, `remove`, `run`).
+    Cron(cron::CronArgs),
+    /// Manage users admitted by pairing code (`list`, `approve PLATFORM CODE`, `revoke PLATFORM SENDER`).
+    Pairing(pairing::PairingArgs),
+    /// Outgoing parts and their delivery (`list`, `retry ID`).
+    Outbox(outbox::OutboxArgs),
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let format = config
+        .section(HOST)
+        .choice(settings::LOG_FORMAT.env, &["text", "json"])?;
+    crate::logging::init(format.as_deref() == Some("json"));
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Gateway(args) => gateway::run(args),
+        Command::Platforms(args) => platforms::run(args),
+        Command::Format(args) => format::run(args),
+        Command::Send(args) => send::run(&load_config()?, args),
+        Command::Cron(args) => cron::run(&load_config()?, args),
+        Command::Pairing(args) => pairing::run(args),
+        Command::Outbox(args) => outbox::run(&load_config()?, args),
+    }
+}
