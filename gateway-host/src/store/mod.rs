@@ -2,7 +2,9 @@
 //! delivery, opt-out suppression, pairing and cron jobs. The contract is a set of traits, one per
 //! concern ([`MessageStore`], [`DeliveryStore`], [`PairingStore`], [`CronStore`]); a backend
 //! implements them all ([`Backend`]), and [`Store`] is the handle the rest of the gateway holds.
-//! All SQL lives in the backends: SQLite in `$HERMES_HOME/gateway.db` ([`sqlite`]).
+//! All SQL lives in the backends: SQLite in `$HERMES_HOME/gateway.db` ([`sqlite`]), the
+//! default for one machine, and PostgreSQL ([`postgres`]) for several gateways sharing one
+//! database. The store's own test suite (`suite/`) runs against both.
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ mod cron;
 mod delivery;
 pub mod journal;
 mod pairing;
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -44,6 +47,26 @@ pub enum StoreError {
     /// The SQLite database failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (the server's own message when it sent one).
+    #[error("database: {}", postgres_message(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be used as configured.
+    #[error("database: {0}")]
+    Config(String),
+    /// The database's schema is not one this binary can use.
+    #[error("database: {0}")]
+    Schema(String),
+}
+
+/// What PostgreSQL said, or what went wrong on the way; never the connection settings.
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -147,6 +170,25 @@ pub struct TurnCommit<'a> {
     pub parts: &'a [Part],
     /// Why the parts are sent (`reply`, `command`, `cron`, `send`).
     pub origin: &'a str,
+}
+
+/// A carrier keyword as stored.
+pub(crate) fn control_str(c: Control) -> &'static str {
+    match c {
+        Control::OptOut => "opt-out",
+        Control::OptIn => "opt-in",
+        Control::Help => "help",
+    }
+}
+
+/// The carrier keyword stored as `s`.
+pub(crate) fn parse_control(s: &str) -> Option<Control> {
+    match s {
+        "opt-out" => Some(Control::OptOut),
+        "opt-in" => Some(Control::OptIn),
+        "help" => Some(Control::Help),
+        _ => None,
+    }
 }
 
 /// Inbound messages, the inbound journal's import position, conversations, the outbox and the
@@ -266,6 +308,14 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store {
             backend: Arc::new(sqlite::SqliteStore::open(path)?),
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (migrating it as needed); `home` names this
+    /// gateway's `HERMES_HOME` among those sharing the database, `replica` this process.
+    pub fn postgres(url: &str, home: &str, replica: &str) -> Result<Store> {
+        Ok(Store {
+            backend: Arc::new(postgres::PgStore::connect(url, home, replica)?),
         })
     }
 

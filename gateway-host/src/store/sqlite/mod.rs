@@ -4,12 +4,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use platform_api::{Accepted, Control, Inbound, Part};
+use platform_api::{Accepted, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::{
-    MessageStore, Millis, OutboxPart, PartState, Result, StoredInbound, TurnCommit, journal,
-    now_ms, to_ms,
+    MessageStore, Millis, OutboxPart, PartState, Result, StoredInbound, TurnCommit, control_str,
+    journal, now_ms, parse_control, to_ms,
 };
 
 mod cron;
@@ -214,23 +214,6 @@ fn process_alive(pid: i64) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-fn control_str(c: Control) -> &'static str {
-    match c {
-        Control::OptOut => "opt-out",
-        Control::OptIn => "opt-in",
-        Control::Help => "help",
-    }
-}
-
-fn parse_control(s: &str) -> Option<Control> {
-    match s {
-        "opt-out" => Some(Control::OptOut),
-        "opt-in" => Some(Control::OptIn),
-        "help" => Some(Control::Help),
-        _ => None,
-    }
 }
 
 impl SqliteStore {

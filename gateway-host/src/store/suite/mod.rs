@@ -1,6 +1,10 @@
 //! The store's own test suite, written against the contract alone: every test runs against
 //! every backend [`backends`] can open, so that whatever one backend promises, the others
 //! promise too.
+//!
+//! SQLite always; PostgreSQL when `HERMES_TEST_DATABASE_URL` names a database the tests may
+//! create schemas in (each test gets a schema of its own, dropped afterwards). Without it the
+//! suite says so and runs SQLite alone, except in CI (`CI` set), where that is a failure.
 use std::path::PathBuf;
 
 use super::Store;
@@ -10,28 +14,110 @@ mod delivery;
 mod messages;
 mod pairing;
 
+/// Where a test's database lives.
+enum Place {
+    Sqlite {
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
 /// A fresh, empty database of one backend for one test.
 pub(crate) struct TestBackend {
     /// The backend's name, for failure messages.
     pub name: &'static str,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
+    place: Place,
 }
 
 impl TestBackend {
     /// Opens the test's database; opening it again gives a new handle on the same data, as a
     /// restarted gateway would have.
     pub fn open(&self) -> Store {
-        Store::open(&self.path).unwrap_or_else(|e| panic!("opening {}: {e}", self.name))
+        let opened = match &self.place {
+            Place::Sqlite { path, .. } => Store::open(path),
+            Place::Postgres { url, schema } => {
+                Store::postgres(&with_search_path(url, schema), "test-home", "test-replica")
+            }
+        };
+        opened.unwrap_or_else(|e| panic!("opening {}: {e}", self.name))
     }
+}
+
+impl TestBackend {
+    /// The URL that opens this test's PostgreSQL schema; `None` for other backends.
+    pub fn postgres_url(&self) -> Option<String> {
+        match &self.place {
+            Place::Postgres { url, schema } => Some(with_search_path(url, schema)),
+            Place::Sqlite { .. } => None,
+        }
+    }
+}
+
+/// A fresh PostgreSQL schema, when the tests have a server.
+pub(crate) fn postgres() -> Option<TestBackend> {
+    backends().into_iter().find(|b| b.name == "postgres")
+}
+
+/// Runs one statement on the test's own schema.
+pub(crate) fn execute(url: &str, sql: &str) {
+    admin(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+impl Drop for TestBackend {
+    fn drop(&mut self) {
+        if let Place::Postgres { url, schema } = &self.place {
+            let _ = admin(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// `url` with every connection's search path set to `schema`.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-csearch_path%3D{schema}")
+}
+
+/// Runs one statement on a connection of its own.
+fn admin(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute(sql).await
+    })
 }
 
 /// A fresh database of every backend available to the tests.
 pub(crate) fn backends() -> Vec<TestBackend> {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    vec![TestBackend {
+    let mut all = vec![TestBackend {
         name: "sqlite",
-        path: dir.path().join("gateway.db"),
-        _dir: dir,
-    }]
+        place: Place::Sqlite {
+            path: dir.path().join("gateway.db"),
+            _dir: dir,
+        },
+    }];
+    match std::env::var("HERMES_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let schema = format!("hermes_test_{:016x}", rand::random::<u64>());
+            admin(&url, &format!("CREATE SCHEMA {schema}"))
+                .unwrap_or_else(|e| panic!("HERMES_TEST_DATABASE_URL: creating a schema: {e}"));
+            all.push(TestBackend {
+                name: "postgres",
+                place: Place::Postgres { url, schema },
+            });
+        }
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("HERMES_TEST_DATABASE_URL is not set: CI runs the store suite on PostgreSQL too")
+        }
+        _ => eprintln!("HERMES_TEST_DATABASE_URL is not set: the store suite runs on SQLite only"),
+    }
+    all
 }

@@ -1,0 +1,492 @@
+//! Inbound messages, the journal's import position, conversations, the outbox and the
+//! suppression list, in PostgreSQL.
+use platform_api::{Accepted, Inbound, Part};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::PgStore;
+use crate::store::{
+    MessageStore, Millis, OutboxPart, PartState, Result, StoredInbound, TurnCommit, control_str,
+    journal, now_ms, parse_control, to_ms,
+};
+
+/// Inserts one inbound message; a second with the same platform and provider id changes
+/// nothing.
+async fn insert_one(
+    client: &impl deadpool_postgres::GenericClient,
+    inbound: &Inbound,
+) -> Result<Accepted> {
+    let attachments = if inbound.attachments.is_empty() {
+        "[]".into()
+    } else {
+        serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
+    };
+    let control = inbound.control.map(control_str);
+    let changed = client
+        .execute(
+            "INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (platform, provider_id) DO NOTHING",
+            &[
+                &inbound.platform,
+                &inbound.provider_id,
+                &inbound.chat,
+                &inbound.sender,
+                &inbound.text,
+                &attachments,
+                &control,
+                &to_ms(inbound.received_at),
+            ],
+        )
+        .await?;
+    Ok(if changed == 1 {
+        Accepted::Stored
+    } else {
+        Accepted::Duplicate
+    })
+}
+
+/// Records how far this home's journal is imported.
+async fn record_position(
+    client: &impl deadpool_postgres::GenericClient,
+    home: &str,
+    to: journal::Position,
+) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO inbound_journal (home, generation, \"offset\") VALUES ($1, $2, $3)
+             ON CONFLICT (home) DO UPDATE SET generation = EXCLUDED.generation, \"offset\" = EXCLUDED.\"offset\"",
+            &[&home, &(to.generation as i64), &(to.offset as i64)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Queues `parts` for a chat; returns their ids in order.
+async fn insert_parts(
+    client: &impl deadpool_postgres::GenericClient,
+    platform: &str,
+    chat: &str,
+    parts: &[Part],
+    origin: &str,
+    now: Millis,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(parts.len());
+    let count = parts.len() as i64;
+    for (i, part) in parts.iter().enumerate() {
+        let row = client
+            .query_one(
+                "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
+                                     next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) RETURNING id",
+                &[
+                    &platform,
+                    &chat,
+                    &part.body,
+                    &part.encoding,
+                    &i64::from(part.segments),
+                    &(i as i64 + 1),
+                    &count,
+                    &origin,
+                    &now,
+                ],
+            )
+            .await?;
+        ids.push(row.get(0));
+    }
+    Ok(ids)
+}
+
+fn inbound_row(r: &Row) -> StoredInbound {
+    let attachments: String = r.get(5);
+    let control: Option<String> = r.get(6);
+    StoredInbound {
+        id: r.get(0),
+        platform: r.get(1),
+        chat: r.get(2),
+        sender: r.get(3),
+        text: r.get(4),
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        control: control.as_deref().and_then(parse_control),
+    }
+}
+
+/// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts).
+pub(super) fn part_row(r: &Row) -> OutboxPart {
+    let segments: i64 = r.get(5);
+    OutboxPart {
+        id: r.get(0),
+        platform: r.get(1),
+        chat: r.get(2),
+        part: Part {
+            body: r.get(3),
+            encoding: r.get(4),
+            segments: u32::try_from(segments).unwrap_or(1),
+        },
+        index: r.get(6),
+        count: r.get(7),
+        attempts: r.get(8),
+    }
+}
+
+impl PgStore {
+    /// Runs one statement that returns nothing of interest.
+    fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client.execute(sql, params).await?)
+        })
+    }
+}
+
+impl MessageStore for PgStore {
+    fn insert_inbound(&self, inbound: &Inbound) -> Result<Accepted> {
+        self.block(async {
+            let client = self.client().await?;
+            insert_one(&client, inbound).await
+        })
+    }
+
+    fn import_inbound(&self, batch: &[Inbound], to: journal::Position) -> Result<Vec<Accepted>> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for inbound in batch {
+                outcomes.push(insert_one(&tx, inbound).await?);
+            }
+            record_position(&tx, self.home(), to).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
+    fn journal_position(&self) -> Result<journal::Position> {
+        self.block(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT generation, \"offset\" FROM inbound_journal WHERE home = $1",
+                    &[&self.home()],
+                )
+                .await?;
+            Ok(row.map_or(
+                journal::Position {
+                    generation: 0,
+                    offset: 0,
+                },
+                |r| journal::Position {
+                    generation: r.get::<_, i64>(0) as u64,
+                    offset: r.get::<_, i64>(1) as u64,
+                },
+            ))
+        })
+    }
+
+    fn set_journal_position(&self, to: journal::Position) -> Result<()> {
+        self.block(async {
+            let client = self.client().await?;
+            record_position(&client, self.home(), to).await
+        })
+    }
+
+    fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+                     WHERE state = 'pending' ORDER BY id LIMIT $1",
+                    &[&(limit as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(inbound_row).collect())
+        })
+    }
+
+    fn pending_inbound_count(&self) -> Result<usize> {
+        self.block(async {
+            let client = self.client().await?;
+            let n: i64 = client
+                .query_one("SELECT COUNT(*) FROM inbound WHERE state = 'pending'", &[])
+                .await?
+                .get(0);
+            Ok(n as usize)
+        })
+    }
+
+    fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
+        self.exec(
+            "UPDATE inbound SET state = $2 WHERE id = ANY($1)",
+            &[&ids, &state],
+        )?;
+        Ok(())
+    }
+
+    fn mark_inbound_states(&self, marks: &[(i64, &str)]) -> Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = marks.iter().map(|(id, _)| *id).collect();
+        let states: Vec<&str> = marks.iter().map(|(_, state)| *state).collect();
+        self.exec(
+            "UPDATE inbound SET state = m.state
+             FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS m (id, state) WHERE inbound.id = m.id",
+            &[&ids, &states],
+        )?;
+        Ok(())
+    }
+
+    fn history(&self, platform: &str, chat: &str, limit: usize) -> Result<Vec<(String, String)>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT role, content FROM turns WHERE conversation_id =
+                        (SELECT id FROM conversations WHERE platform = $1 AND chat = $2 AND active)
+                     ORDER BY id DESC LIMIT $3",
+                    &[&platform, &chat, &(limit as i64)],
+                )
+                .await?;
+            let mut turns: Vec<(String, String)> =
+                rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            turns.reverse();
+            Ok(turns)
+        })
+    }
+
+    fn turn_count(&self, platform: &str, chat: &str) -> Result<i64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_one(
+                    "SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id
+                     WHERE c.platform = $1 AND c.chat = $2 AND c.active",
+                    &[&platform, &chat],
+                )
+                .await?
+                .get(0))
+        })
+    }
+
+    fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
+        self.exec(
+            "UPDATE conversations SET active = FALSE WHERE platform = $1 AND chat = $2 AND active",
+            &[&platform, &chat],
+        )?;
+        Ok(())
+    }
+
+    fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let now = now_ms();
+            if commit.user.is_some() || commit.assistant.is_some() {
+                // The active conversation, started if there is none (two replicas starting one
+                // at once meet on the unique index; the loser reads the winner's).
+                tx.execute(
+                    "INSERT INTO conversations (platform, chat, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (platform, chat) WHERE active DO NOTHING",
+                    &[&commit.platform, &commit.chat, &now],
+                )
+                .await?;
+                let conversation: i64 = tx
+                    .query_one(
+                        "SELECT id FROM conversations WHERE platform = $1 AND chat = $2 AND active",
+                        &[&commit.platform, &commit.chat],
+                    )
+                    .await?
+                    .get(0);
+                for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
+                    if let Some(content) = content {
+                        tx.execute(
+                            "INSERT INTO turns (conversation_id, role, content, created_at) VALUES ($1, $2, $3, $4)",
+                            &[&conversation, &role, &content, &now],
+                        )
+                        .await?;
+                    }
+                }
+            }
+            let ids = insert_parts(
+                &tx,
+                commit.platform,
+                commit.chat,
+                commit.parts,
+                commit.origin,
+                now,
+            )
+            .await?;
+            tx.execute(
+                "UPDATE inbound SET state = 'done' WHERE id = ANY($1)",
+                &[&commit.inbound_ids],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    fn enqueue(
+        &self,
+        platform: &str,
+        chat: &str,
+        parts: &[Part],
+        origin: &str,
+    ) -> Result<Vec<i64>> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let ids = insert_parts(&tx, platform, chat, parts, origin, now_ms()).await?;
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts
+                     FROM outbox o
+                     WHERE o.state = 'pending' AND o.next_attempt_at <= $1
+                       AND NOT EXISTS (SELECT 1 FROM outbox p
+                                       WHERE p.platform = o.platform AND p.chat = o.chat AND p.id < o.id
+                                         AND p.state IN ('pending', 'sending', 'ambiguous')
+                                         AND (p.state != 'ambiguous' OR p.reconcile_at IS NOT NULL))
+                     ORDER BY o.id LIMIT $2",
+                    &[&now, &(limit as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(part_row).collect())
+        })
+    }
+
+    fn next_due(&self) -> Result<Option<Millis>> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_one(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                    &[],
+                )
+                .await?
+                .get(0))
+        })
+    }
+
+    fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
+        let now = now_ms();
+        let changed = self.exec(
+            "UPDATE outbox SET state = 'sending', lease_until = $2, claimed_by = $3, attempts = attempts + 1,
+                               updated_at = $4, attempted_at = $4
+             WHERE id = $1 AND state = 'pending'",
+            &[&id, &lease_until, &self.replica(), &now],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
+        let segments = segments.map(i64::from);
+        self.exec(
+            "UPDATE outbox SET state = 'sent', provider_id = $2, segments = COALESCE($3, segments),
+                               lease_until = NULL, error = NULL, updated_at = $4 WHERE id = $1",
+            &[&id, &provider_id, &segments, &now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt_at: Millis,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $2, error = $3, error_code = $4,
+                               lease_until = NULL, updated_at = $5 WHERE id = $1",
+            &[&id, &next_attempt_at, &error, &code, &now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_final(&self, id: i64, state: PartState, error: &str, code: Option<i64>) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET state = $2, error = $3, error_code = $4, lease_until = NULL, updated_at = $5
+             WHERE id = $1",
+            &[&id, &state.as_str(), &error, &code, &now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn expire_leases(&self, now: Millis) -> Result<usize> {
+        // Another replica's lease is its own until it runs out: a replica that died holding one
+        // is noticed when it does. This replica's own claims are never taken from under it.
+        let expired = self.exec(
+            "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = $1,
+                    reconcile_at = $1, error = 'interrupted while sending: outcome unknown'
+             WHERE state = 'sending'
+               AND (lease_until IS NULL OR lease_until < $1 OR claimed_by IS NULL)",
+            &[&now],
+        )?;
+        Ok(expired as usize)
+    }
+
+    fn part_state(&self, id: i64) -> Result<Option<PartState>> {
+        self.block(async {
+            let client = self.client().await?;
+            let state: Option<String> = client
+                .query_opt("SELECT state FROM outbox WHERE id = $1", &[&id])
+                .await?
+                .map(|r| r.get(0));
+            Ok(state.as_deref().map(PartState::parse))
+        })
+    }
+
+    fn outbox_depth(&self) -> Result<usize> {
+        self.block(async {
+            let client = self.client().await?;
+            let n: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok(n as usize)
+        })
+    }
+
+    fn suppress(&self, platform: &str, chat: &str, reason: &str) -> Result<()> {
+        self.exec(
+            "INSERT INTO suppressions (platform, chat, reason, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (platform, chat) DO UPDATE SET reason = EXCLUDED.reason, created_at = EXCLUDED.created_at",
+            &[&platform, &chat, &reason, &now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn unsuppress(&self, platform: &str, chat: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM suppressions WHERE platform = $1 AND chat = $2",
+            &[&platform, &chat],
+        )?;
+        Ok(())
+    }
+
+    fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_opt(
+                    "SELECT 1 FROM suppressions WHERE platform = $1 AND chat = $2",
+                    &[&platform, &chat],
+                )
+                .await?
+                .is_some())
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! The store in PostgreSQL, for several gateways sharing one database (`HERMES_DATABASE_URL`).
+//!
+//! tokio-postgres does the wire protocol and deadpool-postgres pools its connections. The store
+//! contract is synchronous (its callers hold no async context of their own: the importer
+//! thread, the dispatcher, the CLI), so the client runs on a small runtime of its own
+//! ([`PgStore::block`]): a call enters that runtime and waits for its future on the calling
+//! thread, which is what a SQLite call does too.
+//!
+//! Schema changes are versioned ([`MIGRATIONS`]) and applied at start inside a transaction that
+//! holds an advisory lock, so two replicas starting together apply each once; a database whose
+//! schema is newer than this binary knows is refused.
+use std::future::Future;
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::store::{Result, StoreError};
+
+mod cron;
+mod delivery;
+mod messages;
+mod pairing;
+
+/// The advisory lock taken while migrating (any constant shared by every replica).
+const MIGRATION_LOCK: i64 = 0x6865_726d_6573; // "hermes"
+
+/// Connections per replica.
+const POOL_SIZE: usize = 16;
+
+/// Schema versions, applied in order; `hermes_schema.version` records how many ran.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE inbound (
+    id BIGSERIAL PRIMARY KEY,
+    platform TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    control TEXT,
+    received_at BIGINT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    UNIQUE (platform, provider_id)
+);
+CREATE INDEX inbound_pending ON inbound (id) WHERE state = 'pending';
+CREATE TABLE inbound_journal (
+    home TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL,
+    "offset" BIGINT NOT NULL
+);
+CREATE TABLE conversations (
+    id BIGSERIAL PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    active BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE UNIQUE INDEX conversations_active ON conversations (platform, chat) WHERE active;
+CREATE TABLE turns (
+    id BIGSERIAL PRIMARY KEY,
+    conversation_id BIGINT NOT NULL REFERENCES conversations (id),
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX turns_by_conversation ON turns (conversation_id, id);
+CREATE TABLE outbox (
+    id BIGSERIAL PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    body TEXT NOT NULL,
+    encoding TEXT,
+    segments BIGINT NOT NULL DEFAULT 1,
+    part_index BIGINT NOT NULL,
+    part_count BIGINT NOT NULL,
+    origin TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    lease_until BIGINT,
+    claimed_by TEXT,
+    provider_id TEXT,
+    error TEXT,
+    error_code BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    attempted_at BIGINT,
+    reconcile_at BIGINT
+);
+CREATE INDEX outbox_open ON outbox (platform, chat, id) WHERE state IN ('pending', 'sending', 'ambiguous');
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_reconcile ON outbox (reconcile_at) WHERE state = 'ambiguous';
+CREATE INDEX outbox_provider ON outbox (platform, provider_id) WHERE provider_id IS NOT NULL;
+CREATE INDEX outbox_recent ON outbox (created_at);
+CREATE TABLE delivery_status (
+    platform TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rank BIGINT NOT NULL,
+    error_code BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (platform, provider_id)
+);
+CREATE TABLE suppressions (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (platform, chat)
+);
+CREATE TABLE pairing (
+    platform TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    code TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    approved_at BIGINT,
+    PRIMARY KEY (platform, sender)
+);
+CREATE TABLE cron_jobs (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    deliver TEXT NOT NULL,
+    origin_platform TEXT,
+    origin_chat TEXT,
+    paused BOOLEAN NOT NULL DEFAULT FALSE,
+    done BOOLEAN NOT NULL DEFAULT FALSE,
+    next_run_at BIGINT,
+    last_status TEXT,
+    last_run_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX cron_jobs_due ON cron_jobs (next_run_at) WHERE NOT paused AND NOT done;
+CREATE TABLE cron_runs (
+    id BIGSERIAL PRIMARY KEY,
+    job_id BIGINT NOT NULL REFERENCES cron_jobs (id) ON DELETE CASCADE,
+    trigger TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    ended_at BIGINT,
+    status TEXT,
+    output TEXT,
+    deliveries TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
+"#];
+
+/// The PostgreSQL backend: a pool of connections and the runtime that drives them.
+pub struct PgStore {
+    pool: Pool,
+    runtime: tokio::runtime::Runtime,
+    /// Names this gateway's `HERMES_HOME` (its inbound journal's import position).
+    home: String,
+    /// Names this process in the leases it takes.
+    replica: String,
+}
+
+impl PgStore {
+    /// Connects to `url`, migrating the schema as needed. `home` names the gateway's
+    /// `HERMES_HOME` among those sharing the database; `replica` names this process.
+    pub fn connect(url: &str, home: &str, replica: &str) -> Result<PgStore> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hermes-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("starting the database runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Config(format!("building the connection pool: {e}")))?;
+        let store = PgStore {
+            pool,
+            runtime,
+            home: home.to_string(),
+            replica: replica.to_string(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs `future` to completion on the calling thread, inside the database runtime (whose
+    /// workers drive the connections' I/O).
+    pub(crate) fn block<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
+        let _context = self.runtime.enter();
+        futures_executor::block_on(future)
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The name of this gateway's `HERMES_HOME`.
+    pub(crate) fn home(&self) -> &str {
+        &self.home
+    }
+
+    /// The name of this process in leases.
+    pub(crate) fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS hermes_schema (
+                     id INTEGER PRIMARY KEY CHECK (id = 1),
+                     version BIGINT NOT NULL
+                 );
+                 INSERT INTO hermes_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+            )
+            .await?;
+            let version: i64 = tx
+                .query_one("SELECT version FROM hermes_schema WHERE id = 1", &[])
+                .await?
+                .get(0);
+            let known = MIGRATIONS.len() as i64;
+            if version > known {
+                return Err(StoreError::Schema(format!(
+                    "the database's schema is version {version}, newer than this hermes knows ({known}): upgrade hermes on this machine"
+                )));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "UPDATE hermes_schema SET version = $1 WHERE id = 1",
+                    &[&(i as i64 + 1)],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_one("SELECT version FROM hermes_schema WHERE id = 1", &[])
+                .await?
+                .get(0))
+        })
+    }
+}
+
+/// A pool failure, without the connection settings (which hold the password).
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+        other => StoreError::Config(format!("database connection pool: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::suite;
+
+    #[test]
+    fn replicas_starting_together_migrate_once() {
+        let Some(db) = suite::postgres() else { return };
+        let url = db.postgres_url().expect("a PostgreSQL URL");
+        let starts: Vec<_> = (0..4)
+            .map(|i| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    PgStore::connect(&url, "home", &format!("replica-{i}"))
+                        .map(|s| s.schema_version())
+                })
+            })
+            .collect();
+        for start in starts {
+            let version = start
+                .join()
+                .expect("a start")
+                .expect("connects")
+                .expect("a version");
+            assert_eq!(version, MIGRATIONS.len() as i64);
+        }
+    }
+
+    #[test]
+    fn a_schema_newer_than_this_binary_is_refused() {
+        let Some(db) = suite::postgres() else { return };
+        let url = db.postgres_url().expect("a PostgreSQL URL");
+        PgStore::connect(&url, "home", "replica").expect("migrates");
+        suite::execute(&url, "UPDATE hermes_schema SET version = version + 1");
+        let refused = PgStore::connect(&url, "home", "replica")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.contains("newer than this hermes knows"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn errors_never_show_the_password() {
+        let Some(db) = suite::postgres() else { return };
+        let url = db.postgres_url().expect("a PostgreSQL URL");
+        let wrong = url.replacen(":hermes_test@", ":s3cret-Passw0rd@", 1);
+        assert_ne!(wrong, url, "the test URL carries a password");
+        let err = PgStore::connect(&wrong, "home", "replica")
+            .err()
+            .expect("a wrong password is refused")
+            .to_string();
+        assert!(!err.contains("s3cret-Passw0rd"), "{err}");
+        assert!(err.contains("password"), "{err}");
+        let err = PgStore::connect("postgres://u:s3cret-Passw0rd@127.0.0.1:1/x", "home", "r")
+            .err()
+            .expect("nothing listens on port 1")
+            .to_string();
+        assert!(!err.contains("s3cret-Passw0rd"), "{err}");
+    }
+}
