@@ -169,8 +169,8 @@ impl Dispatcher {
             self.services.store.pending_inbound_count()?
         };
         self.ingress.set_pending(waiting);
-        // With the outbox backlog at its limit no new turn starts: messages wait (and past
-        // HERMES_MAX_PENDING the webhook answers 503) instead of replies piling up.
+        // With the outbox backlog at its limit no new turn starts: messages wait in the store
+        // (still acknowledged: a backlog never refuses one) instead of replies piling up.
         let backlog = self.services.store.outbox_depth()?;
         let outbox_full = backlog >= self.max_outbox;
         if outbox_full && !self.outbox_full.replace(true) {
