@@ -1,11 +1,11 @@
 //! Delivery in SQLite.
-use platform_api::{DeliveryStatus, Part};
+use platform_api::DeliveryStatus;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, part_row};
 use crate::store::{
-    DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxPart, OutboxRow,
-    PartState, Reconcilable, Result, Retried, now_ms,
+    DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxRow, PartState,
+    Reconcilable, Result, Retried, now_ms,
 };
 
 const ROW_COLUMNS: &str = "o.id, o.platform, o.chat, o.part_index, o.part_count, o.state, d.status,
@@ -53,19 +53,7 @@ impl DeliveryStore for SqliteStore {
         )?;
         let rows = stmt.query_map(params![now, limit as i64], |r| {
             Ok(Reconcilable {
-                part: OutboxPart {
-                    id: r.get(0)?,
-                    platform: r.get(1)?,
-                    chat: r.get(2)?,
-                    part: Part {
-                        body: r.get(3)?,
-                        encoding: r.get(4)?,
-                        segments: r.get(5)?,
-                    },
-                    index: r.get(6)?,
-                    count: r.get(7)?,
-                    attempts: r.get(8)?,
-                },
+                part: part_row(r)?,
                 attempted_at: r.get(9)?,
                 reconcile_at: r.get(10)?,
             })

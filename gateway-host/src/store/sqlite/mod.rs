@@ -150,6 +150,24 @@ CREATE TABLE delivery_status (
 "#,
 ];
 
+/// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts).
+pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
+    Ok(OutboxPart {
+        id: r.get(0)?,
+        platform: r.get(1)?,
+        chat: r.get(2)?,
+        part: Part {
+            body: r.get(3)?,
+            encoding: r.get(4)?,
+            segments: r.get(5)?,
+        },
+        index: r.get(6)?,
+        count: r.get(7)?,
+        attempts: r.get(8)?,
+    })
+}
+
 /// The SQLite backend: one connection, shared behind a lock.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -529,21 +547,7 @@ impl MessageStore for SqliteStore {
                                  AND (p.state != 'ambiguous' OR p.reconcile_at IS NOT NULL))
              ORDER BY o.id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok(OutboxPart {
-                id: r.get(0)?,
-                platform: r.get(1)?,
-                chat: r.get(2)?,
-                part: Part {
-                    body: r.get(3)?,
-                    encoding: r.get(4)?,
-                    segments: r.get(5)?,
-                },
-                index: r.get(6)?,
-                count: r.get(7)?,
-                attempts: r.get(8)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![now, limit as i64], part_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -654,23 +658,9 @@ impl MessageStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
     use super::*;
     use crate::store::Store;
-
-    fn inbound(id: &str, text: &str) -> Inbound {
-        Inbound {
-            platform: "sms".into(),
-            chat: "+15550001111".into(),
-            sender: "+15550001111".into(),
-            text: text.into(),
-            attachments: vec![],
-            provider_id: id.into(),
-            received_at: SystemTime::now(),
-            control: None,
-        }
-    }
+    use crate::store::suite::messages::inbound;
 
     #[test]
     fn the_write_ahead_log_starts_over_under_sustained_writes() {

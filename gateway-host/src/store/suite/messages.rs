@@ -6,7 +6,8 @@ use platform_api::{Accepted, Inbound, Part};
 use super::backends;
 use crate::store::*;
 
-fn inbound(id: &str, text: &str) -> Inbound {
+/// An inbound SMS from one test sender.
+pub(crate) fn inbound(id: &str, text: &str) -> Inbound {
     Inbound {
         platform: "sms".into(),
         chat: "+15550001111".into(),

@@ -11,7 +11,7 @@ use super::Store;
 
 mod cron;
 mod delivery;
-mod messages;
+pub(crate) mod messages;
 mod pairing;
 
 /// Where a test's database lives.
