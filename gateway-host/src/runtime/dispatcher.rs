@@ -24,6 +24,9 @@ pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try ag
 /// Stored messages looked at in one dispatcher pass (oldest first).
 const PASS_LIMIT: usize = 2000;
 
+/// Waiting messages of one chat a turn takes at most, beyond those its pass saw.
+const CHAT_LIMIT: usize = 500;
+
 /// How long a dispatcher pass under load waits for more messages to take at once.
 const COALESCE: Duration = Duration::from_millis(2);
 
@@ -194,10 +197,21 @@ impl Dispatcher {
         }
         let mut result = Ok(());
         for key in order {
-            let msgs = groups.remove(&key).unwrap_or_default();
+            let mut msgs = groups.remove(&key).unwrap_or_default();
             let Some(platform) = self.services.platform(&key.0).cloned() else {
                 continue;
             };
+            // A pass sees the oldest waiting messages only: after a flood that is a few per
+            // chat. A turn about to start takes the rest of its chat's backlog too, so that
+            // recovery costs one turn per chat rather than one per pass.
+            if seen == PASS_LIMIT && !self.running.borrow().contains_key(&key) {
+                let after = msgs.last().map_or(0, |m| m.id);
+                msgs.extend(
+                    self.services
+                        .store
+                        .pending_inbound_of(&key.0, &key.1, after, CHAT_LIMIT)?,
+                );
+            }
             result = self.dispatch_conversation(&key, &platform, msgs);
             if result.is_err() {
                 break;

@@ -211,6 +211,16 @@ pub trait MessageStore {
     /// Inbound messages not processed yet, oldest first, at most `limit`.
     fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>>;
 
+    /// One chat's inbound messages not processed yet with an id above `after`, oldest first,
+    /// at most `limit`: a turn takes all that waits in its chat, not only what one pass saw.
+    fn pending_inbound_of(
+        &self,
+        platform: &str,
+        chat: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredInbound>>;
+
     /// How many inbound messages wait for the dispatcher.
     fn pending_inbound_count(&self) -> Result<usize>;
 

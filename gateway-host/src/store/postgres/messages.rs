@@ -205,6 +205,27 @@ impl MessageStore for PgStore {
         })
     }
 
+    fn pending_inbound_of(
+        &self,
+        platform: &str,
+        chat: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredInbound>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+                     WHERE platform = $1 AND chat = $2 AND id > $3 AND state = 'pending'
+                     ORDER BY id LIMIT $4",
+                    &[&platform, &chat, &after, &(limit as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(inbound_row).collect())
+        })
+    }
+
     fn pending_inbound_count(&self) -> Result<usize> {
         self.block(async {
             let client = self.client().await?;

@@ -44,6 +44,7 @@ CREATE TABLE inbound (
     UNIQUE (platform, provider_id)
 );
 CREATE INDEX inbound_pending ON inbound (id) WHERE state = 'pending';
+CREATE INDEX inbound_pending_chat ON inbound (platform, chat, id) WHERE state = 'pending';
 CREATE TABLE inbound_journal (
     home TEXT PRIMARY KEY,
     generation BIGINT NOT NULL,

@@ -148,7 +148,27 @@ CREATE TABLE delivery_status (
     PRIMARY KEY (platform, provider_id)
 );
 "#,
+    // A turn takes everything waiting in its chat (MessageStore::pending_inbound_of).
+    r#"
+CREATE INDEX inbound_pending_chat ON inbound (platform, chat, id) WHERE state = 'pending';
+"#,
 ];
+
+/// A stored inbound message from the columns id, platform, chat, sender, text, attachments,
+/// control.
+fn inbound_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInbound> {
+    let attachments: String = r.get(5)?;
+    let control: Option<String> = r.get(6)?;
+    Ok(StoredInbound {
+        id: r.get(0)?,
+        platform: r.get(1)?,
+        chat: r.get(2)?,
+        sender: r.get(3)?,
+        text: r.get(4)?,
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        control: control.as_deref().and_then(parse_control),
+    })
+}
 
 /// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
 /// segments, part index, part count, attempts).
@@ -415,19 +435,24 @@ impl MessageStore for SqliteStore {
             "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
              WHERE state = 'pending' ORDER BY id LIMIT ?1",
         )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            let attachments: String = r.get(5)?;
-            let control: Option<String> = r.get(6)?;
-            Ok(StoredInbound {
-                id: r.get(0)?,
-                platform: r.get(1)?,
-                chat: r.get(2)?,
-                sender: r.get(3)?,
-                text: r.get(4)?,
-                attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-                control: control.as_deref().and_then(parse_control),
-            })
-        })?;
+        let rows = stmt.query_map(params![limit as i64], inbound_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn pending_inbound_of(
+        &self,
+        platform: &str,
+        chat: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredInbound>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+             WHERE platform = ?1 AND chat = ?2 AND id > ?3 AND state = 'pending'
+             ORDER BY id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![platform, chat, after, limit as i64], inbound_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

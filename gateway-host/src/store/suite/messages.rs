@@ -60,6 +60,42 @@ fn an_import_commits_together_deduplicates_and_records_its_position() {
 }
 
 #[test]
+fn a_chats_waiting_messages_are_listed_after_an_id_in_order() {
+    for backend in backends() {
+        let store = backend.open();
+        let other = Inbound {
+            chat: "+15550002222".into(),
+            sender: "+15550002222".into(),
+            ..inbound("SMo", "elsewhere")
+        };
+        store.insert_inbound(&inbound("SM1", "one")).unwrap();
+        store.insert_inbound(&other).unwrap();
+        for (i, text) in ["two", "three", "four"].iter().enumerate() {
+            store
+                .insert_inbound(&inbound(&format!("SM{}", i + 2), text))
+                .unwrap();
+        }
+        let first = store.pending_inbound(1).unwrap()[0].id;
+        let rest = store
+            .pending_inbound_of("sms", "+15550001111", first, 10)
+            .unwrap();
+        let texts: Vec<&str> = rest.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three", "four"]);
+        store.mark_inbound(&[rest[0].id], "done").unwrap();
+        let rest = store
+            .pending_inbound_of("sms", "+15550001111", first, 1)
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].text, "three");
+        let others = store
+            .pending_inbound_of("sms", "+15550002222", 0, 10)
+            .unwrap();
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].text, "elsewhere");
+    }
+}
+
+#[test]
 fn inbound_is_deduplicated_across_reopen() {
     for backend in backends() {
         let store = backend.open();
