@@ -2,7 +2,7 @@
 //! how they are opened from a configuration, by the gateway and by the commands that work on
 //! the same `$HERMES_HOME` ([`open_store`], [`build_platforms`], [`Services::from_config`]).
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
-use crate::settings::HOST;
+use crate::settings::{self, HOST};
 use crate::store::Store;
 
 /// A built platform with its registration.
@@ -133,6 +133,50 @@ pub fn build_platforms(config: &Config) -> BTreeMap<String, Loaded> {
 
 /// Opens the store of a configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let path = config.home().join("gateway.db");
-    Store::open(&path).with_context(|| format!("opening {}", path.display()))
+    let host = config.section(HOST);
+    let Some(url) = host.database_url(settings::DATABASE_URL.env)? else {
+        let path = config.home().join("gateway.db");
+        return Store::open(&path).with_context(|| format!("opening {}", path.display()));
+    };
+    let origin = host
+        .get(settings::DATABASE_URL.env)
+        .map(|v| v.origin.to_string())
+        .unwrap_or_default();
+    let home = replica_name(config.home())?;
+    // Each start is a process of its own in leases and heartbeats: what a killed one held is
+    // taken over by the others, this one's next start included.
+    let process = format!("{home}#{:06x}", rand::random::<u32>() & 0xff_ffff);
+    Store::postgres(&url, &home, &process).with_context(|| {
+        format!(
+            "{} (from {origin}): opening the PostgreSQL database {}",
+            settings::DATABASE_URL.env,
+            platform_api::redact_database_url(&url)
+        )
+    })
+}
+
+/// The file in `$HERMES_HOME` naming this gateway among those sharing a database.
+pub const REPLICA_FILE: &str = "replica";
+
+/// This gateway's name among those sharing a database: the host name and a random suffix,
+/// made once and kept in `$HERMES_HOME` (its journal's import position and the leases it
+/// takes are recorded under it, so a restart picks up its own).
+pub fn replica_name(home: &Path) -> anyhow::Result<String> {
+    let path = home.join(REPLICA_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hermes".to_string());
+    let name = format!("{host}-{:08x}", rand::random::<u32>());
+    std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+    std::fs::write(&path, format!("{name}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(name)
 }

@@ -60,6 +60,14 @@ pub const MIN_FREE_DISK_MB: Setting = Setting::new(
 )
 .default("100")
 .kind(SettingKind::Number);
+/// `HERMES_DATABASE_URL`.
+pub const DATABASE_URL: Setting = Setting::new(
+    "HERMES_DATABASE_URL",
+    "gateway.database_url",
+    "PostgreSQL URL (postgres://USER:PASSWORD@HOST:5432/DB) shared by several gateways; unset keeps state in HERMES_HOME (SQLite)",
+)
+.secret()
+.kind(SettingKind::DatabaseUrl);
 /// `HERMES_MAX_OUTBOX`.
 pub const MAX_OUTBOX: Setting = Setting::new(
     "HERMES_MAX_OUTBOX",
@@ -93,6 +101,7 @@ pub const HOST_SETTINGS: &[Setting] = &[
     AGENT_TIMEOUT_SECS,
     MAX_CONCURRENT_TURNS,
     MIN_FREE_DISK_MB,
+    DATABASE_URL,
     MAX_OUTBOX,
     TIMEZONE,
     LOG_FORMAT,

@@ -187,6 +187,17 @@ impl ConfigSection {
             .map_err(|problem| self.invalid(var, problem))
     }
 
+    /// A `postgres://` or `postgresql://` URL, or `None` when unset; an error never shows the
+    /// value (it holds a password).
+    pub fn database_url(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(var) else {
+            return Ok(None);
+        };
+        crate::settings::check_database_url(text)
+            .map(|()| Some(text.to_string()))
+            .map_err(|problem| self.invalid(var, problem))
+    }
+
     /// A phone number normalised to E.164, or `None` when unset.
     pub fn phone(&self, var: &str) -> Result<Option<String>, ConfigError> {
         let Some(text) = self.text(var) else {

@@ -124,7 +124,7 @@ pub use platform::{
     Accepted, AccessPolicy, Advice, InboundSink, Lookup, Platform, SinkError, Unauthorized,
 };
 pub use registration::{Registration, registration, registrations};
-pub use settings::{Setting, SettingKind};
+pub use settings::{Setting, SettingKind, redact_database_url};
 
 pub use actix_web;
 pub use async_trait::async_trait;

@@ -25,6 +25,8 @@ pub enum SettingKind {
     Choice(&'static [&'static str]),
     /// A Twilio-style id: the given two-letter prefix and 32 hex digits.
     Sid(&'static str),
+    /// A `postgres://` or `postgresql://` connection URL (holds a password: never echoed).
+    DatabaseUrl,
 }
 
 /// A setting a platform (or the host) reads from the unified configuration.
@@ -128,6 +130,7 @@ impl Setting {
                 }
             }
             SettingKind::Sid(prefix) => check_sid(prefix, value),
+            SettingKind::DatabaseUrl => check_database_url(value),
         }
     }
 }
@@ -144,6 +147,56 @@ pub(crate) fn check_sid(prefix: &str, value: &str) -> Result<(), String> {
             "expected {prefix} followed by 32 hexadecimal digits (as shown in the Twilio Console)"
         ))
     }
+}
+
+/// Checks that a value is a PostgreSQL connection URL with a host. The value is never part of
+/// the error: it usually holds a password.
+pub(crate) fn check_database_url(value: &str) -> Result<(), String> {
+    let rest = value
+        .strip_prefix("postgres://")
+        .or_else(|| value.strip_prefix("postgresql://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !value.contains(char::is_whitespace) => Ok(()),
+        _ => Err(
+            "expected a PostgreSQL URL such as postgres://hermes:PASSWORD@db.example.com:5432/hermes (the value is not shown: it may hold a password)"
+                .to_string(),
+        ),
+    }
+}
+
+/// A connection URL with its password replaced by `***`, fit for logs and errors.
+pub fn redact_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{user}:***@{host}")
+        }
+        None => authority.to_string(),
+    };
+    // A password may also come as a query parameter.
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => path.to_string(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 /// Checks that a value is an absolute `http://` or `https://` URL with a host.
@@ -168,6 +221,25 @@ pub(crate) fn check_url(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_are_checked_and_redacted_without_showing_the_password() {
+        let db = Setting::new("X", "x", "").kind(SettingKind::DatabaseUrl);
+        assert!(db.validate("postgres://u:p@db:5432/hermes").is_ok());
+        assert!(db.validate("postgresql://db/hermes").is_ok());
+        let err = db.validate("mysql://u:s3cret@db/hermes").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert_eq!(
+            redact_database_url("postgres://hermes:s3cret@db:5432/hermes?sslmode=disable"),
+            "postgres://hermes:***@db:5432/hermes?sslmode=disable"
+        );
+        assert_eq!(
+            redact_database_url("postgresql://db/hermes?user=h&password=s3cret"),
+            "postgresql://db/hermes?user=h&password=***"
+        );
+        assert_eq!(redact_database_url("postgres://db"), "postgres://db");
+        assert_eq!(redact_database_url("s3cret"), "***");
+    }
 
     #[test]
     fn validates_by_kind() {

@@ -2,8 +2,9 @@
 //!
 //! `POST /v1/chat/completions` records each request body and answers a `chat.completion` whose
 //! content is `You said: <last user message>` unless a fixed reply is set. Tests can slow it down,
-//! make it fail, or make it require an API key. `GET /v1/models` lists one model. The `stream`
-//! option is ignored: the answer is always a whole `chat.completion`.
+//! make it fail, or make it require an API key. It counts how many requests of one conversation
+//! (the first word of the last user message) it answered at once. `GET /v1/models` lists one
+//! model. The `stream` option is ignored: the answer is always a whole `chat.completion`.
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +29,38 @@ struct State {
     key: Option<String>,
     answered: u64,
     held: bool,
+    /// Requests being answered, by the first word of their last user message.
+    in_flight: std::collections::HashMap<String, usize>,
+    /// The most requests with the same first word ever answered at once.
+    most_at_once: usize,
+}
+
+/// A request being answered, counted in [`State::in_flight`] until dropped.
+struct InFlight {
+    shared: web::Data<Shared>,
+    key: String,
+}
+
+impl InFlight {
+    fn start(shared: &web::Data<Shared>, key: String) -> InFlight {
+        let mut state = shared.lock();
+        let n = state.in_flight.entry(key.clone()).or_default();
+        *n += 1;
+        let n = *n;
+        state.most_at_once = state.most_at_once.max(n);
+        InFlight {
+            shared: shared.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(n) = self.shared.lock().in_flight.get_mut(&self.key) {
+            *n -= 1;
+        }
+    }
 }
 
 struct Shared {
@@ -162,6 +195,12 @@ impl FakeLlm {
         }
     }
 
+    /// The most requests answered at once whose last user message starts with the same word
+    /// (tests start each message with a word naming its conversation).
+    pub fn most_at_once(&self) -> usize {
+        self.shared.lock().most_at_once
+    }
+
     /// Answers `text` from now on instead of echoing the user.
     pub fn set_reply(&self, text: &str) {
         self.shared.lock().reply = Some(text.to_string());
@@ -237,6 +276,12 @@ async fn completions(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let parsed = serde_json::from_slice::<Value>(&body);
+    let _in_flight = parsed.as_ref().ok().map(|value| {
+        let messages = value.get("messages").and_then(Value::as_array);
+        let text = messages.map(|m| last_user_text(m)).unwrap_or_default();
+        let first = text.split_whitespace().next().unwrap_or_default();
+        InFlight::start(&shared, first.to_string())
+    });
     let (delay, key) = {
         let mut state = shared.lock();
         if let Ok(value) = &parsed {

@@ -2,6 +2,7 @@
 pub mod fake_llm;
 pub mod harness;
 pub mod http;
+pub mod postgres;
 pub mod prism;
 
 // The adapters register themselves with `inventory`; naming them keeps them linked into the

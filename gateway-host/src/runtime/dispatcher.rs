@@ -16,7 +16,7 @@ use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
 use crate::runtime::ingress::Ingress;
 use crate::services::Services;
-use crate::store::{PairingRequest, StoredInbound, TurnCommit, now_ms};
+use crate::store::{PairingRequest, StoreError, StoredInbound, TurnCommit, now_ms};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -26,6 +26,9 @@ const PASS_LIMIT: usize = 2000;
 
 /// Waiting messages of one chat a turn takes at most, beyond those its pass saw.
 const CHAT_LIMIT: usize = 500;
+
+/// What a conversation's hold lasts beyond the longest turn (with a shared database).
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long a dispatcher pass under load waits for more messages to take at once.
 const COALESCE: Duration = Duration::from_millis(2);
@@ -195,22 +198,45 @@ impl Dispatcher {
                 })
                 .push(msg);
         }
+        let store = &self.services.store;
+        let shared = store.is_shared();
+        // Conversations this pass held (with a shared database), given back at its end unless
+        // a turn runs in them.
+        let mut held: Vec<Key> = Vec::new();
         let mut result = Ok(());
         for key in order {
             let mut msgs = groups.remove(&key).unwrap_or_default();
             let Some(platform) = self.services.platform(&key.0).cloned() else {
                 continue;
             };
-            // A pass sees the oldest waiting messages only: after a flood that is a few per
-            // chat. A turn about to start takes the rest of its chat's backlog too, so that
-            // recovery costs one turn per chat rather than one per pass.
-            if seen == PASS_LIMIT && !self.running.borrow().contains_key(&key) {
+            let local = self.running.borrow().contains_key(&key);
+            if shared && !local {
+                // Another gateway may hold the conversation, or may have answered what this
+                // pass read before it got hold of it: read its messages again once held.
+                match store.claim_conversation(&key.0, &key.1, self.lease_until()) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+                held.push(key.clone());
+                match store.pending_inbound_of(&key.0, &key.1, 0, CHAT_LIMIT) {
+                    Ok(fresh) => msgs = fresh,
+                    Err(e) => {
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+            } else if seen == PASS_LIMIT && !local {
+                // A pass sees the oldest waiting messages only: after a flood that is a few
+                // per chat. A turn about to start takes the rest of its chat's backlog too, so
+                // that recovery costs one turn per chat rather than one per pass.
                 let after = msgs.last().map_or(0, |m| m.id);
-                msgs.extend(
-                    self.services
-                        .store
-                        .pending_inbound_of(&key.0, &key.1, after, CHAT_LIMIT)?,
-                );
+                msgs.extend(store.pending_inbound_of(&key.0, &key.1, after, CHAT_LIMIT)?);
+            } else if shared {
+                held.push(key.clone());
             }
             result = self.dispatch_conversation(&key, &platform, msgs);
             if result.is_err() {
@@ -219,8 +245,19 @@ impl Dispatcher {
         }
         // Messages handled without a turn are recorded together, in one transaction.
         let marks = self.marks.take();
-        self.services.store.mark_inbound_states(&marks)?;
+        store.mark_inbound_states(&marks)?;
+        for key in held {
+            if !self.running.borrow().contains_key(&key) {
+                store.release_conversation(&key.0, &key.1)?;
+            }
+        }
         result.map(|()| seen)
+    }
+
+    /// Until when a conversation taken now is held: a whole turn and a margin (the holder
+    /// extends it when its turn starts; a gateway that dies holding one lets go when it ends).
+    fn lease_until(&self) -> i64 {
+        now_ms() + (self.timeout + LEASE_MARGIN).as_millis() as i64
     }
 
     /// Records, at the end of this pass, how a message was handled without a turn.
@@ -547,6 +584,18 @@ impl Dispatcher {
         let task = actix_rt::spawn(
             async move {
                 let _permit = this.turns.acquire().await;
+                // Waiting for a turn may outlast the hold: hold it again, or leave the
+                // conversation to the gateway that took it meanwhile.
+                let store = &this.services.store;
+                if store.is_shared()
+                    && !store
+                        .claim_conversation(&task_key.0, &task_key.1, this.lease_until())
+                        .unwrap_or(false)
+                {
+                    this.running.borrow_mut().remove(&task_key);
+                    this.services.inbound.notify_one();
+                    return;
+                }
                 this.turn(&task_key, &platform, batch).await;
                 this.services.inbound.notify_one();
             }
@@ -636,9 +685,17 @@ impl Dispatcher {
                 parts.len(),
                 started.elapsed().as_secs_f64()
             ),
+            Err(StoreError::Conflict(why)) => {
+                info!("reply dropped: its messages were answered meanwhile ({why})")
+            }
             Err(e) => error!("could not record the turn (it will run again): {e}"),
         }
         self.running.borrow_mut().remove(key);
+        if self.services.store.is_shared()
+            && let Err(e) = self.services.store.release_conversation(&key.0, &key.1)
+        {
+            warn!("giving the conversation back (it lapses by itself): {e}");
+        }
         self.services.outbox.notify_one();
     }
 }

@@ -6,12 +6,19 @@
 //! and wakes the dispatcher. So the thread that answers webhooks never waits for SQLite, and
 //! the database work runs beside it.
 //!
+//! With a shared database (PostgreSQL, [`Store::is_shared`]) a webhook is answered once the
+//! importer has committed it there, concurrent webhooks sharing one transaction, so that losing
+//! this machine and its disk loses nothing acknowledged. While the database is unreachable (an
+//! import fails, or takes longer than [`SHARED_ACK_WITHIN`]) webhooks are answered from the
+//! local journal as without one, and imported when the database is back: what was acknowledged
+//! in that window lives on this machine's disk only until then.
+//!
 //! A backlog never refuses a message: however many wait for the dispatcher, they wait on disk
 //! (the dispatcher reads them in batches), because a provider such as Twilio does not retry a
 //! refused webhook and the text would be lost. The only refusal left is "cannot store": free
 //! disk space below `HERMES_MIN_FREE_DISK_MB`, where a full disk would otherwise take the
 //! database down with it.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
@@ -43,6 +50,10 @@ const IMPORT_IDLE: Duration = Duration::from_secs(1);
 /// How long the importer lets records gather after a busy import: one transaction for many of
 /// them, and no wake-up for each append.
 const IMPORT_GATHER: Duration = Duration::from_millis(1);
+
+/// Longest a webhook waits for the shared database to commit it before it is answered from
+/// the local journal (where it already is): well within Twilio's 15 s webhook timeout.
+pub const SHARED_ACK_WITHIN: Duration = Duration::from_secs(5);
 
 /// How often the free space of `$HERMES_HOME`'s file system is measured.
 const DISK_CHECK_EVERY: Duration = Duration::from_millis(250);
@@ -151,7 +162,12 @@ impl Ingress {
         let pending = Arc::new(AtomicUsize::new(
             services.store.pending_inbound_count().unwrap_or(0),
         ));
+        let acks = services
+            .store
+            .is_shared()
+            .then(|| Arc::new(SharedAcks::new(opened.unimported)));
         let importer = Importer {
+            acks: acks.clone(),
             journal: journal.clone(),
             store: services.store.clone(),
             metrics: services.metrics.clone(),
@@ -175,6 +191,7 @@ impl Ingress {
             journal,
             importer: thread.thread().clone(),
             unimported,
+            acks,
             queue: Default::default(),
         });
         Ok(Ingress {
@@ -223,11 +240,25 @@ impl InboundSink for Ingress {
             self.rejected(&inbound.platform, "disk-full");
             return Err(SinkError::Unavailable(why));
         }
-        self.commits
+        let platform = inbound.platform.clone();
+        let committed = self
+            .commits
             .submit(inbound)
             .await
             .map_err(|_| SinkError::Storage("the group commit was dropped".to_string()))?
             .map_err(SinkError::Storage)?;
+        if let Some(committed) = committed {
+            // In the journal already: answered from it should the database not commit in time.
+            if !matches!(
+                tokio::time::timeout(SHARED_ACK_WITHIN, committed).await,
+                Ok(Ok(Committed::Shared))
+            ) {
+                self.services.metrics.inc(
+                    "hermes_inbound_journal_only_total",
+                    &[("platform", &platform)],
+                );
+            }
+        }
         // Whether it was new is known once it is imported; a duplicate is not processed again.
         Ok(Accepted::Stored)
     }
@@ -248,8 +279,111 @@ impl InboundSink for Ingress {
     }
 }
 
+/// Where a message was committed before its webhook is answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Committed {
+    /// In the shared database.
+    Shared,
+    /// In the local journal only: the shared database was unreachable.
+    JournalOnly,
+}
+
+/// Once a message is in the journal: with a shared database, where to learn that it is
+/// committed there too; `None` when the journal is all it waits for.
+type Appended = Option<oneshot::Receiver<Committed>>;
+
 /// One message waiting for the group commit, with where to report whether it is durable.
-type Write = (Inbound, oneshot::Sender<Result<(), String>>);
+type Write = (Inbound, oneshot::Sender<Result<Appended, String>>);
+
+/// Webhooks waiting for the importer to commit their messages in the shared database.
+///
+/// Journal records are imported in the order they were appended, so the n-th record appended
+/// is committed once n records are imported: a count, which the journal starting over (with
+/// what is not imported yet) does not disturb.
+struct SharedAcks {
+    state: Mutex<AckState>,
+}
+
+struct AckState {
+    /// Records appended to the journal since it was opened (what it held unimported first).
+    appended: u64,
+    /// Records imported since the journal was opened.
+    imported: u64,
+    /// The last import failed: webhooks are answered from the journal until one succeeds.
+    unreachable: bool,
+    /// Record numbers waited for, in order.
+    waiting: VecDeque<(u64, oneshot::Sender<Committed>)>,
+}
+
+impl SharedAcks {
+    fn new(unimported: u64) -> Self {
+        SharedAcks {
+            state: Mutex::new(AckState {
+                appended: unimported,
+                imported: 0,
+                unreachable: false,
+                waiting: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AckState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `n` messages were appended; one receiver for each, told once it is
+    /// committed in the database (or at once, while the database is unreachable).
+    fn appended(&self, n: usize) -> Vec<oneshot::Receiver<Committed>> {
+        let mut state = self.state();
+        (0..n)
+            .map(|_| {
+                let (tell, told) = oneshot::channel();
+                state.appended += 1;
+                if state.unreachable {
+                    let _ = tell.send(Committed::JournalOnly);
+                } else {
+                    let record = state.appended;
+                    state.waiting.push_back((record, tell));
+                }
+                told
+            })
+            .collect()
+    }
+
+    /// Records that `n` more records were committed in the database.
+    fn imported(&self, n: usize) {
+        let mut state = self.state();
+        state.imported += n as u64;
+        if std::mem::replace(&mut state.unreachable, false) {
+            info!(
+                "the database is reachable again: webhooks are acknowledged once committed there"
+            );
+        }
+        while state
+            .waiting
+            .front()
+            .is_some_and(|(record, _)| *record <= state.imported)
+        {
+            if let Some((_, tell)) = state.waiting.pop_front() {
+                let _ = tell.send(Committed::Shared);
+            }
+        }
+    }
+
+    /// An import failed: what waits is answered from the journal, and so is what comes until
+    /// an import succeeds.
+    fn unreachable(&self) {
+        let mut state = self.state();
+        if !std::mem::replace(&mut state.unreachable, true) {
+            warn!(
+                "the database is unreachable: webhooks are acknowledged from this gateway's inbound journal and imported when it is back (until then they live on this machine only)"
+            );
+        }
+        for (_, tell) in state.waiting.drain(..) {
+            let _ = tell.send(Committed::JournalOnly);
+        }
+    }
+}
 
 /// Appends inbound messages so that concurrent webhooks share one write.
 ///
@@ -263,6 +397,8 @@ struct GroupCommit {
     importer: Thread,
     /// Records appended and not imported yet.
     unimported: Arc<AtomicI64>,
+    /// With a shared database: webhooks wait for their commit there.
+    acks: Option<Arc<SharedAcks>>,
     queue: Mutex<Queue>,
 }
 
@@ -278,7 +414,7 @@ impl GroupCommit {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn submit(self: &Arc<Self>, inbound: Inbound) -> oneshot::Receiver<Result<(), String>> {
+    fn submit(self: &Arc<Self>, inbound: Inbound) -> oneshot::Receiver<Result<Appended, String>> {
         let (reply, outcome) = oneshot::channel();
         let lead = {
             let mut queue = self.queue();
@@ -319,13 +455,18 @@ impl GroupCommit {
             .journal
             .append(writes.iter().map(|(inbound, _)| inbound))
             .map_err(|e| format!("appending to {}: {e}", self.journal.path().display()));
+        let mut committed = Vec::new();
         if outcome.is_ok() {
             self.unimported
                 .fetch_add(writes.len() as i64, Ordering::AcqRel);
+            if let Some(acks) = &self.acks {
+                committed = acks.appended(writes.len());
+            }
             self.importer.unpark();
         }
+        let mut committed = committed.into_iter();
         for (_, reply) in writes {
-            let _ = reply.send(outcome.clone());
+            let _ = reply.send(outcome.clone().map(|()| committed.next()));
         }
     }
 }
@@ -355,6 +496,8 @@ impl Drop for Leader {
 
 /// Moves journal records into the database, on a thread of its own.
 struct Importer {
+    /// With a shared database: told what is committed there.
+    acks: Option<Arc<SharedAcks>>,
     journal: Arc<Journal>,
     store: Store,
     metrics: Arc<Metrics>,
@@ -395,6 +538,9 @@ impl Importer {
                     continue;
                 }
                 Err(e) => {
+                    if let Some(acks) = &self.acks {
+                        acks.unreachable();
+                    }
                     error!("importing inbound messages: {e:#} (they stay in the journal)");
                     if stopping {
                         return;
@@ -421,6 +567,9 @@ impl Importer {
             ..self.position
         };
         let outcomes = self.store.import_inbound(&batch, to)?;
+        if let Some(acks) = &self.acks {
+            acks.imported(batch.len());
+        }
         self.position = to;
         self.unimported
             .fetch_sub(batch.len() as i64, Ordering::AcqRel);
@@ -509,6 +658,7 @@ mod tests {
             journal: journal.clone(),
             importer: std::thread::current(),
             unimported: Arc::default(),
+            acks: None,
             queue: Default::default(),
         });
         (dir, journal, commits)
@@ -526,14 +676,41 @@ mod tests {
         let (_dir, journal, commits) = group_commit();
         let ids: Vec<String> = (0..40).map(|i| format!("SM{i}")).collect();
         let outcomes = join_all(ids.iter().map(|id| commits.submit(inbound(id)))).await;
-        assert!(outcomes.iter().all(|o| matches!(o, Ok(Ok(())))));
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(Ok(None)))));
         assert_eq!(appended(&journal), ids);
         assert_eq!(commits.unimported.load(Ordering::Acquire), 40);
         assert!(!commits.queue().leading, "leadership is given up once idle");
         // Later messages find no leader and elect one again.
         let late = commits.submit(inbound("SM-late")).await;
-        assert!(matches!(late, Ok(Ok(()))));
+        assert!(matches!(late, Ok(Ok(None))));
         assert_eq!(appended(&journal).len(), 41);
+    }
+
+    #[test]
+    fn with_a_shared_database_webhooks_wait_for_their_own_commit() {
+        // Two records were in the journal, unimported, when it was opened.
+        let acks = SharedAcks::new(2);
+        let mut first = acks.appended(2);
+        acks.imported(3);
+        assert_eq!(first[0].try_recv(), Ok(Committed::Shared));
+        assert!(
+            first[1].try_recv().is_err(),
+            "the fourth record is not imported yet"
+        );
+        acks.imported(1);
+        assert_eq!(first[1].try_recv(), Ok(Committed::Shared));
+        // The database goes away: what waits and what comes is answered from the journal.
+        let mut waiting = acks.appended(1);
+        acks.unreachable();
+        assert_eq!(waiting[0].try_recv(), Ok(Committed::JournalOnly));
+        let mut meanwhile = acks.appended(1);
+        assert_eq!(meanwhile[0].try_recv(), Ok(Committed::JournalOnly));
+        // Back: both are imported, and webhooks wait for their commit again.
+        acks.imported(2);
+        let mut after = acks.appended(1);
+        assert!(after[0].try_recv().is_err());
+        acks.imported(1);
+        assert_eq!(after[0].try_recv(), Ok(Committed::Shared));
     }
 
     #[test]
@@ -546,7 +723,7 @@ mod tests {
             queue.leading = true;
         }
         drop(Leader(Some(commits.clone())));
-        assert!(matches!(outcome.try_recv(), Ok(Ok(()))));
+        assert!(matches!(outcome.try_recv(), Ok(Ok(None))));
         assert_eq!(appended(&journal), ["SM1"]);
         assert!(!commits.queue().leading);
     }

@@ -5,8 +5,9 @@
 //! which makes it durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues
 //! the reply in the outbox; the [`sender::Sender`] delivers the parts; [`delivery_report`]
 //! records what the provider says became of them. The [`scheduler::Scheduler`] runs due jobs,
-//! whose output takes the same outbox path ([`deliver`]). [`run_until`] wires these together
-//! and drains them in order on shutdown.
+//! whose output takes the same outbox path ([`deliver`]). With a shared database the
+//! [`heartbeat`] tells the other gateways this one is alive. [`run_until`] wires these
+//! together and drains them in order on shutdown.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::settings::{self, HOST};
 pub mod deliver;
 pub mod delivery_report;
 pub mod dispatcher;
+pub mod heartbeat;
 pub mod ingress;
 pub mod scheduler;
 pub mod sender;
@@ -91,6 +93,8 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     }
 
     let mut services = Services::from_config(&config, build_platforms(&config))?;
+    // Alive before it holds anything: the other gateways take over from a silent one.
+    let heartbeat = heartbeat::Heartbeat::start(&services.store);
     let ingress = Arc::new(Ingress::open(services.clone(), min_free_mb)?);
     let (listeners, failed) = server::bind_all(
         &services.platforms,
@@ -140,6 +144,9 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     let _ = dispatching.await;
     let _ = stop_sends.send(true);
     let _ = sending.await;
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.stop();
+    }
     info!("gateway stopped");
     Ok(())
 }

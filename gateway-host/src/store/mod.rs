@@ -17,6 +17,7 @@ mod delivery;
 pub mod journal;
 mod pairing;
 pub mod postgres;
+mod replicas;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -25,6 +26,7 @@ pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
 };
 pub use pairing::{PairingEntry, PairingRequest, PairingStore};
+pub use replicas::{REPLICA_STALE_MS, Replica, ReplicaStore};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.
 pub type Millis = i64;
@@ -49,23 +51,38 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (the server's own message when it sent one).
     #[error("database: {}", postgres_message(.0))]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(tokio_postgres::Error),
     /// The database cannot be used as configured.
     #[error("database: {0}")]
     Config(String),
     /// The database's schema is not one this binary can use.
     #[error("database: {0}")]
     Schema(String),
+    /// The change was not made: what it depends on changed meanwhile (another gateway sharing
+    /// the database got there first).
+    #[error("not recorded: {0}")]
+    Conflict(String),
+}
+
+/// Not `#[from]`: the message already says what the client error and its cause say, and
+/// as a source they would be printed again after it.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
 }
 
 /// What PostgreSQL said, or what went wrong on the way; never the connection settings.
 fn postgres_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
+        None => {
+            let text = e.to_string();
+            match std::error::Error::source(e).map(ToString::to_string) {
+                Some(cause) if !text.contains(&cause) => format!("{text}: {cause}"),
+                _ => text,
+            }
+        }
     }
 }
 
@@ -241,8 +258,19 @@ pub trait MessageStore {
     fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()>;
 
     /// Records a finished turn atomically: history, queued parts, inbound marked done.
-    /// Returns the ids of the queued parts.
+    /// Returns the ids of the queued parts. Nothing is recorded, and the error is
+    /// [`StoreError::Conflict`], when one of the inbound messages is no longer pending
+    /// (answered or cancelled meanwhile): a message is answered once.
     fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>>;
+
+    /// Takes a conversation for this gateway until `until`, or extends its own hold; false
+    /// while another gateway sharing the database holds it. One turn runs at a time per
+    /// conversation across gateways. A database only one gateway uses (SQLite) has nobody to
+    /// share with: always true.
+    fn claim_conversation(&self, platform: &str, chat: &str, until: Millis) -> Result<bool>;
+
+    /// Gives back a conversation this gateway holds.
+    fn release_conversation(&self, platform: &str, chat: &str) -> Result<()>;
 
     /// Queues formatted parts for a chat (cron output, `hermes send`).
     fn enqueue(&self, platform: &str, chat: &str, parts: &[Part], origin: &str)
@@ -294,15 +322,22 @@ pub trait MessageStore {
 }
 
 /// Everything a backend stores: the gateway holds one behind a [`Store`].
-pub trait Backend: MessageStore + DeliveryStore + PairingStore + CronStore + Send + Sync {}
+pub trait Backend:
+    MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + Send + Sync
+{
+}
 
-impl<T: MessageStore + DeliveryStore + PairingStore + CronStore + Send + Sync> Backend for T {}
+impl<T> Backend for T where
+    T: MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + Send + Sync
+{
+}
 
 /// Handle to the store; cheap to clone, safe to share between threads. Every method of the
 /// contract is called on it directly (it dereferences to the backend).
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    shared: bool,
 }
 
 impl Deref for Store {
@@ -318,6 +353,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store {
             backend: Arc::new(sqlite::SqliteStore::open(path)?),
+            shared: false,
         })
     }
 
@@ -326,7 +362,15 @@ impl Store {
     pub fn postgres(url: &str, home: &str, replica: &str) -> Result<Store> {
         Ok(Store {
             backend: Arc::new(postgres::PgStore::connect(url, home, replica)?),
+            shared: true,
         })
+    }
+
+    /// Whether the database lives beyond this machine and may be shared by several gateways
+    /// (PostgreSQL): a webhook is then acknowledged once committed there, not only once in
+    /// the local journal, so that losing this machine loses nothing acknowledged.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// How far the inbound journal of the SQLite database at `path` is imported, read without

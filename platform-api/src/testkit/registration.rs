@@ -261,6 +261,7 @@ pub fn sample_value(kind: SettingKind) -> String {
         SettingKind::List => "alice, bob".to_string(),
         SettingKind::Number => "30".to_string(),
         SettingKind::Positive => "1.5".to_string(),
+        SettingKind::DatabaseUrl => "postgres://hermes@db.example.com/hermes".to_string(),
         SettingKind::Choice(choices) => choices.first().copied().unwrap_or_default().to_string(),
         SettingKind::Sid(prefix) => format!("{prefix}0123456789abcdef0123456789abcdef"),
     }

@@ -1,13 +1,13 @@
 //! Inbound messages, the journal's import position, conversations, the outbox and the
 //! suppression list, in PostgreSQL.
+use crate::store::StoreError;
 use platform_api::{Accepted, Inbound, Part};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 use super::PgStore;
 use crate::store::{
-    MessageStore, Millis, OutboxPart, PartState, Result, StoredInbound, TurnCommit, control_str,
-    journal, now_ms, parse_control, to_ms,
+    MessageStore, Millis, OutboxPart, PartState, REPLICA_STALE_MS, Result, StoredInbound,
+    TurnCommit, control_str, journal, now_ms, parse_control, to_ms,
 };
 
 /// Inserts one inbound message; a second with the same platform and provider id changes
@@ -127,16 +127,6 @@ pub(super) fn part_row(r: &Row) -> OutboxPart {
         index: r.get(6),
         count: r.get(7),
         attempts: r.get(8),
-    }
-}
-
-impl PgStore {
-    /// Runs one statement that returns nothing of interest.
-    fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.block(async {
-            let client = self.client().await?;
-            Ok(client.execute(sql, params).await?)
-        })
     }
 }
 
@@ -339,14 +329,61 @@ impl MessageStore for PgStore {
                 now,
             )
             .await?;
-            tx.execute(
-                "UPDATE inbound SET state = 'done' WHERE id = ANY($1)",
-                &[&commit.inbound_ids],
-            )
-            .await?;
+            let marked = tx
+                .execute(
+                    "UPDATE inbound SET state = 'done' WHERE id = ANY($1) AND state = 'pending'",
+                    &[&commit.inbound_ids],
+                )
+                .await?;
+            if marked as usize != commit.inbound_ids.len() {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::Conflict(
+                    "an inbound message of the turn is no longer pending".to_string(),
+                ));
+            }
             tx.commit().await?;
             Ok(ids)
         })
+    }
+
+    fn claim_conversation(&self, platform: &str, chat: &str, until: Millis) -> Result<bool> {
+        let now = now_ms();
+        self.block(async {
+            let client = self.client().await?;
+            // One statement: of gateways racing for a free conversation (or one whose hold
+            // lapsed, or whose holder stopped), the row lock lets one win; the holder itself
+            // may always extend.
+            let claimed = client
+                .query_opt(
+                    "INSERT INTO conversation_claims (platform, chat, replica, until)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (platform, chat) DO UPDATE
+                       SET replica = EXCLUDED.replica, until = EXCLUDED.until
+                       WHERE conversation_claims.replica = EXCLUDED.replica
+                          OR conversation_claims.until < $5
+                          OR conversation_claims.replica NOT IN
+                               (SELECT name FROM replicas WHERE seen_at >= $6)
+                     RETURNING 1",
+                    &[
+                        &platform,
+                        &chat,
+                        &self.replica(),
+                        &until,
+                        &now,
+                        &(now - REPLICA_STALE_MS),
+                    ],
+                )
+                .await?;
+            Ok(claimed.is_some())
+        })
+    }
+
+    fn release_conversation(&self, platform: &str, chat: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM conversation_claims WHERE platform = $1 AND chat = $2 AND replica = $3",
+            &[&platform, &chat, &self.replica()],
+        )?;
+        Ok(())
     }
 
     fn enqueue(
@@ -444,14 +481,16 @@ impl MessageStore for PgStore {
     }
 
     fn expire_leases(&self, now: Millis) -> Result<usize> {
-        // Another replica's lease is its own until it runs out: a replica that died holding one
-        // is noticed when it does. This replica's own claims are never taken from under it.
+        // A part is taken back when its lease ran out, or when the gateway holding it stopped
+        // (no heartbeat for a while): a gateway killed mid-send is noticed in seconds.
         let expired = self.exec(
             "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = $1,
                     reconcile_at = $1, error = 'interrupted while sending: outcome unknown'
              WHERE state = 'sending'
-               AND (lease_until IS NULL OR lease_until < $1 OR claimed_by IS NULL)",
-            &[&now],
+               AND (lease_until IS NULL OR lease_until < $1 OR claimed_by IS NULL
+                    OR (claimed_by <> $2
+                        AND claimed_by NOT IN (SELECT name FROM replicas WHERE seen_at >= $3)))",
+            &[&now, &self.replica(), &(now - REPLICA_STALE_MS)],
         )?;
         Ok(expired as usize)
     }

@@ -11,6 +11,7 @@
 //! schema is newer than this binary knows is refused.
 use std::future::Future;
 use std::str::FromStr;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -21,9 +22,17 @@ mod cron;
 mod delivery;
 mod messages;
 mod pairing;
+mod replicas;
 
 /// The advisory lock taken while migrating (any constant shared by every replica).
 const MIGRATION_LOCK: i64 = 0x6865_726d_6573; // "hermes"
+
+/// How long connecting may take unless the URL says (`connect_timeout`): an unreachable
+/// server is an error soon, not a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a query waits for a free connection of the pool.
+const POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// Connections per replica.
 const POOL_SIZE: usize = 16;
@@ -58,6 +67,19 @@ CREATE TABLE conversations (
     active BOOLEAN NOT NULL DEFAULT TRUE
 );
 CREATE UNIQUE INDEX conversations_active ON conversations (platform, chat) WHERE active;
+CREATE TABLE replicas (
+    name TEXT PRIMARY KEY,
+    home TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+);
+CREATE TABLE conversation_claims (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    until BIGINT NOT NULL,
+    PRIMARY KEY (platform, chat)
+);
 CREATE TABLE turns (
     id BIGSERIAL PRIMARY KEY,
     conversation_id BIGINT NOT NULL REFERENCES conversations (id),
@@ -149,22 +171,38 @@ CREATE TABLE cron_runs (
 CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
 "#];
 
+impl Drop for PgStore {
+    /// The runtime is let go without waiting for its workers: the store may be dropped on a
+    /// thread that runs async code (the gateway's own runtime), where waiting is not allowed.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The PostgreSQL backend: a pool of connections and the runtime that drives them.
 pub struct PgStore {
     pool: Pool,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     /// Names this gateway's `HERMES_HOME` (its inbound journal's import position).
     home: String,
     /// Names this process in the leases it takes.
     replica: String,
+    /// When this process connected.
+    started_at: i64,
 }
 
 impl PgStore {
     /// Connects to `url`, migrating the schema as needed. `home` names the gateway's
     /// `HERMES_HOME` among those sharing the database; `replica` names this process.
     pub fn connect(url: &str, home: &str, replica: &str) -> Result<PgStore> {
-        let config = tokio_postgres::Config::from_str(url)
+        let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hermes-postgres")
@@ -180,14 +218,17 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(POOL_WAIT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Config(format!("building the connection pool: {e}")))?;
         let store = PgStore {
             pool,
-            runtime,
+            runtime: Some(runtime),
             home: home.to_string(),
             replica: replica.to_string(),
+            started_at: crate::store::now_ms(),
         };
         store.migrate()?;
         Ok(store)
@@ -196,8 +237,20 @@ impl PgStore {
     /// Runs `future` to completion on the calling thread, inside the database runtime (whose
     /// workers drive the connections' I/O).
     pub(crate) fn block<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
-        let _context = self.runtime.enter();
+        let _context = self.runtime.as_ref().map(tokio::runtime::Runtime::enter);
         futures_executor::block_on(future)
+    }
+
+    /// Runs one statement that returns nothing of interest; how many rows it changed.
+    pub(crate) fn exec(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client.execute(sql, params).await?)
+        })
     }
 
     /// A pooled connection.
@@ -213,6 +266,11 @@ impl PgStore {
     /// The name of this process in leases.
     pub(crate) fn replica(&self) -> &str {
         &self.replica
+    }
+
+    /// When this process connected.
+    pub(crate) fn started_at(&self) -> i64 {
+        self.started_at
     }
 
     fn migrate(&self) -> Result<()> {

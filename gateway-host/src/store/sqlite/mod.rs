@@ -1,5 +1,6 @@
 //! The store in SQLite (`$HERMES_HOME/gateway.db`), in WAL mode, checkpointed on a thread of
 //! its own.
+use crate::store::StoreError;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::store::{
 mod cron;
 mod delivery;
 mod pairing;
+mod replicas;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -539,11 +541,28 @@ impl MessageStore for SqliteStore {
             now,
         )?;
         for id in commit.inbound_ids {
-            tx.prepare_cached("UPDATE inbound SET state = 'done' WHERE id = ?1")?
+            let marked = tx
+                .prepare_cached(
+                    "UPDATE inbound SET state = 'done' WHERE id = ?1 AND state = 'pending'",
+                )?
                 .execute(params![id])?;
+            if marked == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "inbound message {id} is no longer pending"
+                )));
+            }
         }
         tx.commit()?;
         Ok(ids)
+    }
+
+    /// One gateway per SQLite database: its dispatcher alone runs the turns.
+    fn claim_conversation(&self, _platform: &str, _chat: &str, _until: Millis) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn release_conversation(&self, _platform: &str, _chat: &str) -> Result<()> {
+        Ok(())
     }
 
     fn enqueue(

@@ -20,6 +20,16 @@ pub(crate) fn inbound(id: &str, text: &str) -> Inbound {
     }
 }
 
+/// The ids of the inbound messages waiting, oldest first.
+fn pending_ids(store: &Store) -> Vec<i64> {
+    store
+        .pending_inbound(100)
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect()
+}
+
 #[test]
 fn an_import_commits_together_deduplicates_and_records_its_position() {
     for backend in backends() {
@@ -46,12 +56,7 @@ fn an_import_commits_together_deduplicates_and_records_its_position() {
         );
         assert_eq!(store.journal_position().unwrap(), to);
         assert_eq!(store.pending_inbound(10).unwrap().len(), 3);
-        let ids: Vec<i64> = store
-            .pending_inbound(10)
-            .unwrap()
-            .iter()
-            .map(|m| m.id)
-            .collect();
+        let ids = pending_ids(&store);
         store
             .mark_inbound_states(&[(ids[0], "done"), (ids[1], "unauthorized")])
             .unwrap();
@@ -165,5 +170,106 @@ fn expired_leases_become_ambiguous_not_resent() {
             Some(PartState::Ambiguous)
         );
         assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_turn_whose_messages_were_answered_meanwhile_records_nothing() {
+    for backend in backends() {
+        let store = backend.open();
+        store.insert_inbound(&inbound("SM1", "hi")).unwrap();
+        store.insert_inbound(&inbound("SM2", "again")).unwrap();
+        let ids = pending_ids(&store);
+        store.mark_inbound(&ids[1..], "cancelled").unwrap();
+        let parts = [Part::plain("reply")];
+        let commit = TurnCommit {
+            platform: "sms",
+            chat: "+15550001111",
+            inbound_ids: &ids,
+            user: Some("hi\nagain"),
+            assistant: Some("reply"),
+            parts: &parts,
+            origin: "reply",
+        };
+        let err = store.commit_turn(&commit).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(_)),
+            "{}: {err}",
+            backend.name
+        );
+        assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
+        assert!(store.history("sms", "+15550001111", 10).unwrap().is_empty());
+        assert_eq!(
+            store.pending_inbound(10).unwrap().len(),
+            1,
+            "the first message still waits"
+        );
+    }
+}
+
+#[test]
+fn one_gateway_at_a_time_holds_a_conversation() {
+    for backend in backends() {
+        let a = backend.open();
+        let later = now_ms() + 60_000;
+        assert!(a.claim_conversation("sms", "+15550001111", later).unwrap());
+        assert!(
+            a.claim_conversation("sms", "+15550001111", later + 1)
+                .unwrap()
+        );
+        let Some(b) = backend.open_replica("replica-b") else {
+            continue;
+        };
+        a.heartbeat(now_ms()).unwrap();
+        b.heartbeat(now_ms()).unwrap();
+        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
+        assert!(b.claim_conversation("sms", "+15550002222", later).unwrap());
+        // Only the holder gives it back.
+        b.release_conversation("sms", "+15550001111").unwrap();
+        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
+        a.release_conversation("sms", "+15550001111").unwrap();
+        assert!(
+            b.claim_conversation("sms", "+15550001111", now_ms() - 1)
+                .unwrap()
+        );
+        // A hold that lapsed is taken over.
+        assert!(a.claim_conversation("sms", "+15550001111", later).unwrap());
+        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
+        // So is one whose gateway stopped: no heartbeat for a while.
+        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
+        assert!(b.claim_conversation("sms", "+15550001111", later).unwrap());
+    }
+}
+
+#[test]
+fn a_stopped_gateways_parts_are_taken_back_by_the_others() {
+    for backend in backends() {
+        let a = backend.open();
+        let Some(b) = backend.open_replica("replica-b") else {
+            continue;
+        };
+        a.heartbeat(now_ms()).unwrap();
+        b.heartbeat(now_ms()).unwrap();
+        let ids = a
+            .enqueue("sms", "+15550001111", &[Part::plain("hi")], "reply")
+            .unwrap();
+        assert!(a.claim(ids[0], now_ms() + 60_000).unwrap());
+        assert_eq!(b.expire_leases(now_ms()).unwrap(), 0, "a is alive");
+        let live: Vec<String> = b
+            .replicas(now_ms() - REPLICA_STALE_MS)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.home)
+            .collect();
+        assert_eq!(live.len(), 2, "{live:?}");
+        assert!(live.contains(&"replica-b".to_string()));
+        // a stops without a word: once its heartbeat is stale, b takes the part back as
+        // ambiguous (to be looked up, never sent blindly).
+        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
+        assert_eq!(b.expire_leases(now_ms()).unwrap(), 1);
+        assert_eq!(b.part_state(ids[0]).unwrap(), Some(PartState::Ambiguous));
+        assert_eq!(b.replicas(now_ms() - REPLICA_STALE_MS).unwrap().len(), 1);
+        b.leave().unwrap();
+        assert!(b.replicas(0).unwrap().iter().all(|r| r.home != "replica-b"));
     }
 }

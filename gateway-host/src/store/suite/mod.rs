@@ -48,6 +48,16 @@ impl TestBackend {
 }
 
 impl TestBackend {
+    /// Opens the test's database as another gateway sharing it would (its own home and
+    /// name); `None` for a backend only one gateway uses.
+    pub fn open_replica(&self, name: &str) -> Option<Store> {
+        let url = self.postgres_url()?;
+        Some(
+            Store::postgres(&url, name, name)
+                .unwrap_or_else(|e| panic!("opening {} as {name}: {e}", self.name)),
+        )
+    }
+
     /// The URL that opens this test's PostgreSQL schema; `None` for other backends.
     pub fn postgres_url(&self) -> Option<String> {
         match &self.place {

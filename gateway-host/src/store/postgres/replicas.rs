@@ -1,0 +1,41 @@
+//! Heartbeats of the gateways sharing the PostgreSQL database.
+use super::PgStore;
+use crate::store::{Millis, Replica, ReplicaStore, Result};
+
+impl ReplicaStore for PgStore {
+    fn heartbeat(&self, now: Millis) -> Result<()> {
+        self.exec(
+            "INSERT INTO replicas (name, home, started_at, seen_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+            &[&self.replica(), &self.home(), &self.started_at(), &now],
+        )?;
+        Ok(())
+    }
+
+    fn replicas(&self, since: Millis) -> Result<Vec<Replica>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT name, home, started_at, seen_at FROM replicas
+                     WHERE seen_at >= $1 ORDER BY seen_at DESC, name",
+                    &[&since],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Replica {
+                    name: r.get(0),
+                    home: r.get(1),
+                    started_at: r.get(2),
+                    seen_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn leave(&self) -> Result<()> {
+        self.exec("DELETE FROM replicas WHERE name = $1", &[&self.replica()])?;
+        Ok(())
+    }
+}

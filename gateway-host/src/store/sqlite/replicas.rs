@@ -1,0 +1,17 @@
+//! One gateway per SQLite database: no heartbeats to keep.
+use super::SqliteStore;
+use crate::store::{Millis, Replica, ReplicaStore, Result};
+
+impl ReplicaStore for SqliteStore {
+    fn heartbeat(&self, _now: Millis) -> Result<()> {
+        Ok(())
+    }
+
+    fn replicas(&self, _since: Millis) -> Result<Vec<Replica>> {
+        Ok(Vec::new())
+    }
+
+    fn leave(&self) -> Result<()> {
+        Ok(())
+    }
+}

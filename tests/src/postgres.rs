@@ -1,0 +1,220 @@
+//! A PostgreSQL database of its own for each test, and a TCP relay in front of it that can
+//! cut the gateways off the server for a while.
+//!
+//! Tests find the server through `HERMES_TEST_DATABASE_URL` (`.ci/run` creates a role and a
+//! database for them). Without it a test says so and passes; in CI (`CI` set) that is a
+//! failure.
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A fresh schema in the test server, dropped when this is.
+pub struct TestDatabase {
+    server: String,
+    schema: String,
+}
+
+impl TestDatabase {
+    /// A fresh schema, or `None` (after saying so) when the tests have no server.
+    pub fn new(test: &str) -> Option<TestDatabase> {
+        match std::env::var("HERMES_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("hermes_bb_{:016x}", random());
+                query(&url, &format!("CREATE SCHEMA {schema}"));
+                Some(TestDatabase {
+                    server: url,
+                    schema,
+                })
+            }
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("HERMES_TEST_DATABASE_URL is not set: CI runs {test} against PostgreSQL")
+            }
+            _ => {
+                eprintln!("HERMES_TEST_DATABASE_URL is not set: {test} needs PostgreSQL, skipped");
+                None
+            }
+        }
+    }
+
+    /// The URL a gateway is given (`HERMES_DATABASE_URL`): this schema on the test server.
+    pub fn url(&self) -> String {
+        with_search_path(&self.server, &self.schema)
+    }
+
+    /// The same database reached through `relay` instead of directly.
+    pub fn url_through(&self, relay: &Relay) -> String {
+        let url = self.url();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url;
+        };
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let user = authority.rsplit_once('@').map(|(user, _)| user);
+        match user {
+            Some(user) => format!("{scheme}://{user}@{}{path}", relay.addr),
+            None => format!("{scheme}://{}{path}", relay.addr),
+        }
+    }
+
+    /// Where the test server listens (host:port of `HERMES_TEST_DATABASE_URL`).
+    pub fn server_addr(&self) -> SocketAddr {
+        let config: tokio_postgres::Config = self.server.parse().expect("a PostgreSQL URL");
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_string(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .expect("resolving the test server")
+            .next()
+            .expect("an address of the test server")
+    }
+
+    /// The one integer a query returns, on this schema.
+    pub fn count(&self, sql: &str) -> i64 {
+        let rows = query(&self.url(), sql);
+        rows.first()
+            .and_then(|row| row.first())
+            .and_then(|v| v.as_deref())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{sql}: no integer"))
+    }
+
+    /// Every row of a query, each column as text (NULL as `None`).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        query(&self.url(), sql)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = try_query(
+            &self.server,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+    }
+}
+
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+/// `url` with every connection's search path set to `schema`.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-csearch_path%3D{schema}")
+}
+
+fn query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    try_query(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs `sql` (the simple query protocol, so that every value comes back as text).
+fn try_query(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let messages = client.simple_query(sql).await?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    })
+}
+
+/// A TCP relay to the database server that can be cut: while cut it refuses new connections
+/// and closes the ones it carries, as a server that stopped (or a network that failed) would
+/// look to a gateway.
+pub struct Relay {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    /// A relay on a free loopback port to `server`.
+    pub fn start(server: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding the relay");
+        let addr = listener.local_addr().expect("the relay's address");
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (cut_flag, open_list) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if cut_flag.load(Ordering::Acquire) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect_timeout(&server, Duration::from_secs(5))
+                else {
+                    continue;
+                };
+                let mut open = open_list.lock().expect("relay lock");
+                for stream in [&client, &upstream] {
+                    if let Ok(clone) = stream.try_clone() {
+                        open.push(clone);
+                    }
+                }
+                drop(open);
+                pipe(&client, &upstream);
+                pipe(&upstream, &client);
+            }
+        });
+        Relay { addr, cut, open }
+    }
+
+    /// Cuts every connection and refuses new ones until [`Relay::restore`].
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        for stream in self.open.lock().expect("relay lock").drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::Release);
+    }
+}
+
+/// Copies bytes from `from` to `to` on a thread of its own until either side closes.
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}

@@ -1,0 +1,259 @@
+//! Two gateways on one PostgreSQL database (SPEC section 9), each with its own `HERMES_HOME`
+//! and port, behind one webhook URL as a load balancer would put them: webhooks spread over
+//! both, Twilio's retries crossing from one to the other, one of them killed and restarted
+//! mid-run, Twilio failing sends, and still every acknowledged message answered exactly once,
+//! one turn at a time per conversation; each due cron run happens once.
+//!
+//! Needs `HERMES_TEST_DATABASE_URL` (see `gateway_tests::postgres`).
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gateway_tests::fake_llm::FakeLlm;
+use gateway_tests::harness::*;
+use gateway_tests::postgres::TestDatabase;
+use platform_sms::emulator::{Emulator, Fault};
+
+/// A gateway on the shared database, with this file's settings and `extra`.
+fn replica(home: &Home, twilio: &Emulator, db: &TestDatabase, extra: &[(&str, &str)]) -> Gateway {
+    let url = db.url();
+    let mut all = vec![("HERMES_DATABASE_URL", url.as_str())];
+    all.extend_from_slice(extra);
+    sms_gateway(home, twilio, &all)
+}
+
+/// Waits until nothing is open in the shared database: every acknowledged message imported
+/// and handled, every part final (an ambiguous part waits for its look-up).
+fn settle(db: &TestDatabase, gateways: &[&Gateway], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let unimported: i64 = gateways.iter().map(|g| g.unimported().max(0)).sum();
+        let open = unimported
+            + db.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")
+            + db.count(
+                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
+            );
+        if open == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} still open:\n{}",
+            gateways
+                .iter()
+                .map(|g| g.logs())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Which message numbers (`m<N>`) each sent SMS answers, with whom it went to.
+fn answered(twilio: &Emulator) -> HashMap<usize, Vec<String>> {
+    let mut answered: HashMap<usize, Vec<String>> = HashMap::new();
+    for message in twilio.messages() {
+        for token in message.body.split_whitespace() {
+            if let Some(i) = token
+                .strip_prefix('m')
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                answered.entry(i).or_default().push(message.to.clone());
+            }
+        }
+    }
+    answered
+}
+
+#[test]
+fn two_gateways_share_the_work_and_answer_every_message_once() {
+    let Some(db) = TestDatabase::new("two_gateways_share_the_work") else {
+        return;
+    };
+    let twilio = emulator();
+    // Twilio has a bad spell: refusals, errors, sends that hang before or after it creates
+    // the message (unknown outcomes, looked up before anything is sent again).
+    for i in 0..60 {
+        twilio.push_fault(match i % 10 {
+            1 => Fault::ServerError,
+            4 => Fault::TooManyRequests {
+                retry_after: Some(1),
+            },
+            6 => Fault::AcceptThenHang,
+            8 => Fault::Hang,
+            _ => Fault::Delay(Duration::ZERO),
+        });
+    }
+    let llm = FakeLlm::start();
+    llm.set_delay(Duration::from_millis(150));
+    let llm_url = llm.base_url();
+    let extra = [
+        ("SMS_ALLOW_ALL_USERS", "true"),
+        ("HERMES_AGENT", "openai"),
+        ("HERMES_AGENT_URL", llm_url.as_str()),
+        ("HERMES_AGENT_MODEL", "replicas"),
+        ("TWILIO_REQUEST_TIMEOUT_SECS", "1"),
+        ("TWILIO_RECONCILE_AFTER_SECS", "1"),
+        ("RUST_LOG", "info"),
+    ];
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = replica(&home_a, &twilio, &db, &extra);
+    let mut b = Some(replica(&home_b, &twilio, &db, &extra));
+    let mut logs_b = String::new();
+
+    let senders: Vec<String> = (0..8).map(|k| format!("+1555060{k:04}")).collect();
+    let total = 80;
+    for i in 0..total {
+        let k = i % senders.len();
+        let (from, body, sid) = (&senders[k], format!("c{k} m{i}"), format!("SMr{i:0>31}"));
+        if i == 30 {
+            // B dies without a word, with whatever it holds: the load balancer (or Twilio's
+            // fallback URL) sends everything to A meanwhile.
+            let mut dead = b.take().expect("B runs");
+            dead.kill();
+            logs_b.push_str(&dead.logs());
+        }
+        if i == 50 {
+            b = Some(replica(&home_b, &twilio, &db, &extra));
+        }
+        let first = match (&b, i % 2) {
+            (Some(b), 1) => b,
+            _ => &a,
+        };
+        let answer = first.text(from, &body, &sid);
+        assert_eq!(answer.status, 200, "message {i}: {answer:?}");
+        if i % 7 == 3 {
+            // Twilio's retry of the same MessageSid reaches the other gateway: acknowledged,
+            // and not run again.
+            let other = match &b {
+                Some(b) if std::ptr::eq(first, &a) => b,
+                _ => &a,
+            };
+            assert_eq!(other.text(from, &body, &sid).status, 200, "retry of {i}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let b = b.expect("B was restarted");
+    settle(&db, &[&a, &b], Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(500));
+
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM inbound"),
+        total as i64,
+        "each MessageSid stored once"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM inbound WHERE state <> 'done'"),
+        0,
+        "every message had its turn"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        0
+    );
+    let answered = answered(&twilio);
+    for i in 0..total {
+        let to = answered.get(&i).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            to,
+            [senders[i % senders.len()].clone()],
+            "message {i} answered exactly once, to its sender"
+        );
+    }
+    assert_eq!(
+        llm.most_at_once(),
+        1,
+        "one turn at a time per conversation across gateways"
+    );
+    logs_b.push_str(&b.logs());
+    for (name, logs) in [("A", a.logs()), ("B", logs_b)] {
+        assert!(
+            logs.contains("reply queued"),
+            "gateway {name} took turns too:\n{logs}"
+        );
+    }
+}
+
+#[test]
+fn each_due_cron_run_happens_once_across_gateways() {
+    let Some(db) = TestDatabase::new("each_due_cron_run_happens_once") else {
+        return;
+    };
+    let twilio = emulator();
+    let url = db.url();
+    let extra = [
+        ("HERMES_DATABASE_URL", url.as_str()),
+        ("SMS_HOME_CHANNEL", "+15550003333"),
+    ];
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = sms_gateway(&home_a, &twilio, &extra);
+    let b = sms_gateway(&home_b, &twilio, &extra);
+    let mut env = sms_env(&twilio.base_url());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // Four one-shot jobs due within seconds, and a repeating one that missed ten runs.
+    for (i, schedule) in ["1s", "2s", "2s", "3s", "every 1m"].iter().enumerate() {
+        let command = format!("echo job{i}");
+        let out = run(
+            home_a.path(),
+            &env,
+            &[
+                "cron",
+                "add",
+                "--schedule",
+                schedule,
+                "--command",
+                &command,
+                "--deliver",
+                "sms",
+            ],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    db.rows("UPDATE cron_jobs SET next_run_at = next_run_at - 600000 WHERE schedule = 'every 1m'");
+    let sent = twilio.wait_for_messages(5, Duration::from_secs(30));
+    assert_eq!(sent.len(), 5, "{}\n----\n{}", a.logs(), b.logs());
+    std::thread::sleep(Duration::from_secs(3));
+    let mut bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["job0", "job1", "job2", "job3", "job4"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM cron_runs"),
+        5,
+        "one run per due time"
+    );
+}
+
+#[test]
+fn a_bad_or_unreachable_database_url_is_named_and_its_password_never_shown() {
+    let twilio = emulator();
+    let home = Home::new();
+    for (url, expected) in [
+        (
+            "mysql://hermes:s3cret-pw@db.example.com/hermes",
+            "expected a PostgreSQL URL",
+        ),
+        (
+            "postgres://hermes:s3cret-pw@127.0.0.1:1/hermes",
+            "127.0.0.1:1",
+        ),
+    ] {
+        let mut env = sms_env(&twilio.base_url());
+        env.push(("HERMES_DATABASE_URL".to_string(), url.to_string()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = run(home.path(), &env, &["gateway"], "");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{url}: {stderr}");
+        assert!(stderr.contains("HERMES_DATABASE_URL"), "{stderr}");
+        assert!(stderr.contains("environment"), "names the source: {stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    }
+    let help = run(home.path(), &[], &["gateway", "--help"], "");
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("s3cret-pw"));
+}
