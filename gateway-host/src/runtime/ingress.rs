@@ -44,8 +44,11 @@ const IMPORT_BATCH: usize = 2000;
 /// Size past which the journal starts over (with what is not imported yet).
 const RESTART_AT: u64 = 4 << 20;
 
-/// How long the importer sleeps when nothing wakes it, and waits after a failure.
+/// How long the importer sleeps when nothing wakes it.
 const IMPORT_IDLE: Duration = Duration::from_secs(1);
+
+/// How long the importer waits before trying again after a failed import.
+const IMPORT_RETRY: Duration = Duration::from_millis(250);
 
 /// How long the importer lets records gather after a busy import: one transaction for many of
 /// them, and no wake-up for each append.
@@ -518,6 +521,8 @@ struct Importer {
 impl Importer {
     fn run(mut self) {
         let mut measured = std::time::Instant::now();
+        // Since when imports fail, to log the first failure and the recovery only.
+        let mut failing: Option<std::time::Instant> = None;
         loop {
             if measured.elapsed() >= DISK_CHECK_EVERY {
                 measured = std::time::Instant::now();
@@ -530,6 +535,14 @@ impl Importer {
             if let Err(e) = self.restart_journal() {
                 error!("starting the inbound journal over: {e:#}");
             }
+            if imported.is_ok()
+                && let Some(since) = failing.take()
+            {
+                info!(
+                    "inbound messages imported again after {}s",
+                    since.elapsed().as_secs()
+                );
+            }
             match imported {
                 Ok(0) => {}
                 Ok(1) => continue,
@@ -541,11 +554,18 @@ impl Importer {
                     if let Some(acks) = &self.acks {
                         acks.unreachable();
                     }
-                    error!("importing inbound messages: {e:#} (they stay in the journal)");
+                    if failing.is_none() {
+                        failing = Some(std::time::Instant::now());
+                        error!(
+                            "importing inbound messages: {e:#} (they stay in the journal; trying again every {}ms)",
+                            IMPORT_RETRY.as_millis()
+                        );
+                    }
                     if stopping {
                         return;
                     }
-                    std::thread::park_timeout(IMPORT_IDLE);
+                    // Slept, not parked: appends must not hurry the next try.
+                    std::thread::sleep(IMPORT_RETRY);
                     continue;
                 }
             }

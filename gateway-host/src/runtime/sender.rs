@@ -18,6 +18,8 @@ use crate::store::{OutboxPart, PartState, Reconcilable, now_ms};
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claimed part stays ours; longer than any send can take.
 const LEASE: Duration = Duration::from_secs(60);
+/// How often recording a send's outcome is tried again while the database is away.
+const PERSIST_RETRY: Duration = Duration::from_millis(500);
 /// How long a look-up is ours before another sender may try it; longer than one can take.
 const LOOKUP_LEASE: Duration = Duration::from_secs(120);
 /// Ambiguous parts looked up per pass at most.
@@ -182,7 +184,8 @@ impl Sender {
         let m = &self.services.metrics;
         match platform.send(&part.chat, &part.part).await {
             Ok(receipt) => {
-                store.mark_sent(part.id, &receipt.provider_id, receipt.segments)?;
+                self.persist(|| store.mark_sent(part.id, &receipt.provider_id, receipt.segments))
+                    .await?;
                 m.inc("hermes_outbound_sent_total", &[("platform", name)]);
                 m.add(
                     "hermes_segments_sent_total",
@@ -200,7 +203,9 @@ impl Sender {
                 message,
             }) if attempts < MAX_ATTEMPTS => {
                 let delay = backoff(attempts, after);
-                store.mark_retry(part.id, now_ms() + delay.as_millis() as i64, &message, code)?;
+                let at = now_ms() + delay.as_millis() as i64;
+                self.persist(|| store.mark_retry(part.id, at, &message, code))
+                    .await?;
                 m.inc("hermes_outbound_retried_total", &[("platform", name)]);
                 warn!(
                     "[{name}] send to {who} failed (attempt {attempts}), retrying in {:.1}s: {message}",
@@ -208,8 +213,12 @@ impl Sender {
                 );
             }
             Err(err @ SendError::OptedOut { .. }) => {
-                store.suppress(name, &part.chat, "provider reports opt-out")?;
-                store.mark_final(part.id, PartState::Suppressed, &err.to_string(), err.code())?;
+                self.persist(|| store.suppress(name, &part.chat, "provider reports opt-out"))
+                    .await?;
+                self.persist(|| {
+                    store.mark_final(part.id, PartState::Suppressed, &err.to_string(), err.code())
+                })
+                .await?;
                 m.inc(
                     "hermes_outbound_failed_total",
                     &[("platform", name), ("code", &code_label(err.code()))],
@@ -218,11 +227,9 @@ impl Sender {
             }
             Err(err @ SendError::Ambiguous { .. }) => {
                 let after = platform.reconcile_after();
-                store.mark_ambiguous(
-                    part.id,
-                    &err.to_string(),
-                    Some(now_ms() + after.as_millis() as i64),
-                )?;
+                let at = now_ms() + after.as_millis() as i64;
+                self.persist(|| store.mark_ambiguous(part.id, &err.to_string(), Some(at)))
+                    .await?;
                 m.inc("hermes_outbound_ambiguous_total", &[("platform", name)]);
                 warn!(
                     "[{name}] part {}/{} to {who}: {err}; not re-sent: looked up at the provider in {}s",
@@ -232,7 +239,10 @@ impl Sender {
                 );
             }
             Err(err) => {
-                store.mark_final(part.id, PartState::Failed, &err.to_string(), err.code())?;
+                self.persist(|| {
+                    store.mark_final(part.id, PartState::Failed, &err.to_string(), err.code())
+                })
+                .await?;
                 m.inc(
                     "hermes_outbound_failed_total",
                     &[("platform", name), ("code", &code_label(err.code()))],
@@ -248,6 +258,31 @@ impl Sender {
 }
 
 impl Sender {
+    /// Records what became of a send, trying again while the database is out of reach: the
+    /// provider has answered, and forgetting its answer would leave the part to be looked up
+    /// (or, for a refusal, retried) when its lease runs out. Gives up after [`LEASE`].
+    async fn persist<T>(
+        &self,
+        write: impl Fn() -> Result<T, crate::store::StoreError>,
+    ) -> anyhow::Result<T> {
+        let deadline = Instant::now() + LEASE;
+        let mut warned = false;
+        loop {
+            match write() {
+                Ok(done) => return Ok(done),
+                Err(e) if Instant::now() >= deadline => return Err(e.into()),
+                Err(e) => {
+                    if !std::mem::replace(&mut warned, true) {
+                        warn!(
+                            "recording a send's outcome: {e}; trying again until the database takes it"
+                        );
+                    }
+                    tokio::time::sleep(PERSIST_RETRY).await;
+                }
+            }
+        }
+    }
+
     /// Settles an ambiguous part from the provider's records: found, it is recorded as sent
     /// with the provider's id and never sent again; not found, it is queued to be sent once
     /// more; when the records cannot be read, it is looked up again later, and nothing is

@@ -1,0 +1,117 @@
+//! PostgreSQL out of reach for a few seconds under traffic (SPEC section 9): two gateways keep
+//! acknowledging webhooks into their own journals, import them when the database is back, and
+//! every acknowledged message is answered exactly once.
+//!
+//! The gateways reach the server through a relay that the test cuts (closing every connection
+//! and refusing new ones, as a stopped server or a failed network looks to a client), so that
+//! the server itself keeps serving the other tests. Needs `HERMES_TEST_DATABASE_URL`.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gateway_tests::fake_llm::FakeLlm;
+use gateway_tests::harness::*;
+use gateway_tests::postgres::{Relay, TestDatabase};
+
+/// A counter's value in `/metrics`, summed over its labels.
+fn metric(gw: &Gateway, name: &str) -> f64 {
+    gw.get("/metrics")
+        .body
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_database_outage_under_traffic_loses_and_doubles_nothing() {
+    let Some(db) = TestDatabase::new("a_database_outage_under_traffic") else {
+        return;
+    };
+    let relay = Relay::start(db.server_addr());
+    let twilio = emulator();
+    let llm = FakeLlm::start();
+    llm.set_delay(Duration::from_millis(50));
+    let llm_url = llm.base_url();
+    let url = db.url_through(&relay);
+    let extra = [
+        ("HERMES_DATABASE_URL", url.as_str()),
+        ("SMS_ALLOW_ALL_USERS", "true"),
+        ("HERMES_AGENT", "openai"),
+        ("HERMES_AGENT_URL", llm_url.as_str()),
+        ("HERMES_AGENT_MODEL", "outage"),
+    ];
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = sms_gateway(&home_a, &twilio, &extra);
+    let b = sms_gateway(&home_b, &twilio, &extra);
+
+    let senders: Vec<String> = (0..6).map(|k| format!("+1555070{k:04}")).collect();
+    let total = 120;
+    let mut cut_at = None;
+    for i in 0..total {
+        if i == 30 {
+            relay.cut();
+            cut_at = Some(Instant::now());
+        }
+        if i == 90 {
+            relay.restore();
+            let down = cut_at.map(|t| t.elapsed()).unwrap_or_default();
+            assert!(down >= Duration::from_secs(3), "down for {down:?}");
+        }
+        let from = &senders[i % senders.len()];
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let answer = gw.text(from, &format!("m{i}"), &format!("SMo{i:0>31}"));
+        assert_eq!(answer.status, 200, "message {i} acknowledged: {answer:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        metric(&a, "hermes_inbound_journal_only_total")
+            + metric(&b, "hermes_inbound_journal_only_total")
+            > 0.0,
+        "webhooks were acknowledged from the journals while the database was away"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let open = a.unimported().max(0)
+            + b.unimported().max(0)
+            + db.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")
+            + db.count(
+                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
+            );
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} still open\n{}\n----\n{}",
+            a.logs(),
+            b.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(db.count("SELECT COUNT(*) FROM inbound"), total as i64);
+    let mut answered: HashMap<usize, Vec<String>> = HashMap::new();
+    for message in twilio.messages() {
+        for token in message.body.split_whitespace() {
+            if let Some(i) = token
+                .strip_prefix('m')
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                answered.entry(i).or_default().push(message.to.clone());
+            }
+        }
+    }
+    for i in 0..total {
+        assert_eq!(
+            answered.get(&i).map(Vec::as_slice).unwrap_or_default(),
+            [senders[i % senders.len()].clone()],
+            "message {i} answered exactly once, to its sender"
+        );
+    }
+    assert!(
+        a.logs().contains("the database is unreachable")
+            || b.logs().contains("the database is unreachable"),
+        "the outage is logged"
+    );
+}
