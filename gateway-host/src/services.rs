@@ -1,9 +1,9 @@
 //! What the parts of a running host share: the store, the platforms, wake-ups and metrics; and
 //! how they are opened from a configuration, by the gateway and by the commands that work on
 //! the same `$HERMES_HOME` ([`open_store`], [`build_platforms`], [`Services::from_config`]).
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use hermes_config::Config;
@@ -39,9 +39,6 @@ pub struct Services {
     pub outbox: Arc<Notify>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Home channels set by `/sethome` while running, by platform: a platform reads its own
-    /// only at start-up.
-    pub home_overrides: Arc<Mutex<HashMap<String, HomeChannel>>>,
     /// The time zone cron schedules are evaluated in.
     pub timezone: chrono_tz::Tz,
 }
@@ -59,7 +56,6 @@ impl Services {
             inbound: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
-            home_overrides: Arc::default(),
             timezone: crate::cron::schedule::zone(&config.section(HOST))?,
         })
     }
@@ -69,34 +65,31 @@ impl Services {
         self.platforms.get(name).map(|l| &l.platform)
     }
 
-    /// Where scheduled output for the named platform goes, if anywhere.
+    /// Where scheduled output for the named platform goes, if anywhere: the chat set by
+    /// `/sethome` (on any gateway sharing the database) before the configured one.
     pub fn home_channel(&self, name: &str) -> Option<HomeChannel> {
-        let overrides = self
-            .home_overrides
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        overrides
-            .get(name)
-            .cloned()
-            .or_else(|| self.platform(name)?.home_channel())
+        match self.store.home_override(name) {
+            Ok(Some((chat, display))) => {
+                return Some(HomeChannel {
+                    chat,
+                    name: display,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => warn!("reading the home channel set by /sethome: {e}"),
+        }
+        self.platform(name)?.home_channel()
     }
 
-    /// Makes `chat` the named platform's home channel for the rest of this run.
-    pub fn set_home_channel(&self, name: &str, chat: &str) {
+    /// Makes `chat` the named platform's home channel, for every gateway on the database
+    /// (the platform itself read its own at start-up).
+    pub fn set_home_channel(&self, name: &str, chat: &str) -> anyhow::Result<()> {
         let display = self
             .home_channel(name)
             .map(|h| h.name)
             .unwrap_or_else(|| "Home".to_string());
-        self.home_overrides
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(
-                name.to_string(),
-                HomeChannel {
-                    chat: chat.to_string(),
-                    name: display,
-                },
-            );
+        self.store.set_home_override(name, chat, &display)?;
+        Ok(())
     }
 }
 

@@ -257,3 +257,104 @@ fn a_bad_or_unreachable_database_url_is_named_and_its_password_never_shown() {
     let help = run(home.path(), &[], &["gateway", "--help"], "");
     assert!(!String::from_utf8_lossy(&help.stdout).contains("s3cret-pw"));
 }
+
+#[test]
+fn a_numbers_pace_rate_limits_and_home_channel_are_shared_across_gateways() {
+    let Some(db) = TestDatabase::new("limits_are_shared") else {
+        return;
+    };
+    let twilio = emulator();
+    let url = db.url();
+    let extra = [
+        ("HERMES_DATABASE_URL", url.as_str()),
+        ("SMS_ALLOW_ALL_USERS", "true"),
+        ("SMS_HOME_CHANNEL", "+15550003333"),
+        ("SMS_RATE_LIMIT_PER_MINUTE", "2"),
+        ("TWILIO_MAX_SEGMENTS_PER_SECOND", "2"),
+    ];
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = sms_gateway(&home_a, &twilio, &extra);
+    let b = sms_gateway(&home_b, &twilio, &extra);
+
+    // Eight one-segment replies, half through each gateway: at two segments a second for the
+    // number they take 3.5 s at least (twice as fast were the budget each gateway's own).
+    let started = Instant::now();
+    for i in 0..8 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let from = format!("+1555080{i:04}");
+        assert_eq!(gw.text(&from, "hi", &format!("SMp{i:0>31}")).status, 200);
+    }
+    let sent = twilio.wait_for_messages(8, Duration::from_secs(30));
+    let took = started.elapsed();
+    assert_eq!(sent.len(), 8);
+    assert!(
+        took >= Duration::from_millis(3000),
+        "the number's pace is shared: 8 segments in {took:?}"
+    );
+
+    // One sender, three texts over both gateways within a minute, limit two: the third is not
+    // answered and the sender is told once.
+    let carol = "+15550081111";
+    for (i, gw) in [&a, &b, &a, &b].iter().enumerate() {
+        assert_eq!(gw.text(carol, "again", &format!("SMq{i:0>31}")).status, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let to_carol: Vec<String> = twilio
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == carol)
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        to_carol.len(),
+        3,
+        "two answers and one notice: {to_carol:?}"
+    );
+    assert_eq!(
+        to_carol
+            .iter()
+            .filter(|b| b.contains("faster than I can answer"))
+            .count(),
+        1,
+        "{to_carol:?}"
+    );
+
+    // /sethome through A moves the home channel for B and for the command line too.
+    assert_eq!(
+        a.text(ALICE, "/sethome", &format!("SMs{:0>31}", 1)).status,
+        200
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            twilio
+                .messages()
+                .iter()
+                .any(|m| m.to == ALICE && m.body.contains("home channel"))
+                .then_some(())
+        })
+        .is_some()
+    );
+    let mut env = sms_env(&twilio.base_url());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run(
+        home_b.path(),
+        &env,
+        &["send", "--to", "sms", "to the new home"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = eventually(Duration::from_secs(10), || {
+        twilio
+            .messages()
+            .into_iter()
+            .find(|m| m.body == "to the new home")
+    })
+    .expect("delivered");
+    assert_eq!(home.to, ALICE);
+}

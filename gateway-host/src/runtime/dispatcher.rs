@@ -48,22 +48,6 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 pub const RATE_NOTICE: &str =
     "You're sending messages faster than I can answer. Please wait a minute before sending more.";
 
-struct RateWindow {
-    start: Instant,
-    count: u32,
-    noticed: bool,
-}
-
-impl RateWindow {
-    fn new() -> Self {
-        RateWindow {
-            start: Instant::now(),
-            count: 0,
-            noticed: false,
-        }
-    }
-}
-
 /// A one-time code without look-alike characters (no 0/O, 1/I/L).
 fn pairing_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -99,7 +83,6 @@ pub struct Dispatcher {
     running: RefCell<HashMap<Key, Running>>,
     turns: Semaphore,
     accepting: Cell<bool>,
-    windows: RefCell<HashMap<Key, RateWindow>>,
     max_outbox: usize,
     outbox_full: Cell<bool>,
     marks: RefCell<Vec<(i64, &'static str)>>,
@@ -126,7 +109,6 @@ impl Dispatcher {
             running: RefCell::new(HashMap::new()),
             turns: Semaphore::new(max_turns.max(1)),
             accepting: Cell::new(true),
-            windows: RefCell::new(HashMap::new()),
             max_outbox,
             outbox_full: Cell::new(false),
             marks: RefCell::new(Vec::new()),
@@ -395,23 +377,18 @@ impl Dispatcher {
         let Some(limit) = platform.access().rate_limit_per_minute else {
             return Ok(true);
         };
-        let notice = {
-            let mut windows = self.windows.borrow_mut();
-            if windows.len() > 10_000 {
-                windows.retain(|_, w| w.start.elapsed() < RATE_WINDOW);
-            }
-            let window = windows
-                .entry((msg.platform.clone(), msg.sender.clone()))
-                .or_insert_with(RateWindow::new);
-            if window.start.elapsed() >= RATE_WINDOW {
-                *window = RateWindow::new();
-            }
-            window.count += 1;
-            if window.count <= limit {
-                return Ok(true);
-            }
-            !std::mem::replace(&mut window.noticed, true)
-        };
+        // The window is the store's: gateways sharing a database count a sender together.
+        let window = format!("{}\u{1f}{}", msg.platform, msg.sender);
+        let hit = self.services.store.rate_hit(
+            &window,
+            RATE_WINDOW.as_millis() as i64,
+            limit,
+            now_ms(),
+        )?;
+        if hit.allowed {
+            return Ok(true);
+        }
+        let notice = hit.notice;
         info!(
             "[{}] message from {} over the rate limit: recorded, not answered",
             msg.platform,
@@ -558,7 +535,7 @@ impl Dispatcher {
         let path = self.services.home.join(".env");
         hermes_config::set_env_vars(&path, &[(setting, &key.1)])?;
         // The platform read its home channel at start-up; scheduled deliveries use this one.
-        self.services.set_home_channel(&key.0, &key.1);
+        self.services.set_home_channel(&key.0, &key.1)?;
         info!(
             "[{}] home channel set to {} ({setting} in {})",
             key.0,

@@ -2,7 +2,7 @@
 //! re-sending blindly what may already have gone out (such a part is looked up at the
 //! provider first: [`Sender::reconcile`]), and pacing each platform to its provider's rate.
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,6 @@ const LOOKUPS_PER_PASS: usize = 16;
 pub struct Sender {
     services: Services,
     in_flight: RefCell<HashSet<(String, String)>>,
-    next_free: RefCell<HashMap<String, Instant>>,
 }
 
 /// Wait before attempt `attempts + 1`: exponential from 1 s, capped at 5 min, with jitter, and
@@ -47,7 +46,6 @@ impl Sender {
         Rc::new(Sender {
             services,
             in_flight: RefCell::default(),
-            next_free: RefCell::default(),
         })
     }
 
@@ -149,13 +147,15 @@ impl Sender {
     }
 
     /// Reserves the platform's sending rate for `segments` units; returns how long to wait.
-    fn pace(&self, platform: &str, segments: u32, per_second: f64) -> Duration {
-        let now = Instant::now();
-        let mut next_free = self.next_free.borrow_mut();
-        let slot = next_free.entry(platform.to_string()).or_insert(now);
-        let start = (*slot).max(now);
-        *slot = start + Duration::from_secs_f64(f64::from(segments.max(1)) / per_second);
-        start - now
+    /// The budget is the store's: gateways sharing a database share their number's pace.
+    fn pace(&self, platform: &str, segments: u32, per_second: f64) -> anyhow::Result<Duration> {
+        let cost = (f64::from(segments.max(1)) / per_second * 1e6).ceil() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as i64;
+        let wait = self.services.store.reserve_pace(platform, cost, now)?;
+        Ok(Duration::from_micros(wait.max(0) as u64))
     }
 
     async fn send_one(&self, part: &OutboxPart) -> anyhow::Result<()> {
@@ -171,7 +171,7 @@ impl Sender {
             return Ok(());
         }
         if let Some(rate) = platform.units_per_second() {
-            let wait = self.pace(name, part.part.segments, rate);
+            let wait = self.pace(name, part.part.segments, rate)?;
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }

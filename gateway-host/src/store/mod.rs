@@ -18,6 +18,7 @@ pub mod journal;
 mod pairing;
 pub mod postgres;
 mod replicas;
+mod shared;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -27,6 +28,7 @@ pub use delivery::{
 };
 pub use pairing::{PairingEntry, PairingRequest, PairingStore};
 pub use replicas::{REPLICA_STALE_MS, Replica, ReplicaStore};
+pub use shared::{RateHit, SharedStore};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.
 pub type Millis = i64;
@@ -323,12 +325,19 @@ pub trait MessageStore {
 
 /// Everything a backend stores: the gateway holds one behind a [`Store`].
 pub trait Backend:
-    MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + Send + Sync
+    MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + SharedStore + Send + Sync
 {
 }
 
 impl<T> Backend for T where
-    T: MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + Send + Sync
+    T: MessageStore
+        + DeliveryStore
+        + PairingStore
+        + CronStore
+        + ReplicaStore
+        + SharedStore
+        + Send
+        + Sync
 {
 }
 

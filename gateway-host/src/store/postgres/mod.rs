@@ -23,6 +23,7 @@ mod delivery;
 mod messages;
 mod pairing;
 mod replicas;
+mod shared;
 
 /// The advisory lock taken while migrating (any constant shared by every replica).
 const MIGRATION_LOCK: i64 = 0x6865_726d_6573; // "hermes"
@@ -72,6 +73,21 @@ CREATE TABLE replicas (
     home TEXT NOT NULL,
     started_at BIGINT NOT NULL,
     seen_at BIGINT NOT NULL
+);
+CREATE TABLE pacing (
+    key TEXT PRIMARY KEY,
+    next_free_us BIGINT NOT NULL
+);
+CREATE TABLE rate_windows (
+    key TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    noticed BOOLEAN NOT NULL
+);
+CREATE TABLE home_overrides (
+    platform TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    name TEXT NOT NULL
 );
 CREATE TABLE conversation_claims (
     platform TEXT NOT NULL,

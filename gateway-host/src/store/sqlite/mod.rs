@@ -17,6 +17,7 @@ mod cron;
 mod delivery;
 mod pairing;
 mod replicas;
+mod shared;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -193,6 +194,8 @@ pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
 /// The SQLite backend: one connection, shared behind a lock.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// What gateways sharing a database would keep in it: this one is alone.
+    local: Mutex<crate::store::shared::LocalShared>,
 }
 
 /// Size of the write-ahead log past which a checkpoint rewinds it.
@@ -277,10 +280,17 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let store = SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            local: Mutex::default(),
         };
         store.migrate()?;
         spawn_checkpointer(path, Arc::downgrade(&store.conn));
         Ok(store)
+    }
+
+    pub(crate) fn local(&self) -> MutexGuard<'_, crate::store::shared::LocalShared> {
+        self.local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -13,6 +13,7 @@ mod cron;
 mod delivery;
 pub(crate) mod messages;
 mod pairing;
+mod shared;
 
 /// Where a test's database lives.
 enum Place {
