@@ -23,6 +23,8 @@ use crate::store::{Job, JobKind, RunStatus, now_ms};
 /// How often the scheduler looks for due jobs; jobs added by `hermes cron add` in another
 /// process are noticed within this time.
 const TICK: Duration = Duration::from_secs(1);
+/// How often, with a shared database, runs left by gateways that stopped are looked for.
+const SHARED_CHECK: Duration = Duration::from_secs(10);
 /// Output beyond this many characters is cut, with a note saying so: a runaway command must
 /// not turn into hundreds of paid messages.
 pub const MAX_OUTPUT_CHARS: usize = 16_000;
@@ -224,12 +226,14 @@ impl Scheduler {
     /// Runs due jobs until `shutdown` turns true, then lets running jobs finish for up to
     /// `grace`; runs still going then are recorded as interrupted at the next start.
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
-        match self.services.store.interrupt_unfinished_runs() {
-            Ok(0) => {}
-            Ok(n) => warn!("[cron] {n} job run(s) were cut off when the gateway stopped"),
-            Err(e) => error!("[cron] {e}"),
-        }
+        self.interrupt_unfinished();
+        let mut checked = Instant::now();
         loop {
+            // With a shared database another gateway may die mid-run at any time.
+            if self.services.store.is_shared() && checked.elapsed() >= SHARED_CHECK {
+                checked = Instant::now();
+                self.interrupt_unfinished();
+            }
             if let Err(e) = self.tick() {
                 error!("[cron] {e:#}");
             }
@@ -244,6 +248,15 @@ impl Scheduler {
         }
         for (_, task) in self.running.borrow_mut().drain() {
             task.abort();
+        }
+    }
+
+    /// Records the runs that a gateway which stopped left unfinished as interrupted.
+    fn interrupt_unfinished(&self) {
+        match self.services.store.interrupt_unfinished_runs() {
+            Ok(0) => {}
+            Ok(n) => warn!("[cron] {n} job run(s) were cut off when a gateway stopped"),
+            Err(e) => error!("[cron] {e}"),
         }
     }
 

@@ -166,8 +166,9 @@ pub trait CronStore {
         deliveries: &str,
     ) -> Result<()>;
 
-    /// Marks runs that never ended (the gateway stopped mid-run) as interrupted; returns how
-    /// many.
+    /// Marks runs that never ended because their gateway stopped mid-run as interrupted;
+    /// returns how many. With one gateway per database (SQLite), called at its start, that is
+    /// every unfinished run; with several, those of the gateways that stopped.
     fn interrupt_unfinished_runs(&self) -> Result<usize>;
 
     /// What became of an outgoing part.

@@ -4,6 +4,7 @@
 //! `UPDATE` checked by the rows it changed, and the writes that touch both a run and its job
 //! are either a transaction or a single statement whose data-modifying parts share one
 //! snapshot.
+use crate::store::REPLICA_STALE_MS;
 use tokio_postgres::Row;
 
 use super::PgStore;
@@ -155,9 +156,9 @@ impl CronStore for PgStore {
             let tx = client.transaction().await?;
             let run: i64 = tx
                 .query_one(
-                    "INSERT INTO cron_runs (job_id, trigger, started_at) VALUES ($1, $2, $3)
-                     RETURNING id",
-                    &[&job_id, &trigger, &now],
+                    "INSERT INTO cron_runs (job_id, trigger, started_at, replica)
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    &[&job_id, &trigger, &now, &self.replica()],
                 )
                 .await?
                 .try_get(0)?;
@@ -198,7 +199,11 @@ impl CronStore for PgStore {
         })
     }
 
+    /// The runs of gateways that stopped (their heartbeat went stale, or they left): a run
+    /// of a gateway still alive, or of a command line (`hermes cron run`, which keeps no
+    /// heartbeat), is its own to end.
     fn interrupt_unfinished_runs(&self) -> Result<usize> {
+        let now = now_ms();
         self.block(async {
             let client = self.client().await?;
             // One statement, so the jobs marked interrupted are exactly those of the runs it
@@ -208,13 +213,15 @@ impl CronStore for PgStore {
                     "WITH ended AS (
                          UPDATE cron_runs SET ended_at = $1, status = 'interrupted'
                          WHERE ended_at IS NULL
+                           AND (replica IS NULL
+                                OR replica IN (SELECT name FROM replicas WHERE seen_at < $2))
                          RETURNING job_id
                      ), jobs AS (
                          UPDATE cron_jobs SET last_status = 'interrupted'
                          WHERE id IN (SELECT job_id FROM ended)
                      )
                      SELECT count(*) FROM ended",
-                    &[&now_ms()],
+                    &[&now, &(now - REPLICA_STALE_MS)],
                 )
                 .await?;
             let n: i64 = row.try_get(0)?;

@@ -182,7 +182,8 @@ CREATE TABLE cron_runs (
     ended_at BIGINT,
     status TEXT,
     output TEXT,
-    deliveries TEXT NOT NULL DEFAULT '[]'
+    deliveries TEXT NOT NULL DEFAULT '[]',
+    replica TEXT
 );
 CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
 "#];

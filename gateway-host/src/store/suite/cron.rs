@@ -53,7 +53,14 @@ fn cron_runs_are_recorded_paused_jobs_wait_and_removal_cascades() {
         store
             .finish_job_run(run, RunStatus::Silent, "[SILENT] nothing new", "[]")
             .unwrap();
+        store.heartbeat(now_ms()).unwrap();
         let unfinished = store.start_job_run(id, "schedule").unwrap();
+        if let Some(other) = backend.open_replica("replica-b") {
+            // The gateway running it is alive: its run is its own to end.
+            assert_eq!(other.interrupt_unfinished_runs().unwrap(), 0);
+        }
+        // It stops without a word: once its heartbeat is stale its run was cut off.
+        store.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
         assert_eq!(store.interrupt_unfinished_runs().unwrap(), 1);
         let job = store.job(id).unwrap().unwrap();
         assert_eq!(job.last_status.as_deref(), Some("interrupted"));
