@@ -1,7 +1,7 @@
 //! The `hermes` command line: the clap definitions, logging set-up and dispatch. Each
 //! subcommand has its own file: [`gateway`] (run, and [`sandbox`] for `--sandbox`) with
 //! [`setup`] and [`doctor`] below it, [`platforms`], [`format`](mod@format), [`send`],
-//! [`cron`], [`pairing`] and [`outbox`].
+//! [`cron`], [`pairing`], [`outbox`] and [`migrate`].
 //!
 //! Nothing outside this module uses it: the commands call into the rest of the crate
 //! ([`crate::runtime`] for `hermes gateway`, [`crate::runtime::deliver`] for what is sent,
@@ -18,6 +18,7 @@ pub mod cron;
 pub mod doctor;
 pub mod format;
 pub mod gateway;
+pub mod migrate;
 pub mod outbox;
 pub mod pairing;
 pub mod platforms;
@@ -49,6 +50,8 @@ enum Command {
     Pairing(pairing::PairingArgs),
     /// Outgoing parts and their delivery (`list`, `retry ID`).
     Outbox(outbox::OutboxArgs),
+    /// Copy this home's SQLite database into an empty PostgreSQL database (`--to URL`).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -80,5 +83,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cron(args) => cron::run(&load_config()?, args),
         Command::Pairing(args) => pairing::run(args),
         Command::Outbox(args) => outbox::run(&load_config()?, args),
+        Command::Migrate(args) => migrate::run(&load_config()?, args),
     }
 }

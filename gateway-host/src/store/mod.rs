@@ -15,6 +15,7 @@ use platform_api::{Accepted, Attachment, Control, Inbound, Part};
 mod cron;
 mod delivery;
 pub mod journal;
+pub mod migrate;
 mod pairing;
 pub mod postgres;
 mod replicas;
