@@ -358,3 +358,84 @@ fn a_numbers_pace_rate_limits_and_home_channel_are_shared_across_gateways() {
     .expect("delivered");
     assert_eq!(home.to, ALICE);
 }
+
+#[test]
+fn the_doctor_reports_the_database_and_the_gateways_alive_on_it() {
+    let Some(db) = TestDatabase::new("the_doctor_reports_the_database") else {
+        return;
+    };
+    let twilio = emulator();
+    let url = db.url();
+    let extra = [("HERMES_DATABASE_URL", url.as_str())];
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let mut a = sms_gateway(&home_a, &twilio, &extra);
+    let b = sms_gateway(&home_b, &twilio, &extra);
+    let name = |home: &Home| {
+        std::fs::read_to_string(home.path().join("replica"))
+            .expect("a gateway names its home")
+            .trim()
+            .to_string()
+    };
+    let (name_a, name_b) = (name(&home_a), name(&home_b));
+    assert_ne!(name_a, name_b);
+    let mut env = sms_env(&twilio.base_url());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |subject: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(subject))
+            .unwrap_or_else(|| panic!("no {subject} line:\n{stdout}"))
+            .to_string()
+    };
+    let database = line("database:");
+    assert!(
+        database.contains("reachable, schema version 1"),
+        "{database}"
+    );
+    assert!(
+        database.contains(":***@"),
+        "the password is masked: {database}"
+    );
+    assert!(!stdout.contains("hermes_test:hermes_test"), "{stdout}");
+    let gateways = line("gateways:");
+    assert!(gateways.contains("2 alive"), "{gateways}");
+    assert!(
+        gateways.contains(&name_a) && gateways.contains(&name_b),
+        "{gateways}"
+    );
+    assert!(
+        line("inbound journal").contains("every acknowledged message is in the database"),
+        "{stdout}"
+    );
+
+    // One stops (SIGTERM): it leaves, and is no longer counted.
+    a.terminate();
+    let gone = eventually(Duration::from_secs(10), || {
+        let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout.contains("1 alive").then_some(stdout)
+    });
+    assert!(gone.is_some(), "a gateway that stopped is not alive");
+    drop(b);
+
+    // Unreachable: one line that names the variable and how to fix it.
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(k, v)| {
+            if *k == "HERMES_DATABASE_URL" {
+                (*k, "postgres://hermes:s3cret-pw@127.0.0.1:1/hermes")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success());
+    assert!(stdout.contains("HERMES_DATABASE_URL"), "{stdout}");
+    assert!(stdout.contains("pg_hba.conf"), "{stdout}");
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+}

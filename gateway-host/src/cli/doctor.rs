@@ -1,5 +1,6 @@
 //! `hermes gateway doctor [--fix]`: checks the configuration of the host and of every
-//! registered platform and the inbound journal, then runs the live account checks that an
+//! registered platform, the shared database when there is one (reachable, schema version, the
+//! gateways alive on it) and the inbound journal, then runs the live account checks that an
 //! enabled platform offers in its [`platform_api::OperatorGuide`] (for SMS: credentials, number,
 //! Messaging webhook).
 //! Each line says ok or what is wrong and how to fix it; the exit code is 0 only when nothing is.
@@ -12,9 +13,10 @@ use platform_api::{Check, ConfigError, Origin, operator_guide, registrations};
 
 use crate::config::load_config;
 use crate::runtime::ingress::JOURNAL_FILE;
-use crate::settings::{HOST, HOST_SETTINGS};
-use crate::store::Store;
+use crate::services::open_store;
+use crate::settings::{self, HOST, HOST_SETTINGS};
 use crate::store::journal::{Position, count_unimported, dropped_path};
+use crate::store::{REPLICA_STALE_MS, Store};
 
 /// Options of `hermes gateway doctor`.
 #[derive(Args, Debug)]
@@ -25,12 +27,92 @@ pub struct DoctorArgs {
     fix: bool,
 }
 
+/// With `HERMES_DATABASE_URL` set: whether the database is reachable, its schema version and
+/// the gateways alive on it, with the opened store for the other checks; nothing without it.
+pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
+    const SUBJECT: &str = "database";
+    let host = config.section(HOST);
+    let url = match host.database_url(settings::DATABASE_URL.env) {
+        Ok(Some(url)) => url,
+        // A bad value is reported with the other settings.
+        Ok(None) | Err(_) => return (Vec::new(), None),
+    };
+    let shown = platform_api::redact_database_url(&url);
+    let store = match open_store(config) {
+        Ok(store) => store,
+        Err(e) => {
+            let check = Check::problem(
+                SUBJECT,
+                format!("{e:#}"),
+                format!(
+                    "check that PostgreSQL runs and takes connections from this machine at {shown} (host, port, pg_hba.conf), and the user, password and database in {}",
+                    settings::DATABASE_URL.env
+                ),
+            );
+            return (vec![check], None);
+        }
+    };
+    let mut checks = vec![match store.schema_version() {
+        Ok(version) => Check::ok(
+            SUBJECT,
+            format!("PostgreSQL at {shown} reachable, schema version {version}"),
+        ),
+        Err(e) => Check::problem(
+            SUBJECT,
+            format!("PostgreSQL at {shown}: {e}"),
+            "start a gateway once: it creates and migrates the schema",
+        ),
+    }];
+    let now = crate::store::now_ms();
+    checks.push(match store.replicas(now - REPLICA_STALE_MS) {
+        Ok(live) if live.is_empty() => Check::ok("gateways", "none running on this database"),
+        Ok(live) => Check::ok(
+            "gateways",
+            format!(
+                "{} alive: {}",
+                live.len(),
+                live.iter()
+                    .map(|r| format!(
+                        "{} (up {}, seen {:.1}s ago)",
+                        r.home,
+                        human_age(now - r.started_at),
+                        (now - r.seen_at) as f64 / 1000.0
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Err(e) => Check::problem(
+            "gateways",
+            e.to_string(),
+            "the database answered a moment ago: run the doctor again",
+        ),
+    });
+    (checks, Some(store))
+}
+
+/// A duration in milliseconds as a person would say it: `42s`, `7m`, `3h`, `2d`.
+fn human_age(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3_600 => format!("{}m", secs / 60),
+        3_600..86_400 => format!("{}h", secs / 3_600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 /// Checks the inbound journal of `home`: what waits there to be imported into the database, and
 /// bytes that a start after a crash cut from its end. Reads only: the gateway may be running.
-pub fn journal_checks(home: &Path) -> Vec<Check> {
+/// With a shared database (`shared`) its import position is read there.
+pub fn journal_checks(home: &Path, shared: Option<&Store>) -> Vec<Check> {
     const SUBJECT: &str = "inbound journal";
     let path = home.join(JOURNAL_FILE);
-    let imported = match Store::read_journal_position(&home.join("gateway.db")) {
+    let position = match shared {
+        Some(store) => store.journal_position().map(Some),
+        None => Store::read_journal_position(&home.join("gateway.db")),
+    };
+    let imported = match position {
         Ok(position) => position.unwrap_or(Position {
             generation: 0,
             offset: 0,
@@ -38,8 +120,8 @@ pub fn journal_checks(home: &Path) -> Vec<Check> {
         Err(e) => {
             return vec![Check::problem(
                 SUBJECT,
-                format!("cannot read gateway.db: {e}"),
-                "check the file's permissions and the disk; `hermes gateway` says more when it starts",
+                format!("cannot read how far it is imported: {e}"),
+                "check the database (gateway.db's permissions and the disk, or the database line above); `hermes gateway` says more when it starts",
             )];
         }
     };
@@ -77,13 +159,15 @@ pub fn journal_checks(home: &Path) -> Vec<Check> {
 }
 
 /// The last 24 hours of outgoing parts by delivery status and error code, each code with what
-/// it means and what to do (from the platform, when it knows); empty without a database.
-pub fn delivery_lines(config: &Config) -> anyhow::Result<Vec<String>> {
+/// it means and what to do (from the platform, when it knows); empty without a database. With
+/// a shared database (`shared`) they are read there.
+pub fn delivery_lines(config: &Config, shared: Option<&Store>) -> anyhow::Result<Vec<String>> {
     let path = config.home().join("gateway.db");
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let store = Store::open(&path)?;
+    let store = match shared {
+        Some(store) => store.clone(),
+        None if !path.exists() => return Ok(Vec::new()),
+        None => Store::open(&path)?,
+    };
     let since = crate::store::now_ms() - 24 * 3_600_000;
     let summary = store.delivery_summary(since)?;
     let mut lines = Vec::new();
@@ -205,16 +289,18 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     println!("Configuration ({})", config.home().display());
     let checks = configuration_checks(&config);
     report(&checks);
-    report(&journal_checks(config.home()));
+    let (checks, shared) = database_checks(&config);
+    report(&checks);
+    report(&journal_checks(config.home(), shared.as_ref()));
     println!("\nDeliveries in the last 24 hours (parts by delivery status, or state)");
-    match delivery_lines(&config) {
+    match delivery_lines(&config, shared.as_ref()) {
         Ok(lines) if lines.is_empty() => println!("  none"),
         Ok(lines) => {
             for line in lines {
                 println!("  {line}");
             }
         }
-        Err(e) => println!("  cannot read gateway.db: {e:#}"),
+        Err(e) => println!("  cannot read the database: {e:#}"),
     }
 
     // Account checks run only for platforms whose settings are complete and valid.

@@ -29,4 +29,7 @@ pub trait ReplicaStore {
 
     /// Removes this gateway's heartbeat: it stops, and what it held may be taken at once.
     fn leave(&self) -> Result<()>;
+
+    /// The version of the database's schema (the migrations applied).
+    fn schema_version(&self) -> Result<i64>;
 }

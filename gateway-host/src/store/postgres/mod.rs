@@ -326,17 +326,6 @@ impl PgStore {
             Ok(())
         })
     }
-
-    /// The schema version the database is at.
-    pub fn schema_version(&self) -> Result<i64> {
-        self.block(async {
-            let client = self.client().await?;
-            Ok(client
-                .query_one("SELECT version FROM hermes_schema WHERE id = 1", &[])
-                .await?
-                .get(0))
-        })
-    }
 }
 
 /// A pool failure, without the connection settings (which hold the password).
@@ -350,6 +339,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ReplicaStore;
     use crate::store::suite;
 
     #[test]

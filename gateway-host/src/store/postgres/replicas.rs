@@ -38,4 +38,14 @@ impl ReplicaStore for PgStore {
         self.exec("DELETE FROM replicas WHERE name = $1", &[&self.replica()])?;
         Ok(())
     }
+
+    fn schema_version(&self) -> Result<i64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_one("SELECT version FROM hermes_schema WHERE id = 1", &[])
+                .await?
+                .get(0))
+        })
+    }
 }

@@ -14,4 +14,10 @@ impl ReplicaStore for SqliteStore {
     fn leave(&self) -> Result<()> {
         Ok(())
     }
+
+    fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
 }
