@@ -12,15 +12,20 @@ use crate::store::{
 
 /// Inserts one inbound message; a second with the same platform and provider id changes
 /// nothing.
+/// A message's attachments as stored.
+fn attachments_json(inbound: &Inbound) -> String {
+    if inbound.attachments.is_empty() {
+        "[]".into()
+    } else {
+        serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
+    }
+}
+
 async fn insert_one(
     client: &impl deadpool_postgres::GenericClient,
     inbound: &Inbound,
 ) -> Result<Accepted> {
-    let attachments = if inbound.attachments.is_empty() {
-        "[]".into()
-    } else {
-        serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
-    };
+    let attachments = attachments_json(inbound);
     let control = inbound.control.map(control_str);
     let changed = client
         .execute(
@@ -44,6 +49,58 @@ async fn insert_one(
     } else {
         Accepted::Duplicate
     })
+}
+
+/// Stores a batch of messages in one statement (one round trip, however many), in order,
+/// each once: a message already stored, or earlier in the batch, is a duplicate.
+async fn insert_batch(
+    client: &impl deadpool_postgres::GenericClient,
+    batch: &[Inbound],
+) -> Result<Vec<Accepted>> {
+    let column = |f: &dyn Fn(&Inbound) -> String| batch.iter().map(f).collect::<Vec<String>>();
+    let platforms = column(&|i| i.platform.clone());
+    let ids = column(&|i| i.provider_id.clone());
+    let chats = column(&|i| i.chat.clone());
+    let senders = column(&|i| i.sender.clone());
+    let texts = column(&|i| i.text.clone());
+    let attachments = column(&|i| attachments_json(i));
+    let controls: Vec<Option<&str>> = batch.iter().map(|i| i.control.map(control_str)).collect();
+    let received: Vec<i64> = batch.iter().map(|i| to_ms(i.received_at)).collect();
+    let rows = client
+        .query(
+            "INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
+             SELECT platform, provider_id, chat, sender, text, attachments, control, received_at
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                         $7::TEXT[], $8::BIGINT[])
+                  WITH ORDINALITY
+                  AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, n)
+             ORDER BY n
+             ON CONFLICT (platform, provider_id) DO NOTHING
+             RETURNING platform, provider_id",
+            &[
+                &platforms,
+                &ids,
+                &chats,
+                &senders,
+                &texts,
+                &attachments,
+                &controls,
+                &received,
+            ],
+        )
+        .await?;
+    let mut stored: std::collections::HashSet<(String, String)> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(batch
+        .iter()
+        .map(|i| {
+            if stored.remove(&(i.platform.clone(), i.provider_id.clone())) {
+                Accepted::Stored
+            } else {
+                Accepted::Duplicate
+            }
+        })
+        .collect())
 }
 
 /// Records how far this home's journal is imported.
@@ -142,10 +199,7 @@ impl MessageStore for PgStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for inbound in batch {
-                outcomes.push(insert_one(&tx, inbound).await?);
-            }
+            let outcomes = insert_batch(&tx, batch).await?;
             record_position(&tx, self.home(), to).await?;
             tx.commit().await?;
             Ok(outcomes)
