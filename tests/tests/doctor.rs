@@ -9,6 +9,8 @@ use platform_sms::emulator::{Emulator, EmulatorConfig};
 
 /// A webhook URL Twilio may still have from an earlier tunnel.
 const OLD_URL: &str = "https://old-tunnel.example.com/sms";
+/// The public URL of a second gateway sharing the database, this one's `SMS_FALLBACK_URL`.
+const STANDBY_URL: &str = "https://standby.example.com/webhooks/twilio";
 
 /// The test account, owning [`OUR_NUMBER`] with the given Messaging webhook.
 fn twilio(sms_url: Option<&str>, sms_method: &str) -> Emulator {
@@ -98,6 +100,102 @@ fn fix_sets_the_webhook_and_method_then_checks_again() {
         twilio.incoming_number().0,
         Some(format!("{WEBHOOK_URL}#rc=3&rp=ct,rt,5xx"))
     );
+}
+
+#[test]
+fn fix_sets_the_fallback_pair_and_the_mirror_gateway_is_ok_as_it_stands() {
+    let twilio = twilio(Some(OLD_URL), "POST");
+    let primary = [("SMS_FALLBACK_URL", STANDBY_URL)];
+    let (output, text) = doctor(&twilio.base_url(), &primary, &[]);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "problem  Messaging webhook: is {OLD_URL}, but SMS_WEBHOOK_URL is {WEBHOOK_URL} and SMS_FALLBACK_URL is {STANDBY_URL}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\"Primary handler fails\" → Webhook, URL {STANDBY_URL}#rc=3&rp=ct,rt,5xx, HTTP POST → Save"
+        )),
+        "{text}"
+    );
+    assert_eq!(twilio.incoming_fallback(), (None, "POST".to_string()));
+
+    let (output, text) = doctor(&twilio.base_url(), &primary, &["--fix"]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let ours = format!("{WEBHOOK_URL}#rc=3&rp=ct,rt,5xx");
+    let theirs = format!("{STANDBY_URL}#rc=3&rp=ct,rt,5xx");
+    assert!(
+        text.contains(&format!(
+            "fixed    Messaging webhook: was primary {OLD_URL}, fallback none; now primary {ours}, fallback {theirs} (both POST)"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        twilio.incoming_number(),
+        (Some(ours.clone()), "POST".to_string())
+    );
+    assert_eq!(
+        twilio.incoming_fallback(),
+        (Some(theirs.clone()), "POST".to_string())
+    );
+
+    // Checked again as it now stands, this gateway is the primary.
+    let (output, text) = doctor(&twilio.base_url(), &primary, &[]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok       Messaging webhook: primary: {WEBHOOK_URL}; fallback: {STANDBY_URL}, both POST (this gateway is the primary)"
+        )),
+        "{text}"
+    );
+
+    // The second machine, configured as the mirror, is the fallback: ok, and nothing is sent.
+    let mirror = [
+        ("SMS_WEBHOOK_URL", STANDBY_URL),
+        ("SMS_FALLBACK_URL", WEBHOOK_URL),
+    ];
+    let (output, text) = doctor(&twilio.base_url(), &mirror, &[]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok       Messaging webhook: primary: {WEBHOOK_URL}; fallback: {STANDBY_URL}, both POST (this gateway is the fallback)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("All checks passed."), "{text}");
+    let (output, text) = doctor(&twilio.base_url(), &mirror, &["--fix"]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(!text.contains("fixed"), "{text}");
+    assert_eq!(twilio.incoming_number().0, Some(ours));
+    assert_eq!(twilio.incoming_fallback().0, Some(theirs));
+
+    // Without SMS_FALLBACK_URL the fallback is mentioned, not checked: the check is today's.
+    let (output, text) = doctor(&twilio.base_url(), &[], &[]);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok       Messaging webhook: {WEBHOOK_URL} (POST); the number's fallback is {STANDBY_URL}#rc=3&rp=ct,rt,5xx, not checked while SMS_FALLBACK_URL is unset"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_fallback_url_equal_to_the_webhook_url_is_a_settings_problem() {
+    let twilio = twilio(Some(WEBHOOK_URL), "POST");
+    let (output, text) = doctor(
+        &twilio.base_url(),
+        &[("SMS_FALLBACK_URL", WEBHOOK_URL)],
+        &["--fix"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("SMS_FALLBACK_URL (from environment): is the same URL as SMS_WEBHOOK_URL"),
+        "{text}"
+    );
+    assert_eq!(twilio.incoming_fallback(), (None, "POST".to_string()));
 }
 
 #[test]
@@ -241,8 +339,14 @@ fn doctor_requests_match_twilios_openapi_description() {
         ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
         ("TWILIO_PHONE_NUMBER", number),
     ];
-    for args in [&[][..], &["--fix"][..]] {
-        let (_, text) = doctor(&prism.base_url(), &extra, args);
+    let with_fallback = [extra[0], extra[1], ("SMS_FALLBACK_URL", STANDBY_URL)];
+    for (env, args) in [
+        (&extra[..], &[][..]),
+        (&extra[..], &["--fix"][..]),
+        // The fix that also sets the fallback, in one request.
+        (&with_fallback[..], &["--fix"][..]),
+    ] {
+        let (_, text) = doctor(&prism.base_url(), env, args);
         assert!(!text.contains("422"), "{text}");
         assert!(!text.contains("could not reach"), "{text}");
     }
@@ -259,11 +363,14 @@ fn doctor_requests_match_twilios_openapi_description() {
         "{requests:#?}"
     );
     assert!(seen("get", "/IncomingPhoneNumbers.json"), "{requests:#?}");
-    assert!(
-        seen(
-            "post",
-            "/IncomingPhoneNumbers/PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json"
-        ),
-        "{requests:#?}"
-    );
+    let updates = requests
+        .iter()
+        .filter(|r| {
+            r.method == "post"
+                && r.path
+                    .contains("/IncomingPhoneNumbers/PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json")
+        })
+        .count();
+    // One update per --fix run: the pair is set in the same request as the webhook.
+    assert_eq!(updates, 2, "{requests:#?}");
 }

@@ -1,5 +1,6 @@
 //! The Twilio account behind the settings, through REST API v2010: the account itself, the
-//! number we send from, and that number's Messaging webhook. `hermes gateway doctor` uses these.
+//! number we send from, and that number's Messaging webhook and fallback. `hermes gateway doctor`
+//! uses these.
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -94,6 +95,11 @@ pub struct IncomingNumber {
     pub sms_url: Option<String>,
     /// The method of that call, `POST` or `GET`.
     pub sms_method: Option<String>,
+    /// The URL Twilio calls when the call to `sms_url` fails (empty or absent: none); a second
+    /// gateway on the same database takes over there.
+    pub sms_fallback_url: Option<String>,
+    /// The method of the fallback call, `POST` or `GET`.
+    pub sms_fallback_method: Option<String>,
     /// A TwiML App that handles incoming messages instead of `sms_url`, when set.
     pub sms_application_sid: Option<String>,
 }
@@ -102,6 +108,14 @@ impl IncomingNumber {
     /// The Messaging webhook URL, if one is set.
     pub fn webhook_url(&self) -> Option<&str> {
         self.sms_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The fallback webhook URL, if one is set.
+    pub fn fallback_url(&self) -> Option<&str> {
+        self.sms_fallback_url
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
@@ -151,17 +165,23 @@ pub async fn find_number(settings: &SmsSettings) -> Result<Option<IncomingNumber
     }))
 }
 
-/// Points the number's Messaging webhook at `url` with method POST.
+/// Points the number's Messaging webhook at `url` with method POST and, when `fallback` is
+/// given, its fallback webhook at that URL with method POST, in one request so that Twilio never
+/// holds half of the pair. Without `fallback` the number's fallback is left as it is.
 pub async fn update_webhook(
     settings: &SmsSettings,
     number_sid: &str,
     url: &str,
+    fallback: Option<&str>,
 ) -> Result<IncomingNumber, ApiError> {
     let endpoint = format!(
         "{}/IncomingPhoneNumbers/{number_sid}.json",
         account_url(settings)
     );
-    let form = [("SmsUrl", url), ("SmsMethod", "POST")];
+    let mut form = vec![("SmsUrl", url), ("SmsMethod", "POST")];
+    if let Some(fallback) = fallback {
+        form.extend([("SmsFallbackUrl", fallback), ("SmsFallbackMethod", "POST")]);
+    }
     call(settings, client().post(&endpoint), Some(&form)).await
 }
 
@@ -253,16 +273,23 @@ mod tests {
         .unwrap();
         let number = &page.incoming_phone_numbers[0];
         assert_eq!(number.webhook_url(), None);
+        assert_eq!(number.fallback_url(), None);
         assert_eq!(number.application(), None);
         assert!(!number.capabilities.sms);
         let number: IncomingNumber = serde_json::from_str(
             r#"{"sid": "PN1", "phone_number": "+15551234567", "sms_url": "https://bot.example.com/webhooks/twilio",
-                "sms_method": "POST", "sms_application_sid": null}"#,
+                "sms_method": "POST", "sms_application_sid": null,
+                "sms_fallback_url": " https://standby.example.com/webhooks/twilio ", "sms_fallback_method": "POST"}"#,
         )
         .unwrap();
         assert_eq!(
             number.webhook_url(),
             Some("https://bot.example.com/webhooks/twilio")
         );
+        assert_eq!(
+            number.fallback_url(),
+            Some("https://standby.example.com/webhooks/twilio")
+        );
+        assert_eq!(number.sms_fallback_method.as_deref(), Some("POST"));
     }
 }

@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use platform_api::{AccessPolicy, ConfigError, ConfigSection, Setting, SettingKind, Unauthorized};
 
+use crate::signature::url_variants;
+
 /// `TWILIO_ACCOUNT_SID`.
 pub const ACCOUNT_SID: Setting = Setting::new(
     "TWILIO_ACCOUNT_SID",
@@ -36,6 +38,14 @@ pub const WEBHOOK_URL: Setting = Setting::new(
     "Public URL of the webhook as set in the Twilio Console, e.g. https://bot.example.com/webhooks/twilio",
 )
 .required()
+.kind(SettingKind::Url);
+/// `SMS_FALLBACK_URL`: a second gateway on the same database takes the number's messages when
+/// Twilio cannot deliver them to this one.
+pub const FALLBACK_URL: Setting = Setting::new(
+    "SMS_FALLBACK_URL",
+    "fallback_url",
+    "Public URL of a second gateway on the same database, set as the number's fallback webhook by `hermes gateway doctor --fix`",
+)
 .kind(SettingKind::Url);
 /// `SMS_WEBHOOK_PORT`.
 pub const WEBHOOK_PORT: Setting = Setting::new(
@@ -156,6 +166,7 @@ pub const SETTINGS: &[Setting] = &[
     AUTH_TOKEN,
     PHONE_NUMBER,
     WEBHOOK_URL,
+    FALLBACK_URL,
     WEBHOOK_PORT,
     WEBHOOK_HOST,
     INSECURE_NO_SIGNATURE,
@@ -196,6 +207,9 @@ pub struct SmsSettings {
     pub phone_number: String,
     /// Configured public webhook URL; `None` only in insecure mode.
     pub webhook_url: Option<String>,
+    /// Public URL of a second gateway sharing the database, which Twilio calls when this
+    /// one fails; `doctor --fix` sets it as the number's fallback webhook.
+    pub fallback_url: Option<String>,
     /// Address the webhook server binds.
     pub listen: SocketAddr,
     /// Who may chat.
@@ -226,6 +240,7 @@ impl std::fmt::Debug for SmsSettings {
                 &platform_api::phone::redact(&self.phone_number),
             )
             .field("webhook_url", &self.webhook_url)
+            .field("fallback_url", &self.fallback_url)
             .field("listen", &self.listen)
             .field("api_base_url", &self.api_base_url)
             .finish_non_exhaustive()
@@ -265,6 +280,21 @@ impl SmsSettings {
                 format!("is required: {REFUSAL_HINT}"),
             ));
         }
+        let fallback_url = section.url(FALLBACK_URL.env)?;
+        if let (Some(webhook), Some(fallback)) = (&webhook_url, &fallback_url) {
+            // Variants too: Twilio would post both to one gateway, and the doctor could not
+            // tell which side of the pair this gateway is.
+            if url_variants(webhook).iter().any(|v| v == fallback) {
+                return Err(ConfigError::new(
+                    FALLBACK_URL.env,
+                    section.get(FALLBACK_URL.env).map(|v| v.origin.clone()),
+                    format!(
+                        "is the same URL as {} ({webhook}); set it to the public URL of the other gateway, or unset it",
+                        WEBHOOK_URL.env
+                    ),
+                ));
+            }
+        }
         let port = section.port(WEBHOOK_PORT.env)?.unwrap_or(8080);
         let host = section
             .ip(WEBHOOK_HOST.env)?
@@ -303,6 +333,7 @@ impl SmsSettings {
             auth_token,
             phone_number,
             webhook_url,
+            fallback_url,
             listen: SocketAddr::new(host, port),
             access,
             home_channel: section.phone(HOME_CHANNEL.env)?,
@@ -373,6 +404,39 @@ mod tests {
         pairs.push(("SMS_INSECURE_NO_SIGNATURE", "true"));
         let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
         assert!(s.webhook_url.is_none());
+    }
+
+    #[test]
+    fn fallback_url_is_optional_and_must_differ_from_the_webhook_url() {
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(base())).unwrap();
+        assert_eq!(s.fallback_url, None);
+        let mut pairs = base();
+        pairs.push((
+            "SMS_FALLBACK_URL",
+            "https://standby.example.com/webhooks/twilio",
+        ));
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        assert_eq!(
+            s.fallback_url.as_deref(),
+            Some("https://standby.example.com/webhooks/twilio")
+        );
+        for same in [
+            "https://bot.example.com/webhooks/twilio",
+            "https://bot.example.com:443/webhooks/twilio",
+        ] {
+            let mut pairs = base();
+            pairs.push(("SMS_FALLBACK_URL", same));
+            let err = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
+            assert_eq!(err.var, "SMS_FALLBACK_URL");
+            assert!(
+                err.to_string().contains("same URL as SMS_WEBHOOK_URL"),
+                "{err}"
+            );
+        }
+        let mut pairs = base();
+        pairs.push(("SMS_FALLBACK_URL", "standby.example.com"));
+        let err = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
+        assert_eq!(err.var, "SMS_FALLBACK_URL", "{err}");
     }
 
     #[test]

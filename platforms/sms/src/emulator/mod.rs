@@ -140,6 +140,8 @@ type Callback = Arc<dyn Fn(&SentMessage) + Send + Sync>;
 struct State {
     sms_url: Option<String>,
     sms_method: String,
+    sms_fallback_url: Option<String>,
+    sms_fallback_method: String,
     number_updated: String,
     messages: Vec<SentMessage>,
     attempts: Vec<Attempt>,
@@ -244,6 +246,8 @@ impl Emulator {
             state: Mutex::new(State {
                 sms_url: config.sms_url.filter(|url| !url.is_empty()),
                 sms_method: config.sms_method.to_ascii_uppercase(),
+                sms_fallback_url: None,
+                sms_fallback_method: "POST".to_string(),
                 number_updated: created,
                 messages: Vec::new(),
                 attempts: Vec::new(),
@@ -360,6 +364,16 @@ impl Emulator {
     pub fn incoming_number(&self) -> (Option<String>, String) {
         let state = self.shared.lock();
         (state.sms_url.clone(), state.sms_method.clone())
+    }
+
+    /// The owned number's current SMS fallback URL and method: where Twilio would post an
+    /// incoming message when the webhook fails.
+    pub fn incoming_fallback(&self) -> (Option<String>, String) {
+        let state = self.shared.lock();
+        (
+            state.sms_fallback_url.clone(),
+            state.sms_fallback_method.clone(),
+        )
     }
 
     /// Sets the function called (on the server's thread) with each accepted message.
@@ -588,8 +602,9 @@ fn number_json(shared: &Shared) -> Value {
         "phone_number": shared.phone_number,
         "sid": shared.number_sid,
         "sms_application_sid": null,
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": null,
+        "sms_fallback_method": state.sms_fallback_method,
+        // Twilio writes an unset fallback as an empty string.
+        "sms_fallback_url": state.sms_fallback_url.as_deref().unwrap_or_default(),
         "sms_method": state.sms_method,
         "sms_url": state.sms_url,
         "status": "in-use",
@@ -648,29 +663,66 @@ fn list_numbers(shared: &Shared, query: &str) -> HttpResponse {
     }))
 }
 
-/// `POST IncomingPhoneNumbers/{sid}.json`: `SmsUrl` (empty clears it) and `SmsMethod`.
+/// `POST IncomingPhoneNumbers/{sid}.json`: `SmsUrl` and `SmsFallbackUrl` (empty clears them),
+/// `SmsMethod` and `SmsFallbackMethod`. Every parameter is checked before any is applied, so a
+/// refused update changes nothing.
 fn update_number(shared: &Shared, params: &[(String, String)]) -> HttpResponse {
     let url = param(params, "SmsUrl");
-    if let Some(url) = url.filter(|url| !url.is_empty() && !is_http_url(url)) {
-        return twilio_error(400, Some(21402), &format!("SmsUrl is not valid: {url}"));
+    let fallback = param(params, "SmsFallbackUrl");
+    for (name, value) in [("SmsUrl", url), ("SmsFallbackUrl", fallback)] {
+        if let Some(value) = value.filter(|v| !v.is_empty() && !is_http_url(v)) {
+            return twilio_error(400, Some(21402), &format!("{name} is not valid: {value}"));
+        }
     }
-    let method = param(params, "SmsMethod").map(str::to_ascii_uppercase);
-    if method.as_deref().is_some_and(|m| m != "GET" && m != "POST") {
-        return twilio_error(400, Some(21403), "SmsMethod must be either GET or POST");
-    }
+    let (method, fallback_method) = match (
+        method_param(params, "SmsMethod"),
+        method_param(params, "SmsFallbackMethod"),
+    ) {
+        (Ok(method), Ok(fallback_method)) => (method, fallback_method),
+        (Err(problem), _) | (_, Err(problem)) => {
+            return twilio_error(400, Some(21403), &problem);
+        }
+    };
     {
         let mut state = shared.lock();
-        if let Some(url) = url {
-            state.sms_url = (!url.is_empty()).then(|| url.to_string());
+        let sms_url = match url {
+            Some(url) => (!url.is_empty()).then(|| url.to_string()),
+            None => state.sms_url.clone(),
+        };
+        // Twilio calls the fallback only when the call to `sms_url` fails, so it needs one.
+        if fallback.is_some_and(|f| !f.is_empty()) && sms_url.is_none() {
+            return twilio_error(
+                400,
+                Some(21406),
+                "Cannot set SmsFallbackUrl without setting SmsUrl",
+            );
+        }
+        state.sms_url = sms_url;
+        if let Some(fallback) = fallback {
+            state.sms_fallback_url = (!fallback.is_empty()).then(|| fallback.to_string());
         }
         if let Some(method) = &method {
             state.sms_method = method.clone();
         }
-        if url.is_some() || method.is_some() {
+        if let Some(method) = &fallback_method {
+            state.sms_fallback_method = method.clone();
+        }
+        if url.is_some() || fallback.is_some() || method.is_some() || fallback_method.is_some() {
             state.number_updated = rfc2822(SystemTime::now());
         }
     }
     HttpResponse::Ok().json(number_json(shared))
+}
+
+/// A method parameter (`SmsMethod`, `SmsFallbackMethod`) upper-cased, or Twilio's message for
+/// its code 21403 when it is neither GET nor POST.
+fn method_param(params: &[(String, String)], name: &str) -> Result<Option<String>, String> {
+    match param(params, name).map(str::to_ascii_uppercase) {
+        Some(method) if method != "GET" && method != "POST" => {
+            Err(format!("{name} must be either GET or POST"))
+        }
+        method => Ok(method),
+    }
 }
 
 fn unauthenticated() -> HttpResponse {

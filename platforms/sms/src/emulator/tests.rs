@@ -568,6 +568,149 @@ fn incoming_numbers_lookup_and_update() {
 }
 
 #[test]
+fn incoming_number_fallback_is_shown_updated_and_checked_like_twilio() {
+    let emu = emulator();
+    let auth = || Some(basic(SID, TOKEN));
+    let number = format!(
+        "/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{}.json",
+        emu.number_sid()
+    );
+    let fetched = call(&emu, "GET", &number, auth(), &[]);
+    assert_eq!(fetched.status, 200);
+    // Twilio writes an unset fallback URL as an empty string, with POST as its method.
+    assert_eq!(fetched.json["sms_fallback_url"], "");
+    assert_eq!(fetched.json["sms_fallback_method"], "POST");
+    assert_eq!(emu.incoming_fallback(), (None, "POST".to_string()));
+
+    // Primary and fallback in one request.
+    let both = call(
+        &emu,
+        "POST",
+        &number,
+        auth(),
+        &[
+            ("SmsUrl", "https://primary.example.com/webhooks/twilio"),
+            ("SmsMethod", "POST"),
+            (
+                "SmsFallbackUrl",
+                "https://standby.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx",
+            ),
+            ("SmsFallbackMethod", "get"),
+        ],
+    );
+    assert_eq!(both.status, 200, "{}", both.json);
+    assert_eq!(
+        both.json["sms_url"],
+        "https://primary.example.com/webhooks/twilio"
+    );
+    assert_eq!(
+        both.json["sms_fallback_url"],
+        "https://standby.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx"
+    );
+    assert_eq!(both.json["sms_fallback_method"], "GET");
+    let listed = call(
+        &emu,
+        "GET",
+        &format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"),
+        auth(),
+        &[],
+    );
+    assert_eq!(
+        listed.json["incoming_phone_numbers"][0]["sms_fallback_url"],
+        "https://standby.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx"
+    );
+    let set = (
+        Some("https://standby.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx".to_string()),
+        "GET".to_string(),
+    );
+    assert_eq!(emu.incoming_fallback(), set);
+
+    // Refusals change nothing, the primary included.
+    for (params, code) in [
+        (&[("SmsFallbackUrl", "standby.example.com")][..], 21402),
+        (
+            &[("SmsFallbackUrl", "ftp://standby.example.com")][..],
+            21402,
+        ),
+        (&[("SmsFallbackMethod", "PUT")][..], 21403),
+        (
+            &[
+                ("SmsUrl", "https://other.example.com/sms"),
+                ("SmsFallbackMethod", "DELETE"),
+            ][..],
+            21403,
+        ),
+        (
+            &[
+                ("SmsUrl", "https://other.example.com/sms"),
+                ("SmsFallbackUrl", "not a url"),
+            ][..],
+            21402,
+        ),
+    ] {
+        let refused = call(&emu, "POST", &number, auth(), params);
+        assert_error(&refused, 400, code);
+        assert_eq!(emu.incoming_fallback(), set, "{params:?}");
+        assert_eq!(
+            emu.incoming_number().0.as_deref(),
+            Some("https://primary.example.com/webhooks/twilio"),
+            "{params:?}"
+        );
+    }
+    let refused = call(
+        &emu,
+        "POST",
+        &number,
+        auth(),
+        &[("SmsFallbackUrl", "nowhere")],
+    );
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SmsFallbackUrl")),
+        "{}",
+        refused.json
+    );
+
+    // An update that leaves the fallback out keeps it; an empty one clears it.
+    let primary_only = call(
+        &emu,
+        "POST",
+        &number,
+        auth(),
+        &[("SmsUrl", "https://moved.example.com/sms")],
+    );
+    assert_eq!(
+        primary_only.json["sms_fallback_url"],
+        "https://standby.example.com/webhooks/twilio#rc=3&rp=ct,rt,5xx"
+    );
+    let cleared = call(&emu, "POST", &number, auth(), &[("SmsFallbackUrl", "")]);
+    assert_eq!(cleared.status, 200, "{}", cleared.json);
+    assert_eq!(cleared.json["sms_fallback_url"], "");
+    assert_eq!(cleared.json["sms_url"], "https://moved.example.com/sms");
+    assert_eq!(emu.incoming_fallback(), (None, "GET".to_string()));
+
+    // Like Twilio, a fallback needs a primary URL to fall back from.
+    let no_primary = call(
+        &emu,
+        "POST",
+        &number,
+        auth(),
+        &[
+            ("SmsUrl", ""),
+            ("SmsFallbackUrl", "https://standby.example.com/sms"),
+        ],
+    );
+    assert_error(&no_primary, 400, 21406);
+    assert_eq!(
+        emu.incoming_number().0.as_deref(),
+        Some("https://moved.example.com/sms")
+    );
+    assert_eq!(emu.incoming_fallback().0, None);
+    assert!(emu.attempts().is_empty());
+}
+
+#[test]
 fn control_surface_lists_messages() {
     let emu = emulator();
     let sent = send(&emu, USER, "hello");
