@@ -51,11 +51,15 @@ async fn insert_one(
     })
 }
 
-/// Stores a batch of messages in one statement (one round trip, however many), in order,
-/// each once: a message already stored, or earlier in the batch, is a duplicate.
-async fn insert_batch(
-    client: &impl deadpool_postgres::GenericClient,
+/// Stores a batch of messages and records how far the journal is imported, in one statement
+/// (one round trip and one commit, however many messages: the webhooks waiting for them are
+/// answered the sooner), in order, each once: a message already stored, or earlier in the
+/// batch, is a duplicate.
+async fn import_batch(
+    client: &deadpool_postgres::Object,
+    home: &str,
     batch: &[Inbound],
+    to: journal::Position,
 ) -> Result<Vec<Accepted>> {
     let column = |f: &dyn Fn(&Inbound) -> String| batch.iter().map(f).collect::<Vec<String>>();
     let platforms = column(&|i| i.platform.clone());
@@ -66,17 +70,30 @@ async fn insert_batch(
     let attachments = column(&|i| attachments_json(i));
     let controls: Vec<Option<&str>> = batch.iter().map(|i| i.control.map(control_str)).collect();
     let received: Vec<i64> = batch.iter().map(|i| to_ms(i.received_at)).collect();
+    // A data-modifying CTE runs whether or not it is read: both writes commit together.
+    let statement = client
+        .prepare_cached(
+            "WITH new AS (
+               INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
+               SELECT platform, provider_id, chat, sender, text, attachments, control, received_at
+               FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                           $7::TEXT[], $8::BIGINT[])
+                    WITH ORDINALITY
+                    AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, n)
+               ORDER BY n
+               ON CONFLICT (platform, provider_id) DO NOTHING
+               RETURNING platform, provider_id
+             ), position AS (
+               INSERT INTO inbound_journal (home, generation, \"offset\") VALUES ($9, $10, $11)
+               ON CONFLICT (home) DO UPDATE
+                 SET generation = EXCLUDED.generation, \"offset\" = EXCLUDED.\"offset\"
+             )
+             SELECT platform, provider_id FROM new",
+        )
+        .await?;
     let rows = client
         .query(
-            "INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
-             SELECT platform, provider_id, chat, sender, text, attachments, control, received_at
-             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                         $7::TEXT[], $8::BIGINT[])
-                  WITH ORDINALITY
-                  AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, n)
-             ORDER BY n
-             ON CONFLICT (platform, provider_id) DO NOTHING
-             RETURNING platform, provider_id",
+            &statement,
             &[
                 &platforms,
                 &ids,
@@ -86,6 +103,9 @@ async fn insert_batch(
                 &attachments,
                 &controls,
                 &received,
+                &home,
+                &(to.generation as i64),
+                &(to.offset as i64),
             ],
         )
         .await?;
@@ -197,12 +217,8 @@ impl MessageStore for PgStore {
 
     fn import_inbound(&self, batch: &[Inbound], to: journal::Position) -> Result<Vec<Accepted>> {
         self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let outcomes = insert_batch(&tx, batch).await?;
-            record_position(&tx, self.home(), to).await?;
-            tx.commit().await?;
-            Ok(outcomes)
+            let client = self.client().await?;
+            import_batch(&client, self.home(), batch, to).await
         })
     }
 
@@ -491,10 +507,19 @@ impl MessageStore for PgStore {
 
     fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
         let now = now_ms();
+        // A part another gateway is claiming is skipped, not waited for (SKIP LOCKED); and it
+        // is claimed only while it is still its chat's first open part, so that parts go out
+        // in order per chat whichever gateway sends them.
         let changed = self.exec(
             "UPDATE outbox SET state = 'sending', lease_until = $2, claimed_by = $3, attempts = attempts + 1,
                                updated_at = $4, attempted_at = $4
-             WHERE id = $1 AND state = 'pending'",
+             WHERE id = (SELECT o.id FROM outbox o
+                         WHERE o.id = $1 AND o.state = 'pending'
+                           AND NOT EXISTS (SELECT 1 FROM outbox p
+                                           WHERE p.platform = o.platform AND p.chat = o.chat
+                                             AND p.id < o.id
+                                             AND p.state IN ('pending', 'sending', 'ambiguous'))
+                         FOR UPDATE SKIP LOCKED)",
             &[&id, &lease_until, &self.replica(), &now],
         )?;
         Ok(changed == 1)

@@ -266,7 +266,10 @@ impl PgStore {
     ) -> Result<u64> {
         self.block(async {
             let client = self.client().await?;
-            Ok(client.execute(sql, params).await?)
+            // Prepared once per connection: a statement sent as text is parsed every time,
+            // a round trip of its own.
+            let statement = client.prepare_cached(sql).await?;
+            Ok(client.execute(&statement, params).await?)
         })
     }
 
