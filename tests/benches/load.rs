@@ -1,10 +1,12 @@
 //! Load on the real binary, beside a bare actix-web handler on the same machine in the same run:
 //! signed-webhook ingress (throughput and latency with each message stored), the same from
 //! allowed senders with the `echo` agent answering (every webhook must be answered 2xx while
-//! the backlog of turns grows), end-to-end reply latency with the `echo` agent, and resident
+//! the backlog of turns grows), one and two gateways on one PostgreSQL database (with
+//! `HERMES_TEST_DATABASE_URL`), end-to-end reply latency with the `echo` agent, and resident
 //! memory idle and under load.
 //!
-//! Run: `cargo bench -p gateway-tests --bench load` (numbers go into BENCHMARKS.md).
+//! Run: `cargo bench -p gateway-tests --bench load` (numbers go into BENCHMARKS.md);
+//! `cargo bench -p gateway-tests --bench load -- shared` runs the PostgreSQL rows alone.
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -150,6 +152,16 @@ struct WrkRun {
 /// other from the back, however unevenly they share the work); `None` when wrk is not
 /// installed.
 fn wrk(addr: SocketAddr, reqs: &[Vec<u8>]) -> Option<WrkRun> {
+    wrk_with(addr, reqs, 2, CONNECTIONS)
+}
+
+/// [`wrk`] with its thread and connection counts.
+fn wrk_with(
+    addr: SocketAddr,
+    reqs: &[Vec<u8>],
+    threads: usize,
+    connections: usize,
+) -> Option<WrkRun> {
     let dir = tempfile::tempdir().ok()?;
     let script = dir.path().join("requests.lua");
     let mut lua = String::from(
@@ -176,8 +188,8 @@ fn wrk(addr: SocketAddr, reqs: &[Vec<u8>]) -> Option<WrkRun> {
     std::fs::write(&script, lua).ok()?;
     let out = std::process::Command::new("wrk")
         .args([
-            "-t2",
-            &format!("-c{CONNECTIONS}"),
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
             &format!("-d{}s", RUN.as_secs()),
             "--latency",
             "-s",
@@ -251,12 +263,17 @@ fn bare_server() -> SocketAddr {
 }
 
 fn main() {
-    // Criterion-style harness flags (`--bench`) are accepted and ignored.
+    // Criterion-style harness flags (`--bench`) are accepted and ignored; `shared` runs only
+    // the rows of several gateways on one PostgreSQL database.
     println!("building the release binary…");
     hermes_bin();
     let twilio = emulator();
 
     let bare = bare_server();
+    if std::env::args().any(|a| a == "shared") {
+        shared_database(&twilio, bare);
+        return;
+    }
     let home = Home::new();
     let gw = sms_gateway(&home, &twilio, &[]);
     // Idle: started, listening, nothing received yet.
@@ -363,6 +380,7 @@ fn main() {
     drop(gw);
 
     allowed_senders(&twilio, bare);
+    shared_database(&twilio, bare);
 
     // End to end: allowed sender, echo agent, reply through the emulator.
     let home = Home::new();
@@ -499,6 +517,153 @@ fn allowed_senders(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
         "every acknowledged webhook reached SQLite"
     );
     drop(gw);
+}
+
+/// Connections of the steady 1,000 requests/s runs of [`shared_database`]: a webhook waits
+/// for a commit there, a millisecond or two, so two connections could not carry 1,000 a
+/// second however fast the commits (Twilio opens a connection per webhook).
+const STEADY_CONNECTIONS: usize = 16;
+
+/// Keep-alive connections of the "many" runs of [`shared_database`]: a webhook waits for a
+/// database commit, so how many arrive together decides how many one commit takes.
+const MANY_CONNECTIONS: usize = 64;
+
+/// Signed webhooks on one PostgreSQL database (`HERMES_TEST_DATABASE_URL`), beside the bare
+/// handler and the SQLite default in the same run: one gateway, then two sharing the load (as
+/// behind a load balancer), each webhook answered only once committed in PostgreSQL. Each at
+/// the usual 8 connections and at 64, and at a steady 1,000 requests/s over 16.
+fn shared_database(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) {
+    let Some(db) = gateway_tests::postgres::TestDatabase::new("the shared-database benchmark")
+    else {
+        println!("\n(HERMES_TEST_DATABASE_URL is not set: the PostgreSQL rows need it)");
+        return;
+    };
+    let url = db.url();
+    println!(
+        "\n## One database for several gateways (wrk, {}s each; connections in all)\n",
+        RUN.as_secs()
+    );
+    println!(
+        "| scenario | req/s (2xx), {CONNECTIONS} conn. | p99 | req/s (2xx), {MANY_CONNECTIONS} conn. | p99 | p99 at 1,000 req/s | non-2xx | answered from the journal |\n|---|---|---|---|---|---|---|---|"
+    );
+    let journal_only = |gws: &[&Gateway]| -> u64 {
+        gws.iter()
+            .flat_map(|gw| {
+                gw.get("/metrics")
+                    .body
+                    .lines()
+                    .filter(|l| l.starts_with("hermes_inbound_journal_only_total"))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum::<f64>() as u64
+    };
+    let at_1k = |addrs: &[SocketAddr], tag: &str| -> Outcome {
+        // 1,000 requests/s in all, split over the gateways.
+        let rate = 1000.0 / addrs.len() as f64;
+        let addrs_len = addrs.len();
+        let runs: Vec<_> = addrs
+            .iter()
+            .enumerate()
+            .map(|(k, addr)| {
+                let addr = *addr;
+                let reqs = requests(5_000, &format!("{tag}{k}"), |_| MALLORY.to_string());
+                std::thread::spawn(move || {
+                    drive(addr, reqs, Some(rate), RUN, STEADY_CONNECTIONS / addrs_len)
+                })
+            })
+            .collect();
+        let mut all = Outcome {
+            count: 0,
+            errors: 0,
+            elapsed: RUN,
+            latencies: Vec::new(),
+        };
+        for run in runs {
+            let run = run.join().expect("load thread");
+            all.count += run.count;
+            all.errors += run.errors;
+            all.latencies.extend(run.latencies);
+        }
+        all.latencies.sort();
+        all
+    };
+    // wrk on every gateway at once, the connections shared out; one thread each.
+    let max = |addrs: &[SocketAddr], tag: &str, connections: usize| -> Vec<WrkRun> {
+        let runs: Vec<_> = addrs
+            .iter()
+            .enumerate()
+            .map(|(k, addr)| {
+                let addr = *addr;
+                let threads = (2 / addrs.len()).max(1);
+                let connections = connections / addrs.len();
+                let reqs = requests(600_000 / addrs.len(), &format!("{tag}{k}"), |_| {
+                    MALLORY.to_string()
+                });
+                std::thread::spawn(move || wrk_with(addr, &reqs, threads, connections))
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("wrk thread").expect("wrk runs"))
+            .collect()
+    };
+    // Returns how many webhooks were acknowledged.
+    let measure = |name: &str, addrs: &[SocketAddr], tag: &str, gws: &[&Gateway]| {
+        let steady = at_1k(addrs, &format!("{tag}r"));
+        let few = max(addrs, &format!("{tag}f"), CONNECTIONS);
+        let many = max(addrs, &format!("{tag}m"), MANY_CONNECTIONS);
+        let sum = |runs: &[WrkRun]| runs.iter().map(|r| r.rps).sum::<f64>();
+        let p99 = |runs: &[WrkRun]| {
+            runs.iter()
+                .map(|r| r.p99.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let non_2xx =
+            few.iter().chain(&many).map(|r| r.non_2xx).sum::<u64>() + steady.errors as u64;
+        println!(
+            "| {name} | {:.0} | {} | {:.0} | {} | {} | {non_2xx} | {} |",
+            sum(&few),
+            p99(&few),
+            sum(&many),
+            p99(&many),
+            ms(percentile(&steady.latencies, 0.99)),
+            journal_only(gws)
+        );
+        assert_eq!(non_2xx, 0, "{name}: every webhook answered 2xx");
+        steady.count as u64 + few.iter().chain(&many).map(|r| r.requests).sum::<u64>()
+    };
+
+    measure("bare actix-web handler", &[bare], "sb", &[]);
+    let home = Home::new();
+    let gw = sms_gateway(&home, twilio, &[]);
+    measure("hermes, SQLite (the default)", &[gw.addr()], "sq", &[&gw]);
+    drop(gw);
+
+    let extra = [("HERMES_DATABASE_URL", url.as_str())];
+    let home = Home::new();
+    let one = sms_gateway(&home, twilio, &extra);
+    let mut acknowledged = measure(
+        "hermes, 1 gateway on PostgreSQL",
+        &[one.addr()],
+        "p1",
+        &[&one],
+    );
+    drop(one);
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = sms_gateway(&home_a, twilio, &extra);
+    let b = sms_gateway(&home_b, twilio, &extra);
+    acknowledged += measure(
+        "hermes, 2 gateways on PostgreSQL",
+        &[a.addr(), b.addr()],
+        "p2",
+        &[&a, &b],
+    );
+    let rows = db.count("SELECT COUNT(*) FROM inbound") as u64;
+    println!(
+        "\n{rows} rows in PostgreSQL for {acknowledged} webhooks acknowledged by the gateways on it (requests still in flight when wrk stopped may be stored without being counted)"
+    );
+    assert!(rows >= acknowledged, "every acknowledged webhook committed");
 }
 
 /// The whole pipeline at full speed: `n` messages from many allowed senders sent as fast as the
