@@ -2,15 +2,21 @@
 //! acknowledging webhooks into their own journals, import them when the database is back, and
 //! every acknowledged message is answered exactly once.
 //!
-//! The gateways reach the server through a relay that the test cuts (closing every connection
-//! and refusing new ones, as a stopped server or a failed network looks to a client), so that
-//! the server itself keeps serving the other tests. Needs `HERMES_TEST_DATABASE_URL`.
+//! Twice: through a relay that the test cuts (closing every connection and refusing new ones, as
+//! a failed network looks to a client), which runs anywhere; and by stopping the server itself
+//! and starting it again, where the tests may (`HERMES_TEST_PG_CTL`, the command that stops and
+//! starts it, e.g. `pg_ctlcluster 15 main`; `.ci/run` sets it). The two never run at once.
+//! Needs `HERMES_TEST_DATABASE_URL`.
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use gateway_tests::postgres::{Relay, TestDatabase};
+
+/// The server is stopped by one of the tests: the other waits.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A counter's value in `/metrics`, summed over its labels.
 fn metric(gw: &Gateway, name: &str) -> f64 {
@@ -23,18 +29,67 @@ fn metric(gw: &Gateway, name: &str) -> f64 {
 }
 
 #[test]
-fn a_database_outage_under_traffic_loses_and_doubles_nothing() {
-    let Some(db) = TestDatabase::new("a_database_outage_under_traffic") else {
+fn a_network_cut_to_the_database_under_traffic_loses_and_doubles_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(db) = TestDatabase::new("a_network_cut_to_the_database") else {
         return;
     };
     let relay = Relay::start(db.server_addr());
+    let url = db.url_through(&relay);
+    outage_under_traffic(&db, &url, || relay.cut(), || relay.restore());
+}
+
+#[test]
+fn postgresql_stopped_and_started_under_traffic_loses_and_doubles_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(db) = TestDatabase::new("postgresql_stopped_and_started") else {
+        return;
+    };
+    let ctl = match std::env::var("HERMES_TEST_PG_CTL") {
+        Ok(ctl) if !ctl.trim().is_empty() => ctl,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("HERMES_TEST_PG_CTL is not set: CI stops and starts PostgreSQL under traffic")
+        }
+        _ => {
+            eprintln!(
+                "HERMES_TEST_PG_CTL is not set: stopping the server is skipped (the network cut runs)"
+            );
+            return;
+        }
+    };
+    let pg_ctl = |action: &str| {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{ctl} {action}"))
+            .status()
+            .expect("running HERMES_TEST_PG_CTL");
+        assert!(status.success(), "{ctl} {action}");
+    };
+    let url = db.url();
+    outage_under_traffic(
+        &db,
+        &url,
+        || pg_ctl("stop -m fast"),
+        || {
+            pg_ctl("start");
+            // Until it takes connections again.
+            let ready = eventually(Duration::from_secs(30), || {
+                std::net::TcpStream::connect(db.server_addr()).ok()
+            });
+            assert!(ready.is_some(), "PostgreSQL back");
+        },
+    );
+}
+
+/// Two gateways on `url` take 120 texts from 6 senders, the database going away after 30 and
+/// coming back after 90; then every message is answered exactly once, to its sender.
+fn outage_under_traffic(db: &TestDatabase, url: &str, away: impl Fn(), back: impl Fn()) {
     let twilio = emulator();
     let llm = FakeLlm::start();
     llm.set_delay(Duration::from_millis(50));
     let llm_url = llm.base_url();
-    let url = db.url_through(&relay);
     let extra = [
-        ("HERMES_DATABASE_URL", url.as_str()),
+        ("HERMES_DATABASE_URL", url),
         ("SMS_ALLOW_ALL_USERS", "true"),
         ("HERMES_AGENT", "openai"),
         ("HERMES_AGENT_URL", llm_url.as_str()),
@@ -49,11 +104,11 @@ fn a_database_outage_under_traffic_loses_and_doubles_nothing() {
     let mut cut_at = None;
     for i in 0..total {
         if i == 30 {
-            relay.cut();
+            away();
             cut_at = Some(Instant::now());
         }
         if i == 90 {
-            relay.restore();
+            back();
             let down = cut_at.map(|t| t.elapsed()).unwrap_or_default();
             assert!(down >= Duration::from_secs(3), "down for {down:?}");
         }
