@@ -139,13 +139,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     // Each start is a process of its own in leases and heartbeats: what a killed one held is
     // taken over by the others, this one's next start included.
     let process = format!("{home}#{:06x}", rand::random::<u32>() & 0xff_ffff);
-    Store::postgres(&url, &home, &process).with_context(|| {
+    let shown = platform_api::redact_database_url(&url);
+    let store = Store::postgres(&url, &home, &process).with_context(|| {
         format!(
-            "{} (from {origin}): opening the PostgreSQL database {}",
-            settings::DATABASE_URL.env,
-            platform_api::redact_database_url(&url)
+            "{} (from {origin}): opening the PostgreSQL database {shown}",
+            settings::DATABASE_URL.env
         )
-    })
+    })?;
+    tracing::debug!("state in PostgreSQL at {shown}, as gateway {home}");
+    Ok(store)
 }
 
 /// The file in `$HERMES_HOME` naming this gateway among those sharing a database.

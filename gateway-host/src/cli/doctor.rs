@@ -64,6 +64,9 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
         ),
     }];
     let now = crate::store::now_ms();
+    let this_home = std::fs::read_to_string(config.home().join(crate::services::REPLICA_FILE))
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default();
     checks.push(match store.replicas(now - REPLICA_STALE_MS) {
         Ok(live) if live.is_empty() => Check::ok("gateways", "none running on this database"),
         Ok(live) => Check::ok(
@@ -73,8 +76,13 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
                 live.len(),
                 live.iter()
                     .map(|r| format!(
-                        "{} (up {}, seen {:.1}s ago)",
+                        "{}{} (up {}, seen {:.1}s ago)",
                         r.home,
+                        if r.home == this_home {
+                            ", this home"
+                        } else {
+                            ""
+                        },
                         human_age(now - r.started_at),
                         (now - r.seen_at) as f64 / 1000.0
                     ))

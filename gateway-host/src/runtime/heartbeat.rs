@@ -33,7 +33,9 @@ impl Heartbeat {
                     .replicas(now_ms() - REPLICA_STALE_MS)
                     .map(|r| r.len().saturating_sub(1))
                     .unwrap_or(0);
-                info!("shared database: {others} other gateway(s) alive on it");
+                info!(
+                    "state in the shared database (HERMES_DATABASE_URL); {others} other gateway(s) alive on it"
+                );
             }
             Err(e) => warn!("writing this gateway's heartbeat: {e}"),
         }

@@ -300,7 +300,9 @@ impl PgStore {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await?;
             tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS hermes_schema (
+                // "already exists, skipping" is expected at every start after the first.
+                "SET LOCAL client_min_messages = warning;
+                 CREATE TABLE IF NOT EXISTS hermes_schema (
                      id INTEGER PRIMARY KEY CHECK (id = 1),
                      version BIGINT NOT NULL
                  );
