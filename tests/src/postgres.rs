@@ -4,11 +4,14 @@
 //! Tests find the server through `HERMES_TEST_DATABASE_URL` (`.ci/run` creates a role and a
 //! database for them). Without it a test says so and passes; in CI (`CI` set) that is a
 //! failure.
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::harness::Gateway;
 
 /// A fresh schema in the test server, dropped when this is.
 pub struct TestDatabase {
@@ -217,4 +220,49 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
         let _ = to.shutdown(Shutdown::Both);
         let _ = from.shutdown(Shutdown::Both);
     });
+}
+
+/// Waits until nothing is open in the shared database: every message the gateways
+/// acknowledged imported and handled, every part final (an ambiguous part waits for its
+/// look-up). Fails with the gateways' logs after `within`.
+pub fn settle(db: &TestDatabase, gateways: &[&Gateway], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let unimported: i64 = gateways.iter().map(|g| g.unimported().max(0)).sum();
+        let open = unimported
+            + db.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")
+            + db.count(
+                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
+            );
+        if open == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} still open:\n{}",
+            gateways
+                .iter()
+                .map(|g| g.logs())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Which message numbers (`m<N>` in the texts, echoed by the agent) each sent SMS answers,
+/// with whom it went to.
+pub fn answered(twilio: &platform_sms::emulator::Emulator) -> HashMap<usize, Vec<String>> {
+    let mut answered: HashMap<usize, Vec<String>> = HashMap::new();
+    for message in twilio.messages() {
+        for token in message.body.split_whitespace() {
+            if let Some(i) = token
+                .strip_prefix('m')
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                answered.entry(i).or_default().push(message.to.clone());
+            }
+        }
+    }
+    answered
 }

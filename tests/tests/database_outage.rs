@@ -7,13 +7,12 @@
 //! and starting it again, where the tests may (`HERMES_TEST_PG_CTL`, the command that stops and
 //! starts it, e.g. `pg_ctlcluster 15 main`; `.ci/run` sets it). The two never run at once.
 //! Needs `HERMES_TEST_DATABASE_URL`.
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
-use gateway_tests::postgres::{Relay, TestDatabase};
+use gateway_tests::postgres::{Relay, TestDatabase, answered, settle};
 
 /// The server is stopped by one of the tests: the other waits.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -125,38 +124,10 @@ fn outage_under_traffic(db: &TestDatabase, url: &str, away: impl Fn(), back: imp
         "webhooks were acknowledged from the journals while the database was away"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let open = a.unimported().max(0)
-            + b.unimported().max(0)
-            + db.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")
-            + db.count(
-                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
-            );
-        if open == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} still open\n{}\n----\n{}",
-            a.logs(),
-            b.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    settle(db, &[&a, &b], Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(db.count("SELECT COUNT(*) FROM inbound"), total as i64);
-    let mut answered: HashMap<usize, Vec<String>> = HashMap::new();
-    for message in twilio.messages() {
-        for token in message.body.split_whitespace() {
-            if let Some(i) = token
-                .strip_prefix('m')
-                .and_then(|n| n.parse::<usize>().ok())
-            {
-                answered.entry(i).or_default().push(message.to.clone());
-            }
-        }
-    }
+    let answered = answered(&twilio);
     for i in 0..total {
         assert_eq!(
             answered.get(&i).map(Vec::as_slice).unwrap_or_default(),

@@ -5,12 +5,11 @@
 //! one turn at a time per conversation; each due cron run happens once.
 //!
 //! Needs `HERMES_TEST_DATABASE_URL` (see `gateway_tests::postgres`).
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
-use gateway_tests::postgres::TestDatabase;
+use gateway_tests::postgres::{TestDatabase, answered, settle};
 use platform_sms::emulator::{Emulator, Fault};
 
 /// A gateway on the shared database, with this file's settings and `extra`.
@@ -19,49 +18,6 @@ fn replica(home: &Home, twilio: &Emulator, db: &TestDatabase, extra: &[(&str, &s
     let mut all = vec![("HERMES_DATABASE_URL", url.as_str())];
     all.extend_from_slice(extra);
     sms_gateway(home, twilio, &all)
-}
-
-/// Waits until nothing is open in the shared database: every acknowledged message imported
-/// and handled, every part final (an ambiguous part waits for its look-up).
-fn settle(db: &TestDatabase, gateways: &[&Gateway], within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let unimported: i64 = gateways.iter().map(|g| g.unimported().max(0)).sum();
-        let open = unimported
-            + db.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")
-            + db.count(
-                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
-            );
-        if open == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} still open:\n{}",
-            gateways
-                .iter()
-                .map(|g| g.logs())
-                .collect::<Vec<_>>()
-                .join("\n----\n")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Which message numbers (`m<N>`) each sent SMS answers, with whom it went to.
-fn answered(twilio: &Emulator) -> HashMap<usize, Vec<String>> {
-    let mut answered: HashMap<usize, Vec<String>> = HashMap::new();
-    for message in twilio.messages() {
-        for token in message.body.split_whitespace() {
-            if let Some(i) = token
-                .strip_prefix('m')
-                .and_then(|n| n.parse::<usize>().ok())
-            {
-                answered.entry(i).or_default().push(message.to.clone());
-            }
-        }
-    }
-    answered
 }
 
 #[test]
