@@ -119,19 +119,23 @@ impl Dispatcher {
     /// for up to `grace`; turns still running then are abandoned and answered after a restart.
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         loop {
+            let started = Instant::now();
             let seen = self.dispatch().unwrap_or_else(|e| {
                 error!("dispatcher: {e:#}");
                 0
             });
+            let took = started.elapsed();
             tokio::select! {
                 _ = self.services.inbound.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => break,
             }
             // A pass costs a few queries and a commit however many messages it takes: under
-            // load (the last pass had several waiting), the next one waits a moment to take more.
+            // load (the last pass had several waiting), the next one waits a moment to take
+            // more, at least as long as the last pass took (a database across the network
+            // makes passes slower: they would otherwise take its time from the webhooks').
             if seen > 1 {
-                tokio::time::sleep(COALESCE).await;
+                tokio::time::sleep(COALESCE.max(took)).await;
             }
         }
         self.accepting.set(false);
