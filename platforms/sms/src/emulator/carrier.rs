@@ -72,11 +72,13 @@ pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &
                 )
             };
             let Some(message) = message else { return };
-            if let Some(on_status) = on_status {
-                on_status(&message);
-            }
+            // The callback first: whoever watches (the sandbox) hears of the status once the
+            // gateway has answered its report.
             if let Some(target) = target {
                 post(&shared, &target, &message).await;
+            }
+            if let Some(on_status) = on_status {
+                on_status(&message);
             }
         }
     });
