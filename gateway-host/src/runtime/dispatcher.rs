@@ -15,6 +15,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
 use crate::runtime::ingress::Ingress;
+use crate::runtime::repeated::Repeated;
 use crate::services::Services;
 use crate::store::{PairingRequest, StoreError, StoredInbound, TurnCommit, now_ms};
 
@@ -118,12 +119,19 @@ impl Dispatcher {
     /// Processes stored messages until `shutdown` turns true, then lets running turns finish
     /// for up to `grace`; turns still running then are abandoned and answered after a restart.
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        let mut failing = Repeated::new("dispatcher");
         loop {
             let started = Instant::now();
-            let seen = self.dispatch().unwrap_or_else(|e| {
-                error!("dispatcher: {e:#}");
-                0
-            });
+            let seen = match self.dispatch() {
+                Ok(seen) => {
+                    failing.ok();
+                    seen
+                }
+                Err(e) => {
+                    failing.failed(&e);
+                    0
+                }
+            };
             let took = started.elapsed();
             tokio::select! {
                 _ = self.services.inbound.notified() => {}

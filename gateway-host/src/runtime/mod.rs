@@ -26,6 +26,7 @@ pub mod delivery_report;
 pub mod dispatcher;
 pub mod heartbeat;
 pub mod ingress;
+pub mod repeated;
 pub mod scheduler;
 pub mod sender;
 pub mod server;

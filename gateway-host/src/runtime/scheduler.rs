@@ -16,6 +16,7 @@ use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::cron::jobs::from_ms;
 use crate::cron::schedule::{Schedule, local_time};
 use crate::runtime::deliver::{self, Content, Delivery, Target};
+use crate::runtime::repeated::Repeated;
 use crate::services::Services;
 use crate::settings::HOST;
 use crate::store::{Job, JobKind, RunStatus, now_ms};
@@ -228,14 +229,18 @@ impl Scheduler {
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         self.interrupt_unfinished();
         let mut checked = Instant::now();
+        let mut failing = Repeated::new("[cron]");
         loop {
             // With a shared database another gateway may die mid-run at any time.
             if self.services.store.is_shared() && checked.elapsed() >= SHARED_CHECK {
                 checked = Instant::now();
                 self.interrupt_unfinished();
             }
-            if let Err(e) = self.tick() {
-                error!("[cron] {e:#}");
+            match self.tick() {
+                Ok(()) => failing.ok(),
+                Err(e) => {
+                    failing.failed(&e);
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}

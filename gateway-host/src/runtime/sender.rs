@@ -11,6 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::runtime::repeated::Repeated;
 use crate::services::Services;
 use crate::store::{OutboxPart, PartState, Reconcilable, now_ms};
 
@@ -52,6 +53,7 @@ impl Sender {
     /// Sends until `shutdown` turns true, then waits up to `grace` for sends in flight.
     pub async fn run(self: Rc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let mut last_expiry = Instant::now() - Duration::from_secs(10);
+        let mut failing = Repeated::new("outbox");
         loop {
             if last_expiry.elapsed() >= Duration::from_secs(5) {
                 last_expiry = Instant::now();
@@ -64,9 +66,12 @@ impl Sender {
                 }
             }
             let wait = match self.pump() {
-                Ok(wait) => wait,
+                Ok(wait) => {
+                    failing.ok();
+                    wait
+                }
                 Err(e) => {
-                    error!("outbox: {e:#}");
+                    failing.failed(&e);
                     Duration::from_secs(1)
                 }
             };
