@@ -20,6 +20,19 @@ fn replica(home: &Home, twilio: &Emulator, db: &TestDatabase, extra: &[(&str, &s
     sms_gateway(home, twilio, &all)
 }
 
+/// Runs `hermes ARGS` on `home` with the SMS settings of `twilio` and `extra`.
+fn hermes(
+    home: &Home,
+    twilio: &Emulator,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut env = sms_env(&twilio.base_url());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(home.path(), &env, args, "")
+}
+
 #[test]
 fn two_gateways_share_the_work_and_answer_every_message_once() {
     let Some(db) = TestDatabase::new("two_gateways_share_the_work") else {
@@ -143,15 +156,13 @@ fn each_due_cron_run_happens_once_across_gateways() {
     let (home_a, home_b) = (Home::new(), Home::new());
     let a = sms_gateway(&home_a, &twilio, &extra);
     let b = sms_gateway(&home_b, &twilio, &extra);
-    let mut env = sms_env(&twilio.base_url());
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // Four one-shot jobs due within seconds, and a repeating one that missed ten runs.
     for (i, schedule) in ["1s", "2s", "2s", "3s", "every 1m"].iter().enumerate() {
         let command = format!("echo job{i}");
-        let out = run(
-            home_a.path(),
-            &env,
+        let out = hermes(
+            &home_a,
+            &twilio,
+            &extra,
             &[
                 "cron",
                 "add",
@@ -162,7 +173,6 @@ fn each_due_cron_run_happens_once_across_gateways() {
                 "--deliver",
                 "sms",
             ],
-            "",
         );
         assert!(
             out.status.success(),
@@ -198,10 +208,12 @@ fn a_bad_or_unreachable_database_url_is_named_and_its_password_never_shown() {
             "127.0.0.1:1",
         ),
     ] {
-        let mut env = sms_env(&twilio.base_url());
-        env.push(("HERMES_DATABASE_URL".to_string(), url.to_string()));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let out = run(home.path(), &env, &["gateway"], "");
+        let out = hermes(
+            &home,
+            &twilio,
+            &[("HERMES_DATABASE_URL", url)],
+            &["gateway"],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned()
             + &String::from_utf8_lossy(&out.stdout);
         assert!(!out.status.success(), "{url}: {stderr}");
@@ -291,14 +303,11 @@ fn a_numbers_pace_rate_limits_and_home_channel_are_shared_across_gateways() {
         })
         .is_some()
     );
-    let mut env = sms_env(&twilio.base_url());
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = run(
-        home_b.path(),
-        &env,
+    let out = hermes(
+        &home_b,
+        &twilio,
+        &extra,
         &["send", "--to", "sms", "to the new home"],
-        "",
     );
     assert!(
         out.status.success(),
@@ -334,10 +343,7 @@ fn the_doctor_reports_the_database_and_the_gateways_alive_on_it() {
     };
     let (name_a, name_b) = (name(&home_a), name(&home_b));
     assert_ne!(name_a, name_b);
-    let mut env = sms_env(&twilio.base_url());
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+    let out = hermes(&home_b, &twilio, &extra, &["gateway", "doctor"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let line = |subject: &str| {
         stdout
@@ -370,7 +376,7 @@ fn the_doctor_reports_the_database_and_the_gateways_alive_on_it() {
     // One stops (SIGTERM): it leaves, and is no longer counted.
     a.terminate();
     let gone = eventually(Duration::from_secs(10), || {
-        let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+        let out = hermes(&home_b, &twilio, &extra, &["gateway", "doctor"]);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         stdout.contains("1 alive").then_some(stdout)
     });
@@ -378,17 +384,11 @@ fn the_doctor_reports_the_database_and_the_gateways_alive_on_it() {
     drop(b);
 
     // Unreachable: one line that names the variable and how to fix it.
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(k, v)| {
-            if *k == "HERMES_DATABASE_URL" {
-                (*k, "postgres://hermes:s3cret-pw@127.0.0.1:1/hermes")
-            } else {
-                (*k, *v)
-            }
-        })
-        .collect();
-    let out = run(home_b.path(), &env, &["gateway", "doctor"], "");
+    let unreachable = [(
+        "HERMES_DATABASE_URL",
+        "postgres://hermes:s3cret-pw@127.0.0.1:1/hermes",
+    )];
+    let out = hermes(&home_b, &twilio, &unreachable, &["gateway", "doctor"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success());
     assert!(stdout.contains("HERMES_DATABASE_URL"), "{stdout}");

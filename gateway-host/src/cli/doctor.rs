@@ -64,9 +64,8 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
         ),
     }];
     let now = crate::store::now_ms();
-    let this_home = std::fs::read_to_string(config.home().join(crate::services::REPLICA_FILE))
-        .map(|name| name.trim().to_string())
-        .unwrap_or_default();
+    // Named when the store was opened above.
+    let this_home = crate::services::replica_name(config.home()).unwrap_or_default();
     checks.push(match store.replicas(now - REPLICA_STALE_MS) {
         Ok(live) if live.is_empty() => Check::ok("gateways", "none running on this database"),
         Ok(live) => Check::ok(
