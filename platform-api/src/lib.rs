@@ -99,6 +99,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod body;
 mod config;
 mod error;
@@ -116,6 +117,7 @@ pub mod stub;
 pub mod testkit;
 pub mod text;
 
+pub use access::AccessSettings;
 pub use config::{ConfigSection, ConfigValue, Origin};
 pub use error::{ConfigError, SendError};
 pub use message::{Attachment, Control, DeliveryStatus, HomeChannel, Inbound, Part, Receipt};

@@ -55,6 +55,20 @@ pub trait Platform: Send + Sync + 'static {
     /// Where scheduled output goes, if configured.
     fn home_channel(&self) -> Option<HomeChannel>;
 
+    /// Shows in `chat` that a reply is being written (a typing indicator). The host calls it
+    /// when the agent starts on a turn and again every [`Self::typing_every`] until the reply
+    /// is queued; a failure is the platform's to log, and changes nothing else. The default
+    /// shows nothing.
+    async fn typing(&self, chat: &str) {
+        let _ = chat;
+    }
+
+    /// How often [`Self::typing`] is repeated while the agent works: a little less than the
+    /// time the platform shows the indicator for.
+    fn typing_every(&self) -> Duration {
+        Duration::from_secs(4)
+    }
+
     /// A chat id as it may appear in logs (phone numbers are redacted).
     fn redact(&self, chat: &str) -> String {
         chat.to_string()
@@ -179,6 +193,20 @@ pub trait InboundSink: Send + Sync {
     /// Counts a request the platform rejected before it became a message (for metrics).
     fn rejected(&self, platform: &str, reason: &'static str) {
         let _ = (platform, reason);
+    }
+
+    /// The saved position of `platform`'s receive loop (Telegram's update offset), shared by
+    /// every gateway on the host's store; `None` before anything was saved.
+    async fn cursor(&self, platform: &str) -> Result<Option<String>, SinkError> {
+        let _ = platform;
+        Ok(None)
+    }
+
+    /// Saves the position of `platform`'s receive loop. A loop saves it only once everything
+    /// before it was accepted, so that a restart neither loses nor repeats what arrived.
+    async fn save_cursor(&self, platform: &str, value: &str) -> Result<(), SinkError> {
+        let _ = (platform, value);
+        Ok(())
     }
 
     /// Records what the provider reports about a sent message (a delivery receipt); repeated

@@ -29,6 +29,18 @@ pub enum SettingKind {
     DatabaseUrl,
 }
 
+impl SettingKind {
+    /// The kind of one item of a list kind (a phone number of a phone list); other kinds are
+    /// their own item.
+    pub const fn item_of(kind: SettingKind) -> SettingKind {
+        match kind {
+            SettingKind::PhoneList => SettingKind::Phone,
+            SettingKind::List => SettingKind::Text,
+            other => other,
+        }
+    }
+}
+
 /// A setting a platform (or the host) reads from the unified configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setting {
