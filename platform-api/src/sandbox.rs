@@ -43,6 +43,11 @@ pub trait Sandbox: Send + Sync {
     /// Delivers a message typed by the user to the gateway's listener at `gateway`, exactly as
     /// the provider would (signed, encoded); blocks until the gateway answered.
     fn send_as_user(&self, gateway: SocketAddr, text: &str) -> Result<(), String>;
+    /// Whether the gateway fetches from the stand-in (long polling, a WebSocket) rather than
+    /// listening for it: the host then has no listener to wait for before the user types.
+    fn polled(&self) -> bool {
+        false
+    }
     /// Calls `f` for every message the platform sends.
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>);
     /// Calls `f` each time the provider reports on a message it took; a stand-in without

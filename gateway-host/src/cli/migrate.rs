@@ -47,6 +47,8 @@ pub fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let _journal = hold_journal(&home.join(JOURNAL_FILE))?;
     check_journal_imported(home, &source)?;
 
+    // An older home is brought to this version's schema first: the copy reads every table.
+    drop(Store::open(&source).with_context(|| format!("opening {}", source.display()))?);
     let name = replica_name(home)?;
     // Opening it as a store creates (or upgrades) the schema the copy fills.
     drop(

@@ -139,7 +139,9 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
     std::thread::spawn(move || {
         // Lines typed before the gateway listens wait for it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(gateway).is_err() && std::time::Instant::now() < deadline
+        while !phone.polled()
+            && std::net::TcpStream::connect(gateway).is_err()
+            && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -635,7 +635,11 @@ impl Dispatcher {
             messages,
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, self.agent.reply(&request)).await;
+        let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request));
+        let outcome = tokio::select! {
+            outcome = reply => outcome,
+            never = keep_typing(platform.as_ref(), &key.1) => match never {},
+        };
         self.services.metrics.observe_agent(started.elapsed());
         let (assistant, reply, result) = match outcome {
             Ok(Ok(text)) if !text.trim().is_empty() => (Some(text.clone()), text, "ok"),
@@ -686,6 +690,14 @@ impl Dispatcher {
             warn!("giving the conversation back (it lapses by itself): {e}");
         }
         self.services.outbox.notify_one();
+    }
+}
+
+/// Shows the chat that a reply is being written, for as long as it is awaited.
+async fn keep_typing(platform: &dyn Platform, chat: &str) -> std::convert::Infallible {
+    loop {
+        platform.typing(chat).await;
+        actix_rt::time::sleep(platform.typing_every()).await;
     }
 }
 

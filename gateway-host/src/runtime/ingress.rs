@@ -273,6 +273,20 @@ impl InboundSink for Ingress {
         );
     }
 
+    async fn cursor(&self, platform: &str) -> Result<Option<String>, SinkError> {
+        self.services
+            .store
+            .receive_cursor(platform)
+            .map_err(|e| SinkError::Storage(e.to_string()))
+    }
+
+    async fn save_cursor(&self, platform: &str, value: &str) -> Result<(), SinkError> {
+        self.services
+            .store
+            .save_receive_cursor(platform, value, crate::store::now_ms())
+            .map_err(|e| SinkError::Storage(e.to_string()))
+    }
+
     async fn delivery_status(&self, status: DeliveryStatus) -> Result<(), SinkError> {
         if let Some(why) = self.disk.refusal() {
             return Err(SinkError::Unavailable(why));

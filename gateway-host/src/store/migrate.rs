@@ -212,6 +212,11 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "receive_cursors",
+        serial: false,
+        columns: &[text("platform"), text("position"), int("updated_at")],
+    },
+    Table {
         name: "pairing",
         serial: false,
         columns: &[

@@ -1,7 +1,8 @@
 //! Limits and settings every gateway on a database must see alike: a sending number's pace,
 //! each sender's rate-limit window and the home channels set by `/sethome`. One gateway alone
 //! (SQLite) keeps them in its memory; gateways sharing PostgreSQL keep them there, so that a
-//! number's budget is shared rather than multiplied by the number of gateways.
+//! number's budget is shared rather than multiplied by the number of gateways. The position of
+//! a polled platform's receive loop is kept on disk by both.
 use super::{Millis, Result};
 
 /// What counting one message against a sender's rate window decided.
@@ -28,6 +29,13 @@ pub trait SharedStore {
 
     /// The home channel set by `/sethome` for `platform`, as `(chat, name)`.
     fn home_override(&self, platform: &str) -> Result<Option<(String, String)>>;
+
+    /// The saved position of `platform`'s receive loop (Telegram's update offset). Unlike the
+    /// rest of this contract it outlives the process on SQLite too: a restart resumes there.
+    fn receive_cursor(&self, platform: &str) -> Result<Option<String>>;
+
+    /// Saves the position of `platform`'s receive loop.
+    fn save_receive_cursor(&self, platform: &str, position: &str, now: Millis) -> Result<()>;
 }
 
 /// The shared state of a gateway alone on its database, in memory.

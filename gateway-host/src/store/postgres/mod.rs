@@ -39,7 +39,8 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 const POOL_SIZE: usize = 16;
 
 /// Schema versions, applied in order; `hermes_schema.version` records how many ran.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE inbound (
     id BIGSERIAL PRIMARY KEY,
     platform TEXT NOT NULL,
@@ -186,7 +187,16 @@ CREATE TABLE cron_runs (
     replica TEXT
 );
 CREATE INDEX cron_runs_by_job ON cron_runs (job_id, id);
-"#];
+"#,
+    // Where a polled platform's receive loop resumes (SharedStore::receive_cursor).
+    r#"
+CREATE TABLE receive_cursors (
+    platform TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
+];
 
 impl Drop for PgStore {
     /// The runtime is let go without waiting for its workers: the store may be dropped on a

@@ -74,4 +74,27 @@ impl SharedStore for PgStore {
                 .map(|r| (r.get(0), r.get(1))))
         })
     }
+
+    fn receive_cursor(&self, platform: &str) -> Result<Option<String>> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_opt(
+                    "SELECT position FROM receive_cursors WHERE platform = $1",
+                    &[&platform],
+                )
+                .await?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn save_receive_cursor(&self, platform: &str, position: &str, now: Millis) -> Result<()> {
+        self.exec(
+            "INSERT INTO receive_cursors (platform, position, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (platform) DO UPDATE
+               SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
+            &[&platform, &position, &now],
+        )?;
+        Ok(())
+    }
 }

@@ -155,6 +155,14 @@ CREATE TABLE delivery_status (
     r#"
 CREATE INDEX inbound_pending_chat ON inbound (platform, chat, id) WHERE state = 'pending';
 "#,
+    // Where a polled platform's receive loop resumes (SharedStore::receive_cursor).
+    r#"
+CREATE TABLE receive_cursors (
+    platform TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A stored inbound message from the columns id, platform, chat, sender, text, attachments,

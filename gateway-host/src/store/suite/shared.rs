@@ -85,3 +85,26 @@ fn a_home_channel_set_anywhere_is_seen_everywhere() {
         assert_eq!(a.home_override("webhook").unwrap(), None);
     }
 }
+
+#[test]
+fn a_receive_position_is_kept_across_reopening_and_replicas() {
+    for backend in backends() {
+        let a = backend.open();
+        assert_eq!(a.receive_cursor("telegram").unwrap(), None);
+        a.save_receive_cursor("telegram", "41", 1).unwrap();
+        a.save_receive_cursor("telegram", "42", 2).unwrap();
+        assert_eq!(a.receive_cursor("telegram").unwrap().as_deref(), Some("42"));
+        assert_eq!(a.receive_cursor("discord").unwrap(), None);
+        if let Some(b) = backend.open_replica("replica-b") {
+            assert_eq!(b.receive_cursor("telegram").unwrap().as_deref(), Some("42"));
+        }
+        drop(a);
+        let again = backend.open();
+        assert_eq!(
+            again.receive_cursor("telegram").unwrap().as_deref(),
+            Some("42"),
+            "{}",
+            backend.name
+        );
+    }
+}
