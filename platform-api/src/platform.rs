@@ -38,6 +38,14 @@ pub trait Platform: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether only one gateway at a time may run [`Self::receive`] for this platform's
+    /// account (Telegram answers a second long poller with 409 Conflict). Gateways sharing a
+    /// database then take turns: one receives, the others stand by and take over when it
+    /// stops. The default lets every gateway receive; the host deduplicates what they get.
+    fn receive_alone(&self) -> bool {
+        false
+    }
+
     /// Called once its listener is bound, with the actual address (for the listening log line).
     fn listening(&self, addr: SocketAddr) {
         let _ = addr;

@@ -5,20 +5,19 @@
 //! which makes it durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues
 //! the reply in the outbox; the [`sender::Sender`] delivers the parts; [`delivery_report`]
 //! records what the provider says became of them. The [`scheduler::Scheduler`] runs due jobs,
-//! whose output takes the same outbox path ([`deliver`]). With a shared database the
+//! whose output takes the same outbox path ([`deliver`]). [`receivers`] runs the loops of
+//! platforms that are polled rather than posted to. With a shared database the
 //! [`heartbeat`] tells the other gateways this one is alive. [`run_until`] wires these
 //! together and drains them in order on shutdown.
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 use hermes_config::Config;
-use platform_api::InboundSink;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::services::{Loaded, Services, build_platforms};
+use crate::services::{Services, build_platforms};
 use crate::settings::{self, HOST};
 
 pub mod deliver;
@@ -26,6 +25,7 @@ pub mod delivery_report;
 pub mod dispatcher;
 pub mod heartbeat;
 pub mod ingress;
+pub mod receivers;
 pub mod repeated;
 pub mod scheduler;
 pub mod sender;
@@ -51,26 +51,6 @@ async fn signal() {
         _ = term.recv() => info!("SIGTERM received: shutting down"),
         _ = tokio::signal::ctrl_c() => info!("SIGINT received: shutting down"),
     }
-}
-
-/// Starts every platform's receive loop (a no-op for platforms that only have routes).
-pub fn start_receivers(
-    platforms: &BTreeMap<String, Loaded>,
-    sink: Arc<dyn InboundSink>,
-) -> Vec<actix_rt::task::JoinHandle<()>> {
-    platforms
-        .values()
-        .map(|loaded| {
-            let platform = loaded.platform.clone();
-            let name = loaded.registration.name;
-            let sink = sink.clone();
-            actix_rt::spawn(async move {
-                if let Err(e) = platform.receive(sink).await {
-                    tracing::error!("[{name}] receiving stopped: {e}");
-                }
-            })
-        })
-        .collect()
 }
 
 /// Runs the gateway until SIGINT/SIGTERM; fails when no platform could start.
@@ -110,7 +90,7 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
             "no platform is running: see the messages above, and `hermes platforms` for what is enabled"
         );
     }
-    let receivers = start_receivers(&services.platforms, ingress.clone());
+    let receivers = receivers::start(&services.platforms, ingress.clone(), &services.store);
     let names: Vec<&str> = services.platforms.keys().map(String::as_str).collect();
     info!("gateway running: {}", names.join(", "));
 
@@ -150,96 +130,4 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     }
     info!("gateway stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::SystemTime;
-
-    use platform_api::{
-        AccessPolicy, ConfigError, ConfigSection, HomeChannel, Inbound, Part, Platform, Receipt,
-        Registration, SendError, async_trait,
-    };
-
-    use super::*;
-
-    /// A platform whose provider is polled: its loop delivers one message.
-    struct Polled(AccessPolicy);
-
-    #[async_trait(?Send)]
-    impl Platform for Polled {
-        fn name(&self) -> &'static str {
-            "polled"
-        }
-        fn access(&self) -> &AccessPolicy {
-            &self.0
-        }
-        fn format(&self, markdown: &str) -> Vec<Part> {
-            vec![Part::plain(markdown)]
-        }
-        async fn send(&self, _: &str, _: &Part) -> Result<Receipt, SendError> {
-            Err(SendError::Permanent {
-                code: None,
-                message: "test".into(),
-            })
-        }
-        fn home_channel(&self) -> Option<HomeChannel> {
-            None
-        }
-        async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
-            let inbound = Inbound {
-                platform: "polled".into(),
-                chat: "c1".into(),
-                sender: "u1".into(),
-                text: "from the loop".into(),
-                attachments: vec![],
-                provider_id: "p1".into(),
-                received_at: SystemTime::now(),
-                control: None,
-            };
-            sink.accept(inbound)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    }
-
-    fn never_built(_: &ConfigSection) -> Result<Arc<dyn Platform>, ConfigError> {
-        Err(ConfigError::new("X", None, "test"))
-    }
-
-    #[actix_rt::test]
-    async fn receive_loops_hand_messages_to_the_store() {
-        let registration: &'static Registration = Box::leak(Box::new(Registration {
-            name: "polled",
-            label: "Polled",
-            stub: false,
-            settings: &[],
-            home_channel_setting: None,
-            enabled: |_| Ok(()),
-            format: |m| vec![Part::plain(m)],
-            parse_chat: |c| Ok(c.to_string()),
-            build: never_built,
-        }));
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::load(dir.path(), &Vec::new(), Vec::new()).unwrap();
-        let mut platforms = BTreeMap::new();
-        let platform: Arc<dyn Platform> = Arc::new(Polled(AccessPolicy::default()));
-        platforms.insert(
-            "polled".to_string(),
-            Loaded {
-                platform,
-                registration,
-            },
-        );
-        let services = Services::from_config(&config, platforms).unwrap();
-        let ingress = Arc::new(Ingress::open(services.clone(), 0).unwrap());
-        for receiver in start_receivers(&services.platforms, ingress.clone()) {
-            receiver.await.unwrap();
-        }
-        ingress.stop();
-        let pending = services.store.pending_inbound(10).unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].text, "from the loop");
-    }
 }

@@ -22,7 +22,7 @@ mod replicas;
 mod shared;
 pub mod sqlite;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 pub use cron::{CronStore, Job, JobKind, NewJob, PartOutcome, RunStatus};
 pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
