@@ -46,6 +46,17 @@ pub trait Platform: Send + Sync + 'static {
         false
     }
 
+    /// Whether a message from a chat that was suppressed (the provider refused a send to it
+    /// as opted out) shows that it accepts messages again: a Telegram user who blocked the bot
+    /// and writes to it again has unblocked it. The host then lifts the suppression and
+    /// answers. The default keeps the suppression until an explicit opt-in ([`Control::OptIn`],
+    /// SMS's START), as carriers require.
+    ///
+    /// [`Control::OptIn`]: crate::Control::OptIn
+    fn writing_opts_back_in(&self) -> bool {
+        false
+    }
+
     /// Called once its listener is bound, with the actual address (for the listening log line).
     fn listening(&self, addr: SocketAddr) {
         let _ = addr;

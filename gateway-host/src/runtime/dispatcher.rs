@@ -301,17 +301,25 @@ impl Dispatcher {
                 continue;
             }
             if store.is_suppressed(&msg.platform, &msg.chat)? {
+                if !platform.writing_opts_back_in() {
+                    info!(
+                        "[{}] message from {} not processed: the chat has opted out (send START to opt back in)",
+                        msg.platform,
+                        who()
+                    );
+                    self.services.metrics.inc(
+                        "hermes_inbound_rejected_total",
+                        &[("platform", &msg.platform), ("reason", "opted-out")],
+                    );
+                    self.defer_mark(msg.id, "suppressed");
+                    continue;
+                }
+                store.unsuppress(&msg.platform, &msg.chat)?;
                 info!(
-                    "[{}] message from {} not processed: the chat has opted out (send START to opt back in)",
+                    "[{}] {} writes again after refusing messages: messages to this chat resume",
                     msg.platform,
                     who()
                 );
-                self.services.metrics.inc(
-                    "hermes_inbound_rejected_total",
-                    &[("platform", &msg.platform), ("reason", "opted-out")],
-                );
-                self.defer_mark(msg.id, "suppressed");
-                continue;
             }
             let running = self.running.borrow().contains_key(key);
             match commands::parse(&msg.text) {
