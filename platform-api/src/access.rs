@@ -150,8 +150,8 @@ impl AccessSettings {
         })
     }
 
-    /// Reads the home channel, its chat parsed by the platform's `parse_chat`; `None` when
-    /// unset.
+    /// Reads the home channel, its chat parsed by the platform's `parse_chat` and its name
+    /// defaulting to `<P>_HOME_CHANNEL_NAME`'s default; `None` when unset.
     pub fn home_channel(
         &self,
         section: &ConfigSection,
@@ -164,6 +164,7 @@ impl AccessSettings {
         let chat = parse_chat(text).map_err(|problem| invalid(section, var, problem))?;
         let name = section
             .text(self.home_channel_name.env)
+            .or(self.home_channel_name.default)
             .unwrap_or("Home")
             .to_string();
         Ok(Some(HomeChannel { chat, name }))

@@ -3,9 +3,7 @@
 //! the account checks of [`crate::doctor`].
 use platform_api::{ConfigSection, OperatorGuide, phone};
 
-use crate::settings::{
-    ALLOW_ALL_USERS, ALLOWED_USERS, HOME_CHANNEL, PHONE_NUMBER, WEBHOOK_PORT, WEBHOOK_URL,
-};
+use crate::settings::{ACCESS, PHONE_NUMBER, WEBHOOK_PORT, WEBHOOK_URL};
 use crate::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 use crate::webhook::PATH;
 
@@ -15,22 +13,26 @@ const DEFAULT_PORT: &str = "8080";
 inventory::submit! {
     OperatorGuide {
         platform: "sms",
-        essentials: &[ALLOWED_USERS.env, ALLOW_ALL_USERS.env, HOME_CHANNEL.env],
+        essentials: &[
+            ACCESS.allowed_users.env,
+            ACCESS.allow_all_users.env,
+            ACCESS.home_channel.env,
+        ],
         explanations: &[
             (
                 WEBHOOK_URL.env,
                 "The public URL Twilio posts incoming texts to: your server's or tunnel's address followed by /webhooks/twilio. Every webhook's signature is checked against exactly this URL, and the gateway refuses to start without it.",
             ),
             (
-                ALLOWED_USERS.env,
+                ACCESS.allowed_users.env,
                 "Everyone is denied by default: only the numbers listed here (or admitted by pairing) get a reply from the agent. Leave it empty to decide on the next question.",
             ),
             (
-                ALLOW_ALL_USERS.env,
+                ACCESS.allow_all_users.env,
                 "Or let anyone who texts the number chat with the agent (every reply is billed to your account).",
             ),
             (
-                HOME_CHANNEL.env,
+                ACCESS.home_channel.env,
                 "Where cron jobs and notifications are delivered, usually your own phone. Leave it empty to set it later with /sethome.",
             ),
         ],

@@ -76,7 +76,7 @@ inventory::submit! {
         label: "SMS (Twilio)",
         stub: false,
         settings: settings::SETTINGS,
-        home_channel_setting: Some(settings::HOME_CHANNEL.env),
+        home_channel_setting: Some(settings::ACCESS.home_channel.env),
         enabled: settings::enabled,
         format: format::format,
         parse_chat: phone::normalize,
@@ -135,10 +135,7 @@ impl Platform for Sms {
     }
 
     fn home_channel(&self) -> Option<HomeChannel> {
-        self.settings.home_channel.as_ref().map(|chat| HomeChannel {
-            chat: chat.clone(),
-            name: self.settings.home_channel_name.clone(),
-        })
+        self.settings.home.clone()
     }
 
     fn redact(&self, chat: &str) -> String {

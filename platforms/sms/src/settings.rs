@@ -1,9 +1,11 @@
 //! The SMS platform's settings: the variables of the Hermes SMS documentation and this project's
 //! additions, parsed and validated from the unified configuration.
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use platform_api::{AccessPolicy, ConfigError, ConfigSection, Setting, SettingKind, Unauthorized};
+use platform_api::{
+    AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
+    access_settings, phone,
+};
 
 use crate::signature::url_variants;
 
@@ -70,34 +72,10 @@ pub const INSECURE_NO_SIGNATURE: Setting = Setting::new(
     "true disables signature validation while SMS_WEBHOOK_URL is unset (local development only)",
 )
 .kind(SettingKind::Bool);
-/// `SMS_ALLOWED_USERS`.
-pub const ALLOWED_USERS: Setting = Setting::new(
-    "SMS_ALLOWED_USERS",
-    "allowed_users",
-    "Comma-separated phone numbers allowed to chat (everyone else is denied)",
-)
-.kind(SettingKind::PhoneList);
-/// `SMS_ALLOW_ALL_USERS`.
-pub const ALLOW_ALL_USERS: Setting = Setting::new(
-    "SMS_ALLOW_ALL_USERS",
-    "allow_all_users",
-    "true lets anyone who texts the number chat with the agent",
-)
-.kind(SettingKind::Bool);
-/// `SMS_HOME_CHANNEL`.
-pub const HOME_CHANNEL: Setting = Setting::new(
-    "SMS_HOME_CHANNEL",
-    "home_channel",
-    "Phone number that cron jobs and notifications are delivered to",
-)
-.kind(SettingKind::Phone);
-/// `SMS_HOME_CHANNEL_NAME`.
-pub const HOME_CHANNEL_NAME: Setting = Setting::new(
-    "SMS_HOME_CHANNEL_NAME",
-    "home_channel_name",
-    "Display name of the home channel",
-)
-.default("Home");
+/// Who may text the agent, what a stranger gets, how often a sender may start a turn, and
+/// where scheduled output goes: `SMS_ALLOWED_USERS`, `SMS_ALLOW_ALL_USERS`, `SMS_HOME_CHANNEL`,
+/// `SMS_HOME_CHANNEL_NAME`, `SMS_RATE_LIMIT_PER_MINUTE` and `SMS_UNAUTHORIZED`.
+pub const ACCESS: AccessSettings = access_settings!("SMS", "phone numbers", SettingKind::PhoneList);
 /// `TWILIO_API_BASE_URL`.
 pub const API_BASE_URL: Setting = Setting::new(
     "TWILIO_API_BASE_URL",
@@ -120,13 +98,6 @@ pub const ENABLED: Setting = Setting::new(
     "false keeps SMS off even when TWILIO_ACCOUNT_SID is set",
 )
 .kind(SettingKind::Bool);
-/// `SMS_RATE_LIMIT_PER_MINUTE`.
-pub const RATE_LIMIT_PER_MINUTE: Setting = Setting::new(
-    "SMS_RATE_LIMIT_PER_MINUTE",
-    "rate_limit_per_minute",
-    "Agent turns allowed per sender per minute (unset: no limit)",
-)
-.kind(SettingKind::Number);
 /// `TWILIO_MAX_SEGMENTS_PER_SECOND`.
 pub const MAX_SEGMENTS_PER_SECOND: Setting = Setting::new(
     "TWILIO_MAX_SEGMENTS_PER_SECOND",
@@ -151,14 +122,6 @@ pub const REQUEST_TIMEOUT_SECS: Setting = Setting::new(
 )
 .default("20")
 .kind(SettingKind::Number);
-/// `SMS_UNAUTHORIZED`.
-pub const UNAUTHORIZED: Setting = Setting::new(
-    "SMS_UNAUTHORIZED",
-    "unauthorized",
-    "What an unknown sender gets: ignore, or pair (a one-time code the owner approves)",
-)
-.default("ignore")
-.kind(SettingKind::Choice(&["ignore", "pair"]));
 
 /// Every SMS setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
@@ -170,18 +133,18 @@ pub const SETTINGS: &[Setting] = &[
     WEBHOOK_PORT,
     WEBHOOK_HOST,
     INSECURE_NO_SIGNATURE,
-    ALLOWED_USERS,
-    ALLOW_ALL_USERS,
-    HOME_CHANNEL,
-    HOME_CHANNEL_NAME,
+    ACCESS.allowed_users,
+    ACCESS.allow_all_users,
+    ACCESS.home_channel,
+    ACCESS.home_channel_name,
     API_BASE_URL,
     MESSAGING_SERVICE_SID,
     ENABLED,
-    RATE_LIMIT_PER_MINUTE,
+    ACCESS.rate_limit_per_minute,
     MAX_SEGMENTS_PER_SECOND,
     REQUEST_TIMEOUT_SECS,
     RECONCILE_AFTER_SECS,
-    UNAUTHORIZED,
+    ACCESS.unauthorized,
 ];
 
 /// Whether SMS is enabled: `TWILIO_ACCOUNT_SID` set (or `TWILIO_ENABLED=true`), unless
@@ -214,10 +177,8 @@ pub struct SmsSettings {
     pub listen: SocketAddr,
     /// Who may chat.
     pub access: AccessPolicy,
-    /// Home channel number, E.164.
-    pub home_channel: Option<String>,
-    /// Home channel display name.
-    pub home_channel_name: String,
+    /// Where cron output and notifications go: a number in E.164 and its display name.
+    pub home: Option<HomeChannel>,
     /// REST API base, without a trailing slash.
     pub api_base_url: String,
     /// Messaging Service to send through instead of `From`.
@@ -235,10 +196,7 @@ impl std::fmt::Debug for SmsSettings {
         f.debug_struct("SmsSettings")
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
-            .field(
-                "phone_number",
-                &platform_api::phone::redact(&self.phone_number),
-            )
+            .field("phone_number", &phone::redact(&self.phone_number))
             .field("webhook_url", &self.webhook_url)
             .field("fallback_url", &self.fallback_url)
             .field("listen", &self.listen)
@@ -299,23 +257,8 @@ impl SmsSettings {
         let host = section
             .ip(WEBHOOK_HOST.env)?
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let allowed: HashSet<String> = section.phone_list(ALLOWED_USERS.env)?.into_iter().collect();
-        let unauthorized = match section
-            .choice(UNAUTHORIZED.env, &["ignore", "pair"])?
-            .as_deref()
-        {
-            Some("pair") => Unauthorized::Pair,
-            _ => Unauthorized::Ignore,
-        };
-        let rate_limit_per_minute = section
-            .number(RATE_LIMIT_PER_MINUTE.env)?
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        let access = AccessPolicy {
-            allow_all: section.bool(ALLOW_ALL_USERS.env)?.unwrap_or(false),
-            allowed,
-            unauthorized,
-            rate_limit_per_minute,
-        };
+        let access = ACCESS.policy(section, phone::normalize)?;
+        let home = ACCESS.home_channel(section, phone::normalize)?;
         let messaging_service_sid = section.text(MESSAGING_SERVICE_SID.env).map(str::to_string);
         if let Some(sid) = &messaging_service_sid {
             MESSAGING_SERVICE_SID.validate(sid).map_err(|problem| {
@@ -336,11 +279,7 @@ impl SmsSettings {
             fallback_url,
             listen: SocketAddr::new(host, port),
             access,
-            home_channel: section.phone(HOME_CHANNEL.env)?,
-            home_channel_name: section
-                .text(HOME_CHANNEL_NAME.env)
-                .unwrap_or("Home")
-                .to_string(),
+            home,
             api_base_url: section
                 .url(API_BASE_URL.env)?
                 .unwrap_or_else(|| "https://api.twilio.com".to_string())
@@ -369,6 +308,7 @@ impl SmsSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform_api::Unauthorized;
 
     const SID: &str = "AC0123456789abcdef0123456789abcdef";
 
@@ -391,7 +331,47 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
         assert!(s.access.allows("+15550001111") && s.access.allows("+15550002222"));
         assert!(!s.access.allows("+15550003333"));
+        assert_eq!(s.access.unauthorized, Unauthorized::Ignore);
+        assert_eq!(s.home, None);
         assert!(!format!("{s:?}").contains("777777"));
+    }
+
+    #[test]
+    fn the_access_block_is_read_in_e164() {
+        let mut pairs = base();
+        pairs.push(("SMS_HOME_CHANNEL", "+1 (555) 000-1111"));
+        pairs.push(("SMS_HOME_CHANNEL_NAME", "My phone"));
+        pairs.push(("SMS_UNAUTHORIZED", "Pair"));
+        pairs.push(("SMS_RATE_LIMIT_PER_MINUTE", "3"));
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        let home = s.home.expect("home channel set");
+        assert_eq!(home.chat, "+15550001111");
+        assert_eq!(home.name, "My phone");
+        assert_eq!(s.access.unauthorized, Unauthorized::Pair);
+        assert_eq!(s.access.rate_limit_per_minute, Some(3));
+        let mut pairs = base();
+        pairs.push(("SMS_HOME_CHANNEL", "+15550001111"));
+        let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        assert_eq!(s.home.map(|home| home.name).as_deref(), Some("Home"));
+    }
+
+    #[test]
+    fn settings_list_the_access_block_in_place() {
+        let names: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+        let at = |var: &str| names.iter().position(|n| *n == var).expect(var);
+        assert_eq!(
+            names[at("SMS_ALLOWED_USERS")..=at("SMS_HOME_CHANNEL_NAME")],
+            [
+                "SMS_ALLOWED_USERS",
+                "SMS_ALLOW_ALL_USERS",
+                "SMS_HOME_CHANNEL",
+                "SMS_HOME_CHANNEL_NAME"
+            ]
+        );
+        assert!(at("SMS_RATE_LIMIT_PER_MINUTE") < at("SMS_UNAUTHORIZED"));
+        assert_eq!(names.last(), Some(&"SMS_UNAUTHORIZED"));
+        assert_eq!(ACCESS.allowed_users.kind, SettingKind::PhoneList);
+        assert_eq!(ACCESS.home_channel.kind, SettingKind::Phone);
     }
 
     #[test]
@@ -466,12 +446,16 @@ mod tests {
             ("SMS_WEBHOOK_PORT", "eighty"),
             ("SMS_WEBHOOK_HOST", "localhost:80"),
             ("SMS_ALLOWED_USERS", "+15550001111, nope"),
+            ("SMS_ALLOW_ALL_USERS", "maybe"),
+            ("SMS_HOME_CHANNEL", "my phone"),
+            ("SMS_RATE_LIMIT_PER_MINUTE", "lots"),
             ("SMS_UNAUTHORIZED", "allow"),
         ] {
             let mut pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != var).collect();
             pairs.push((var, value));
             let err = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
             assert_eq!(err.var, var, "{err}");
+            assert!(err.origin.is_some(), "{err}");
         }
     }
 }

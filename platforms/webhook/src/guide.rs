@@ -6,9 +6,7 @@ use std::time::Duration;
 use actix_web::http::Uri;
 use platform_api::{Check, Checkup, ConfigSection, OperatorGuide};
 
-use crate::settings::{
-    ALLOW_ALL_USERS, ALLOWED_USERS, HOME_CHANNEL, OUTBOUND_URL, PORT, SECRET, WebhookSettings,
-};
+use crate::settings::{ACCESS, OUTBOUND_URL, PORT, SECRET, WebhookSettings};
 use crate::webhook::{PATH, SECRET_HEADER};
 
 const OUTBOUND: &str = "Outbound URL";
@@ -16,7 +14,11 @@ const OUTBOUND: &str = "Outbound URL";
 inventory::submit! {
     OperatorGuide {
         platform: crate::NAME,
-        essentials: &[ALLOWED_USERS.env, ALLOW_ALL_USERS.env, HOME_CHANNEL.env],
+        essentials: &[
+            ACCESS.allowed_users.env,
+            ACCESS.allow_all_users.env,
+            ACCESS.home_channel.env,
+        ],
         explanations: &[
             (
                 SECRET.env,

@@ -63,7 +63,7 @@ inventory::submit! {
         label: "JSON webhook",
         stub: false,
         settings: settings::SETTINGS,
-        home_channel_setting: Some(settings::HOME_CHANNEL.env),
+        home_channel_setting: Some(settings::ACCESS.home_channel.env),
         enabled: settings::enabled,
         format: format::format,
         parse_chat: webhook::parse_chat,
@@ -109,9 +109,6 @@ impl Platform for Webhook {
     }
 
     fn home_channel(&self) -> Option<HomeChannel> {
-        self.settings.home_channel.as_ref().map(|chat| HomeChannel {
-            chat: chat.clone(),
-            name: self.settings.home_channel_name.clone(),
-        })
+        self.settings.home.clone()
     }
 }

@@ -121,8 +121,7 @@ mod tests {
             outbound_url: "http://127.0.0.1:9/hermes".into(),
             listen: "127.0.0.1:0".parse().unwrap(),
             access: Default::default(),
-            home_channel: None,
-            home_channel_name: "Home".into(),
+            home: None,
         };
         let err = send_part(&settings, "room-1", &Part::plain("hi"))
             .await

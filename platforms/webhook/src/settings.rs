@@ -1,9 +1,13 @@
 //! The JSON webhook's settings, parsed and validated from the unified configuration.
-use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use platform_api::{AccessPolicy, ConfigError, ConfigSection, Setting, SettingKind};
+use platform_api::{
+    AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
+    access_settings,
+};
+
+use crate::webhook::parse_chat;
 
 /// `WEBHOOK_SECRET`.
 pub const SECRET: Setting = Setting::new(
@@ -37,33 +41,10 @@ pub const HOST: Setting = Setting::new(
 )
 .default("0.0.0.0")
 .kind(SettingKind::Ip);
-/// `WEBHOOK_ALLOWED_USERS`.
-pub const ALLOWED_USERS: Setting = Setting::new(
-    "WEBHOOK_ALLOWED_USERS",
-    "allowed_users",
-    "Comma-separated sender ids allowed to chat (everyone else is denied)",
-)
-.kind(SettingKind::List);
-/// `WEBHOOK_ALLOW_ALL_USERS`.
-pub const ALLOW_ALL_USERS: Setting = Setting::new(
-    "WEBHOOK_ALLOW_ALL_USERS",
-    "allow_all_users",
-    "true lets every sender the other system posts for chat with the agent",
-)
-.kind(SettingKind::Bool);
-/// `WEBHOOK_HOME_CHANNEL`.
-pub const HOME_CHANNEL: Setting = Setting::new(
-    "WEBHOOK_HOME_CHANNEL",
-    "home_channel",
-    "Chat id that cron jobs and notifications are delivered to",
-);
-/// `WEBHOOK_HOME_CHANNEL_NAME`.
-pub const HOME_CHANNEL_NAME: Setting = Setting::new(
-    "WEBHOOK_HOME_CHANNEL_NAME",
-    "home_channel_name",
-    "Display name of the home channel",
-)
-.default("Home");
+/// Who may chat, what a stranger gets, how often a sender may start a turn, and where scheduled
+/// output goes: `WEBHOOK_ALLOWED_USERS`, `WEBHOOK_ALLOW_ALL_USERS`, `WEBHOOK_HOME_CHANNEL`,
+/// `WEBHOOK_HOME_CHANNEL_NAME`, `WEBHOOK_RATE_LIMIT_PER_MINUTE` and `WEBHOOK_UNAUTHORIZED`.
+pub const ACCESS: AccessSettings = access_settings!("WEBHOOK", "sender ids", SettingKind::List);
 /// `WEBHOOK_ENABLED`.
 pub const ENABLED: Setting = Setting::new(
     "WEBHOOK_ENABLED",
@@ -71,13 +52,6 @@ pub const ENABLED: Setting = Setting::new(
     "false keeps the JSON webhook off even when WEBHOOK_SECRET is set",
 )
 .kind(SettingKind::Bool);
-/// `WEBHOOK_RATE_LIMIT_PER_MINUTE`.
-pub const RATE_LIMIT_PER_MINUTE: Setting = Setting::new(
-    "WEBHOOK_RATE_LIMIT_PER_MINUTE",
-    "rate_limit_per_minute",
-    "Agent turns allowed per sender per minute (unset: no limit)",
-)
-.kind(SettingKind::Number);
 
 /// Every JSON webhook setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
@@ -85,12 +59,13 @@ pub const SETTINGS: &[Setting] = &[
     OUTBOUND_URL,
     PORT,
     HOST,
-    ALLOWED_USERS,
-    ALLOW_ALL_USERS,
-    HOME_CHANNEL,
-    HOME_CHANNEL_NAME,
+    ACCESS.allowed_users,
+    ACCESS.allow_all_users,
+    ACCESS.home_channel,
+    ACCESS.home_channel_name,
     ENABLED,
-    RATE_LIMIT_PER_MINUTE,
+    ACCESS.rate_limit_per_minute,
+    ACCESS.unauthorized,
 ];
 
 /// Shortest shared secret accepted: anyone who guesses it can talk to the agent.
@@ -117,12 +92,10 @@ pub struct WebhookSettings {
     pub outbound_url: String,
     /// Address the inbound server binds.
     pub listen: SocketAddr,
-    /// Who may chat.
+    /// Who may chat, and what a stranger gets.
     pub access: AccessPolicy,
-    /// Home channel chat id.
-    pub home_channel: Option<String>,
-    /// Home channel display name.
-    pub home_channel_name: String,
+    /// Where cron output and notifications go: a chat id and its display name.
+    pub home: Option<HomeChannel>,
 }
 
 impl fmt::Debug for WebhookSettings {
@@ -159,36 +132,14 @@ impl WebhookSettings {
         let host = section
             .ip(HOST.env)?
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let allowed: HashSet<String> = section.list(ALLOWED_USERS.env).into_iter().collect();
-        let rate_limit_per_minute = section
-            .number(RATE_LIMIT_PER_MINUTE.env)?
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        let access = AccessPolicy {
-            allow_all: section.bool(ALLOW_ALL_USERS.env)?.unwrap_or(false),
-            allowed,
-            rate_limit_per_minute,
-            ..AccessPolicy::default()
-        };
-        let home_channel = match section.text(HOME_CHANNEL.env) {
-            None => None,
-            Some(chat) => Some(crate::webhook::parse_chat(chat).map_err(|problem| {
-                ConfigError::new(
-                    HOME_CHANNEL.env,
-                    section.get(HOME_CHANNEL.env).map(|v| v.origin.clone()),
-                    problem,
-                )
-            })?),
-        };
+        let access = ACCESS.policy(section, parse_chat)?;
+        let home = ACCESS.home_channel(section, parse_chat)?;
         Ok(WebhookSettings {
             secret,
             outbound_url,
             listen: SocketAddr::new(host, port),
             access,
-            home_channel,
-            home_channel_name: section
-                .text(HOME_CHANNEL_NAME.env)
-                .unwrap_or("Home")
-                .to_string(),
+            home,
         })
     }
 }
@@ -196,6 +147,7 @@ impl WebhookSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform_api::Unauthorized;
 
     const SECRET_VALUE: &str = "0123456789abcdef0123456789abcdef";
 
@@ -215,22 +167,47 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:8090");
         assert!(s.access.allows("alice") && s.access.allows("bob"));
         assert!(!s.access.allows("mallory"));
-        assert_eq!(s.home_channel.as_deref(), Some("ops"));
+        assert_eq!(s.access.unauthorized, Unauthorized::Ignore);
+        let home = s.home.as_ref().expect("home channel set");
+        assert_eq!((home.chat.as_str(), home.name.as_str()), ("ops", "Home"));
         assert!(!format!("{s:?}").contains(SECRET_VALUE));
     }
 
     #[test]
-    fn a_short_secret_or_a_bad_url_names_its_variable() {
+    fn strangers_can_be_offered_pairing() {
+        let s = WebhookSettings::from_config(&ConfigSection::from_pairs(base())).unwrap();
+        assert_eq!(s.access.unauthorized, Unauthorized::Ignore);
+        let mut pairs = base();
+        pairs.push(("WEBHOOK_UNAUTHORIZED", "pair"));
+        pairs.push(("WEBHOOK_RATE_LIMIT_PER_MINUTE", "4"));
+        pairs.push(("WEBHOOK_HOME_CHANNEL", "ops"));
+        pairs.push(("WEBHOOK_HOME_CHANNEL_NAME", "Operations"));
+        let s = WebhookSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
+        assert_eq!(s.access.unauthorized, Unauthorized::Pair);
+        assert_eq!(s.access.rate_limit_per_minute, Some(4));
+        assert_eq!(s.home.map(|home| home.name).as_deref(), Some("Operations"));
+        let names: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+        assert!(names.contains(&"WEBHOOK_UNAUTHORIZED"));
+        assert_eq!(ACCESS.home_channel.kind, SettingKind::Text);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable_and_origin() {
         for (var, value) in [
             ("WEBHOOK_SECRET", "hunter2"),
             ("WEBHOOK_OUTBOUND_URL", "bridge.example.com"),
             ("WEBHOOK_PORT", "eighty"),
             ("WEBHOOK_ALLOW_ALL_USERS", "maybe"),
+            ("WEBHOOK_ALLOWED_USERS", "alice, bad\u{7}id"),
+            ("WEBHOOK_HOME_CHANNEL", "ops\u{0}room"),
+            ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "lots"),
+            ("WEBHOOK_UNAUTHORIZED", "allow"),
         ] {
             let mut pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != var).collect();
             pairs.push((var, value));
             let err = WebhookSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
             assert_eq!(err.var, var, "{err}");
+            assert!(err.origin.is_some(), "{err}");
         }
     }
 
