@@ -16,7 +16,7 @@ pub struct GatewayArgs {
     /// the whole loop with no accounts.
     #[arg(long)]
     sandbox: bool,
-    /// With --sandbox: the platform to emulate (default: the first that has a sandbox).
+    /// With --sandbox: the platform to emulate: sms (the default), telegram or discord.
     #[arg(long, requires = "sandbox")]
     platform: Option<String>,
 }

@@ -74,12 +74,21 @@ fn describe_status(status: &SandboxStatus) -> Option<String> {
     }
 }
 
-/// Runs the sandbox for `platform` (or the only platform that has one).
+/// The platform `hermes gateway --sandbox` emulates when none is named.
+const DEFAULT_PLATFORM: &str = "sms";
+
+/// Runs the sandbox for `platform` (SMS, or the only platform that has a sandbox, when none
+/// is named).
 pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
     let providers = sandbox_providers();
     let provider = match platform {
         Some(name) => providers.iter().find(|p| p.platform == name).copied(),
-        None => providers.first().copied(),
+        // SMS is the loop the quick start shows; other platforms are asked for by name.
+        None => providers
+            .iter()
+            .find(|p| p.platform == DEFAULT_PLATFORM)
+            .or(providers.first())
+            .copied(),
     };
     let Some(provider) = provider else {
         let names: Vec<&str> = providers.iter().map(|p| p.platform).collect();
