@@ -1,43 +1,182 @@
-//! Discord for the hermes gateway: a registered stub. Its settings, formatter (2000-character
-//! messages) and home channel work throughout the host; sending is not implemented yet.
+//! Discord for the hermes gateway: a bot that answers direct messages, and messages in servers
+//! that mention it or reply to it.
+//!
+//! Messages arrive over Discord's gateway, a WebSocket the gateway keeps open
+//! ([`Platform::receive`]); replies go out through the REST API with the bot token.
+//!
+//! - [`settings`]: the variables (`DISCORD_BOT_TOKEN`, the access settings, the API and gateway
+//!   URLs), parsed and validated, and Discord's ids (snowflakes);
+//! - [`api`]: the few shapes of Discord's data model that are read; [`rest`]: the REST client
+//!   with Discord's per-route rate limits;
+//! - [`gateway`]: the socket (Hello, heartbeats, Identify, Resume, reconnection, fatal close
+//!   codes) and [`inbound`]: which messages are for the agent;
+//! - [`format`](mod@format): agent Markdown kept (Discord renders it), split into numbered
+//!   messages of at most 2,000 characters;
+//! - [`sender`] and [`error`]: creating messages, the typing indicator, looking up a send whose
+//!   outcome is unknown, and Discord's answers as typed send errors;
+//! - [`guide`]: what `hermes gateway setup` asks and prints, and the checks of `doctor`;
+//! - `emulator` and `sandbox` (feature `emulator`): a loopback stand-in for Discord's REST API and
+//!   gateway, for the tests and `hermes gateway --sandbox`.
+#![deny(missing_docs)]
+
+pub mod api;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod error;
+pub mod format;
+pub mod gateway;
+pub mod guide;
+pub mod inbound;
+pub mod rest;
+#[cfg(feature = "emulator")]
+pub mod sandbox;
+pub mod sender;
 pub mod settings;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
-use platform_api::stub::Stub;
-use platform_api::{ConfigError, ConfigSection, Platform, Registration};
+use platform_api::{
+    AccessPolicy, Advice, ConfigError, ConfigSection, HomeChannel, InboundSink, Lookup, Part,
+    Platform, Receipt, Registration, SendError, async_trait,
+};
 
-/// Longest message Discord accepts, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 2000;
+pub use format::{MAX_MESSAGE_CHARS, format};
 
-/// Formats agent Markdown into messages of at most [`MAX_MESSAGE_CHARS`].
-pub fn format(markdown: &str) -> Vec<platform_api::Part> {
-    platform_api::stub::format(markdown, MAX_MESSAGE_CHARS)
+use crate::api::User;
+use crate::rest::{Rest, Route};
+use crate::settings::DiscordSettings;
+
+/// The registered name: delivery targets are `discord` (the home channel) and
+/// `discord:CHANNEL_ID`.
+pub const NAME: &str = "discord";
+
+/// How often the typing indicator is renewed: Discord shows it for about ten seconds.
+pub const TYPING_EVERY: Duration = Duration::from_secs(8);
+
+/// The Discord platform.
+pub struct Discord {
+    settings: DiscordSettings,
+    rest: Rest,
+    /// The bot's own user: from READY, or `GET /users/@me` when a look-up needs it first.
+    bot: Mutex<Option<User>>,
+}
+
+impl Discord {
+    /// Builds the platform from validated settings.
+    pub fn new(settings: DiscordSettings) -> Self {
+        let rest = Rest::new(&settings.api_base_url, &settings.token);
+        Discord {
+            settings,
+            rest,
+            bot: Mutex::new(None),
+        }
+    }
+
+    /// The bot's user id, asked of Discord when the gateway has not said it yet.
+    async fn bot_id(&self) -> Result<String, String> {
+        if let Some(user) = self
+            .bot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            return Ok(user.id.clone());
+        }
+        let answer = self
+            .rest
+            .get(&Route::me(), sender::REQUEST_TIMEOUT)
+            .await
+            .map_err(|err| format!("GET /users/@me failed: {err}"))?;
+        if !answer.is_success() {
+            return Err(format!("GET /users/@me answered HTTP {}", answer.status));
+        }
+        let user: User = serde_json::from_slice(&answer.body)
+            .map_err(|err| format!("GET /users/@me answered an unexpected body: {err}"))?;
+        let id = user.id.clone();
+        *self.bot.lock().unwrap_or_else(PoisonError::into_inner) = Some(user);
+        Ok(id)
+    }
 }
 
 fn build(section: &ConfigSection) -> Result<Arc<dyn Platform>, ConfigError> {
-    section.required(&settings::BOT_TOKEN)?;
-    let stub = Stub::from_config(
-        "discord",
-        MAX_MESSAGE_CHARS,
-        section,
-        settings::ALLOWED_USERS.env,
-        settings::HOME_CHANNEL.env,
-        settings::HOME_CHANNEL_NAME.env,
-    )?;
-    Ok(Arc::new(stub))
+    let settings = DiscordSettings::from_config(section)?;
+    Ok(Arc::new(Discord::new(settings)))
 }
 
 inventory::submit! {
     Registration {
-        name: "discord",
+        name: NAME,
         label: "Discord",
-        stub: true,
+        stub: false,
         settings: settings::SETTINGS,
-        home_channel_setting: Some(settings::HOME_CHANNEL.env),
+        home_channel_setting: Some(settings::ACCESS.home_channel.env),
         enabled: settings::enabled,
-        format,
-        parse_chat: platform_api::stub::parse_chat,
+        format: format::format,
+        parse_chat: settings::parse_chat,
         build,
+    }
+}
+
+#[async_trait(?Send)]
+impl Platform for Discord {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
+        gateway::run(gateway::Gateway {
+            rest: &self.rest,
+            token: &self.settings.token,
+            url: self.settings.gateway_url.as_deref(),
+            bot: &self.bot,
+            sink,
+        })
+        .await
+    }
+
+    /// A user whose DMs refused the bot (50007) and who writes to it again has opened them.
+    fn writing_opts_back_in(&self) -> bool {
+        true
+    }
+
+    fn access(&self) -> &AccessPolicy {
+        &self.settings.access
+    }
+
+    fn format(&self, markdown: &str) -> Vec<Part> {
+        format::format(markdown)
+    }
+
+    async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+        sender::send_part(&self.rest, chat, part).await
+    }
+
+    fn home_channel(&self) -> Option<HomeChannel> {
+        self.settings.home.clone()
+    }
+
+    async fn typing(&self, chat: &str) {
+        sender::typing(&self.rest, chat).await;
+    }
+
+    fn typing_every(&self) -> Duration {
+        TYPING_EVERY
+    }
+
+    async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
+        match self.bot_id().await {
+            Ok(bot_id) => sender::lookup(&self.rest, &bot_id, chat, part, attempted_at).await,
+            Err(err) => Lookup::Failed(err),
+        }
+    }
+
+    fn reconcile_after(&self) -> Duration {
+        // Discord lists a message as soon as it answers for it.
+        Duration::from_secs(10)
+    }
+
+    fn advice(&self, code: i64) -> Option<Advice> {
+        error::advice(code)
     }
 }

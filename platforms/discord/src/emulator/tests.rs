@@ -1,0 +1,607 @@
+//! The Discord client (receive loop, sender, doctor) against the emulator.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use platform_api::{
+    Accepted, ConfigSection, Inbound, InboundSink, Lookup, Part, Platform, SendError, SinkError,
+    Verdict, async_trait,
+};
+
+use super::*;
+use crate::Discord;
+use crate::settings::DiscordSettings;
+
+const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.GtEsT1.emulator-token-0123456789abcdefghij";
+const ALICE: &str = "2000000000000000001";
+const BOB: &str = "2000000000000000002";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn install_crypto() {
+    // The host selects the TLS provider at start-up; a test has to do it itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn emulator_with(change: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+    install_crypto();
+    let mut config = EmulatorConfig::new(TOKEN);
+    config.heartbeat_interval = Duration::from_millis(200);
+    change(&mut config);
+    Emulator::start(config).expect("the emulator starts")
+}
+
+fn emulator() -> Emulator {
+    emulator_with(|_| {})
+}
+
+fn platform(emulator: &Emulator, token: &str) -> Arc<Discord> {
+    let api = emulator.api_base_url();
+    let section = ConfigSection::from_pairs([
+        ("DISCORD_BOT_TOKEN", token),
+        ("DISCORD_API_BASE_URL", api.as_str()),
+        ("DISCORD_ALLOW_ALL_USERS", "true"),
+    ]);
+    Arc::new(Discord::new(
+        DiscordSettings::from_config(&section).unwrap(),
+    ))
+}
+
+/// A sink that records what it accepts, and refuses while told to.
+#[derive(Default)]
+struct Recorder {
+    got: Mutex<Vec<Inbound>>,
+    refuse: AtomicUsize,
+}
+
+#[async_trait(?Send)]
+impl InboundSink for Recorder {
+    async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
+        if self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(SinkError::Unavailable("disk full".into()));
+        }
+        let mut got = self.got.lock().unwrap();
+        if got.iter().any(|m| m.provider_id == inbound.provider_id) {
+            return Ok(Accepted::Duplicate);
+        }
+        got.push(inbound);
+        Ok(Accepted::Stored)
+    }
+}
+
+impl Recorder {
+    fn got(&self) -> Vec<Inbound> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Inbound> {
+        let deadline = Instant::now() + WAIT;
+        while self.got().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.got()
+    }
+}
+
+/// The real receive loop on an actix system of its own thread.
+struct Receiving {
+    sink: Arc<Recorder>,
+    result: std::sync::mpsc::Receiver<Result<(), String>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Receiving {
+    fn start(platform: &Arc<Discord>) -> Receiving {
+        let sink = Arc::new(Recorder::default());
+        let (result_tx, result) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let platform = Arc::clone(platform);
+        let host_sink: Arc<dyn InboundSink> = sink.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                tokio::select! {
+                    ended = platform.receive(host_sink) => { let _ = result_tx.send(ended); }
+                    _ = stopped => {}
+                }
+            });
+        });
+        Receiving {
+            sink,
+            result,
+            stop: Some(stop),
+        }
+    }
+
+    /// What `receive` returned, if it returned within `timeout`.
+    fn ended(&self, timeout: Duration) -> Option<Result<(), String>> {
+        self.result.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    actix_web::rt::System::new().block_on(future)
+}
+
+fn connected(emulator: &Emulator) {
+    assert!(
+        emulator.wait_until(WAIT, Emulator::connected),
+        "the client never connected: {:?}",
+        emulator.counters()
+    );
+}
+
+#[test]
+fn a_direct_message_arrives_and_the_reply_goes_back() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    let id = emulator.post(Post::dm(ALICE, "hello there").attach(
+        "https://cdn.discordapp.com/attachments/1/2/cat.png",
+        Some("image/png"),
+    ));
+    let got = receiving.sink.wait_for(1);
+    assert_eq!(got.len(), 1);
+    let channel = emulator.dm_channel(ALICE);
+    assert_eq!(got[0].chat, channel);
+    assert_eq!(got[0].sender, ALICE);
+    assert_eq!(got[0].text, "hello there");
+    assert_eq!(got[0].provider_id, id);
+    assert_eq!(
+        got[0].attachments[0].content_type.as_deref(),
+        Some("image/png")
+    );
+
+    let receipt = block_on(async {
+        discord.typing(&channel).await;
+        discord
+            .send(&channel, &Part::plain("You said: **hello there**"))
+            .await
+    })
+    .unwrap();
+    let sent = emulator.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].id, receipt.provider_id);
+    assert_eq!(
+        (sent[0].channel_id.as_str(), sent[0].content.as_str()),
+        (channel.as_str(), "You said: **hello there**")
+    );
+    assert_eq!(emulator.typing()[0].channel_id, channel);
+
+    // Heartbeats carry on, acknowledged, on the one connection.
+    std::thread::sleep(Duration::from_millis(700));
+    let counters = emulator.counters();
+    assert!(counters.heartbeats >= 2, "{counters:?}");
+    assert_eq!((counters.identifies, counters.connections), (1, 1));
+}
+
+#[test]
+fn guild_messages_are_answered_only_when_addressed_to_the_bot() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    emulator.post(Post::guild(ALICE, GENERAL_CHANNEL, "just chatting"));
+    emulator.post(
+        Post::guild(BOB, GENERAL_CHANNEL, "I am a bot")
+            .mention()
+            .from_bot(),
+    );
+    let mention = emulator.post(Post::guild(ALICE, GENERAL_CHANNEL, "what time is it?").mention());
+    let got = receiving.sink.wait_for(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].provider_id, mention);
+    assert_eq!(got[0].text, "what time is it?");
+    assert_eq!(got[0].chat, GENERAL_CHANNEL);
+
+    // A reply to the bot's own message needs no mention; the bot's own message is not answered.
+    let receipt = block_on(discord.send(GENERAL_CHANNEL, &Part::plain("It is noon."))).unwrap();
+    let reply = emulator
+        .post(Post::guild(BOB, GENERAL_CHANNEL, "and tomorrow?").reply_to(&receipt.provider_id));
+    let got = receiving.sink.wait_for(2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[1].provider_id.as_str(), got[1].sender.as_str()),
+        (reply.as_str(), BOB)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiving.sink.got().len(), 2);
+}
+
+#[test]
+fn a_dropped_socket_is_resumed_and_nothing_is_lost() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    emulator.dm(ALICE, "before");
+    receiving.sink.wait_for(1);
+    emulator.drop_sockets();
+    assert!(emulator.wait_until(WAIT, |e| !e.connected()));
+    // Sent while no socket is connected: replayed by the resume.
+    let during = emulator.dm(ALICE, "while you were away");
+    let got = receiving.sink.wait_for(2);
+    assert_eq!(got.len(), 2, "{:?}", emulator.counters());
+    assert_eq!(got[1].provider_id, during);
+    let counters = emulator.counters();
+    assert_eq!(counters.identifies, 1, "{counters:?}");
+    assert_eq!(counters.resumes, 1, "{counters:?}");
+    assert_eq!(
+        counters.resume_url_connections, 1,
+        "resumed on resume_gateway_url"
+    );
+    connected(&emulator);
+    emulator.dm(ALICE, "after");
+    assert_eq!(receiving.sink.wait_for(3).len(), 3);
+}
+
+#[test]
+fn missing_heartbeat_acks_close_the_socket_and_resume() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    emulator.stop_acking();
+    assert!(
+        emulator.wait_until(WAIT, |e| e.counters().resumes == 1),
+        "{:?}",
+        emulator.counters()
+    );
+    let counters = emulator.counters();
+    assert_eq!(counters.identifies, 1);
+    assert!(
+        counters
+            .client_close_codes
+            .iter()
+            .all(|code| *code != 1000 && *code != 1001),
+        "the client closes with a code that keeps the session: {counters:?}"
+    );
+    assert!(!counters.client_close_codes.is_empty(), "{counters:?}");
+    emulator.dm(ALICE, "still there?");
+    assert_eq!(receiving.sink.wait_for(1).len(), 1);
+}
+
+#[test]
+fn reconnect_and_invalid_session_are_obeyed() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    emulator.request_reconnect();
+    assert!(emulator.wait_until(WAIT, |e| e.counters().resumes == 1 && e.connected()));
+    // A resumable invalid session resumes too.
+    emulator.invalidate_session(true);
+    assert!(emulator.wait_until(WAIT, |e| e.counters().resumes == 2 && e.connected()));
+    // A session that cannot be resumed is replaced, after a pause of 1–5 s.
+    let invalidated = Instant::now();
+    emulator.invalidate_session(false);
+    let during = emulator.dm(ALICE, "sent while the session was invalid");
+    assert!(
+        emulator.wait_until(WAIT, |e| e.counters().identifies == 2 && e.connected()),
+        "{:?}",
+        emulator.counters()
+    );
+    assert!(invalidated.elapsed() >= Duration::from_millis(900));
+    let got = receiving.sink.wait_for(1);
+    assert_eq!(got[0].provider_id, during);
+    assert_eq!(emulator.counters().resumes, 2);
+}
+
+#[test]
+fn close_codes_resume_or_identify_and_op_1_is_answered_at_once() {
+    // Heartbeats are a minute apart: one sent within a second was asked for.
+    let emulator = emulator_with(|c| c.heartbeat_interval = Duration::from_secs(60));
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    let before = emulator.counters().heartbeats;
+    emulator.request_heartbeat();
+    assert!(
+        emulator.wait_until(Duration::from_secs(1), |e| e.counters().heartbeats > before),
+        "{:?}",
+        emulator.counters()
+    );
+
+    // An unknown error resumes; a timed-out session identifies anew.
+    emulator.close_sockets(4000);
+    assert!(emulator.wait_until(WAIT, |e| e.counters().resumes == 1 && e.connected()));
+    emulator.close_sockets(4009);
+    assert!(emulator.wait_until(WAIT, |e| e.counters().identifies == 2 && e.connected()));
+    emulator.dm(ALICE, "all good?");
+    assert_eq!(receiving.sink.wait_for(1).len(), 1);
+    assert_eq!(emulator.counters().resumes, 1);
+}
+
+#[test]
+fn a_send_without_an_answer_is_ambiguous_and_found_by_lookup() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    emulator.push_fault(Fault::AcceptThenDelay(Duration::from_secs(3)));
+    let attempted_at = SystemTime::now();
+    let part = Part::plain("Did this arrive?");
+    let (sent, found) = block_on(async {
+        let sent = crate::sender::send_part_within(
+            &discord.rest,
+            GENERAL_CHANNEL,
+            &part,
+            Duration::from_millis(300),
+        )
+        .await;
+        let found = discord.lookup(GENERAL_CHANNEL, &part, attempted_at).await;
+        (sent, found)
+    });
+    assert!(matches!(sent, Err(SendError::Ambiguous { .. })), "{sent:?}");
+    let created = emulator.messages();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        found,
+        Lookup::Matches(vec![platform_api::Receipt {
+            provider_id: created[0].id.clone(),
+            segments: None
+        }])
+    );
+}
+
+#[test]
+fn a_message_the_host_cannot_store_is_received_again() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let receiving = Receiving::start(&discord);
+    connected(&emulator);
+    receiving.sink.refuse.store(1, Ordering::SeqCst);
+    let id = emulator.dm(ALICE, "keep me");
+    let got = receiving.sink.wait_for(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].provider_id, id);
+    assert_eq!(emulator.counters().resumes, 1);
+}
+
+#[test]
+fn a_missing_intent_or_a_bad_token_stops_receiving_with_one_clear_line() {
+    let emulator = emulator_with(|c| c.message_content_intent = false);
+    let receiving = Receiving::start(&platform(&emulator, TOKEN));
+    let ended = receiving.ended(WAIT).expect("receive returns");
+    let line = ended.unwrap_err();
+    assert!(line.contains("close 4014"), "{line}");
+    assert!(line.contains("Message Content Intent"), "{line}");
+    assert!(!line.contains('\n') && !line.contains(TOKEN), "{line}");
+    assert_eq!(emulator.counters().identifies, 0);
+
+    // The REST API refuses the wrong token first (GET /gateway/bot).
+    let emulator = self::emulator();
+    let wrong = "d3Jvbmc.wrong.token-that-is-not-the-bots";
+    let receiving = Receiving::start(&platform(&emulator, wrong));
+    let line = receiving.ended(WAIT).expect("receive returns").unwrap_err();
+    assert!(line.contains("DISCORD_BOT_TOKEN"), "{line}");
+    assert!(!line.contains(wrong), "{line}");
+
+    // With the gateway URL configured, the gateway refuses it: close 4004.
+    let api = emulator.api_base_url();
+    let url = emulator.gateway_url();
+    let section = ConfigSection::from_pairs([
+        ("DISCORD_BOT_TOKEN", wrong),
+        ("DISCORD_API_BASE_URL", api.as_str()),
+        ("DISCORD_GATEWAY_URL", url.as_str()),
+    ]);
+    let discord = Arc::new(Discord::new(
+        DiscordSettings::from_config(&section).unwrap(),
+    ));
+    let line = Receiving::start(&discord)
+        .ended(WAIT)
+        .expect("receive returns")
+        .unwrap_err();
+    assert!(
+        line.contains("close 4004") && !line.contains(wrong),
+        "{line}"
+    );
+}
+
+#[test]
+fn send_errors_follow_discords_answers() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    emulator.block_dms(BOB);
+    let bob = emulator.dm_channel(BOB);
+    let results = block_on(async {
+        vec![
+            discord.send(&bob, &Part::plain("hi")).await,
+            discord
+                .send("1999999999999999999", &Part::plain("hi"))
+                .await,
+            discord
+                .send(GENERAL_CHANNEL, &Part::plain("x".repeat(2001)))
+                .await,
+            discord.send(GENERAL_CHANNEL, &Part::plain("")).await,
+        ]
+    });
+    assert!(
+        matches!(
+            &results[0],
+            Err(SendError::OptedOut {
+                code: Some(50007),
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert!(
+        matches!(
+            &results[1],
+            Err(SendError::Permanent {
+                code: Some(10003),
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert!(
+        matches!(
+            &results[2],
+            Err(SendError::Permanent {
+                code: Some(50035),
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert!(
+        matches!(
+            &results[3],
+            Err(SendError::Permanent {
+                code: Some(50006),
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+
+    // Injected faults: a 429 says how long to wait, 5xx are retried.
+    emulator.push_fault(Fault::RateLimited {
+        retry_after: 0.3,
+        global: false,
+    });
+    emulator.push_fault(Fault::BadGateway);
+    let (limited, bad_gateway, after) = block_on(async {
+        let limited = discord.send(GENERAL_CHANNEL, &Part::plain("one")).await;
+        let started = Instant::now();
+        let bad_gateway = discord.send(GENERAL_CHANNEL, &Part::plain("two")).await;
+        (limited, bad_gateway, started.elapsed())
+    });
+    assert!(
+        matches!(limited, Err(SendError::Retry { after: Some(after), .. }) if after == Duration::from_millis(300)),
+        "{limited:?}"
+    );
+    assert!(
+        after >= Duration::from_millis(250),
+        "the 429 empties the bucket: {after:?}"
+    );
+    assert!(
+        matches!(bad_gateway, Err(SendError::Retry { .. })),
+        "{bad_gateway:?}"
+    );
+
+    // A wrong token is permanent, and the error never shows it.
+    let wrong = "d3Jvbmc.wrong.token-that-is-not-the-bots";
+    let err =
+        block_on(platform(&emulator, wrong).send(GENERAL_CHANNEL, &Part::plain("hi"))).unwrap_err();
+    assert!(matches!(err, SendError::Permanent { .. }), "{err:?}");
+    assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong));
+}
+
+#[test]
+fn an_exhausted_bucket_is_waited_for_instead_of_hitting_429() {
+    let emulator = emulator_with(|c| {
+        c.messages_per_window = 2;
+        c.window = Duration::from_millis(800);
+    });
+    let discord = platform(&emulator, TOKEN);
+    let started = Instant::now();
+    let results = block_on(async {
+        let mut results = Vec::new();
+        for i in 0..5 {
+            results.push(
+                discord
+                    .send(GENERAL_CHANNEL, &Part::plain(format!("part {i}")))
+                    .await,
+            );
+        }
+        results
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let statuses: Vec<u16> = emulator.attempts().iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200; 5], "the client waited for the bucket");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
+#[test]
+fn an_unknown_outcome_is_settled_by_reading_the_channel() {
+    let emulator = emulator();
+    let discord = platform(&emulator, TOKEN);
+    let before = SystemTime::now();
+    let (sent, found, other, unknown) = block_on(async {
+        let part = Part::plain("The answer is 42.");
+        let sent = discord.send(GENERAL_CHANNEL, &part).await.unwrap();
+        let found = discord.lookup(GENERAL_CHANNEL, &part, before).await;
+        let other = discord
+            .lookup(GENERAL_CHANNEL, &Part::plain("Never sent."), before)
+            .await;
+        let unknown = discord.lookup("1999999999999999999", &part, before).await;
+        (sent, found, other, unknown)
+    });
+    assert_eq!(found, Lookup::Matches(vec![sent]));
+    assert_eq!(other, Lookup::Matches(Vec::new()));
+    assert!(matches!(unknown, Lookup::Failed(_)), "{unknown:?}");
+    // A user's message with the same text is not the bot's.
+    emulator.post(Post::guild(ALICE, GENERAL_CHANNEL, "Never sent."));
+    let still = block_on(discord.lookup(GENERAL_CHANNEL, &Part::plain("Never sent."), before));
+    assert_eq!(still, Lookup::Matches(Vec::new()));
+}
+
+#[test]
+fn the_doctor_checks_token_intent_gateway_and_home_channel() {
+    let emulator = emulator();
+    let rest = crate::rest::Rest::new(&emulator.api_base_url(), TOKEN);
+    let checks = block_on(crate::guide::checks(&rest, Some(GENERAL_CHANNEL)));
+    assert!(checks.iter().all(|c| !c.is_problem()), "{checks:#?}");
+    assert_eq!(
+        checks[0].verdict,
+        Verdict::Ok("hermes (1100000000000000001)".into())
+    );
+    assert!(checks[3].to_string().contains("#general"), "{}", checks[3]);
+
+    emulator.set_message_content_intent(false);
+    let checks = block_on(crate::guide::checks(&rest, Some("1999999999999999999")));
+    assert!(checks[1].is_problem() && checks[1].to_string().contains("Privileged Gateway Intents"));
+    assert!(checks[3].is_problem(), "{}", checks[3]);
+
+    let wrong = crate::rest::Rest::new(&emulator.api_base_url(), "d3Jvbmc.wrong.token");
+    let checks = block_on(crate::guide::checks(&wrong, None));
+    assert!(
+        checks[0].to_string().contains("token rejected"),
+        "{}",
+        checks[0]
+    );
+    assert!(matches!(checks[1].verdict, Verdict::Skipped(_)));
+}
+
+#[test]
+fn the_emulator_refuses_what_discord_refuses() {
+    let emulator = emulator();
+    let url = |path: &str| format!("{}{path}", emulator.api_base_url());
+    let answers = block_on(async {
+        let client = awc::Client::default();
+        let mut answers = Vec::new();
+        for (auth, path) in [
+            (None, "/users/@me"),
+            (Some("Bot nope"), "/users/@me"),
+            (Some("Bearer x"), "/gateway/bot"),
+        ] {
+            let mut request = client.get(url(path));
+            if let Some(auth) = auth {
+                request = request.insert_header(("Authorization", auth));
+            }
+            let mut response = request.send().await.unwrap();
+            let body: serde_json::Value = response.json().await.unwrap();
+            answers.push((response.status().as_u16(), body));
+        }
+        answers
+    });
+    for (status, body) in answers {
+        assert_eq!(status, 401);
+        assert_eq!(
+            body,
+            serde_json::json!({"message": "401: Unauthorized", "code": 0})
+        );
+    }
+}
