@@ -178,9 +178,24 @@ impl Gateway {
         Self::start_listening(home, env, "Twilio webhook server listening on ")
     }
 
+    /// Starts `hermes gateway` for platforms that fetch their messages rather than listen
+    /// (Telegram's long polling, Discord's WebSocket) and waits until every platform started
+    /// (or it exits). It has no address.
+    pub fn start_polling(home: &Path, env: &[(String, String)]) -> Gateway {
+        let mut gateway = Self::spawn(home, env);
+        gateway.wait_started(|g| g.logs().contains("gateway running: ").then_some(()));
+        gateway
+    }
+
     /// Starts `hermes gateway` and waits until it logs `marker` followed by the address it
     /// listens on (or exits).
     pub fn start_listening(home: &Path, env: &[(String, String)], marker: &str) -> Gateway {
+        let mut gateway = Self::spawn(home, env);
+        gateway.addr = gateway.wait_started(|g| g.listening_addr(marker));
+        gateway
+    }
+
+    fn spawn(home: &Path, env: &[(String, String)]) -> Gateway {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut child = command(home, &env)
             .arg("gateway")
@@ -212,29 +227,32 @@ impl Gateway {
                 }
             });
         }
-        let mut gateway = Gateway {
+        Gateway {
             child: Some(child),
             log,
             addr: None,
-        };
+        }
+    }
+
+    /// Waits up to 30 s until `started` finds what it looks for in the gateway, or it exits.
+    fn wait_started<T>(&mut self, started: impl Fn(&Gateway) -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(addr) = gateway.listening_addr(marker) {
-                gateway.addr = Some(addr);
-                break;
+            if let Some(found) = started(self) {
+                return Some(found);
             }
-            if gateway
+            if self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
                 .is_some()
             {
                 std::thread::sleep(Duration::from_millis(100));
-                break;
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        gateway
+        None
     }
 
     fn listening_addr(&self, marker: &str) -> Option<SocketAddr> {

@@ -3,9 +3,8 @@
 //! answer, the socket's recoveries (a dropped socket, an invalid session, silent heartbeats),
 //! Discord's rate limits and refusals, a fatal intent that leaves the other platforms running,
 //! `hermes send` and cron output at the home channel, and the sandbox.
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
@@ -67,63 +66,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `hermes gateway` for a platform that opens no listener: started, its log collected, killed
-/// when dropped.
-struct Running {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Running {
-    fn start(home: &Home, env: &[(String, String)]) -> Running {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let mut child = command(home.path(), &env)
-            .arg("gateway")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting hermes gateway");
-        let log = Arc::new(Mutex::new(String::new()));
-        let streams: Vec<Box<dyn std::io::Read + Send>> = vec![
-            Box::new(child.stderr.take().expect("stderr")),
-            Box::new(child.stdout.take().expect("stdout")),
-        ];
-        for stream in streams {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        Running { child, log }
-    }
-
-    fn logs(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn wait_for_log(&self, needle: &str) -> bool {
-        eventually(WAIT, || self.logs().contains(needle).then_some(())).is_some()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Discord gateway over `home`, connected to `discord`.
-fn gateway(home: &Home, discord: &Emulator, extra: &[(&str, &str)]) -> Running {
-    let running = Running::start(home, &env(discord, extra));
+fn gateway(home: &Home, discord: &Emulator, extra: &[(&str, &str)]) -> Gateway {
+    let running = Gateway::start_polling(home.path(), &env(discord, extra));
     assert!(
         discord.wait_until(WAIT, Emulator::connected),
         "the gateway never connected to the emulator; log:\n{}",
@@ -138,7 +83,7 @@ fn reply_in(
     discord: &Emulator,
     channel: &str,
     content: &str,
-    log: &Running,
+    log: &Gateway,
 ) -> Vec<CreatedMessage> {
     let found = eventually(WAIT, || {
         let there: Vec<CreatedMessage> = discord
@@ -343,7 +288,7 @@ fn heartbeats_without_acknowledgement_reconnect() {
             .any(|code| *code != 1000 && *code != 1001),
         "the gateway closed the silent socket itself: {counters:?}"
     );
-    assert!(running.wait_for_log("no heartbeat acknowledgement"));
+    assert!(running.wait_for_log("no heartbeat acknowledgement", WAIT));
     discord.dm(ALICE, "back?");
     let dm = discord.dm_channel(ALICE);
     reply_in(&discord, &dm, "You said: back?", &running);
