@@ -1,43 +1,181 @@
-//! Telegram for the hermes gateway: a registered stub. Its settings, formatter (4096-character
-//! messages) and home channel work throughout the host; sending is not implemented yet.
+//! Telegram for the hermes gateway: a bot over the Bot API.
+//!
+//! By default the gateway long-polls `getUpdates` (nothing to expose; the update offset is
+//! saved with the host, so a restart neither loses nor repeats a message); with
+//! `TELEGRAM_WEBHOOK_URL` set, Telegram posts updates to a route instead, authenticated by
+//! `TELEGRAM_WEBHOOK_SECRET`. Private chats always reach the agent, groups when the bot is
+//! mentioned or replied to. Replies go out as Telegram HTML, split within 4,096 characters.
+//!
+//! - [`settings`]: the variables (Hermes Agent's names), parsed and validated;
+//! - [`api`] and [`types`]: the Bot API client (the token never reaches a log or an error) and
+//!   the objects it reads;
+//! - [`receive`]: long polling, and the start of webhook mode; [`webhook`]: its route;
+//!   [`inbound`]: which updates reach the agent, and how;
+//! - [`format`](mod@format): agent Markdown → Telegram HTML parts;
+//! - [`sender`] and [`error`]: `sendMessage` and the typing action, and Telegram's errors as
+//!   typed send errors;
+//! - [`guide`]: what `hermes gateway setup` asks and prints, and the checks of
+//!   `hermes gateway doctor`;
+//! - `emulator` and `sandbox` (feature `emulator`): a loopback Bot API for tests and
+//!   `hermes gateway --sandbox`.
+#![deny(missing_docs)]
+
+pub mod api;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod error;
+pub mod format;
+pub mod guide;
+pub mod inbound;
+pub mod receive;
+#[cfg(feature = "emulator")]
+pub mod sandbox;
+pub mod sender;
 pub mod settings;
+pub mod types;
+pub mod webhook;
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use platform_api::stub::Stub;
-use platform_api::{ConfigError, ConfigSection, Platform, Registration};
+use actix_web::web;
+use platform_api::{
+    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Part, Platform, Receipt,
+    Registration, SendError, async_trait,
+};
+use tracing::info;
 
-/// Longest message Telegram accepts, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 4096;
+use crate::api::Api;
+use crate::inbound::Bot;
+use crate::receive::Reporter;
+use crate::settings::TelegramSettings;
 
-/// Formats agent Markdown into messages of at most [`MAX_MESSAGE_CHARS`].
-pub fn format(markdown: &str) -> Vec<platform_api::Part> {
-    platform_api::stub::format(markdown, MAX_MESSAGE_CHARS)
+pub use crate::format::{MAX_MESSAGE_CHARS, format};
+
+/// The registered name: delivery targets are `telegram` (the home channel) and
+/// `telegram:CHAT_ID`.
+pub const NAME: &str = "telegram";
+
+/// The Telegram platform.
+pub struct Telegram {
+    settings: TelegramSettings,
+    api: Api,
+    /// The bot, once `getMe` answered.
+    bot: Arc<OnceLock<Bot>>,
+}
+
+impl Telegram {
+    /// Builds the platform from validated settings.
+    pub fn new(settings: TelegramSettings) -> Self {
+        let api = Api::new(&settings.api_base_url, &settings.token);
+        Telegram {
+            settings,
+            api,
+            bot: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> &TelegramSettings {
+        &self.settings
+    }
 }
 
 fn build(section: &ConfigSection) -> Result<Arc<dyn Platform>, ConfigError> {
-    section.required(&settings::BOT_TOKEN)?;
-    let stub = Stub::from_config(
-        "telegram",
-        MAX_MESSAGE_CHARS,
-        section,
-        settings::ALLOWED_USERS.env,
-        settings::HOME_CHANNEL.env,
-        settings::HOME_CHANNEL_NAME.env,
-    )?;
-    Ok(Arc::new(stub))
+    let settings = TelegramSettings::from_config(section)?;
+    Ok(Arc::new(Telegram::new(settings)))
 }
 
 inventory::submit! {
     Registration {
-        name: "telegram",
+        name: NAME,
         label: "Telegram",
-        stub: true,
+        stub: false,
         settings: settings::SETTINGS,
         home_channel_setting: Some(settings::HOME_CHANNEL.env),
         enabled: settings::enabled,
         format,
-        parse_chat: platform_api::stub::parse_chat,
+        parse_chat: settings::parse_chat,
         build,
+    }
+}
+
+#[async_trait(?Send)]
+impl Platform for Telegram {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn listen_addr(&self) -> Option<SocketAddr> {
+        self.settings.webhook.as_ref().map(|w| w.listen)
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig, sink: Arc<dyn InboundSink>) {
+        let Some(webhook) = &self.settings.webhook else {
+            return;
+        };
+        let state = web::Data::new(webhook::WebhookState {
+            secret: webhook.secret.clone(),
+            bot: self.bot.clone(),
+            sink,
+        });
+        webhook::configure(cfg, &webhook.path, state);
+    }
+
+    async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
+        let mut reporter = Reporter::default();
+        let bot = receive::identify(&self.api, &mut reporter).await?;
+        let bot = self.bot.get_or_init(|| bot).clone();
+        match &self.settings.webhook {
+            Some(webhook) => receive::set_webhook(&self.api, webhook).await,
+            None => receive::poll(&self.api, &bot, sink).await,
+        }
+    }
+
+    /// Telegram answers a second long poller on the same token with 409 Conflict: of gateways
+    /// sharing a database, one polls. In webhook mode Telegram posts to whichever answers.
+    fn receive_alone(&self) -> bool {
+        self.settings.webhook.is_none()
+    }
+
+    /// A user who blocked the bot cannot write to it: a message from a suppressed chat means
+    /// they unblocked it (and a group that removed the bot cannot post to it either).
+    fn writing_opts_back_in(&self) -> bool {
+        true
+    }
+
+    fn listening(&self, addr: SocketAddr) {
+        if let Some(webhook) = &self.settings.webhook {
+            info!(
+                "[telegram] webhook server listening on {addr}, path {}",
+                webhook.path
+            );
+        }
+    }
+
+    fn access(&self) -> &AccessPolicy {
+        &self.settings.access
+    }
+
+    fn format(&self, markdown: &str) -> Vec<Part> {
+        format(markdown)
+    }
+
+    async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+        sender::send_part(&self.api, chat, part).await
+    }
+
+    fn home_channel(&self) -> Option<HomeChannel> {
+        self.settings.home_channel.clone()
+    }
+
+    async fn typing(&self, chat: &str) {
+        sender::typing(&self.api, chat).await;
+    }
+
+    fn typing_every(&self) -> Duration {
+        // Telegram shows the action for five seconds, or until a message arrives.
+        Duration::from_secs(4)
     }
 }

@@ -1,0 +1,844 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+
+use platform_api::{
+    Accepted, ConfigSection, Inbound, InboundSink, Part, Platform, SendError, SinkError,
+    async_trait,
+};
+
+use super::*;
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default()).expect("the emulator starts")
+}
+
+fn ada() -> Person {
+    Person::new(4242, "Ada")
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    json: Value,
+}
+
+/// One HTTP/1.1 exchange over a fresh connection.
+fn exchange(emu: &Emulator, method: &str, path: &str, content_type: &str, body: &str) -> Answer {
+    let mut stream = TcpStream::connect(emu.addr()).expect("connecting");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a timeout");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        emu.addr(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("writing");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading");
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let retry_after = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, value)| value.trim().to_string());
+    Answer {
+        status,
+        retry_after,
+        json: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+/// Calls a method with a JSON body.
+fn call(emu: &Emulator, method: &str, params: Value) -> Answer {
+    let path = format!("/bot{}/{method}", emu.token());
+    exchange(emu, "POST", &path, "application/json", &params.to_string())
+}
+
+#[test]
+fn a_wrong_token_and_an_unknown_method_answer_as_telegram_does() {
+    let emu = emulator();
+    let wrong = exchange(&emu, "GET", "/bot123:nope/getMe", "text/plain", "");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        wrong.json,
+        json!({"ok": false, "error_code": 401, "description": "Unauthorized"})
+    );
+    let unknown = call(&emu, "sendSmokeSignal", json!({}));
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        unknown.json,
+        json!({"ok": false, "error_code": 404, "description": "Not Found"})
+    );
+    let me = exchange(
+        &emu,
+        "GET",
+        &format!("/bot{}/getMe", emu.token()),
+        "text/plain",
+        "",
+    );
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["result"]["username"], "hermes_test_bot");
+    assert_eq!(me.json["result"]["is_bot"], true);
+}
+
+#[test]
+fn updates_are_handed_out_until_an_offset_confirms_them() {
+    let emu = emulator();
+    let first = emu.user_writes(&ada(), "hello");
+    let second = emu.user_writes(&ada(), "again");
+    let got = call(&emu, "getUpdates", json!({"timeout": 0}));
+    let updates = got.json["result"].as_array().expect("a list").clone();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[0]["update_id"], first.update_id);
+    assert_eq!(updates[0]["message"]["text"], "hello");
+    assert_eq!(updates[0]["message"]["chat"]["type"], "private");
+    assert_eq!(updates[1]["message"]["message_id"], 2);
+    // Without an offset nothing is confirmed; an offset past the first confirms it.
+    assert_eq!(emu.pending_updates().len(), 2);
+    let got = call(
+        &emu,
+        "getUpdates",
+        json!({"offset": first.update_id + 1, "timeout": 0}),
+    );
+    assert_eq!(got.json["result"][0]["update_id"], second.update_id);
+    assert_eq!(emu.pending_updates().len(), 1);
+    // A form-encoded or GET call works the same.
+    let path = format!(
+        "/bot{}/getUpdates?offset={}&timeout=0",
+        emu.token(),
+        second.update_id + 1
+    );
+    let got = exchange(&emu, "GET", &path, "text/plain", "");
+    assert_eq!(got.json["result"], json!([]));
+    assert!(emu.pending_updates().is_empty());
+    let polls = emu.polls();
+    assert_eq!(polls.len(), 3);
+    assert_eq!(polls[2].offset, Some(second.update_id + 1));
+}
+
+#[test]
+fn a_long_poll_waits_for_the_next_update_or_its_timeout() {
+    let emu = emulator();
+    let writer = emu.clone();
+    let started = Instant::now();
+    let write = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        writer.user_writes(&ada(), "late")
+    });
+    let got = call(&emu, "getUpdates", json!({"timeout": 20}));
+    let waited = started.elapsed();
+    let update = write.join().expect("the writer");
+    assert_eq!(got.json["result"][0]["update_id"], update.update_id);
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+
+    let started = Instant::now();
+    let empty = call(
+        &emu,
+        "getUpdates",
+        json!({"offset": update.update_id + 1, "timeout": 1}),
+    );
+    assert_eq!(empty.json["result"], json!([]));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn a_second_poller_ends_the_first_with_a_conflict() {
+    let emu = emulator();
+    let other = emu.clone();
+    let first = std::thread::spawn(move || call(&other, "getUpdates", json!({"timeout": 20})));
+    // Wait until the first poll is waiting.
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::thread::spawn({
+        let emu = emu.clone();
+        move || call(&emu, "getUpdates", json!({"timeout": 1}))
+    });
+    let first = first.join().expect("the first poller");
+    assert_eq!(first.status, 409);
+    assert_eq!(
+        first.json["description"],
+        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+    );
+    assert_eq!(second.join().expect("the second poller").status, 200);
+}
+
+#[test]
+fn polling_conflicts_with_a_webhook_until_it_is_deleted() {
+    let emu = emulator();
+    let set = call(
+        &emu,
+        "setWebhook",
+        json!({"url": "https://bot.example.com/tg", "secret_token": "abc_DEF-123"}),
+    );
+    assert_eq!(set.json["description"], "Webhook was set");
+    let info = call(&emu, "getWebhookInfo", json!({}));
+    assert_eq!(info.json["result"]["url"], "https://bot.example.com/tg");
+    let polled = call(&emu, "getUpdates", json!({}));
+    assert_eq!(polled.status, 409);
+    assert_eq!(
+        polled.json["description"],
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+    );
+    let bad = call(
+        &emu,
+        "setWebhook",
+        json!({"url": "http://bot.example.com/tg"}),
+    );
+    assert_eq!(bad.status, 400);
+    let bad = call(
+        &emu,
+        "setWebhook",
+        json!({"url": "https://bot.example.com/tg", "secret_token": "no spaces"}),
+    );
+    assert_eq!(bad.status, 400);
+    let deleted = call(&emu, "deleteWebhook", json!({}));
+    assert_eq!(deleted.json["description"], "Webhook was deleted");
+    assert_eq!(
+        call(&emu, "getWebhookInfo", json!({})).json["result"]["url"],
+        ""
+    );
+    assert_eq!(call(&emu, "getUpdates", json!({})).status, 200);
+}
+
+/// What the webhook receiver got: the secret header and the JSON body of each post.
+type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A webhook receiver: answers 503 to the first `failures` posts, then 200; records headers.
+fn receiver(failures: usize) -> (String, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding");
+    let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body by its length.
+            let (head, mut body) = loop {
+                let read = stream.read(&mut buf).unwrap_or(0);
+                if read == 0 {
+                    break (String::new(), Vec::new());
+                }
+                raw.extend_from_slice(&buf[..read]);
+                if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..at]).to_string();
+                    break (head, raw[at + 4..].to_vec());
+                }
+            };
+            let header = |name: &str| {
+                head.lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let length: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            while body.len() < length {
+                let read = stream.read(&mut buf).unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                body.extend_from_slice(&buf[..read]);
+            }
+            let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            record
+                .lock()
+                .unwrap()
+                .push((header("x-telegram-bot-api-secret-token"), json));
+            let status = if n < failures {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn a_webhook_gets_each_update_with_the_secret_until_it_answers_2xx() {
+    let emu = emulator();
+    let (url, seen) = receiver(2);
+    let set = call(
+        &emu,
+        "setWebhook",
+        json!({"url": url, "secret_token": "s3cret_token", "allowed_updates": ["message"]}),
+    );
+    assert_eq!(set.status, 200);
+    let update = emu.user_writes(&ada(), "via webhook");
+    let posts = wait_for(3, Duration::from_secs(10), || emu.webhook_posts());
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert_eq!(posts[0].status, Some(503));
+    assert_eq!(posts[2].status, Some(200));
+    assert!(posts.iter().all(|p| p.update_id == update.update_id));
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|(secret, _)| secret.as_deref() == Some("s3cret_token"))
+    );
+    assert_eq!(seen[0].1["message"]["text"], "via webhook");
+    let info = emu.webhook_info();
+    assert_eq!(
+        info.last_error_message.as_deref(),
+        Some("Wrong response from the webhook: 503 Service Unavailable")
+    );
+    assert_eq!(info.pending_update_count, 0);
+    assert_eq!(info.allowed_updates, Some(vec!["message".to_string()]));
+}
+
+#[test]
+fn sent_messages_are_checked_as_telegram_checks_them() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let sent = call(
+        &emu,
+        "sendMessage",
+        json!({"chat_id": ada.id, "text": "<b>Hi</b> &amp; bye", "parse_mode": "HTML"}),
+    );
+    assert_eq!(sent.status, 200);
+    assert_eq!(sent.json["result"]["text"], "Hi & bye");
+    assert_eq!(sent.json["result"]["from"]["is_bot"], true);
+    assert_eq!(sent.json["result"]["entities"][0]["type"], "bold");
+    let record = &emu.sent()[0];
+    assert_eq!(record.body, "<b>Hi</b> &amp; bye");
+    assert_eq!(record.parse_mode.as_deref(), Some("HTML"));
+
+    for (params, status, description) in [
+        (
+            json!({"chat_id": ada.id, "text": "<b>open", "parse_mode": "HTML"}),
+            400,
+            "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"",
+        ),
+        (
+            json!({"chat_id": ada.id, "text": "x".repeat(4097)}),
+            400,
+            "Bad Request: message is too long",
+        ),
+        (
+            json!({"chat_id": 777, "text": "hello"}),
+            400,
+            "Bad Request: chat not found",
+        ),
+        (
+            json!({"chat_id": ada.id, "text": "  "}),
+            400,
+            "Bad Request: message text is empty",
+        ),
+        (
+            json!({"chat_id": ada.id, "text": "*x*", "parse_mode": "MarkdownV2"}),
+            400,
+            "Bad Request: unsupported parse_mode",
+        ),
+    ] {
+        let answer = call(&emu, "sendMessage", params);
+        assert_eq!(answer.status, status);
+        assert_eq!(answer.json["description"], description);
+        assert_eq!(answer.json["error_code"], status);
+    }
+    // Characters outside the BMP count twice.
+    let flags = "🇺🇸".repeat(1025);
+    let answer = call(
+        &emu,
+        "sendMessage",
+        json!({"chat_id": ada.id, "text": flags}),
+    );
+    assert_eq!(
+        answer.json["description"],
+        "Bad Request: message is too long"
+    );
+    // Form-encoded parameters, as some clients send them.
+    let path = format!("/bot{}/sendMessage", emu.token());
+    let form = format!("chat_id={}&text=plain+text", ada.id);
+    let answer = exchange(
+        &emu,
+        "POST",
+        &path,
+        "application/x-www-form-urlencoded",
+        &form,
+    );
+    assert_eq!(answer.json["result"]["text"], "plain text");
+    assert_eq!(emu.sent().len(), 2);
+    assert_eq!(emu.attempts().len(), 8);
+}
+
+#[test]
+fn faults_and_blocked_chats_answer_with_telegrams_errors() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    emu.push_fault(Fault::TooManyRequests { retry_after: 7 });
+    emu.push_fault(Fault::ServerError);
+    emu.push_fault(Fault::BadGateway);
+    let send = || {
+        call(
+            &emu,
+            "sendMessage",
+            json!({"chat_id": ada.id, "text": "hi"}),
+        )
+    };
+    let limited = send();
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.retry_after.as_deref(), Some("7"));
+    assert_eq!(
+        limited.json,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}})
+    );
+    assert_eq!(send().status, 500);
+    let gateway = send();
+    assert_eq!(gateway.status, 502);
+    assert_eq!(gateway.json, Value::Null, "an HTML page");
+    assert_eq!(send().status, 200);
+    emu.block(ada.id);
+    let blocked = send();
+    assert_eq!(blocked.status, 403);
+    assert_eq!(
+        blocked.json["description"],
+        "Forbidden: bot was blocked by the user"
+    );
+    let statuses: Vec<Option<u16>> = emu.attempts().iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(429), Some(500), Some(502), Some(200), Some(403)]
+    );
+    assert_eq!(emu.sent().len(), 1);
+}
+
+#[test]
+fn chat_actions_files_and_read_backs() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    assert_eq!(
+        call(
+            &emu,
+            "sendChatAction",
+            json!({"chat_id": ada.id, "action": "typing"})
+        )
+        .status,
+        200
+    );
+    let wrong = call(
+        &emu,
+        "sendChatAction",
+        json!({"chat_id": ada.id, "action": "dancing"}),
+    );
+    assert_eq!(
+        wrong.json["description"],
+        "Bad Request: wrong parameter action in request"
+    );
+    assert_eq!(emu.chat_actions().len(), 1);
+    assert_eq!(emu.chat_actions()[0].action, "typing");
+
+    let update = emu.send_photo(&ada.chat(), &ada, Some("look"));
+    let photo = &update.message.as_ref().unwrap().photo;
+    assert_eq!(photo.len(), 3);
+    let file = call(&emu, "getFile", json!({"file_id": photo[2].file_id}));
+    let path = file.json["result"]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let download = {
+        let mut stream = TcpStream::connect(emu.addr()).unwrap();
+        let request = format!(
+            "GET /file/bot{}/{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            emu.token()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        raw
+    };
+    assert!(download.starts_with("HTTP/1.1 200"), "{download}");
+    assert!(download.ends_with(&format!("emulated content of {path}")));
+    assert_eq!(
+        call(&emu, "getFile", json!({"file_id": "nope"})).json["description"],
+        "Bad Request: invalid file_id"
+    );
+    let read = exchange(&emu, "GET", "/_emulator/actions", "text/plain", "");
+    assert_eq!(read.json[0]["action"], "typing");
+    let read = exchange(&emu, "GET", "/_emulator/updates", "text/plain", "");
+    assert_eq!(read.json[0]["message"]["caption"], "look");
+}
+
+#[test]
+fn typed_text_gets_mention_and_command_entities() {
+    let found = entities("@hermes_test_bot hi /start@hermes_test_bot and a@b.com /x");
+    let kinds: Vec<(&str, usize, usize)> = found
+        .iter()
+        .map(|e| (e.kind.as_str(), e.offset, e.length))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("mention", 0, 16),
+            ("bot_command", 20, 22),
+            ("bot_command", 55, 2)
+        ]
+    );
+    // Offsets count UTF-16 units.
+    assert_eq!(entities("👋 @someone")[0].offset, 3);
+    assert!(entities("@abc is too short").is_empty());
+}
+
+/// Runs `f` on a fresh actix system (the platform's client lives on one).
+fn on_actix<F: std::future::Future>(f: F) -> F::Output {
+    actix_web::rt::System::new().block_on(f)
+}
+
+fn platform(emu: &Emulator, extra: &[(&str, &str)]) -> Arc<dyn Platform> {
+    let base = emu.base_url();
+    let token = emu.token();
+    let mut pairs = vec![
+        ("TELEGRAM_BOT_TOKEN", token.as_str()),
+        ("TELEGRAM_API_BASE_URL", base.as_str()),
+    ];
+    pairs.extend_from_slice(extra);
+    let registration = platform_api::registration("telegram").expect("registered");
+    (registration.build)(&ConfigSection::from_pairs(pairs)).expect("valid settings")
+}
+
+#[test]
+fn the_platform_sends_html_and_classifies_telegrams_errors() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let telegram = platform(&emu, &[]);
+    let chat = ada.id.to_string();
+    on_actix(async {
+        let parts = telegram.format("**Done** — see [docs](https://e.com/d) & `a<b`");
+        let receipt = telegram.send(&chat, &parts[0]).await.expect("sent");
+        assert_eq!(receipt.provider_id, format!("{}:1", ada.id));
+
+        emu.push_fault(Fault::TooManyRequests { retry_after: 3 });
+        let limited = telegram.send(&chat, &Part::plain("x")).await.unwrap_err();
+        assert!(
+            matches!(limited, SendError::Retry { after: Some(d), .. } if d == Duration::from_secs(3)),
+            "{limited:?}"
+        );
+
+        // HTML Telegram refuses is sent again as plain text.
+        let broken = Part::plain("<b>bold <unknown>tag</b>");
+        telegram
+            .send(&chat, &broken)
+            .await
+            .expect("sent as plain text");
+
+        emu.block(ada.id);
+        let refused = telegram.send(&chat, &Part::plain("x")).await.unwrap_err();
+        assert!(matches!(refused, SendError::OptedOut { .. }), "{refused:?}");
+
+        let unknown = telegram.send("777", &Part::plain("x")).await.unwrap_err();
+        assert!(
+            matches!(unknown, SendError::Permanent { .. }),
+            "{unknown:?}"
+        );
+
+        emu.unblock(ada.id);
+        telegram.typing(&chat).await;
+    });
+    let sent = emu.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].text, "Done — see docs & a<b");
+    assert_eq!(
+        sent[0].body,
+        "<b>Done</b> — see <a href=\"https://e.com/d\">docs</a> &amp; <code>a&lt;b</code>"
+    );
+    let links: Vec<Option<&str>> = sent[0].entities.iter().map(|e| e.url.as_deref()).collect();
+    assert!(links.contains(&Some("https://e.com/d")), "{links:?}");
+    assert_eq!(sent[1].parse_mode, None);
+    assert_eq!(sent[1].text, "bold tag");
+    assert_eq!(emu.chat_actions().len(), 1);
+}
+
+#[test]
+fn an_error_never_shows_the_token() {
+    let emu = emulator();
+    let token = emu.token();
+    let secret_part = token.split_once(':').unwrap().1.to_string();
+    // A server that is not there, and one that is there with another token.
+    let gone = platform(&emu, &[("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9")]);
+    let other = Emulator::start(EmulatorConfig::random("other_bot")).unwrap();
+    let rejected = platform(&other, &[("TELEGRAM_BOT_TOKEN", token.as_str())]);
+    on_actix(async {
+        for platform in [&gone, &rejected] {
+            let err = platform.send("4242", &Part::plain("x")).await.unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(&secret_part), "{shown}");
+        }
+        let stopped = rejected.receive(Arc::new(Recorder::default())).await;
+        let message = stopped.expect_err("a rejected token stops receiving");
+        assert!(message.contains("401"), "{message}");
+        assert!(!message.contains(&secret_part), "{message}");
+    });
+}
+
+/// An inbound sink that records what it accepts and the cursor, and can refuse.
+#[derive(Default)]
+struct Recorder {
+    accepted: Mutex<Vec<Inbound>>,
+    cursor: Mutex<Option<String>>,
+    refuse: Mutex<usize>,
+}
+
+#[async_trait(?Send)]
+impl InboundSink for Recorder {
+    async fn accept(&self, inbound: Inbound) -> Result<Accepted, SinkError> {
+        {
+            let mut refuse = self.refuse.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return Err(SinkError::Unavailable("disk nearly full".into()));
+            }
+        }
+        let mut accepted = self.accepted.lock().unwrap();
+        if accepted
+            .iter()
+            .any(|m| m.provider_id == inbound.provider_id)
+        {
+            return Ok(Accepted::Duplicate);
+        }
+        accepted.push(inbound);
+        Ok(Accepted::Stored)
+    }
+
+    async fn cursor(&self, _platform: &str) -> Result<Option<String>, SinkError> {
+        Ok(self.cursor.lock().unwrap().clone())
+    }
+
+    async fn save_cursor(&self, _platform: &str, value: &str) -> Result<(), SinkError> {
+        *self.cursor.lock().unwrap() = Some(value.to_string());
+        Ok(())
+    }
+}
+
+/// Runs the platform's receive loop until `done` says so (or 20 s pass).
+fn receive_until(
+    telegram: &Arc<dyn Platform>,
+    sink: Arc<Recorder>,
+    done: impl Fn(&Recorder) -> bool,
+) {
+    on_actix(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let receiving = telegram.receive(sink.clone());
+        tokio::pin!(receiving);
+        loop {
+            tokio::select! {
+                stopped = &mut receiving => panic!("receiving stopped: {stopped:?}"),
+                () = actix_web::rt::time::sleep(Duration::from_millis(20)) => {}
+            }
+            if done(&sink) || Instant::now() > deadline {
+                return;
+            }
+        }
+    });
+}
+
+#[test]
+fn polling_hands_every_update_over_once_and_saves_the_offset_after_it() {
+    let emu = emulator();
+    let ada = ada();
+    let bob = Person::new(5151, "Bob");
+    let room = group(-1001, "Ops");
+    let telegram = platform(&emu, &[]);
+    emu.user_writes(&ada, "one");
+    emu.write(&room, &bob, "chatter, not for the bot");
+    emu.write(&room, &bob, "@hermes_test_bot status?");
+    emu.write(
+        &room,
+        &Person::bot(6161, "other_bot"),
+        "@hermes_test_bot ping",
+    );
+    let last = emu.user_writes(&ada, "two");
+    let sink = Arc::new(Recorder::default());
+    // The store refuses twice: the same update is retried, nothing is skipped.
+    *sink.refuse.lock().unwrap() = 2;
+    receive_until(&telegram, sink.clone(), |s| {
+        s.accepted.lock().unwrap().len() >= 3
+    });
+    let texts: Vec<String> = sink
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}/{}: {}", m.chat, m.sender, m.text))
+        .collect();
+    assert_eq!(
+        texts,
+        ["4242/4242: one", "-1001/5151: status?", "4242/4242: two"]
+    );
+    let expected = (last.update_id + 1).to_string();
+    let saved = eventually(|| sink.cursor.lock().unwrap().clone() == Some(expected.clone()));
+    assert!(saved, "the cursor is saved past the batch");
+    // The next poll asks for what follows, which confirms the batch to Telegram.
+    assert!(eventually(|| emu.pending_updates().is_empty()));
+    let polls = emu.polls();
+    assert_eq!(polls[0].offset, None);
+    assert!(
+        polls[1..]
+            .iter()
+            .all(|p| p.offset == Some(last.update_id + 1))
+    );
+    assert_eq!(polls[0].timeout, crate::receive::POLL_TIMEOUT_SECS);
+
+    // A restart resumes from the saved offset: what arrived meanwhile, nothing again.
+    let later = emu.user_writes(&ada, "three");
+    receive_until(&telegram, sink.clone(), |s| {
+        s.accepted.lock().unwrap().len() >= 4
+    });
+    let accepted = sink.accepted.lock().unwrap();
+    assert_eq!(accepted.len(), 4);
+    assert_eq!(
+        accepted[3].provider_id,
+        format!("4242:{}", later.message.as_ref().unwrap().message_id)
+    );
+}
+
+fn eventually(check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn webhook_mode_registers_the_url_and_a_rejected_token_stops_receiving() {
+    let emu = emulator();
+    let telegram = platform(
+        &emu,
+        &[
+            ("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/hooks/tg"),
+            ("TELEGRAM_WEBHOOK_SECRET", "s3cret-value_1"),
+        ],
+    );
+    assert_eq!(telegram.listen_addr().map(|a| a.port()), Some(8443));
+    on_actix(async {
+        telegram
+            .receive(Arc::new(Recorder::default()))
+            .await
+            .expect("the webhook is set");
+    });
+    let info = emu.webhook_info();
+    assert_eq!(info.url, "https://bot.example.com/hooks/tg");
+    assert_eq!(info.allowed_updates, Some(vec!["message".to_string()]));
+
+    let other = Emulator::start(EmulatorConfig::random("other_bot")).unwrap();
+    let wrong = platform(&other, &[("TELEGRAM_BOT_TOKEN", "1:wrong")]);
+    let stopped = on_actix(async { wrong.receive(Arc::new(Recorder::default())).await });
+    let message = stopped.unwrap_err();
+    assert!(message.contains("TELEGRAM_BOT_TOKEN"), "{message}");
+}
+
+#[test]
+fn the_sandbox_points_the_platform_at_the_emulator_and_relays_replies() {
+    let provider = platform_api::sandbox::sandbox_providers()
+        .into_iter()
+        .find(|p| p.platform == "telegram")
+        .expect("the Telegram sandbox is registered");
+    let sandbox = Arc::new((provider.start)(0).expect("the sandbox starts"));
+    let settings = sandbox.settings();
+    let section = ConfigSection::from_pairs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let registration = platform_api::registration("telegram").expect("registered");
+    let telegram = (registration.build)(&section).expect("the sandbox's settings are valid");
+    assert!(telegram.listen_addr().is_none(), "the sandbox polls");
+    assert!(sandbox.address().starts_with('@'));
+    assert!(sandbox.polled(), "the host must not wait for a listener");
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let seen = replies.clone();
+    sandbox.on_reply(Box::new(move |reply| seen.lock().unwrap().push(reply)));
+
+    // The user's message is fetched by the platform's receive loop, as the gateway runs it.
+    let user = sandbox.user();
+    let typing = std::thread::spawn({
+        let sandbox = sandbox.clone();
+        move || sandbox.send_as_user("127.0.0.1:9".parse().unwrap(), "hi **there**")
+    });
+    let sink = Arc::new(Recorder::default());
+    // Until the sandbox saw the update confirmed, which takes the poll after it.
+    receive_until(&telegram, sink.clone(), |_| typing.is_finished());
+    typing.join().unwrap().expect("the message was fetched");
+    let accepted = sink.accepted.lock().unwrap().clone();
+    assert_eq!(
+        (accepted[0].chat.as_str(), accepted[0].text.as_str()),
+        (user.as_str(), "hi **there**")
+    );
+
+    on_actix(async {
+        let part = &telegram.format("You said: hi **there**")[0];
+        telegram
+            .send(&user, part)
+            .await
+            .expect("sent to the sandbox user");
+    });
+    let replies = replies.lock().unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].chat, user);
+    assert_eq!(replies[0].body, "You said: hi there");
+}
+
+#[test]
+fn the_doctor_compares_the_webhook_with_the_settings_and_fixes_it() {
+    let emu = emulator();
+    let closed = "http://127.0.0.1:9/telegram";
+    let base = emu.base_url();
+    let token = emu.token();
+    let section = ConfigSection::from_pairs([
+        ("TELEGRAM_BOT_TOKEN", token.as_str()),
+        ("TELEGRAM_API_BASE_URL", base.as_str()),
+        ("TELEGRAM_WEBHOOK_URL", closed),
+        ("TELEGRAM_WEBHOOK_SECRET", "s3cret_value"),
+    ]);
+    let checkup = |fix: bool| on_actix(crate::guide::checkup(&section, fix));
+
+    let checks = checkup(false);
+    assert_eq!(
+        checks[0].to_string(),
+        "ok       Telegram bot: @hermes_test_bot (7000000001)"
+    );
+    assert!(checks[1].is_problem(), "{}", checks[1]);
+    assert!(
+        checks[1].to_string().contains(&format!(
+            "no webhook is set, not to {closed} (TELEGRAM_WEBHOOK_URL)"
+        )),
+        "{}",
+        checks[1]
+    );
+
+    let checks = checkup(true);
+    assert_eq!(
+        checks[1].to_string(),
+        format!("fixed    Telegram webhook: set to {closed}")
+    );
+    assert_eq!(emu.webhook_info().url, closed);
+
+    // Telegram cannot reach it: the doctor says so, with Telegram's words.
+    emu.user_writes(&ada(), "anyone?");
+    assert!(eventually(|| emu
+        .webhook_info()
+        .last_error_message
+        .is_some()));
+    let checks = checkup(false);
+    let shown = checks[1].to_string();
+    assert!(checks[1].is_problem(), "{shown}");
+    assert!(shown.contains("last delivery failed"), "{shown}");
+    assert!(shown.contains("Connection refused"), "{shown}");
+    assert!(shown.contains("1 update(s) waiting"), "{shown}");
+}

@@ -1,0 +1,412 @@
+//! Updates → inbound messages: which messages reach the agent, and how they look.
+//!
+//! - Private chats always; groups and supergroups only when the message is for the bot: it
+//!   mentions `@botusername` (or the bot by name, a `text_mention`), runs `/command@botusername`,
+//!   or replies to one of the bot's messages. Channels never.
+//! - Messages from the bot itself, and from other bots, are dropped: two bots in a group would
+//!   otherwise answer each other forever.
+//! - The mention is removed from the text and `/cmd@botusername` becomes `/cmd`.
+//! - `chat` is the chat id, `sender` the user id, `provider_id` is `"{chat_id}:{message_id}"`
+//!   (message ids are only unique within a chat). The text is the text, or a photo's or
+//!   document's caption; the largest size of a photo, and a document, become attachments.
+use std::time::SystemTime;
+
+use platform_api::{Attachment, Inbound};
+
+use crate::types::{Message, MessageEntity, Update};
+
+/// The bot itself, as `getMe` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bot {
+    /// Its user id.
+    pub id: i64,
+    /// Its username, without `@`.
+    pub username: String,
+}
+
+/// Why an update does not become an inbound message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not a new message (an edit, a channel post …).
+    NotAMessage,
+    /// Sent on behalf of a chat (an anonymous admin), with no user to check access for.
+    NoSender,
+    /// Written by this bot.
+    OwnMessage,
+    /// Written by another bot.
+    FromBot,
+    /// A group message not meant for the bot.
+    NotAddressed,
+    /// A channel post.
+    Channel,
+    /// Nothing the agent can read (a sticker, a voice note, a service message).
+    Empty,
+}
+
+impl Skip {
+    /// A short reason, for logs and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Skip::NotAMessage => "not a message",
+            Skip::NoSender => "no sender",
+            Skip::OwnMessage => "own message",
+            Skip::FromBot => "from a bot",
+            Skip::NotAddressed => "group message not for the bot",
+            Skip::Channel => "channel",
+            Skip::Empty => "no text or file",
+        }
+    }
+}
+
+/// Where an attachment can be fetched: `telegram:file/<file_id>`.
+///
+/// Not the download URL: that is `<base>/file/bot<token>/<path>`, with the bot token in it,
+/// and attachments are stored with the message, shown by commands and handed to agents. A
+/// `file_id` stays valid for the bot; whoever fetches the file resolves it with `getFile` then.
+pub fn attachment_url(file_id: &str) -> String {
+    format!("telegram:file/{file_id}")
+}
+
+/// The byte offset of a UTF-16 offset in `text`; `None` past its end or inside a character.
+fn byte_offset(text: &str, units: usize) -> Option<usize> {
+    let mut counted = 0;
+    for (at, c) in text.char_indices() {
+        if counted == units {
+            return Some(at);
+        }
+        if counted > units {
+            return None;
+        }
+        counted += c.len_utf16();
+    }
+    (counted == units).then_some(text.len())
+}
+
+/// The byte range of an entity in `text`.
+fn span(text: &str, entity: &MessageEntity) -> Option<(usize, usize)> {
+    let start = byte_offset(text, entity.offset)?;
+    let end = start + byte_offset(&text[start..], entity.length)?;
+    Some((start, end))
+}
+
+/// What the text says to the bot: whether it names the bot, and the text without the mention.
+fn addressed(text: &str, entities: &[MessageEntity], bot: &Bot) -> (bool, String) {
+    let handle = format!("@{}", bot.username);
+    let mut named = false;
+    // Byte ranges to remove, in order.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for entity in entities {
+        let Some((start, end)) = span(text, entity) else {
+            continue;
+        };
+        let piece = &text[start..end];
+        match entity.kind.as_str() {
+            "mention" if piece.eq_ignore_ascii_case(&handle) => {
+                named = true;
+                cuts.push((start, end));
+            }
+            "text_mention" if entity.user.as_ref().is_some_and(|u| u.id == bot.id) => {
+                named = true;
+                cuts.push((start, end));
+            }
+            "bot_command" => {
+                if let Some((command, target)) = piece.split_once('@')
+                    && target.eq_ignore_ascii_case(&bot.username)
+                {
+                    named = true;
+                    cuts.push((start + command.len(), end));
+                }
+            }
+            _ => {}
+        }
+    }
+    cuts.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (start, end) in cuts {
+        if start < pos {
+            continue;
+        }
+        out.push_str(&text[pos..start]);
+        let mut end = end;
+        // `@bot, hello` and `@bot: hello` lose their punctuation; one space after goes too.
+        if text[end..].starts_with([',', ':']) {
+            end += 1;
+        }
+        let before_space = out.is_empty() || out.ends_with(char::is_whitespace);
+        if before_space && text[end..].starts_with(' ') {
+            end += 1;
+        }
+        pos = end;
+    }
+    out.push_str(&text[pos..]);
+    (named, out.trim().to_string())
+}
+
+fn attachments(message: &Message) -> Vec<Attachment> {
+    let mut found = Vec::new();
+    let largest = message
+        .photo
+        .iter()
+        .max_by_key(|p| (u64::from(p.width) * u64::from(p.height), p.file_size));
+    if let Some(photo) = largest {
+        found.push(Attachment {
+            url: attachment_url(&photo.file_id),
+            // Telegram re-encodes every photo as JPEG.
+            content_type: Some("image/jpeg".to_string()),
+        });
+    }
+    if let Some(document) = &message.document {
+        found.push(Attachment {
+            url: attachment_url(&document.file_id),
+            content_type: document.mime_type.clone(),
+        });
+    }
+    found
+}
+
+/// The inbound message an update carries for the agent, or why there is none.
+pub fn to_inbound(update: &Update, bot: &Bot) -> Result<Inbound, Skip> {
+    let message = update.message.as_ref().ok_or(Skip::NotAMessage)?;
+    let chat = &message.chat;
+    if chat.kind == "channel" {
+        return Err(Skip::Channel);
+    }
+    let from = message.from.as_ref().ok_or(Skip::NoSender)?;
+    if from.id == bot.id {
+        return Err(Skip::OwnMessage);
+    }
+    if from.is_bot {
+        return Err(Skip::FromBot);
+    }
+    let (text, entities) = message.text_and_entities();
+    let (named, text) = addressed(text, entities, bot);
+    let private = chat.kind == "private";
+    let replies_to_bot = message
+        .reply_to_message
+        .as_ref()
+        .and_then(|reply| reply.from.as_ref())
+        .is_some_and(|author| author.id == bot.id);
+    if !private && !named && !replies_to_bot {
+        return Err(Skip::NotAddressed);
+    }
+    let attachments = attachments(message);
+    if text.is_empty() && attachments.is_empty() {
+        return Err(Skip::Empty);
+    }
+    Ok(Inbound {
+        platform: crate::NAME.to_string(),
+        chat: chat.id.to_string(),
+        sender: from.id.to_string(),
+        text,
+        attachments,
+        provider_id: format!("{}:{}", chat.id, message.message_id),
+        received_at: SystemTime::now(),
+        control: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Chat, Document, PhotoSize, User};
+
+    fn bot() -> Bot {
+        Bot {
+            id: 999,
+            username: "HermesBot".to_string(),
+        }
+    }
+
+    fn user(id: i64, is_bot: bool) -> User {
+        User {
+            id,
+            is_bot,
+            first_name: "Ada".to_string(),
+            last_name: None,
+            username: None,
+        }
+    }
+
+    fn chat(id: i64, kind: &str) -> Chat {
+        Chat {
+            id,
+            kind: kind.to_string(),
+            title: None,
+            username: None,
+            first_name: None,
+        }
+    }
+
+    fn entity(kind: &str, offset: usize, length: usize) -> MessageEntity {
+        MessageEntity {
+            kind: kind.to_string(),
+            offset,
+            length,
+            url: None,
+            user: None,
+        }
+    }
+
+    fn message(chat: Chat, from: User, text: &str, entities: Vec<MessageEntity>) -> Update {
+        Update {
+            update_id: 1,
+            message: Some(Message {
+                message_id: 7,
+                from: Some(from),
+                chat,
+                date: 0,
+                text: Some(text.to_string()),
+                entities,
+                caption: None,
+                caption_entities: Vec::new(),
+                reply_to_message: None,
+                photo: Vec::new(),
+                document: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn private_messages_always_count() {
+        let inbound = to_inbound(
+            &message(chat(42, "private"), user(42, false), "hi", vec![]),
+            &bot(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                inbound.chat.as_str(),
+                inbound.sender.as_str(),
+                inbound.provider_id.as_str()
+            ),
+            ("42", "42", "42:7")
+        );
+        assert_eq!(inbound.text, "hi");
+    }
+
+    #[test]
+    fn group_messages_count_only_when_meant_for_the_bot() {
+        let group = || chat(-100, "supergroup");
+        let plain = message(group(), user(42, false), "hello all", vec![]);
+        assert_eq!(to_inbound(&plain, &bot()), Err(Skip::NotAddressed));
+
+        let mention = message(
+            group(),
+            user(42, false),
+            "@hermesbot, what is 2+2?",
+            vec![entity("mention", 0, 10)],
+        );
+        let inbound = to_inbound(&mention, &bot()).unwrap();
+        assert_eq!(inbound.text, "what is 2+2?");
+        assert_eq!(
+            (inbound.chat.as_str(), inbound.sender.as_str()),
+            ("-100", "42")
+        );
+
+        let other = message(
+            group(),
+            user(42, false),
+            "@otherbot hi",
+            vec![entity("mention", 0, 9)],
+        );
+        assert_eq!(to_inbound(&other, &bot()), Err(Skip::NotAddressed));
+
+        // Offsets count UTF-16 units: the emoji before the mention counts twice.
+        let emoji = message(
+            group(),
+            user(42, false),
+            "👋 @HermesBot tell me more",
+            vec![entity("mention", 3, 10)],
+        );
+        assert_eq!(to_inbound(&emoji, &bot()).unwrap().text, "👋 tell me more");
+
+        let command = message(
+            group(),
+            user(42, false),
+            "/status@HermesBot now",
+            vec![entity("bot_command", 0, 17)],
+        );
+        assert_eq!(to_inbound(&command, &bot()).unwrap().text, "/status now");
+
+        let mut by_name = message(group(), user(42, false), "Hermes help", vec![]);
+        let mut mention = entity("text_mention", 0, 6);
+        mention.user = Some(user(999, true));
+        by_name.message.as_mut().unwrap().entities = vec![mention];
+        assert_eq!(to_inbound(&by_name, &bot()).unwrap().text, "help");
+
+        let mut reply = message(group(), user(42, false), "and then?", vec![]);
+        let bots = message(group(), user(999, true), "earlier answer", vec![]);
+        reply.message.as_mut().unwrap().reply_to_message = bots.message.map(Box::new);
+        assert_eq!(to_inbound(&reply, &bot()).unwrap().text, "and then?");
+    }
+
+    #[test]
+    fn bots_are_not_answered() {
+        let own = message(
+            chat(-1, "group"),
+            user(999, true),
+            "@HermesBot hi",
+            vec![entity("mention", 0, 10)],
+        );
+        assert_eq!(to_inbound(&own, &bot()), Err(Skip::OwnMessage));
+        let other = message(chat(5, "private"), user(5, true), "hi", vec![]);
+        assert_eq!(to_inbound(&other, &bot()), Err(Skip::FromBot));
+        let channel = message(chat(-1009, "channel"), user(5, false), "post", vec![]);
+        assert_eq!(to_inbound(&channel, &bot()), Err(Skip::Channel));
+        let mut anonymous = message(chat(42, "private"), user(42, false), "hi", vec![]);
+        anonymous.message.as_mut().unwrap().from = None;
+        assert_eq!(to_inbound(&anonymous, &bot()), Err(Skip::NoSender));
+        assert_eq!(
+            to_inbound(
+                &Update {
+                    update_id: 3,
+                    message: None
+                },
+                &bot()
+            ),
+            Err(Skip::NotAMessage)
+        );
+    }
+
+    #[test]
+    fn photos_and_documents_become_attachments_without_the_token() {
+        let mut update = message(chat(42, "private"), user(42, false), "", vec![]);
+        let m = update.message.as_mut().unwrap();
+        m.text = None;
+        m.caption = Some("look".to_string());
+        let size = |id: &str, side: u32| PhotoSize {
+            file_id: id.to_string(),
+            file_unique_id: format!("u-{id}"),
+            width: side,
+            height: side,
+            file_size: None,
+        };
+        m.photo = vec![size("small", 90), size("large", 1280), size("medium", 320)];
+        m.document = Some(Document {
+            file_id: "doc-1".to_string(),
+            file_unique_id: "u-doc".to_string(),
+            file_name: Some("report.pdf".to_string()),
+            mime_type: Some("application/pdf".to_string()),
+            file_size: Some(1000),
+        });
+        let inbound = to_inbound(&update, &bot()).unwrap();
+        assert_eq!(inbound.text, "look");
+        assert_eq!(
+            inbound.attachments,
+            [
+                Attachment {
+                    url: "telegram:file/large".into(),
+                    content_type: Some("image/jpeg".into())
+                },
+                Attachment {
+                    url: "telegram:file/doc-1".into(),
+                    content_type: Some("application/pdf".into())
+                }
+            ]
+        );
+        let mut sticker = message(chat(42, "private"), user(42, false), "", vec![]);
+        sticker.message.as_mut().unwrap().text = None;
+        assert_eq!(to_inbound(&sticker, &bot()), Err(Skip::Empty));
+    }
+}

@@ -1,0 +1,95 @@
+//! The Telegram sandbox: the Bot API emulator stands in for Telegram, and a test user writes
+//! to the bot in a private chat. The gateway polls the emulator as it would poll Telegram, so
+//! the listener port the host picks is not used.
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
+
+use crate::emulator::{Emulator, EmulatorConfig, Person, SentMessage};
+
+/// The sandbox user's id (and private chat).
+const USER_ID: i64 = 100_200_300;
+/// How long [`Sandbox::send_as_user`] waits for the gateway to fetch the message.
+const FETCH_WAIT: Duration = Duration::from_secs(30);
+
+struct TelegramSandbox {
+    emulator: Emulator,
+    user: Person,
+}
+
+fn start(_port: u16) -> Result<Box<dyn Sandbox>, String> {
+    let emulator = Emulator::start(EmulatorConfig::random("hermes_sandbox_bot"))
+        .map_err(|e| format!("starting the Telegram emulator: {e}"))?;
+    let user = Person::new(USER_ID, "You");
+    emulator.add_chat(&user.chat());
+    Ok(Box::new(TelegramSandbox { emulator, user }))
+}
+
+inventory::submit! {
+    SandboxProvider { platform: crate::NAME, start }
+}
+
+fn reply(message: &SentMessage) -> SandboxReply {
+    SandboxReply {
+        chat: message.chat_id.to_string(),
+        body: message.text.clone(),
+        encoding: None,
+        segments: 1,
+    }
+}
+
+impl Sandbox for TelegramSandbox {
+    fn settings(&self) -> Vec<(String, String)> {
+        let user = USER_ID.to_string();
+        [
+            ("TELEGRAM_ENABLED", "true".to_string()),
+            ("TELEGRAM_BOT_TOKEN", self.emulator.token()),
+            ("TELEGRAM_API_BASE_URL", self.emulator.base_url()),
+            // Polling: a webhook of the real configuration must not apply.
+            ("TELEGRAM_WEBHOOK_URL", String::new()),
+            ("TELEGRAM_WEBHOOK_SECRET", String::new()),
+            ("TELEGRAM_ALLOWED_USERS", user.clone()),
+            ("TELEGRAM_ALLOW_ALL_USERS", "false".to_string()),
+            ("TELEGRAM_HOME_CHANNEL", user),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn user(&self) -> String {
+        USER_ID.to_string()
+    }
+
+    fn address(&self) -> String {
+        format!("@{}", self.emulator.bot().username.unwrap_or_default())
+    }
+
+    /// Queues the message as an update and waits until the gateway has fetched and confirmed
+    /// it (polled past it).
+    fn send_as_user(&self, _gateway: SocketAddr, text: &str) -> Result<(), String> {
+        let update = self.emulator.user_writes(&self.user, text);
+        let deadline = Instant::now() + FETCH_WAIT;
+        while Instant::now() < deadline {
+            let pending = self.emulator.pending_updates();
+            if pending.iter().all(|u| u.update_id != update.update_id) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "the gateway has not fetched the message within {}s (is it polling?)",
+            FETCH_WAIT.as_secs()
+        ))
+    }
+
+    /// The gateway polls the emulator: there is no listener to wait for.
+    fn polled(&self) -> bool {
+        true
+    }
+
+    fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+}

@@ -1,0 +1,174 @@
+//! `sendMessage` and `sendChatAction`: one part to one chat, and the typing indicator.
+use std::time::Duration;
+
+use platform_api::{Part, Receipt, SendError};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::api::{Api, CallError};
+use crate::error::{classify, is_parse_error};
+use crate::format::shown;
+
+/// How long to wait for Telegram's answer to a send; past it the message may exist, so the
+/// part is not re-sent (Telegram cannot be asked what was sent).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to wait for the answer to a typing action.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The parameters of `sendMessage`.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct SendMessage<'a> {
+    /// The chat.
+    pub chat_id: i64,
+    /// The text, as HTML when `parse_mode` is `HTML`.
+    pub text: &'a str,
+    /// `HTML`, or absent for plain text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_mode: Option<&'a str>,
+}
+
+/// The part of a sent message the receipt needs.
+#[derive(Deserialize)]
+struct Sent {
+    message_id: i64,
+}
+
+/// A chat id as the host keeps it (a decimal integer).
+fn chat_id(chat: &str) -> Result<i64, SendError> {
+    chat.trim().parse().map_err(|_| SendError::Permanent {
+        code: None,
+        message: format!("{chat:?} is not a Telegram chat id (a number such as 123456789)"),
+    })
+}
+
+async fn send_message(
+    api: &Api,
+    chat_id: i64,
+    text: &str,
+    parse_mode: Option<&str>,
+) -> Result<Receipt, CallError> {
+    let params = SendMessage {
+        chat_id,
+        text,
+        parse_mode,
+    };
+    let provider_id = match api
+        .call::<_, Sent>("sendMessage", &params, REQUEST_TIMEOUT)
+        .await
+    {
+        Ok(sent) => format!("{chat_id}:{}", sent.message_id),
+        // Sent, but the answer could not be read: the message exists under an id we lost.
+        Err(CallError::Answer(answer)) if (200..300).contains(&answer.status) => {
+            format!("{chat_id}:unknown-{:016x}", rand::random::<u64>())
+        }
+        Err(err) => return Err(err),
+    };
+    Ok(Receipt {
+        provider_id,
+        segments: None,
+    })
+}
+
+fn to_send_error(api: &Api, err: CallError) -> SendError {
+    match err {
+        CallError::Transport(error) => error,
+        CallError::Answer(answer) => {
+            let error = classify(answer.status, answer.retry_after.as_deref(), &answer.body);
+            redacted(api, error)
+        }
+    }
+}
+
+fn redacted(api: &Api, error: SendError) -> SendError {
+    match error {
+        SendError::Retry {
+            after,
+            code,
+            message,
+        } => SendError::Retry {
+            after,
+            code,
+            message: api.redact(&message),
+        },
+        SendError::Permanent { code, message } => SendError::Permanent {
+            code,
+            message: api.redact(&message),
+        },
+        SendError::OptedOut { code, message } => SendError::OptedOut {
+            code,
+            message: api.redact(&message),
+        },
+        SendError::Ambiguous { message } => SendError::Ambiguous {
+            message: api.redact(&message),
+        },
+    }
+}
+
+/// Sends one formatted part (HTML) to `chat`. When Telegram cannot parse the HTML, the part
+/// is sent once more as plain text ([`shown`]): the reply arrives unformatted rather than not
+/// at all.
+pub async fn send_part(api: &Api, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+    let chat_id = chat_id(chat)?;
+    match send_message(api, chat_id, &part.body, Some("HTML")).await {
+        Ok(receipt) => Ok(receipt),
+        Err(CallError::Answer(answer)) if is_parse_error(answer.status, &answer.description()) => {
+            warn!(
+                "[telegram] Telegram could not parse a reply's formatting ({}); sending it to {chat_id} as plain text",
+                api.redact(&answer.description())
+            );
+            send_message(api, chat_id, &shown(&part.body), None)
+                .await
+                .map_err(|err| to_send_error(api, err))
+        }
+        Err(err) => Err(to_send_error(api, err)),
+    }
+}
+
+/// Shows "typing…" in `chat` for about five seconds; a failure is only logged.
+pub async fn typing(api: &Api, chat: &str) {
+    let Ok(chat_id) = chat_id(chat) else {
+        return;
+    };
+    let params = serde_json::json!({"chat_id": chat_id, "action": "typing"});
+    if let Err(err) = api
+        .call::<_, bool>("sendChatAction", &params, ACTION_TIMEOUT)
+        .await
+    {
+        debug!("[telegram] typing indicator for {chat_id} failed: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_html_unless_plain() {
+        let body = serde_json::to_value(SendMessage {
+            chat_id: -100,
+            text: "<b>Hi</b>",
+            parse_mode: Some("HTML"),
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"chat_id": -100, "text": "<b>Hi</b>", "parse_mode": "HTML"})
+        );
+        let plain = serde_json::to_value(SendMessage {
+            chat_id: 5,
+            text: "Hi",
+            parse_mode: None,
+        })
+        .unwrap();
+        assert_eq!(plain, serde_json::json!({"chat_id": 5, "text": "Hi"}));
+    }
+
+    #[test]
+    fn a_chat_that_is_not_a_number_is_refused_permanently() {
+        assert!(matches!(
+            chat_id("@someone"),
+            Err(SendError::Permanent { .. })
+        ));
+        assert_eq!(chat_id(" -100 ").ok(), Some(-100));
+    }
+}

@@ -1,0 +1,268 @@
+//! The Bot API objects the gateway reads and the emulator writes, with only the fields used.
+//!
+//! Hand-written rather than taken from the `frankenstein` crate: its types cover the whole API
+//! (hundreds of structs compiled into every build of the gateway for the dozen fields used
+//! here), and the emulator has to produce the same shapes as Telegram, omitting absent fields
+//! as Telegram does, which these derive directly. Fields the gateway does not know are ignored
+//! when reading, so new Bot API versions do not break it.
+use serde::{Deserialize, Serialize};
+
+/// Every Bot API answer: `{"ok": true, "result": …}` or
+/// `{"ok": false, "error_code": 429, "description": "…", "parameters": {…}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiResponse<T> {
+    /// Whether the call succeeded.
+    pub ok: bool,
+    /// The result of a successful call.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub result: Option<T>,
+    /// A human-readable description (errors; some successes such as `setWebhook`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The error code of a failed call (an HTTP status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+    /// What can be done about a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<ResponseParameters>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// Why a call failed and what to do about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseParameters {
+    /// The group became a supergroup with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate_to_chat_id: Option<i64>,
+    /// Seconds to wait before repeating the request (flood control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// A Telegram user or bot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Unique id.
+    pub id: i64,
+    /// Whether it is a bot.
+    pub is_bot: bool,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Username, without `@`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// A chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// Unique id; negative for groups and channels.
+    pub id: i64,
+    /// `private`, `group`, `supergroup` or `channel`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Title of a group or channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Username of a private chat, supergroup or channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// First name of the other party in a private chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+}
+
+/// An incoming update; only messages are asked for (`allowed_updates=["message"]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    /// Sequential id; confirming one (a `getUpdates` offset past it) confirms all before it.
+    pub update_id: i64,
+    /// A new message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+}
+
+/// A message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Unique within its chat.
+    pub message_id: i64,
+    /// The sender; absent for messages sent on behalf of a chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<User>,
+    /// The chat it belongs to.
+    pub chat: Chat,
+    /// Unix time it was sent.
+    pub date: i64,
+    /// The text of a text message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Mentions, commands, URLs … in `text`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<MessageEntity>,
+    /// The caption of a photo or document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// Entities in `caption`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caption_entities: Vec<MessageEntity>,
+    /// The message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_message: Option<Box<Message>>,
+    /// A photo, in every size Telegram made of it (smallest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photo: Vec<PhotoSize>,
+    /// A file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Document>,
+}
+
+impl Message {
+    /// The text, or the caption of a photo or document, with its entities.
+    pub fn text_and_entities(&self) -> (&str, &[MessageEntity]) {
+        match (&self.text, &self.caption) {
+            (Some(text), _) => (text, &self.entities),
+            (None, Some(caption)) => (caption, &self.caption_entities),
+            (None, None) => ("", &[]),
+        }
+    }
+}
+
+/// A special part of a message's text. Offsets and lengths count UTF-16 code units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageEntity {
+    /// `mention` (`@username`), `text_mention` (a user without username), `bot_command`, `url`,
+    /// `bold` …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Start, in UTF-16 code units.
+    pub offset: usize,
+    /// Length, in UTF-16 code units.
+    pub length: usize,
+    /// The URL of a `text_link`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The user of a `text_mention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+/// One size of a photo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoSize {
+    /// Id to download it with (`getFile`).
+    pub file_id: String,
+    /// Id that stays the same across bots.
+    pub file_unique_id: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// A general file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Id to download it with (`getFile`).
+    pub file_id: String,
+    /// Id that stays the same across bots.
+    pub file_unique_id: String,
+    /// Its name, as the sender had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// Its MIME type, as the sender declared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// A file ready to download (`getFile`), from `<base>/file/bot<token>/<file_path>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    /// Its id.
+    pub file_id: String,
+    /// Id that stays the same across bots.
+    pub file_unique_id: String,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Path to download it from, for at least an hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+}
+
+/// The state of the bot's webhook (`getWebhookInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    /// The webhook URL; empty when none is set (the bot is polled).
+    pub url: String,
+    /// Whether a self-signed certificate was uploaded.
+    #[serde(default)]
+    pub has_custom_certificate: bool,
+    /// Updates waiting to be delivered.
+    #[serde(default)]
+    pub pending_update_count: u64,
+    /// Unix time of the last failed delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_date: Option<i64>,
+    /// Why the last delivery failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_message: Option<String>,
+    /// Most simultaneous deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// The update kinds delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_updates: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_shapes_parse_and_unknown_fields_are_ignored() {
+        let update: Update = serde_json::from_str(
+            r#"{"update_id": 10, "message": {"message_id": 5, "from": {"id": 42, "is_bot": false,
+            "first_name": "Ada", "language_code": "en"}, "chat": {"id": 42, "type": "private",
+            "first_name": "Ada"}, "date": 1700000000, "text": "/start",
+            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}]}}"#,
+        )
+        .unwrap();
+        let message = update.message.unwrap();
+        assert_eq!(message.text_and_entities().0, "/start");
+        assert_eq!(message.entities[0].kind, "bot_command");
+        let error: ApiResponse<bool> = serde_json::from_str(
+            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(error.parameters.unwrap().retry_after, Some(3));
+        assert_eq!(error.result, None);
+    }
+
+    #[test]
+    fn absent_fields_are_omitted_as_telegram_does() {
+        let chat = Chat {
+            id: -100,
+            kind: "group".into(),
+            title: Some("Ops".into()),
+            username: None,
+            first_name: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&chat).unwrap(),
+            serde_json::json!({"id": -100, "type": "group", "title": "Ops"})
+        );
+    }
+}
