@@ -4,7 +4,7 @@
 //! addressed; strangers are denied or paired; a crash loses and repeats nothing; flood control
 //! is honoured and a chat that blocked the bot is suppressed; webhook mode checks its secret;
 //! the typing action shows while the agent works; `hermes send`, cron, `hermes platforms` and
-//! `hermes gateway doctor` know Telegram.
+//! `hermes gateway doctor` know Telegram; gateways sharing a database poll one at a time.
 use std::net::{SocketAddr, TcpListener};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -710,4 +710,46 @@ fn the_sandbox_chats_with_the_gateway_through_the_emulator() {
         .expect("sandbox closed")
         .expect("closes on end of input");
     session.expect(Eof).expect("exits");
+}
+
+#[test]
+fn gateways_sharing_a_database_poll_one_at_a_time_and_take_over() {
+    let Some(db) = gateway_tests::postgres::TestDatabase::new("telegram_two_gateways") else {
+        return;
+    };
+    let emu = emulator();
+    let url = db.url();
+    let env = env(&emu, &[("HERMES_DATABASE_URL", &url)]);
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let mut a = telegram_gateway(&home_a, &env, POLLING);
+    let b = telegram_gateway(&home_b, &env, "another gateway receives for this account");
+
+    for n in 1..=3 {
+        emu.user_writes(&ada(), &format!("a{n}"));
+        emu.user_writes(&bob(), &format!("b{n}"));
+    }
+    wait_sent(&emu, 6, &a);
+    // The holder of the lease dies; the other takes over once it is seen to be gone.
+    a.kill();
+    emu.user_writes(&ada(), "after");
+    let taken_over = eventually(Duration::from_secs(60), || {
+        emu.sent_to(ada().id)
+            .into_iter()
+            .find(|m| m.text == "You said: after")
+    });
+    assert!(taken_over.is_some(), "{}", b.logs());
+    assert!(b.logs().contains(POLLING), "{}", b.logs());
+
+    // Each message answered once, and never a poller turned away with 409.
+    let sent = emu.sent();
+    for text in ["a1", "a2", "a3", "b1", "b2", "b3", "after"] {
+        let replies = sent
+            .iter()
+            .filter(|m| m.text == format!("You said: {text}"))
+            .count();
+        assert_eq!(replies, 1, "{text} answered {replies} time(s): {sent:#?}");
+    }
+    for gateway in [&a, &b] {
+        assert!(!gateway.logs().contains("409"), "{}", gateway.logs());
+    }
 }
