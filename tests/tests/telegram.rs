@@ -703,7 +703,7 @@ fn the_sandbox_chats_with_the_gateway_through_the_emulator() {
     session.expect("Type a message").expect("the chat is ready");
     session.send_line("Hello **there**").expect("typing");
     session
-        .expect("1 segment] You said: Hello there")
+        .expect("[part 1/1] You said: Hello there")
         .expect("the reply as the chat shows it, formatting applied");
     session.send("\x04").expect("Ctrl-D");
     session

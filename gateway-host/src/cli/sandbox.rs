@@ -43,20 +43,20 @@ fn part_of(reply: &SandboxReply) -> &str {
         .unwrap_or("1/1")
 }
 
+/// A reply as the terminal shows it: its part and, where the platform bills by encoding and
+/// segment (SMS), what it costs.
 fn describe(reply: &SandboxReply) -> String {
     let part = part_of(reply);
-    let encoding = reply
-        .encoding
-        .as_deref()
-        .map(|e| format!(" · {e}"))
-        .unwrap_or_default();
+    let Some(encoding) = reply.encoding.as_deref() else {
+        return format!("← [part {part}] {}", reply.body);
+    };
     let unit = if reply.segments == 1 {
         "segment"
     } else {
         "segments"
     };
     format!(
-        "← [part {part}{encoding} · {} {unit}] {}",
+        "← [part {part} · {encoding} · {} {unit}] {}",
         reply.segments, reply.body
     )
 }
@@ -203,6 +203,11 @@ mod tests {
             describe(&reply("a note (see above)", 1)),
             "← [part 1/1 · GSM-7 · 1 segment] a note (see above)"
         );
+        let unbilled = SandboxReply {
+            encoding: None,
+            ..reply("You said: hi (1/2)", 1)
+        };
+        assert_eq!(describe(&unbilled), "← [part 1/2] You said: hi (1/2)");
         let status = |body: &str, status: &str, error_code| SandboxStatus {
             reply: reply(body, 1),
             status: status.into(),
