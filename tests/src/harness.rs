@@ -146,6 +146,47 @@ pub fn run(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Out
     child.wait_with_output().expect("waiting for hermes")
 }
 
+/// Runs `hermes ARGS` on `home` with the environment of a platform's test, no input.
+pub fn run_hermes(home: &Home, env: &[(String, String)], args: &[&str]) -> Output {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(home.path(), &env, args, "")
+}
+
+/// What a process printed, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Adds a cron job whose command prints `output`, delivered to `deliver`, and runs it now
+/// (`hermes cron run` waits until it is sent); panics with what hermes said when either fails.
+pub fn run_cron_job(home: &Home, env: &[(String, String)], output: &str, deliver: &str) {
+    let command = format!("echo '{output}'");
+    let add = [
+        "cron",
+        "add",
+        "--schedule",
+        "every 1h",
+        "--command",
+        &command,
+        "--deliver",
+        deliver,
+    ];
+    let out = run_hermes(home, env, &add);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let out = run_hermes(home, env, &["cron", "run", &id]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 /// The environment of an SMS gateway on an ephemeral port, talking to `api_base`.
 pub fn sms_env(api_base: &str) -> Vec<(String, String)> {
     [

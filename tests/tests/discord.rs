@@ -57,15 +57,6 @@ fn env(discord: &Emulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env
 }
 
-fn hermes(home: &Home, env: &[(String, String)], args: &[&str]) -> Output {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    run(home.path(), &env, args, "")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// A Discord gateway over `home`, connected to `discord`.
 fn gateway(home: &Home, discord: &Emulator, extra: &[(&str, &str)]) -> Gateway {
     let running = Gateway::start_polling(home.path(), &env(discord, extra));
@@ -491,7 +482,7 @@ fn send_and_cron_deliver_to_the_home_channel() {
     let ops = discord.add_channel("ops");
     let env = env(&discord, &[("DISCORD_HOME_CHANNEL", ops.as_str())]);
 
-    let out = hermes(&home, &env, &["send", "--to", "discord", "Hello **home**"]);
+    let out = run_hermes(&home, &env, &["send", "--to", "discord", "Hello **home**"]);
     assert!(
         out.status.success(),
         "{}{}",
@@ -513,7 +504,7 @@ fn send_and_cron_deliver_to_the_home_channel() {
     // An explicit channel, and a reply long enough to be split at Discord's 2,000 characters.
     let long = "A sentence that keeps the parts honest. ".repeat(80);
     let target = format!("discord:{GENERAL_CHANNEL}");
-    let out = hermes(&home, &env, &["send", "--to", &target, &long]);
+    let out = run_hermes(&home, &env, &["send", "--to", &target, &long]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let sent = discord.wait_for_messages(3, WAIT);
     for (i, message) in sent[1..].iter().enumerate() {
@@ -527,7 +518,7 @@ fn send_and_cron_deliver_to_the_home_channel() {
     }
 
     // A channel that does not exist is a permanent failure, reported.
-    let out = hermes(
+    let out = run_hermes(
         &home,
         &env,
         &["send", "--to", "discord:1999999999999999999", "hi"],
@@ -537,33 +528,7 @@ fn send_and_cron_deliver_to_the_home_channel() {
     assert!(report.contains("10003"), "{report}");
 
     // A cron job delivers to the home channel through the same path.
-    let out = hermes(
-        &home,
-        &env,
-        &[
-            "cron",
-            "add",
-            "--schedule",
-            "every 1h",
-            "--command",
-            "echo 'Nightly report: all green'",
-            "--deliver",
-            "discord",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let id = text(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let out = hermes(&home, &env, &["cron", "run", &id]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    run_cron_job(&home, &env, "Nightly report: all green", "discord");
     let sent = discord.wait_for_messages(4, WAIT);
     assert_eq!(
         (sent[3].channel_id.as_str(), sent[3].content.as_str()),
@@ -601,7 +566,7 @@ fn setup_prints_the_portal_steps_and_the_doctor_checks_the_bot() {
 
     let discord = emulator();
     let settings = env(&discord, &[]);
-    let out = hermes(&home, &settings, &["gateway", "doctor"]);
+    let out = run_hermes(&home, &settings, &["gateway", "doctor"]);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("ok       Discord bot: hermes (1100000000000000001)"),
@@ -617,7 +582,7 @@ fn setup_prints_the_portal_steps_and_the_doctor_checks_the_bot() {
     );
 
     discord.set_message_content_intent(false);
-    let out = hermes(&home, &settings, &["gateway", "doctor"]);
+    let out = run_hermes(&home, &settings, &["gateway", "doctor"]);
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(
@@ -630,7 +595,7 @@ fn setup_prints_the_portal_steps_and_the_doctor_checks_the_bot() {
         &discord,
         &[("DISCORD_BOT_TOKEN", "d3Jvbmc.wrong.token-not-the-bots")],
     );
-    let out = hermes(&home, &wrong, &["gateway", "doctor"]);
+    let out = run_hermes(&home, &wrong, &["gateway", "doctor"]);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("token rejected"), "{stdout}");
     assert!(!stdout.contains("d3Jvbmc.wrong"), "{stdout}");

@@ -59,15 +59,6 @@ fn llm_env(llm: &FakeLlm) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn hermes(home: &Home, env: &[(String, String)], args: &[&str]) -> Output {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    run(home.path(), &env, args, "")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// `hermes gateway` with Telegram, started until it logs `marker` (it may have no listener:
 /// it polls).
 fn telegram_gateway(home: &Home, env: &[(String, String)], marker: &str) -> Gateway {
@@ -540,13 +531,13 @@ fn send_and_cron_deliver_to_the_home_channel() {
     emu.add_chat(&ada().chat());
     let env = env(&emu, &[("TELEGRAM_HOME_CHANNEL", "-1001234567890")]);
 
-    let out = hermes(&home, &env, &["send", "--to", "telegram", "Hello **home**"]);
+    let out = run_hermes(&home, &env, &["send", "--to", "telegram", "Hello **home**"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let sent = emu.wait_for_sent(1, WAIT);
     assert_eq!(sent[0].chat_id, room.id);
     assert_eq!(sent[0].body, "Hello <b>home</b>");
 
-    let out = hermes(&home, &env, &["send", "--to", "telegram:4242", "Direct"]);
+    let out = run_hermes(&home, &env, &["send", "--to", "telegram:4242", "Direct"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let sent = emu.wait_for_sent(2, WAIT);
     assert_eq!(
@@ -554,33 +545,7 @@ fn send_and_cron_deliver_to_the_home_channel() {
         (ada().id, "Direct")
     );
 
-    let out = hermes(
-        &home,
-        &env,
-        &[
-            "cron",
-            "add",
-            "--schedule",
-            "every 1h",
-            "--command",
-            "echo 'Nightly report: all green'",
-            "--deliver",
-            "telegram",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let id = text(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let out = hermes(&home, &env, &["cron", "run", &id]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    run_cron_job(&home, &env, "Nightly report: all green", "telegram");
     let sent = emu.wait_for_sent(3, WAIT);
     assert_eq!(sent.len(), 3, "{sent:#?}");
     assert_eq!(
@@ -638,7 +603,7 @@ fn the_doctor_checks_the_bot_and_deletes_a_stale_webhook() {
         let home = Home::new();
         let mut argv = vec!["gateway", "doctor"];
         argv.extend_from_slice(args);
-        let out = hermes(&home, &env(&emu, &[]), &argv);
+        let out = run_hermes(&home, &env(&emu, &[]), &argv);
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(!all.contains(&emu.token()), "{all}");
         (out.status.code(), all)
@@ -674,7 +639,7 @@ fn the_doctor_checks_the_bot_and_deletes_a_stale_webhook() {
 
     let started = Instant::now();
     let wrong = Home::new();
-    let out = hermes(
+    let out = run_hermes(
         &wrong,
         &env(&emu, &[("TELEGRAM_BOT_TOKEN", "7000000001:AAE-wrong")]),
         &["gateway", "doctor"],

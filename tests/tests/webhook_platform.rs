@@ -159,15 +159,6 @@ fn env(receiver: &Receiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env
 }
 
-fn hermes(home: &Home, env: &[(String, String)], args: &[&str]) -> Output {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    run(home.path(), &env, args, "")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// `hermes gateway` with only the JSON webhook, stopped when dropped.
 struct WebhookGateway {
     gateway: Gateway,
@@ -341,7 +332,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
     let (home, receiver) = (Home::new(), Receiver::start());
     let env = env(&receiver, &[]);
 
-    let out = hermes(&home, &env, &["send", "--to", "webhook", "Hello **home**"]);
+    let out = run_hermes(&home, &env, &["send", "--to", "webhook", "Hello **home**"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let posts = receiver.wait_for(1);
     assert_eq!(
@@ -354,7 +345,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
 
     // An explicit chat, and a reply long enough to be split: each part says where it stands.
     let long = "A sentence that keeps the parts honest. ".repeat(150);
-    let out = hermes(&home, &env, &["send", "--to", "webhook:room-9", &long]);
+    let out = run_hermes(&home, &env, &["send", "--to", "webhook:room-9", &long]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let posts = receiver.wait_for(3);
     for (i, post) in posts[1..].iter().enumerate() {
@@ -369,33 +360,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
     }
 
     // A cron job delivers to the home channel through the same path.
-    let out = hermes(
-        &home,
-        &env,
-        &[
-            "cron",
-            "add",
-            "--schedule",
-            "every 1h",
-            "--command",
-            "echo 'Nightly report: all green'",
-            "--deliver",
-            "webhook",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let id = text(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let out = hermes(&home, &env, &["cron", "run", &id]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    run_cron_job(&home, &env, "Nightly report: all green", "webhook");
     let posts = receiver.wait_for(4);
     assert_eq!(
         posts[3].body,
