@@ -110,6 +110,7 @@ pub mod operator;
 pub mod phone;
 mod platform;
 mod registration;
+pub mod route;
 pub mod sandbox;
 mod settings;
 pub mod stub;

@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use platform_api::InboundSink;
 use platform_api::body::{BodyError, read_capped};
-use platform_api::{Accepted, InboundSink, SinkError};
-use subtle::ConstantTimeEq;
-use tracing::{debug, info, warn};
+use platform_api::route::{accept_and_answer, answer, secret_header_matches};
+use tracing::{debug, warn};
 
 use crate::inbound::{Bot, to_inbound};
 use crate::types::Update;
@@ -32,20 +32,6 @@ pub struct WebhookState {
     pub sink: Arc<dyn InboundSink>,
 }
 
-/// Whether the request carries exactly one secret header equal to `secret`, compared in
-/// constant time.
-pub fn secret_matches(req: &HttpRequest, secret: &str) -> bool {
-    let mut given = req.headers().get_all(SECRET_HEADER);
-    match (given.next(), given.next()) {
-        (Some(value), None) => bool::from(value.as_bytes().ct_eq(secret.as_bytes())),
-        _ => false,
-    }
-}
-
-fn answer(status: StatusCode, outcome: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "status": outcome }))
-}
-
 /// The route's handler.
 pub async fn receive(
     req: HttpRequest,
@@ -53,7 +39,7 @@ pub async fn receive(
     state: web::Data<WebhookState>,
 ) -> HttpResponse {
     let sink = &state.sink;
-    if !secret_matches(&req, &state.secret) {
+    if !secret_header_matches(&req, SECRET_HEADER, &state.secret) {
         warn!("[telegram] webhook request rejected: missing or wrong {SECRET_HEADER}");
         sink.rejected(crate::NAME, "secret");
         return answer(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -101,25 +87,7 @@ pub async fn receive(
             return answer(StatusCode::OK, "ignored");
         }
     };
-    let id = inbound.provider_id.clone();
-    match sink.accept(inbound).await {
-        Ok(Accepted::Stored) => {
-            info!(message_id = %id, "[telegram] inbound message stored");
-            answer(StatusCode::OK, "stored")
-        }
-        Ok(Accepted::Duplicate) => {
-            info!(message_id = %id, "[telegram] duplicate acknowledged, not processed again");
-            answer(StatusCode::OK, "duplicate")
-        }
-        Err(SinkError::Unavailable(why)) => {
-            warn!("[telegram] cannot store {id} now: {why}");
-            answer(StatusCode::SERVICE_UNAVAILABLE, "cannot store now")
-        }
-        Err(SinkError::Storage(err)) => {
-            tracing::error!("[telegram] could not store {id}: {err}");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
-        }
-    }
+    accept_and_answer(sink.as_ref(), crate::NAME, inbound).await
 }
 
 /// Registers the route at `path` (other methods on it get 405).
@@ -141,7 +109,7 @@ mod tests {
     use actix_web::App;
     use actix_web::http::header;
     use actix_web::test::{TestRequest, call_service, init_service};
-    use platform_api::{Inbound, async_trait};
+    use platform_api::{Accepted, Inbound, SinkError, async_trait};
 
     use super::*;
 

@@ -5,10 +5,10 @@ use std::time::SystemTime;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use platform_api::body::{BodyError, read_capped};
-use platform_api::{Accepted, Inbound, InboundSink, SinkError};
+use platform_api::route::{accept_and_answer, answer, secret_header_matches};
+use platform_api::{Inbound, InboundSink};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// The route other systems post messages to.
 pub const PATH: &str = "/webhooks/json";
@@ -70,20 +70,6 @@ pub fn to_inbound(message: Message) -> Result<Inbound, String> {
     })
 }
 
-/// Whether the request carries exactly one secret header equal to `secret`, compared in
-/// constant time so that the answer's timing says nothing about how much of a guess was right.
-pub fn secret_matches(req: &HttpRequest, secret: &str) -> bool {
-    let mut given = req.headers().get_all(SECRET_HEADER);
-    match (given.next(), given.next()) {
-        (Some(value), None) => bool::from(value.as_bytes().ct_eq(secret.as_bytes())),
-        _ => false,
-    }
-}
-
-fn answer(status: StatusCode, outcome: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "status": outcome }))
-}
-
 /// The route's handler.
 pub async fn receive(
     req: HttpRequest,
@@ -92,7 +78,7 @@ pub async fn receive(
 ) -> HttpResponse {
     let sink = &state.sink;
     // The secret comes first: a caller without it learns nothing, not even body limits.
-    if !secret_matches(&req, &state.secret) {
+    if !secret_header_matches(&req, SECRET_HEADER, &state.secret) {
         warn!("[webhook] request rejected: missing or wrong {SECRET_HEADER}");
         sink.rejected(crate::NAME, "secret");
         return answer(StatusCode::FORBIDDEN, "forbidden");
@@ -119,25 +105,7 @@ pub async fn receive(
             return answer(StatusCode::BAD_REQUEST, &format!("bad message: {why}"));
         }
     };
-    let id = inbound.provider_id.clone();
-    match sink.accept(inbound).await {
-        Ok(Accepted::Stored) => {
-            info!(message_id = %id, "[webhook] inbound message stored");
-            answer(StatusCode::OK, "stored")
-        }
-        Ok(Accepted::Duplicate) => {
-            info!(message_id = %id, "[webhook] duplicate acknowledged, not processed again");
-            answer(StatusCode::OK, "duplicate")
-        }
-        Err(SinkError::Unavailable(why)) => {
-            tracing::warn!("[webhook] cannot store {id} now: {why}");
-            answer(StatusCode::SERVICE_UNAVAILABLE, "cannot store now")
-        }
-        Err(SinkError::Storage(err)) => {
-            tracing::error!("[webhook] could not store {id}: {err}");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
-        }
-    }
+    accept_and_answer(sink.as_ref(), crate::NAME, inbound).await
 }
 
 /// Registers the route (other methods on it get 405).
@@ -159,7 +127,7 @@ mod tests {
 
     use actix_web::App;
     use actix_web::test::{TestRequest, call_service, init_service};
-    use platform_api::async_trait;
+    use platform_api::{Accepted, SinkError, async_trait};
 
     use super::*;
 
