@@ -105,6 +105,7 @@ mod config;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod loopback;
 mod message;
 pub mod operator;
 pub mod phone;

@@ -6,19 +6,16 @@
 //! (the first word of the last user message) it answered at once. `GET /v1/models` lists one
 //! model. The `stream` option is ignored: the answer is always a whole `chat.completion`.
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use platform_api::loopback::LoopbackServer;
 use serde_json::{Value, json};
 
 /// The model named in answers when the request names none.
 const DEFAULT_MODEL: &str = "fake-llm";
-/// How long [`FakeLlm::stop`] waits for the server thread to finish.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct State {
@@ -73,104 +70,43 @@ impl Shared {
     }
 }
 
-struct Server {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-impl Server {
-    fn stop(&self) {
-        let done = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(done) = done {
-            // The stop command is sent when `stop` is called; its completion future is not needed.
-            drop(self.handle.stop(false));
-            let _ = done.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A running fake server; clones share it, and it stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct FakeLlm {
     shared: Arc<Shared>,
-    server: Arc<Server>,
+    server: Arc<LoopbackServer>,
 }
 
 impl FakeLlm {
     /// Starts serving on `127.0.0.1` (a free port) in a thread of its own; returns once listening.
     pub fn start() -> FakeLlm {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding the fake LLM server");
-        let addr = listener
-            .local_addr()
-            .expect("the fake LLM server's address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
         });
         let data = web::Data::from(Arc::clone(&shared));
-        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<ServerHandle>>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("fake-llm".to_string())
-            .spawn(move || {
-                let system = actix_rt::System::new();
-                system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .route("/v1/chat/completions", web::post().to(completions))
-                            .route("/v1/models", web::get().to(models))
-                            .default_service(web::to(not_found))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    let server = match server {
-                        Ok(server) => server.run(),
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(server.handle()));
-                    let _ = server.await;
-                });
-                let _ = done_tx.send(());
+        let server =
+            LoopbackServer::start("fake-llm", listener, move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(data.clone())
+                    .route("/v1/chat/completions", web::post().to(completions))
+                    .route("/v1/models", web::get().to(models))
+                    .default_service(web::to(not_found));
             })
-            .expect("spawning the fake LLM server thread");
-        let handle = ready_rx
-            .recv()
-            .expect("the fake LLM server thread reports back")
             .expect("the fake LLM server listens");
         FakeLlm {
             shared,
-            server: Arc::new(Server {
-                handle,
-                addr,
-                done: Mutex::new(Some(done_rx)),
-            }),
+            server: Arc::new(server),
         }
     }
 
     /// The base URL for `HERMES_AGENT_URL`: `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.server.addr)
+        format!("http://{}/v1", self.server.addr())
     }
 
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr
+        self.server.addr()
     }
 
     /// Stops the server, dropping open connections.

@@ -25,11 +25,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
+use platform_api::loopback::LoopbackServer;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
@@ -40,9 +40,6 @@ mod gateway;
 mod rest;
 #[cfg(test)]
 mod tests;
-
-/// How long [`Emulator::stop`] waits for the server thread to finish.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The emulated bot, its application and its limits.
 #[derive(Clone, Debug)]
@@ -394,37 +391,11 @@ impl State {
     }
 }
 
-struct Server {
-    handle: ServerHandle,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-impl Server {
-    fn stop(&self) {
-        let done = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(done) = done {
-            // The stop command is sent when `stop` is called; its completion future is not needed.
-            drop(self.handle.stop(false));
-            let _ = done.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A running emulator; clones share it, and it stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Emulator {
     shared: Arc<Shared>,
-    server: Arc<Server>,
+    server: Arc<LoopbackServer>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -475,45 +446,19 @@ impl Emulator {
             config,
         });
         let data = web::Data::from(Arc::clone(&shared));
-        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<ServerHandle>>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("discord-emulator".to_string())
-            .spawn(move || {
-                let system = actix_web::rt::System::new();
-                system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .route("/gateway", web::get().to(gateway::connect))
-                            .route("/gateway-resume", web::get().to(gateway::connect))
-                            .default_service(web::to(rest::api))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    let server = match server {
-                        Ok(server) => server.run(),
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(server.handle()));
-                    let _ = server.await;
-                });
-                let _ = done_tx.send(());
-            })?;
-        let handle = ready_rx.recv().map_err(|_| {
-            io::Error::other("the Discord emulator thread exited before listening")
-        })??;
+        let server = LoopbackServer::start(
+            "discord-emulator",
+            listener,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(data.clone())
+                    .route("/gateway", web::get().to(gateway::connect))
+                    .route("/gateway-resume", web::get().to(gateway::connect))
+                    .default_service(web::to(rest::api));
+            },
+        )?;
         Ok(Emulator {
             shared,
-            server: Arc::new(Server {
-                handle,
-                done: Mutex::new(Some(done_rx)),
-            }),
+            server: Arc::new(server),
         })
     }
 

@@ -10,17 +10,16 @@
 //! `GET /_emulator/attempts` and the callbacks posted from `GET /_emulator/callbacks`.
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use platform_api::loopback::LoopbackServer;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -33,8 +32,6 @@ pub use carrier::CallbackPost;
 const API_VERSION: &str = "2010-04-01";
 /// Twilio's limit on a message body, in characters.
 const MAX_BODY_CHARS: usize = 1600;
-/// How long [`Emulator::stop`] waits for the server thread to finish.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The emulated account and the number it owns.
 #[derive(Clone, Debug)]
@@ -196,45 +193,17 @@ impl Shared {
     }
 }
 
-struct Server {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-impl Server {
-    fn stop(&self) {
-        let done = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(done) = done {
-            // The stop command is sent when `stop` is called; its completion future is not needed.
-            drop(self.handle.stop(false));
-            let _ = done.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A running emulator; clones share it, and it stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Emulator {
     shared: Arc<Shared>,
-    server: Arc<Server>,
+    server: Arc<LoopbackServer>,
 }
 
 impl Emulator {
     /// Starts serving on `127.0.0.1` (a free port) in a thread of its own; returns once listening.
     pub fn start(config: EmulatorConfig) -> io::Result<Emulator> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
         let created = rfc2822(SystemTime::now());
         let shared = Arc::new(Shared {
             account_sid: config.account_sid,
@@ -263,53 +232,26 @@ impl Emulator {
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
-        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<ServerHandle>>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("twilio-emulator".to_string())
-            .spawn(move || {
-                let system = actix_web::rt::System::new();
-                system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .route("/_emulator/messages", web::get().to(control_messages))
-                            .route("/_emulator/attempts", web::get().to(control_attempts))
-                            .route("/_emulator/callbacks", web::get().to(control_callbacks))
-                            .default_service(web::to(api))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    let server = match server {
-                        Ok(server) => server.run(),
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(server.handle()));
-                    let _ = server.await;
-                });
-                let _ = done_tx.send(());
-            })?;
-        let handle = ready_rx.recv().map_err(|_| {
-            io::Error::other("the Twilio emulator thread exited before listening")
-        })??;
+        let server = LoopbackServer::start(
+            "twilio-emulator",
+            listener,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(data.clone())
+                    .route("/_emulator/messages", web::get().to(control_messages))
+                    .route("/_emulator/attempts", web::get().to(control_attempts))
+                    .route("/_emulator/callbacks", web::get().to(control_callbacks))
+                    .default_service(web::to(api));
+            },
+        )?;
         Ok(Emulator {
             shared,
-            server: Arc::new(Server {
-                handle,
-                addr,
-                done: Mutex::new(Some(done_rx)),
-            }),
+            server: Arc::new(server),
         })
     }
 
     /// The base URL to use in place of `https://api.twilio.com`: `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Stops the server, dropping open connections; waits (a few seconds at most) for it to end.

@@ -1,5 +1,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::mpsc;
 
 use super::*;
 
@@ -38,11 +39,11 @@ fn exchange(
     body: &str,
     timeout: Duration,
 ) -> io::Result<Answer> {
-    let mut stream = TcpStream::connect(emu.server.addr)?;
+    let mut stream = TcpStream::connect(emu.server.addr())?;
     stream.set_read_timeout(Some(timeout))?;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        emu.server.addr,
+        emu.server.addr(),
         body.len()
     );
     for (name, value) in headers {
@@ -731,7 +732,7 @@ fn works_inside_another_actix_system() {
 #[test]
 fn stops_and_frees_the_port() {
     let emu = emulator();
-    let addr = emu.server.addr;
+    let addr = emu.server.addr();
     let other = emu.clone();
     drop(emu);
     assert!(TcpStream::connect(addr).is_ok());

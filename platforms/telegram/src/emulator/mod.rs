@@ -23,13 +23,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use platform_api::loopback::LoopbackServer;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
@@ -44,8 +43,6 @@ mod html;
 
 pub use html::{Parsed, parse as parse_html};
 
-/// How long [`Emulator::stop`] waits for the server thread to finish.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 /// Longest message, in UTF-16 code units of visible text.
 const MAX_MESSAGE_UNITS: usize = 4096;
 /// Longest long poll honoured, in seconds.
@@ -325,38 +322,11 @@ impl Shared {
     }
 }
 
-struct Server {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-impl Server {
-    fn stop(&self) {
-        let done = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(done) = done {
-            // The stop command is sent when `stop` is called; its completion future is not needed.
-            drop(self.handle.stop(false));
-            let _ = done.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A running emulator; clones share it, and it stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Emulator {
     shared: Arc<Shared>,
-    server: Arc<Server>,
+    server: Arc<LoopbackServer>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -382,7 +352,6 @@ impl Emulator {
         // provider; a process that chose one keeps it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             token: config.token,
             bot: User {
@@ -415,62 +384,35 @@ impl Emulator {
             changed: Notify::new(),
         });
         let data = web::Data::from(Arc::clone(&shared));
-        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<ServerHandle>>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("telegram-emulator".to_string())
-            .spawn(move || {
-                let system = actix_web::rt::System::new();
-                system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
-                            .route("/_emulator/sent", web::get().to(read_sent))
-                            .route("/_emulator/attempts", web::get().to(read_attempts))
-                            .route("/_emulator/actions", web::get().to(read_actions))
-                            .route("/_emulator/polls", web::get().to(read_polls))
-                            .route("/_emulator/webhook_posts", web::get().to(read_posts))
-                            .route("/_emulator/updates", web::get().to(read_updates))
-                            .default_service(web::to(api))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    let server = match server {
-                        Ok(server) => server.run(),
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(server.handle()));
-                    let _ = server.await;
-                });
-                let _ = done_tx.send(());
-            })?;
-        let handle = ready_rx.recv().map_err(|_| {
-            io::Error::other("the Telegram emulator thread exited before listening")
-        })??;
+        let server = LoopbackServer::start(
+            "telegram-emulator",
+            listener,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(data.clone())
+                    .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                    .route("/_emulator/sent", web::get().to(read_sent))
+                    .route("/_emulator/attempts", web::get().to(read_attempts))
+                    .route("/_emulator/actions", web::get().to(read_actions))
+                    .route("/_emulator/polls", web::get().to(read_polls))
+                    .route("/_emulator/webhook_posts", web::get().to(read_posts))
+                    .route("/_emulator/updates", web::get().to(read_updates))
+                    .default_service(web::to(api));
+            },
+        )?;
         Ok(Emulator {
             shared,
-            server: Arc::new(Server {
-                handle,
-                addr,
-                done: Mutex::new(Some(done_rx)),
-            }),
+            server: Arc::new(server),
         })
     }
 
     /// The base URL to use in place of `https://api.telegram.org`: `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr
+        self.server.addr()
     }
 
     /// Stops the server, dropping open connections; waits (a few seconds at most) for it to end.
