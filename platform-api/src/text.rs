@@ -1,11 +1,12 @@
 //! Text helpers shared by platforms: Markdown to plain text, and splitting into parts.
 //!
-//! [`markdown_to_plain`] renders agent Markdown for platforms that show text as it is (SMS), and
-//! [`split`] / [`split_numbered`] cut text into parts within a platform's limit at the most
-//! natural places. A platform whose parts cost differently depending on where they end (SMS
-//! segments) steers the cut with [`split_numbered_with`] and its own chooser, which sees every
-//! candidate break in a [`Window`], can look ahead with [`Window::greedy_after`], and can fall back
-//! on [`greedy`].
+//! [`markdown_to_plain`] renders agent Markdown for platforms that show text as it is (SMS);
+//! [`render_markdown`] lays it out the same way for a platform that keeps styles (Telegram's
+//! HTML), telling its [`Styler`] where styles, links and code open and close. [`split`] /
+//! [`split_numbered`] cut text into parts within a platform's limit at the most natural places.
+//! A platform whose parts cost differently depending on where they end (SMS segments) steers the
+//! cut with [`split_numbered_with`] and its own chooser, which sees every candidate break in a
+//! [`Window`], can look ahead with [`Window::greedy_after`], and can fall back on [`greedy`].
 //!
 //! ```
 //! use platform_api::text::{markdown_to_plain, split_numbered};
@@ -20,7 +21,7 @@ use std::ops::Range;
 
 use std::fmt::Write as _;
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
 use unicode_segmentation::GraphemeCursor;
 
 /// Renders Markdown as plain text: markup removed, structure kept as lines.
@@ -33,10 +34,41 @@ use unicode_segmentation::GraphemeCursor;
 /// trailing spaces are dropped and the result has no leading or trailing blank lines. Any input
 /// is accepted.
 pub fn markdown_to_plain(md: &str) -> String {
+    render_markdown(md, Plain::default()).0
+}
+
+/// Lays `md` out as [`markdown_to_plain`] does, telling `styler` where its styles, links and code
+/// open and close: the text, and the styler with whatever it recorded.
+///
+/// The same Markdown extensions as [`markdown_to_plain`] are parsed (tables, strikethrough).
+///
+/// ```
+/// use platform_api::text::{MarkdownWriter, Style, Styler, render_markdown};
+///
+/// /// Records where bold text (a heading's or `**strong**`) starts.
+/// #[derive(Default)]
+/// struct BoldStarts(Vec<usize>, bool);
+///
+/// impl<'a> Styler<'a> for BoldStarts {
+///     fn open(writer: &mut MarkdownWriter<'a, Self>, style: Style<'a>) {
+///         writer.styler_mut().1 = matches!(style, Style::Heading | Style::Strong);
+///     }
+///     fn text_starts(&mut self, at: usize) {
+///         if std::mem::take(&mut self.1) {
+///             self.0.push(at);
+///         }
+///     }
+/// }
+///
+/// let (text, bold) = render_markdown("# Plan\n\n- one **two**", BoldStarts::default());
+/// assert_eq!(text, "Plan\n\n- one two");
+/// assert_eq!(bold.0, [0, 12]);
+/// ```
+pub fn render_markdown<'a, S: Styler<'a>>(md: &'a str, styler: S) -> (String, S) {
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_STRIKETHROUGH);
-    let mut writer = PlainWriter::new(md.len());
+    let mut writer = MarkdownWriter::new(md.len(), styler);
     for event in Parser::new_ext(md, options) {
         writer.event(event);
     }
@@ -46,6 +78,115 @@ pub fn markdown_to_plain(md: &str) -> String {
 /// Deeper list nesting is indented as this level, so that lazy continuation lines of a deeply
 /// nested item cannot multiply the size of the output.
 const MAX_INDENT_LEVELS: usize = 8;
+
+/// A style that Markdown gives the text inside it, as a [`MarkdownWriter`] tells its [`Styler`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Style<'a> {
+    /// `*emphasis*`.
+    Emphasis,
+    /// `**strong**`.
+    Strong,
+    /// `~~strikethrough~~`.
+    Strikethrough,
+    /// A heading's text (its line is laid out as a paragraph).
+    Heading,
+    /// Inline `` `code` ``.
+    Code,
+    /// A code block, with the info string of its fence (empty for an indented block).
+    CodeBlock(CowStr<'a>),
+    /// A block quote (its lines start with the styler's [`Styler::QUOTE_PREFIX`]).
+    Quote,
+}
+
+/// The inline part of a rendering by a [`MarkdownWriter`], which does the block layout (blocks
+/// and blank lines, list markers and indentation, quote prefixes, table cells, footnote
+/// references) and tells its styler where styles, links and code open and close.
+///
+/// Every hook does nothing by default, so a styler that needs nothing costs nothing: the writer
+/// is generic over it. Hooks that write get the writer, whose [`MarkdownWriter::out`] is the text
+/// so far; the styler itself is [`MarkdownWriter::styler_mut`].
+pub trait Styler<'a>: Sized {
+    /// What starts a bulleted list item's first line.
+    const BULLET: &'static str = "- ";
+    /// What starts a line in a block quote (once, however deep the quote).
+    const QUOTE_PREFIX: &'static str = "> ";
+    /// Whether a `\r` ending a line of text is dropped as the line is written.
+    const TRIM_CR: bool = false;
+
+    /// A style opens; what follows up to the matching [`Styler::close`] is inside it. The pending
+    /// separator and line prefix are not written yet: they come with the next text (see
+    /// [`Styler::text_starts`]).
+    fn open(_writer: &mut MarkdownWriter<'a, Self>, _style: Style<'a>) {}
+
+    /// The innermost style still open (from [`Styler::open`]) closes.
+    fn close(_writer: &mut MarkdownWriter<'a, Self>) {}
+
+    /// A link or an image to `url` opens; its text (or alt text) follows. The line before it is
+    /// written already, so `writer.out().len()` is where its text starts.
+    fn open_link(_writer: &mut MarkdownWriter<'a, Self>, _url: CowStr<'a>) {}
+
+    /// The innermost link open (from [`Styler::open_link`]) closes.
+    fn close_link(_writer: &mut MarkdownWriter<'a, Self>) {}
+
+    /// Text is about to be written at byte `at` of the output, after any separator and line
+    /// prefix.
+    #[inline]
+    fn text_starts(&mut self, _at: usize) {}
+
+    /// The output was cut to `len` bytes (trailing whitespace of a line, or of the whole text
+    /// at the end): positions past it are now `len`.
+    #[inline]
+    fn truncated(&mut self, _len: usize) {}
+
+    /// The events have ended; anything still open can be closed (only malformed event streams
+    /// leave anything).
+    fn finish(_writer: &mut MarkdownWriter<'a, Self>) {}
+}
+
+/// [`markdown_to_plain`]'s styler: styles dropped, link targets shown as ` (url)`.
+#[derive(Default)]
+struct Plain<'a> {
+    links: Vec<OpenLink<'a>>,
+}
+
+struct OpenLink<'a> {
+    start: usize,
+    url: CowStr<'a>,
+}
+
+impl<'a> Styler<'a> for Plain<'a> {
+    fn open_link(writer: &mut MarkdownWriter<'a, Self>, url: CowStr<'a>) {
+        let start = writer.out.len();
+        writer.styler.links.push(OpenLink { start, url });
+    }
+
+    fn close_link(writer: &mut MarkdownWriter<'a, Self>) {
+        let Some(link) = writer.styler.links.pop() else {
+            return;
+        };
+        if link.url.is_empty() {
+            return;
+        }
+        let label = writer.out[link.start..].trim();
+        let url: &str = &link.url;
+        let bare = url.strip_prefix("mailto:").unwrap_or(url);
+        let (unlabelled, shows_url) = (label.is_empty(), label == url || label == bare);
+        if unlabelled {
+            writer.text(&link.url);
+        } else if !shows_url {
+            writer.text(" (");
+            writer.text(&link.url);
+            writer.text(")");
+        }
+    }
+
+    #[inline]
+    fn truncated(&mut self, len: usize) {
+        for link in &mut self.links {
+            link.start = link.start.min(len);
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Separator {
@@ -59,11 +200,6 @@ enum Container {
     List { next: Option<u64> },
 }
 
-struct OpenLink<'a> {
-    start: usize,
-    url: CowStr<'a>,
-}
-
 /// The marker of the next list item's first line.
 #[derive(Clone, Copy)]
 enum Marker {
@@ -71,35 +207,61 @@ enum Marker {
     Number(u64),
 }
 
-struct PlainWriter<'a> {
+/// Writes Markdown events as text laid out as [`markdown_to_plain`] lays it out, telling its
+/// [`Styler`] where styles, links and code are. [`render_markdown`] drives one over a whole
+/// Markdown text.
+pub struct MarkdownWriter<'a, S> {
     out: String,
     pending: Separator,
     at_line_start: bool,
     containers: Vec<Container>,
     marker: Option<Marker>,
-    links: Vec<OpenLink<'a>>,
     cell: usize,
+    styler: S,
+    _events: std::marker::PhantomData<Event<'a>>,
 }
 
-impl<'a> PlainWriter<'a> {
-    fn new(capacity: usize) -> Self {
-        PlainWriter {
+impl<'a, S: Styler<'a>> MarkdownWriter<'a, S> {
+    /// A writer with no text yet, room for `capacity` bytes, and its styler.
+    pub fn new(capacity: usize, styler: S) -> Self {
+        MarkdownWriter {
             out: String::with_capacity(capacity),
             pending: Separator::None,
             at_line_start: true,
             containers: Vec::new(),
             marker: None,
-            links: Vec::new(),
             cell: 0,
+            styler,
+            _events: std::marker::PhantomData,
         }
     }
 
-    fn event(&mut self, event: Event<'a>) {
+    /// The text written so far.
+    pub fn out(&self) -> &str {
+        &self.out
+    }
+
+    /// The styler.
+    pub fn styler(&self) -> &S {
+        &self.styler
+    }
+
+    /// The styler, to change.
+    pub fn styler_mut(&mut self) -> &mut S {
+        &mut self.styler
+    }
+
+    /// Writes one Markdown event.
+    pub fn event(&mut self, event: Event<'a>) {
         match event {
             Event::Start(tag) => self.start(tag),
             Event::End(tag) => self.end(tag),
+            Event::Code(code) => {
+                S::open(self, Style::Code);
+                self.text(&code);
+                S::close(self);
+            }
             Event::Text(text)
-            | Event::Code(text)
             | Event::Html(text)
             | Event::InlineHtml(text)
             | Event::InlineMath(text)
@@ -118,16 +280,27 @@ impl<'a> PlainWriter<'a> {
     fn start(&mut self, tag: Tag<'a>) {
         match tag {
             Tag::Paragraph
-            | Tag::Heading { .. }
-            | Tag::CodeBlock(_)
             | Tag::HtmlBlock
             | Tag::Table(_)
             | Tag::FootnoteDefinition(_)
             | Tag::DefinitionList
             | Tag::MetadataBlock(_) => self.block(),
+            Tag::Heading { .. } => {
+                self.block();
+                S::open(self, Style::Heading);
+            }
+            Tag::CodeBlock(kind) => {
+                self.block();
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info,
+                    CodeBlockKind::Indented => CowStr::Borrowed(""),
+                };
+                S::open(self, Style::CodeBlock(info));
+            }
             Tag::BlockQuote(_) => {
                 self.block();
                 self.containers.push(Container::Quote);
+                S::open(self, Style::Quote);
             }
             Tag::List(first) => {
                 self.block();
@@ -160,30 +333,33 @@ impl<'a> PlainWriter<'a> {
             }
             Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
                 self.flush();
-                self.links.push(OpenLink {
-                    start: self.out.len(),
-                    url: dest_url,
-                });
+                S::open_link(self, dest_url);
             }
-            Tag::Emphasis
-            | Tag::Strong
-            | Tag::Strikethrough
-            | Tag::Superscript
-            | Tag::Subscript => {}
+            Tag::Emphasis => S::open(self, Style::Emphasis),
+            Tag::Strong => S::open(self, Style::Strong),
+            Tag::Strikethrough => S::open(self, Style::Strikethrough),
+            Tag::Superscript | Tag::Subscript => {}
         }
     }
 
     fn end(&mut self, tag: TagEnd) {
         match tag {
             TagEnd::Paragraph
-            | TagEnd::Heading(_)
-            | TagEnd::CodeBlock
             | TagEnd::HtmlBlock
             | TagEnd::Table
             | TagEnd::FootnoteDefinition
             | TagEnd::DefinitionList
             | TagEnd::MetadataBlock(_) => self.end_block(),
-            TagEnd::BlockQuote(_) | TagEnd::List(_) => {
+            TagEnd::Heading(_) | TagEnd::CodeBlock => {
+                S::close(self);
+                self.end_block();
+            }
+            TagEnd::BlockQuote(_) => {
+                S::close(self);
+                self.containers.pop();
+                self.end_block();
+            }
+            TagEnd::List(_) => {
                 self.containers.pop();
                 self.end_block();
             }
@@ -195,33 +371,9 @@ impl<'a> PlainWriter<'a> {
             | TagEnd::TableRow
             | TagEnd::DefinitionListTitle
             | TagEnd::DefinitionListDefinition => self.separate(Separator::Line),
-            TagEnd::Link | TagEnd::Image => self.close_link(),
-            TagEnd::TableCell
-            | TagEnd::Emphasis
-            | TagEnd::Strong
-            | TagEnd::Strikethrough
-            | TagEnd::Superscript
-            | TagEnd::Subscript => {}
-        }
-    }
-
-    fn close_link(&mut self) {
-        let Some(link) = self.links.pop() else {
-            return;
-        };
-        if link.url.is_empty() {
-            return;
-        }
-        let label = self.out[link.start..].trim();
-        let url: &str = &link.url;
-        let bare = url.strip_prefix("mailto:").unwrap_or(url);
-        let (unlabelled, shows_url) = (label.is_empty(), label == url || label == bare);
-        if unlabelled {
-            self.text(&link.url);
-        } else if !shows_url {
-            self.text(" (");
-            self.text(&link.url);
-            self.text(")");
+            TagEnd::Link | TagEnd::Image => S::close_link(self),
+            TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough => S::close(self),
+            TagEnd::TableCell | TagEnd::Superscript | TagEnd::Subscript => {}
         }
     }
 
@@ -265,20 +417,20 @@ impl<'a> PlainWriter<'a> {
             .trim_end_matches(|c: char| c != '\n' && c.is_whitespace())
             .len();
         self.out.truncate(kept);
-        for link in &mut self.links {
-            link.start = link.start.min(kept);
-        }
+        self.styler.truncated(kept);
         if !self.out.is_empty() && !self.out.ends_with("\n\n") {
             self.out.push('\n');
         }
     }
 
-    /// Writes the pending separator, and the line prefix when a line starts, before any text.
+    /// Writes the pending separator, and the line prefix when a line starts, before any text;
+    /// then tells the styler where the text starts.
     #[inline]
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         if self.pending != Separator::None || self.at_line_start {
             self.start_line();
         }
+        self.styler.text_starts(self.out.len());
     }
 
     fn start_line(&mut self) {
@@ -317,7 +469,7 @@ impl<'a> PlainWriter<'a> {
             match container {
                 Container::Quote => {
                     if !quoted {
-                        self.out.push_str("> ");
+                        self.out.push_str(S::QUOTE_PREFIX);
                         quoted = true;
                     }
                 }
@@ -329,7 +481,7 @@ impl<'a> PlainWriter<'a> {
                     };
                     if let Some(marker) = marker {
                         match marker {
-                            Marker::Bullet => self.out.push_str("- "),
+                            Marker::Bullet => self.out.push_str(S::BULLET),
                             Marker::Number(number) => {
                                 let _ = write!(self.out, "{number}. ");
                             }
@@ -343,11 +495,18 @@ impl<'a> PlainWriter<'a> {
         }
     }
 
-    fn text(&mut self, text: &str) {
+    /// Writes text, each of its lines after the pending separator and line prefix; a line
+    /// break in it ends the line.
+    pub fn text(&mut self, text: &str) {
         let mut rest = text;
         loop {
             let line_end = memchr::memchr(b'\n', rest.as_bytes());
             let line = line_end.map_or(rest, |at| &rest[..at]);
+            let line = if S::TRIM_CR {
+                line.strip_suffix('\r').unwrap_or(line)
+            } else {
+                line
+            };
             if !line.is_empty() {
                 self.flush();
                 self.out.push_str(line);
@@ -361,10 +520,20 @@ impl<'a> PlainWriter<'a> {
         }
     }
 
-    fn finish(mut self) -> String {
+    /// Appends text as it is: no separator, line prefix or line handling, and the styler is not
+    /// told. For text that belongs to what was just written (a link's hidden target).
+    pub fn push_raw(&mut self, text: &str) {
+        self.out.push_str(text);
+    }
+
+    /// Ends the text: what is still open is closed ([`Styler::finish`]) and trailing whitespace
+    /// dropped. The text, and the styler.
+    pub fn finish(mut self) -> (String, S) {
+        S::finish(&mut self);
         let kept = self.out.trim_end().len();
         self.out.truncate(kept);
-        self.out
+        self.styler.truncated(kept);
+        (self.out, self.styler)
     }
 }
 

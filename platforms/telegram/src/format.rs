@@ -29,16 +29,13 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use platform_api::text::{self, Window};
-use platform_api::{Part, text::BreakKind};
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
+use platform_api::Part;
+use platform_api::text::{self, BreakKind, MarkdownWriter, Styler, Window};
+use pulldown_cmark::CowStr;
 
 /// Longest message Telegram accepts: 4,096 characters of visible text, counted as UTF-16 code
 /// units (an emoji outside the Basic Multilingual Plane counts twice).
 pub const MAX_MESSAGE_CHARS: usize = 4096;
-
-/// Deeper list nesting is indented as this level.
-const MAX_INDENT_LEVELS: usize = 8;
 
 /// A style of a stretch of text, written as an HTML tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -345,25 +342,7 @@ fn choose(window: &Window<'_>, base: usize, links: &[Range<usize>], max_units: u
     best.map_or_else(|| text::greedy(window), |(_, _, index)| index)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Separator {
-    None,
-    Line,
-    Blank,
-}
-
-enum Container {
-    Quote,
-    List { next: Option<u64> },
-}
-
-#[derive(Clone, Copy)]
-enum Marker {
-    Bullet,
-    Number(u64),
-}
-
-/// What a Markdown tag opened, so that its end closes the same.
+/// What a Markdown style or link opened, so that its end closes the same.
 enum Opened<'a> {
     /// A style (or nothing, when the style was already in effect).
     Style(bool),
@@ -375,41 +354,26 @@ enum Opened<'a> {
     },
 }
 
-/// Writes Markdown events as [`Rich`] text: [`text::markdown_to_plain`]'s layout, with styles
-/// where plain text drops them.
-struct Writer<'a> {
-    rich: Rich,
-    pending: Separator,
-    at_line_start: bool,
-    containers: Vec<Container>,
-    marker: Option<Marker>,
+/// The [`Styler`] that records [`Rich`] text's styles over [`text::markdown_to_plain`]'s
+/// layout, where plain text drops them.
+#[derive(Default)]
+struct Marks<'a> {
+    marks: Vec<(usize, Mark)>,
     opened: Vec<Opened<'a>>,
     /// Styles whose start comes with the next text (so a tag never wraps a separator).
     waiting: Vec<Style>,
     /// The styles in effect, innermost last, including `waiting`.
     active: Vec<Style>,
-    cell: usize,
 }
 
+type Writer<'a> = MarkdownWriter<'a, Marks<'a>>;
+
 fn render_rich(markdown: &str) -> Rich {
-    let mut options = Options::empty();
-    options.insert(Options::ENABLE_TABLES);
-    options.insert(Options::ENABLE_STRIKETHROUGH);
-    let mut writer = Writer {
-        rich: Rich::default(),
-        pending: Separator::None,
-        at_line_start: true,
-        containers: Vec::new(),
-        marker: None,
-        opened: Vec::new(),
-        waiting: Vec::new(),
-        active: Vec::new(),
-        cell: 0,
-    };
-    for event in Parser::new_ext(markdown, options) {
-        writer.event(event);
+    let (text, marks) = text::render_markdown(markdown, Marks::default());
+    Rich {
+        text,
+        marks: marks.marks,
     }
-    writer.finish()
 }
 
 /// Whether a link target can be an `<a href>`: Telegram takes web and `tg://` links.
@@ -428,33 +392,7 @@ fn language(info: &str) -> Option<String> {
     ok.then(|| word.to_string())
 }
 
-impl<'a> Writer<'a> {
-    fn event(&mut self, event: Event<'a>) {
-        match event {
-            Event::Start(tag) => self.start(tag),
-            Event::End(tag) => self.end(tag),
-            Event::Code(code) => {
-                // Telegram does not nest code in a link, nor anything in code.
-                let styled = self.open_style(Style::Code, !self.in_link());
-                self.text(&code);
-                self.close_style(styled);
-            }
-            Event::Text(text)
-            | Event::Html(text)
-            | Event::InlineHtml(text)
-            | Event::InlineMath(text)
-            | Event::DisplayMath(text) => self.text(&text),
-            Event::FootnoteReference(label) => {
-                self.text("[");
-                self.text(&label);
-                self.text("]");
-            }
-            Event::SoftBreak | Event::HardBreak => self.newline(),
-            Event::Rule => self.separate(Separator::Blank),
-            Event::TaskListMarker(done) => self.text(if done { "[x] " } else { "[ ] " }),
-        }
-    }
-
+impl Marks<'_> {
     fn in_link(&self) -> bool {
         self.active.iter().any(|s| matches!(s, Style::Link(_)))
     }
@@ -479,332 +417,126 @@ impl<'a> Writer<'a> {
         true
     }
 
-    fn close_style(&mut self, styled: bool) {
+    fn close_style(writer: &mut Writer<'_>, styled: bool) {
         if !styled {
             return;
         }
-        self.active.pop();
-        if self.waiting.pop().is_some() {
+        let at = writer.out().trim_end().len();
+        let marks = writer.styler_mut();
+        marks.active.pop();
+        if marks.waiting.pop().is_some() {
             // It never started: no text came.
             return;
         }
-        let at = self.rich.text.trim_end().len();
-        let at = at.max(self.rich.marks.last().map_or(0, |(pos, _)| *pos));
-        self.rich.marks.push((at, Mark::Close));
+        let at = at.max(marks.marks.last().map_or(0, |(pos, _)| *pos));
+        marks.marks.push((at, Mark::Close));
     }
 
-    fn start(&mut self, tag: Tag<'a>) {
-        match tag {
-            Tag::Paragraph
-            | Tag::HtmlBlock
-            | Tag::Table(_)
-            | Tag::FootnoteDefinition(_)
-            | Tag::DefinitionList
-            | Tag::MetadataBlock(_) => {
-                self.block();
-                self.opened.push(Opened::Style(false));
+    fn pop_opened(writer: &mut Writer<'_>) {
+        match writer.styler_mut().opened.pop() {
+            Some(Opened::Style(styled) | Opened::Link { styled, .. }) => {
+                Self::close_style(writer, styled);
             }
-            Tag::Heading { .. } => {
-                self.block();
-                let styled = self.open_style(Style::Bold, true);
-                self.opened.push(Opened::Style(styled));
-            }
-            Tag::CodeBlock(kind) => {
-                self.block();
-                let language = match kind {
-                    CodeBlockKind::Fenced(info) => language(&info),
-                    CodeBlockKind::Indented => None,
-                };
-                let styled = self.open_style(Style::Pre(language), true);
-                self.opened.push(Opened::Style(styled));
-            }
-            Tag::BlockQuote(_) => {
-                self.block();
-                self.containers.push(Container::Quote);
-                let styled = self.open_style(Style::Quote, true);
-                self.opened.push(Opened::Style(styled));
-            }
-            Tag::List(first) => {
-                self.block();
-                self.containers.push(Container::List { next: first });
-            }
-            Tag::Item => {
-                self.separate(Separator::Line);
-                let marker = match self.containers.last_mut() {
-                    Some(Container::List { next: Some(number) }) => {
-                        let marker = Marker::Number(*number);
-                        *number = number.saturating_add(1);
-                        marker
-                    }
-                    _ => Marker::Bullet,
-                };
-                self.marker = Some(marker);
-            }
-            Tag::TableHead
-            | Tag::TableRow
-            | Tag::DefinitionListTitle
-            | Tag::DefinitionListDefinition => {
-                self.separate(Separator::Line);
-                self.cell = 0;
-            }
-            Tag::TableCell => {
-                if self.cell > 0 {
-                    self.text(" | ");
-                }
-                self.cell += 1;
-            }
-            Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
-                self.flush();
-                let start = self.rich.text.len();
-                let allowed = linkable(&dest_url) && !self.in_link();
-                let styled = self.open_style(Style::Link(dest_url.to_string()), allowed);
-                self.opened.push(Opened::Link {
-                    start,
-                    url: dest_url,
-                    styled,
-                });
-            }
-            Tag::Emphasis => self.push_style(Style::Italic),
-            Tag::Strong => self.push_style(Style::Bold),
-            Tag::Strikethrough => self.push_style(Style::Strike),
-            Tag::Superscript | Tag::Subscript => self.opened.push(Opened::Style(false)),
-        }
-    }
-
-    fn push_style(&mut self, style: Style) {
-        let styled = self.open_style(style, true);
-        self.opened.push(Opened::Style(styled));
-    }
-
-    fn end(&mut self, tag: TagEnd) {
-        match tag {
-            TagEnd::Paragraph
-            | TagEnd::Heading(_)
-            | TagEnd::CodeBlock
-            | TagEnd::HtmlBlock
-            | TagEnd::Table
-            | TagEnd::FootnoteDefinition
-            | TagEnd::DefinitionList
-            | TagEnd::MetadataBlock(_) => {
-                self.pop_opened();
-                self.end_block();
-            }
-            TagEnd::BlockQuote(_) => {
-                self.pop_opened();
-                self.containers.pop();
-                self.end_block();
-            }
-            TagEnd::List(_) => {
-                self.containers.pop();
-                self.end_block();
-            }
-            TagEnd::Item => {
-                self.marker = None;
-                self.separate(Separator::Line);
-            }
-            TagEnd::TableHead
-            | TagEnd::TableRow
-            | TagEnd::DefinitionListTitle
-            | TagEnd::DefinitionListDefinition => self.separate(Separator::Line),
-            TagEnd::Link | TagEnd::Image => self.close_link(),
-            TagEnd::Emphasis
-            | TagEnd::Strong
-            | TagEnd::Strikethrough
-            | TagEnd::Superscript
-            | TagEnd::Subscript => self.pop_opened(),
-            TagEnd::TableCell => {}
-        }
-    }
-
-    fn pop_opened(&mut self) {
-        match self.opened.pop() {
-            Some(Opened::Style(styled)) => self.close_style(styled),
-            Some(Opened::Link { styled, .. }) => self.close_style(styled),
             None => {}
         }
+    }
+}
+
+impl<'a> Styler<'a> for Marks<'a> {
+    const BULLET: &'static str = "• ";
+    /// A quote is a `<blockquote>`.
+    const QUOTE_PREFIX: &'static str = "";
+    const TRIM_CR: bool = true;
+
+    fn open(writer: &mut Writer<'a>, style: text::Style<'a>) {
+        let marks = writer.styler_mut();
+        let styled = match style {
+            text::Style::Emphasis => marks.open_style(Style::Italic, true),
+            text::Style::Strong | text::Style::Heading => marks.open_style(Style::Bold, true),
+            text::Style::Strikethrough => marks.open_style(Style::Strike, true),
+            // Telegram does not nest code in a link, nor anything in code.
+            text::Style::Code => {
+                let allowed = !marks.in_link();
+                marks.open_style(Style::Code, allowed)
+            }
+            text::Style::CodeBlock(info) => marks.open_style(Style::Pre(language(&info)), true),
+            text::Style::Quote => marks.open_style(Style::Quote, true),
+        };
+        marks.opened.push(Opened::Style(styled));
+    }
+
+    fn close(writer: &mut Writer<'a>) {
+        Self::pop_opened(writer);
+    }
+
+    fn open_link(writer: &mut Writer<'a>, url: CowStr<'a>) {
+        let start = writer.out().len();
+        let marks = writer.styler_mut();
+        let allowed = linkable(&url) && !marks.in_link();
+        let styled = marks.open_style(Style::Link(url.to_string()), allowed);
+        marks.opened.push(Opened::Link { start, url, styled });
     }
 
     /// Ends a link: its target follows as ` (url)`, hidden in HTML where the link carries it,
     /// shown where it could not be a link; an empty link shows its target.
-    fn close_link(&mut self) {
-        let Some(Opened::Link { start, url, styled }) = self.opened.pop() else {
+    fn close_link(writer: &mut Writer<'a>) {
+        let Some(Opened::Link { start, url, styled }) = writer.styler_mut().opened.pop() else {
             // Unbalanced events cannot come from the parser; keep the stack as it was.
             return;
         };
-        let label = self
-            .rich
-            .text
+        let label = writer
+            .out()
             .get(start..)
             .unwrap_or_default()
             .trim()
             .to_string();
-        self.close_style(styled);
+        Self::close_style(writer, styled);
         if url.is_empty() {
             return;
         }
         let bare = url.strip_prefix("mailto:").unwrap_or(&url);
         if label.is_empty() {
-            self.text(&url);
+            writer.text(&url);
         } else if label != *url && label != bare {
             if styled {
-                let at = self.rich.text.len();
-                self.rich.marks.push((at, Mark::Open(Style::Hidden)));
-                let _ = write!(self.rich.text, " ({url})");
-                let at = self.rich.text.len();
-                self.rich.marks.push((at, Mark::Close));
+                let at = writer.out().len();
+                writer
+                    .styler_mut()
+                    .marks
+                    .push((at, Mark::Open(Style::Hidden)));
+                writer.push_raw(" (");
+                writer.push_raw(&url);
+                writer.push_raw(")");
+                let at = writer.out().len();
+                writer.styler_mut().marks.push((at, Mark::Close));
             } else {
-                self.text(" (");
-                self.text(&url);
-                self.text(")");
+                writer.text(" (");
+                writer.text(&url);
+                writer.text(")");
             }
         }
     }
 
-    fn block_separator(&self) -> Separator {
-        if self
-            .containers
-            .iter()
-            .any(|c| matches!(c, Container::List { .. }))
-        {
-            Separator::Line
-        } else {
-            Separator::Blank
+    /// Starts the styles waiting for text.
+    fn text_starts(&mut self, at: usize) {
+        for style in self.waiting.drain(..) {
+            self.marks.push((at, Mark::Open(style)));
         }
     }
 
-    fn block(&mut self) {
-        self.separate(self.block_separator());
-    }
-
-    fn end_block(&mut self) {
-        self.separate(self.block_separator());
-    }
-
-    fn separate(&mut self, separator: Separator) {
-        self.pending = self.pending.max(separator);
-    }
-
-    fn newline(&mut self) {
-        self.flush();
-        self.break_line();
-        self.at_line_start = true;
-    }
-
-    /// Ends the current line: its trailing whitespace is dropped, and no break is written where
-    /// it would start the text or make a run of more than one blank line.
-    fn break_line(&mut self) {
-        let text = &mut self.rich.text;
-        let kept = text
-            .trim_end_matches(|c: char| c != '\n' && c.is_whitespace())
-            .len();
-        text.truncate(kept);
-        for (at, _) in self.rich.marks.iter_mut().rev() {
-            if *at <= kept {
+    fn truncated(&mut self, len: usize) {
+        for (at, _) in self.marks.iter_mut().rev() {
+            if *at <= len {
                 break;
             }
-            *at = kept;
-        }
-        if !text.is_empty() && !text.ends_with("\n\n") {
-            text.push('\n');
+            *at = len;
         }
     }
 
-    /// Writes the pending separator and the line prefix when a line starts, then starts the
-    /// styles waiting for text.
-    fn flush(&mut self) {
-        if self.pending != Separator::None || self.at_line_start {
-            self.start_line();
+    fn finish(writer: &mut Writer<'a>) {
+        while !writer.styler().opened.is_empty() {
+            Self::pop_opened(writer);
         }
-        let at = self.rich.text.len();
-        for style in self.waiting.drain(..) {
-            self.rich.marks.push((at, Mark::Open(style)));
-        }
-    }
-
-    fn start_line(&mut self) {
-        if !self.rich.text.is_empty() {
-            match self.pending {
-                Separator::None => {}
-                Separator::Line => {
-                    if !self.at_line_start {
-                        self.break_line();
-                    }
-                }
-                Separator::Blank => {
-                    self.break_line();
-                    self.break_line();
-                }
-            }
-        }
-        if self.pending != Separator::None {
-            self.at_line_start = true;
-            self.pending = Separator::None;
-        }
-        if self.at_line_start {
-            self.at_line_start = false;
-            self.write_prefix();
-        }
-    }
-
-    fn write_prefix(&mut self) {
-        let innermost_list = self
-            .containers
-            .iter()
-            .rposition(|c| matches!(c, Container::List { .. }));
-        let mut levels = 0;
-        for (index, container) in self.containers.iter().enumerate() {
-            if let Container::List { .. } = container {
-                let marker = if Some(index) == innermost_list {
-                    self.marker.take()
-                } else {
-                    None
-                };
-                let text = &mut self.rich.text;
-                match marker {
-                    Some(Marker::Bullet) => text.push_str("• "),
-                    Some(Marker::Number(number)) => {
-                        let _ = write!(text, "{number}. ");
-                    }
-                    None if levels < MAX_INDENT_LEVELS => {
-                        text.push_str("  ");
-                        levels += 1;
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-
-    fn text(&mut self, text: &str) {
-        let mut rest = text;
-        loop {
-            let line_end = rest.find('\n');
-            let line = line_end.map_or(rest, |at| &rest[..at]);
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if !line.is_empty() {
-                self.flush();
-                self.rich.text.push_str(line);
-            }
-            let Some(at) = line_end else {
-                return;
-            };
-            self.break_line();
-            self.at_line_start = true;
-            rest = &rest[at + 1..];
-        }
-    }
-
-    fn finish(mut self) -> Rich {
-        // Close what is still open (only malformed event streams leave anything).
-        while !self.opened.is_empty() {
-            self.pop_opened();
-        }
-        let kept = self.rich.text.trim_end().len();
-        self.rich.text.truncate(kept);
-        for (at, _) in &mut self.rich.marks {
-            *at = (*at).min(kept);
-        }
-        self.rich
     }
 }
 
@@ -917,6 +649,13 @@ mod tests {
                 assert!(part.contains(">a link with a long label that sits across the limit</a>"));
             }
         }
+    }
+
+    #[test]
+    fn carriage_returns_ending_lines_are_dropped() {
+        // `&#13;` is a `\r` of its own; plain text keeps it, Telegram's lines drop it.
+        assert_eq!(bodies("a&#13;b"), ["ab"]);
+        assert_eq!(text::markdown_to_plain("a&#13;b"), "a\rb");
     }
 
     #[test]
