@@ -2,6 +2,7 @@
 pub mod fake_llm;
 pub mod harness;
 pub mod http;
+pub mod json_receiver;
 pub mod postgres;
 pub mod prism;
 

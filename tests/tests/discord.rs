@@ -3,20 +3,17 @@
 //! answer, the socket's recoveries (a dropped socket, an invalid session, silent heartbeats),
 //! Discord's rate limits and refusals, a fatal intent that leaves the other platforms running,
 //! `hermes send` and cron output at the home channel, and the sandbox.
-use std::net::{SocketAddr, TcpListener};
 use std::process::Output;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpResponse, HttpServer, web};
 use expectrl::{Eof, Expect, Session};
 use gateway_tests::harness::*;
 use gateway_tests::http;
+use gateway_tests::json_receiver::JsonReceiver;
 use platform_discord::emulator::{
     CreatedMessage, Emulator, EmulatorConfig, Fault, GENERAL_CHANNEL, Post,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.GbLaCk.box-token-0123456789abcdefghijklmn";
 const ALICE: &str = "2000000000000000001";
@@ -350,75 +347,12 @@ fn a_user_who_refuses_dms_is_suppressed_not_retried() {
     assert!(discord.messages().is_empty());
 }
 
-/// The system behind `WEBHOOK_OUTBOUND_URL`: records the JSON bodies posted to it.
-struct Receiver {
-    posts: Arc<Mutex<Vec<Value>>>,
-    addr: SocketAddr,
-    handle: ServerHandle,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the receiver");
-        let addr = listener.local_addr().expect("the receiver's address");
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let data = web::Data::from(Arc::clone(&posts));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new().app_data(data.clone()).route(
-                        "/hermes",
-                        web::post().to(
-                            |body: web::Json<Value>, posts: web::Data<Mutex<Vec<Value>>>| async move {
-                                posts
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .push(body.into_inner());
-                                HttpResponse::Ok().json(json!({"id": "rcv"}))
-                            },
-                        ),
-                    )
-                })
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .listen(listener)
-                .expect("the receiver listens")
-                .run();
-                let _ = ready_tx.send(server.handle());
-                let _ = server.await;
-            });
-        });
-        let handle = ready_rx.recv().expect("the receiver starts");
-        Receiver {
-            posts,
-            addr,
-            handle,
-        }
-    }
-
-    fn posts(&self) -> Vec<Value> {
-        self.posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        // Stopping is requested now; its completion is not awaited.
-        drop(self.handle.stop(false));
-    }
-}
-
 #[test]
 fn a_missing_intent_stops_discord_with_one_line_while_the_webhook_answers() {
     let home = Home::new();
     let discord = emulator_with(|c| c.message_content_intent = false);
-    let receiver = Receiver::start();
-    let outbound = format!("http://{}/hermes", receiver.addr);
+    let receiver = JsonReceiver::start();
+    let outbound = receiver.url();
     let env = env(
         &discord,
         &[
@@ -471,7 +405,7 @@ fn a_missing_intent_stops_discord_with_one_line_while_the_webhook_answers() {
         receiver
             .posts()
             .into_iter()
-            .find(|p| p["text"] == "You said: still here?")
+            .find(|p| p.body["text"] == "You said: still here?")
     });
     assert!(answered.is_some(), "log:\n{}", gateway.logs());
 }

@@ -3,19 +3,18 @@
 //! receives cron and `hermes send` output at its home channel, and carries a conversation with
 //! the agent both ways, refusing requests without its shared secret.
 //!
-//! A small receiving server in this file plays the system at `WEBHOOK_OUTBOUND_URL`.
-use std::net::{SocketAddr, TcpListener};
+//! A small receiving server (`gateway_tests::json_receiver`) plays the system at
+//! `WEBHOOK_OUTBOUND_URL`.
+use std::net::SocketAddr;
 use std::process::Output;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 use gateway_tests::harness::*;
 use gateway_tests::http::{self, Response};
+use gateway_tests::json_receiver::JsonReceiver;
 use serde_json::{Value, json};
 
 const SECRET: &str = "s3cret-0123456789abcdef";
@@ -23,124 +22,8 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Where scheduled output goes in these tests.
 const HOME_CHAT: &str = "ops-room";
 
-/// One POST the receiving system got.
-#[derive(Clone, Debug)]
-struct Post {
-    /// The `X-Hermes-Secret` header it carried.
-    secret: Option<String>,
-    /// Its JSON body.
-    body: Value,
-    /// What the receiver answered.
-    status: u16,
-}
-
-#[derive(Default)]
-struct Received {
-    posts: Vec<Post>,
-    failures: usize,
-}
-
-/// The system behind `WEBHOOK_OUTBOUND_URL`: records every POST and answers `{"id": "rcv-N"}`,
-/// or 500 while told to fail.
-struct Receiver {
-    state: Arc<Mutex<Received>>,
-    addr: SocketAddr,
-    handle: ServerHandle,
-}
-
-fn lock(state: &Mutex<Received>) -> MutexGuard<'_, Received> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-async fn receive(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<Mutex<Received>>,
-) -> HttpResponse {
-    let mut received = lock(&state);
-    let failing = received.failures > 0;
-    received.failures = received.failures.saturating_sub(1);
-    let status = if failing { 500 } else { 200 };
-    let id = format!("rcv-{}", received.posts.len() + 1);
-    received.posts.push(Post {
-        secret: req
-            .headers()
-            .get("X-Hermes-Secret")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        status,
-    });
-    if failing {
-        HttpResponse::InternalServerError().json(json!({"error": "try again later"}))
-    } else {
-        HttpResponse::Ok().json(json!({ "id": id }))
-    }
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the receiver");
-        let addr = listener.local_addr().expect("the receiver's address");
-        let state = Arc::new(Mutex::new(Received::default()));
-        let data = web::Data::from(Arc::clone(&state));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/hermes", web::post().to(receive))
-                })
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .listen(listener)
-                .expect("the receiver listens")
-                .run();
-                let _ = ready_tx.send(server.handle());
-                let _ = server.await;
-            });
-        });
-        let handle = ready_rx.recv().expect("the receiver starts");
-        Receiver {
-            state,
-            addr,
-            handle,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hermes", self.addr)
-    }
-
-    fn fail_next(&self, n: usize) {
-        lock(&self.state).failures = n;
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        lock(&self.state).posts.clone()
-    }
-
-    /// Waits until at least `n` POSTs arrived; returns them all.
-    fn wait_for(&self, n: usize) -> Vec<Post> {
-        eventually(WAIT, || {
-            let posts = self.posts();
-            (posts.len() >= n).then_some(posts)
-        })
-        .unwrap_or_else(|| panic!("expected {n} POST(s), got {:#?}", self.posts()))
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        // Stopping is requested now; its completion is not awaited.
-        drop(self.handle.stop(false));
-    }
-}
-
 /// The webhook's environment, sending to `receiver`, plus `extra`.
-fn env(receiver: &Receiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn env(receiver: &JsonReceiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("WEBHOOK_SECRET", SECRET),
         ("WEBHOOK_OUTBOUND_URL", receiver.url().as_str()),
@@ -329,12 +212,12 @@ fn the_setup_wizard_offers_it_and_writes_its_settings() {
 
 #[test]
 fn send_and_cron_deliver_to_its_home_channel() {
-    let (home, receiver) = (Home::new(), Receiver::start());
+    let (home, receiver) = (Home::new(), JsonReceiver::start());
     let env = env(&receiver, &[]);
 
     let out = run_hermes(&home, &env, &["send", "--to", "webhook", "Hello **home**"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let posts = receiver.wait_for(1);
+    let posts = receiver.wait_for(1, WAIT);
     assert_eq!(
         posts[0].body,
         json!({"chat": HOME_CHAT, "text": "Hello **home**", "part": 1, "parts": 1}),
@@ -347,7 +230,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
     let long = "A sentence that keeps the parts honest. ".repeat(150);
     let out = run_hermes(&home, &env, &["send", "--to", "webhook:room-9", &long]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let posts = receiver.wait_for(3);
+    let posts = receiver.wait_for(3, WAIT);
     for (i, post) in posts[1..].iter().enumerate() {
         assert_eq!(post.body["chat"], "room-9");
         assert_eq!(
@@ -361,7 +244,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
 
     // A cron job delivers to the home channel through the same path.
     run_cron_job(&home, &env, "Nightly report: all green", "webhook");
-    let posts = receiver.wait_for(4);
+    let posts = receiver.wait_for(4, WAIT);
     assert_eq!(
         posts[3].body,
         json!({"chat": HOME_CHAT, "text": "Nightly report: all green", "part": 1, "parts": 1})
@@ -370,7 +253,7 @@ fn send_and_cron_deliver_to_its_home_channel() {
 
 #[test]
 fn a_message_round_trips_through_the_agent_and_the_secret_is_enforced() {
-    let (home, receiver) = (Home::new(), Receiver::start());
+    let (home, receiver) = (Home::new(), JsonReceiver::start());
     // The first reply is refused once: the part is retried, not lost.
     receiver.fail_next(1);
     let gateway = WebhookGateway::start(&home, &env(&receiver, &[]));
@@ -380,7 +263,7 @@ fn a_message_round_trips_through_the_agent_and_the_secret_is_enforced() {
         &message("m-1", "room-1", "alice", "Hello there"),
     );
     assert_eq!(stored.status, 200, "{stored:?}");
-    let posts = receiver.wait_for(2);
+    let posts = receiver.wait_for(2, WAIT);
     assert_eq!(posts[0].status, 500);
     assert_eq!(posts[1].status, 200);
     for post in &posts {
@@ -417,7 +300,7 @@ fn a_message_round_trips_through_the_agent_and_the_secret_is_enforced() {
     assert_eq!(stranger.status, 200);
     let bob = gateway.post(Some(SECRET), &message("m-5", "room-3", "bob", "ping"));
     assert_eq!(bob.status, 200);
-    let posts = receiver.wait_for(3);
+    let posts = receiver.wait_for(3, WAIT);
     assert_eq!(
         posts[2].body,
         json!({"chat": "room-3", "text": "You said: ping", "part": 1, "parts": 1})
