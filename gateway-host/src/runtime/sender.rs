@@ -367,6 +367,8 @@ impl Sender {
                     "[{name}] part {}/{} to {who}: outcome unknown and {name} cannot look messages up; left ambiguous (`hermes outbox retry {}` sends it again)",
                     part.index, part.count, part.id
                 );
+                // Left for good, it no longer holds its chat: what follows may go now.
+                self.services.outbox.notify_one();
             }
         }
         Ok(())

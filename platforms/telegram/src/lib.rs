@@ -133,6 +133,12 @@ impl Platform for Telegram {
         }
     }
 
+    /// Telegram has no way to look a sent message up: waiting before the host finds that out
+    /// would only hold the chat's next parts back.
+    fn reconcile_after(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Telegram answers a second long poller on the same token with 409 Conflict: of gateways
     /// sharing a database, one polls. In webhook mode Telegram posts to whichever answers.
     fn receive_alone(&self) -> bool {
