@@ -157,6 +157,17 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The row of `platform` in the output of `hermes platforms`; panics with the output when it
+/// has none.
+pub fn platforms_row(out: &Output, platform: &str) -> String {
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{platform} ")))
+        .unwrap_or_else(|| panic!("no {platform} row:\n{stdout}"))
+        .to_string()
+}
+
 /// Adds a cron job whose command prints `output`, delivered to `deliver`, and runs it now
 /// (`hermes cron run` waits until it is sent); panics with what hermes said when either fails.
 pub fn run_cron_job(home: &Home, env: &[(String, String)], output: &str, deliver: &str) {

@@ -107,14 +107,7 @@ fn settled(home: &Home, id: &str) {
 #[test]
 fn it_is_listed_as_a_real_platform() {
     let home = Home::new();
-    let row = |out: &Output| {
-        let stdout = text(&out.stdout);
-        stdout
-            .lines()
-            .find(|l| l.starts_with("discord "))
-            .unwrap_or_else(|| panic!("no discord row:\n{stdout}"))
-            .to_string()
-    };
+    let row = |out: &Output| platforms_row(out, "discord");
     let listed = row(&run(home.path(), &[], &["platforms"], ""));
     assert!(
         listed.contains("disabled") && listed.contains("DISCORD_BOT_TOKEN not set"),

@@ -104,14 +104,7 @@ fn provider_id(update: &platform_telegram::types::Update) -> String {
 #[test]
 fn it_is_listed_as_a_real_platform() {
     let home = Home::new();
-    let row = |out: &Output| {
-        let stdout = text(&out.stdout);
-        stdout
-            .lines()
-            .find(|l| l.starts_with("telegram "))
-            .unwrap_or_else(|| panic!("no telegram row:\n{stdout}"))
-            .to_string()
-    };
+    let row = |out: &Output| platforms_row(out, "telegram");
     let listed = row(&run(home.path(), &[], &["platforms"], ""));
     assert!(listed.contains("TELEGRAM_BOT_TOKEN not set"), "{listed}");
     let token = "123456:AAH-secret-token";

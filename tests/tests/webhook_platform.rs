@@ -90,14 +90,7 @@ fn message(id: &str, chat: &str, sender: &str, text: &str) -> Value {
 #[test]
 fn it_is_listed_with_its_settings_from_dotenv() {
     let home = Home::new();
-    let row = |out: &Output| {
-        let stdout = text(&out.stdout);
-        stdout
-            .lines()
-            .find(|l| l.starts_with("webhook "))
-            .unwrap_or_else(|| panic!("no webhook row:\n{stdout}"))
-            .to_string()
-    };
+    let row = |out: &Output| platforms_row(out, "webhook");
     let out = run(home.path(), &[], &["platforms"], "");
     assert!(out.status.success());
     let listed = row(&out);

@@ -141,10 +141,13 @@ fn emulator_is_send_sync_clone() {
 
 #[test]
 fn formats_dates_like_twilio() {
-    assert_eq!(rfc2822(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
-    let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(
+        rfc2822(std::time::UNIX_EPOCH),
+        "Thu, 01 Jan 1970 00:00:00 +0000"
+    );
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     assert_eq!(rfc2822(t), "Tue, 14 Nov 2023 22:13:20 +0000");
-    let t = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_709_164_800);
     assert_eq!(rfc2822(t), "Thu, 29 Feb 2024 00:00:00 +0000");
 }
 
