@@ -64,7 +64,7 @@ pub const MIN_FREE_DISK_MB: Setting = Setting::new(
 pub const DATABASE_URL: Setting = Setting::new(
     "HERMES_DATABASE_URL",
     "gateway.database_url",
-    "PostgreSQL URL (postgres://USER:PASSWORD@HOST:5432/DB) shared by several gateways; unset keeps state in HERMES_HOME (SQLite)",
+    "PostgreSQL URL (postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full&sslrootcert=CA.pem) shared by several gateways; sslmode and sslrootcert as psql takes them; unset keeps state in HERMES_HOME (SQLite)",
 )
 .secret()
 .kind(SettingKind::DatabaseUrl);

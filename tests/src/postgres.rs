@@ -41,6 +41,26 @@ impl TestDatabase {
         }
     }
 
+    /// The certificate authority that signed the test server's certificate, which names
+    /// `localhost` (`HERMES_TEST_PG_ROOT_CERT`: `.ci/run` makes both), or `None` (after saying
+    /// so) when the tests have none; in CI that is a failure.
+    pub fn root_cert(test: &str) -> Option<String> {
+        match std::env::var("HERMES_TEST_PG_ROOT_CERT") {
+            Ok(path) if !path.is_empty() => Some(path),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!(
+                    "HERMES_TEST_PG_ROOT_CERT is not set: CI runs {test} against a server with a certificate"
+                )
+            }
+            _ => {
+                eprintln!(
+                    "HERMES_TEST_PG_ROOT_CERT is not set: {test} needs the test server's certificate authority, skipped"
+                );
+                None
+            }
+        }
+    }
+
     /// The URL a gateway is given (`HERMES_DATABASE_URL`): this schema on the test server.
     pub fn url(&self) -> String {
         with_search_path(&self.server, &self.schema)
@@ -48,16 +68,31 @@ impl TestDatabase {
 
     /// The same database reached through `relay` instead of directly.
     pub fn url_through(&self, relay: &Relay) -> String {
+        self.url_at(&relay.addr.to_string(), "")
+    }
+
+    /// The same database reached at `host_port` (`localhost:5432`), with `params` added to the
+    /// URL's query (`sslmode=verify-full`).
+    pub fn url_at(&self, host_port: &str, params: &str) -> String {
         let url = self.url();
         let Some((scheme, rest)) = url.split_once("://") else {
             return url;
         };
         let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
         let user = authority.rsplit_once('@').map(|(user, _)| user);
-        match user {
-            Some(user) => format!("{scheme}://{user}@{}{path}", relay.addr),
-            None => format!("{scheme}://{}{path}", relay.addr),
+        let url = match user {
+            Some(user) => format!("{scheme}://{user}@{host_port}{path}"),
+            None => format!("{scheme}://{host_port}{path}"),
+        };
+        match params {
+            "" => url,
+            _ => format!("{url}&{params}"),
         }
+    }
+
+    /// The port the test server listens on.
+    pub fn port(&self) -> u16 {
+        self.server_addr().port()
     }
 
     /// Where the test server listens (host:port of `HERMES_TEST_DATABASE_URL`).

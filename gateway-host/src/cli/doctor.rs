@@ -16,7 +16,7 @@ use crate::runtime::ingress::JOURNAL_FILE;
 use crate::services::open_store;
 use crate::settings::{self, HOST, HOST_SETTINGS};
 use crate::store::journal::{Position, count_unimported, dropped_path};
-use crate::store::{REPLICA_STALE_MS, Store};
+use crate::store::{Checks, REPLICA_STALE_MS, Store, Transport};
 
 /// Options of `hermes gateway doctor`.
 #[derive(Args, Debug)]
@@ -41,15 +41,9 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
     let store = match open_store(config) {
         Ok(store) => store,
         Err(e) => {
-            let check = Check::problem(
-                SUBJECT,
-                format!("{e:#}"),
-                format!(
-                    "check that PostgreSQL runs and takes connections from this machine at {shown} (host, port, pg_hba.conf), and the user, password and database in {}",
-                    settings::DATABASE_URL.env
-                ),
-            );
-            return (vec![check], None);
+            let error = format!("{e:#}");
+            let fix = connect_fix(&error, &shown, settings::DATABASE_URL.env);
+            return (vec![Check::problem(SUBJECT, error, fix)], None);
         }
     };
     let mut checks = vec![match store.schema_version() {
@@ -63,6 +57,7 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
             "start a gateway once: it creates and migrates the schema",
         ),
     }];
+    checks.push(transport_check(&store, settings::DATABASE_URL.env));
     let now = crate::store::now_ms();
     // Named when the store was opened above.
     let this_home = crate::services::replica_name(config.home()).unwrap_or_default();
@@ -96,6 +91,79 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
         ),
     });
     (checks, Some(store))
+}
+
+/// What to do when the database cannot be opened, from what went wrong.
+fn connect_fix(error: &str, shown: &str, variable: &str) -> String {
+    if error.contains("invalid peer certificate") {
+        format!(
+            "the server's certificate is not one {variable} trusts: set sslrootcert=/path/to/ca.pem to the authority that signed it, and with sslmode=verify-full use a host name the certificate names"
+        )
+    } else if error.contains("sslrootcert ") {
+        // The file named by the URL's `sslrootcert=` could not be used.
+        format!(
+            "sslrootcert in {variable} must name a readable PEM file holding the certificate of the authority that signed the server's certificate"
+        )
+    } else if error.contains("does not support TLS") {
+        format!(
+            "the server does not offer TLS: turn on ssl in its postgresql.conf (with a certificate), or take sslmode=require/verify-ca/verify-full out of {variable}"
+        )
+    } else {
+        format!(
+            "check that PostgreSQL runs and takes connections from this machine at {shown} (host, port, pg_hba.conf), and the user, password and database in {variable}"
+        )
+    }
+}
+
+/// Whether the connection to a shared database is encrypted and its server authenticated.
+fn transport_check(store: &Store, variable: &str) -> Check {
+    match store.transport() {
+        Ok(Some(transport)) => transport_verdict(&transport, variable),
+        Ok(None) => Check::ok(TRANSPORT, "a file on this machine"),
+        Err(e) => Check::problem(
+            TRANSPORT,
+            e.to_string(),
+            "the database answered a moment ago: run the doctor again",
+        ),
+    }
+}
+
+/// The doctor's subject for the database connection.
+const TRANSPORT: &str = "database connection";
+
+/// A connection is a problem when it crosses a network without being both encrypted and sure
+/// of the server it talks to.
+fn transport_verdict(transport: &Transport, variable: &str) -> Check {
+    const SUBJECT: &str = TRANSPORT;
+    const VERIFY: &str = "?sslmode=verify-full&sslrootcert=/path/to/ca.pem";
+    let checks = transport.checks.describe();
+    match (&transport.tls, transport.checks, transport.local) {
+        (Some(version), Checks::ChainAndName, _) => {
+            Check::ok(SUBJECT, format!("encrypted ({version}), {checks}"))
+        }
+        (Some(version), _, true) => Check::ok(
+            SUBJECT,
+            format!("encrypted ({version}), {checks}; the server is on this machine"),
+        ),
+        (None, _, true) => Check::ok(
+            SUBJECT,
+            "not encrypted; the server is on this machine, so nothing crosses a network",
+        ),
+        (Some(version), _, false) => Check::problem(
+            SUBJECT,
+            format!(
+                "encrypted ({version}), but the {checks}: whoever can reach the network between the two machines could pose as the server"
+            ),
+            format!(
+                "add {VERIFY} to {variable} (the certificate of the authority that signed the server's certificate; sslrootcert=system for a public one)"
+            ),
+        ),
+        (None, _, false) => Check::problem(
+            SUBJECT,
+            "not encrypted: messages and phone numbers cross the network in the clear",
+            format!("turn on ssl in the server's postgresql.conf and add {VERIFY} to {variable}"),
+        ),
+    }
 }
 
 /// A duration in milliseconds as a person would say it: `42s`, `7m`, `3h`, `2d`.
@@ -342,6 +410,57 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use crate::settings;
+
+    #[test]
+    fn a_database_across_a_network_must_be_encrypted_and_verified() {
+        let verdict = |tls: Option<&str>, checks, local| {
+            let transport = Transport {
+                tls: tls.map(str::to_string),
+                checks,
+                local,
+            };
+            transport_verdict(&transport, "HERMES_DATABASE_URL")
+        };
+        let ok = |check: Check| matches!(check.verdict, platform_api::Verdict::Ok(_));
+        assert!(ok(verdict(Some("TLSv1.3"), Checks::ChainAndName, false)));
+        assert!(ok(verdict(Some("TLSv1.3"), Checks::Nothing, true)));
+        assert!(ok(verdict(None, Checks::Nothing, true)));
+        for (tls, checks) in [
+            (Some("TLSv1.3"), Checks::Nothing),
+            (Some("TLSv1.2"), Checks::Chain),
+            (None, Checks::Nothing),
+            (None, Checks::ChainAndName),
+        ] {
+            let check = verdict(tls, checks, false);
+            let platform_api::Verdict::Problem { fix, .. } = &check.verdict else {
+                panic!("{tls:?} {checks:?} across a network: {check:?}");
+            };
+            assert!(fix.contains("sslmode=verify-full"), "{fix}");
+            assert!(fix.contains("HERMES_DATABASE_URL"), "{fix}");
+        }
+    }
+
+    #[test]
+    fn a_refused_certificate_is_explained_as_one() {
+        let fix = |error: &str| connect_fix(error, "postgres://u:***@db/x", "HERMES_DATABASE_URL");
+        assert!(
+            fix(
+                "database: error performing TLS handshake: invalid peer certificate: UnknownIssuer"
+            )
+            .contains("sslrootcert=")
+        );
+        assert!(
+            fix("database: error performing TLS handshake: server does not support TLS")
+                .contains("turn on ssl")
+        );
+        assert!(
+            fix("database: error connecting to server: Connection refused").contains("pg_hba.conf")
+        );
+        assert!(
+            fix("database: sslrootcert /etc/ca.pem: No such file or directory")
+                .contains("readable PEM file")
+        );
+    }
 
     fn load(env: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
         let home = tempfile::tempdir().unwrap();

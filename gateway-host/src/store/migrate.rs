@@ -13,22 +13,17 @@
 //! journal positions) is not copied: a single-node home has none of it, and SQLite's journal
 //! position describes one file in one home, not the shared database.
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Transaction};
 
 use crate::store::{Millis, StoreError, now_ms};
 
 /// Rows sent to PostgreSQL per statement: few round trips for a large home, while one batch
 /// of long turns still fits comfortably in memory.
 const BATCH: usize = 5_000;
-
-/// How long connecting may take unless the URL says (`connect_timeout`): an unreachable
-/// server is an error soon, not a hang.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the copy waits for the tables it locks: a gateway already writing to the target
 /// makes it fail with a message rather than wait without end.
@@ -322,17 +317,13 @@ pub fn copy(source: &Path, url: &str) -> Result<Copied, MigrateError> {
     sqlite.busy_timeout(Duration::from_secs(5))?;
     let snapshot = sqlite.unchecked_transaction()?;
 
-    let mut config = tokio_postgres::Config::from_str(url)
-        .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
+    let target = crate::store::postgres::connection(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| StoreError::Config(format!("starting the database runtime: {e}")))?;
     runtime.block_on(async {
-        let (mut client, connection) = config.connect(NoTls).await?;
+        let (mut client, connection) = target.config.connect(target.tls).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

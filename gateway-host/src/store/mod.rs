@@ -28,7 +28,7 @@ pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
 };
 pub use pairing::{PairingEntry, PairingRequest, PairingStore};
-pub use replicas::{REPLICA_STALE_MS, Replica, ReplicaStore};
+pub use replicas::{Checks, REPLICA_STALE_MS, Replica, ReplicaStore, Transport};
 pub use shared::{RateHit, SharedStore};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.

@@ -1,5 +1,6 @@
 //! The gateways sharing a database: each running one writes a heartbeat, so that the others
 //! know it is alive, take over what a dead one held, and the doctor can list them.
+pub use super::postgres::Checks;
 use super::{Millis, Result};
 
 /// How long after its last heartbeat a gateway counts as gone.
@@ -18,6 +19,18 @@ pub struct Replica {
     pub seen_at: Millis,
 }
 
+/// How the connection to a database beyond this machine is protected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transport {
+    /// The TLS version the server reports for this connection; `None`: not encrypted.
+    pub tls: Option<String>,
+    /// What is checked of the server's certificate.
+    pub checks: Checks,
+    /// Whether the server is on this machine (a loopback address or a Unix socket), where the
+    /// connection never crosses a network.
+    pub local: bool,
+}
+
 /// The gateways sharing a database.
 pub trait ReplicaStore {
     /// Records that this gateway is alive at `now`.
@@ -32,4 +45,8 @@ pub trait ReplicaStore {
 
     /// The version of the database's schema (the migrations applied).
     fn schema_version(&self) -> Result<i64>;
+
+    /// How the connection to the database is protected, as the server sees it; `None` for a
+    /// database that is a file of this machine (SQLite).
+    fn transport(&self) -> Result<Option<Transport>>;
 }

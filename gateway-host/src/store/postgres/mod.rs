@@ -10,11 +10,9 @@
 //! holds an advisory lock, so two replicas starting together apply each once; a database whose
 //! schema is newer than this binary knows is refused.
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 use crate::store::{Result, StoreError};
 
@@ -24,13 +22,13 @@ mod messages;
 mod pairing;
 mod replicas;
 mod shared;
+mod tls;
+
+pub use tls::Checks;
+pub(crate) use tls::connection;
 
 /// The advisory lock taken while migrating (any constant shared by every replica).
 const MIGRATION_LOCK: i64 = 0x6865_726d_6573; // "hermes"
-
-/// How long connecting may take unless the URL says (`connect_timeout`): an unreachable
-/// server is an error soon, not a hang.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a query waits for a free connection of the pool.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -219,17 +217,18 @@ pub struct PgStore {
     replica: String,
     /// When this process connected.
     started_at: i64,
+    /// What is checked of the server's certificate.
+    checks: Checks,
+    /// Whether the server is on this machine.
+    local: bool,
 }
 
 impl PgStore {
     /// Connects to `url`, migrating the schema as needed. `home` names the gateway's
     /// `HERMES_HOME` among those sharing the database; `replica` names this process.
     pub fn connect(url: &str, home: &str, replica: &str) -> Result<PgStore> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let connection = connection(url)?;
+        let connect_timeout = connection.config.get_connect_timeout().copied();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hermes-postgres")
@@ -237,15 +236,15 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Config(format!("starting the database runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
-            NoTls,
+            connection.config,
+            connection.tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
-            .create_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(connect_timeout)
             .wait_timeout(Some(POOL_WAIT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
@@ -256,6 +255,8 @@ impl PgStore {
             home: home.to_string(),
             replica: replica.to_string(),
             started_at: crate::store::now_ms(),
+            checks: connection.checks,
+            local: connection.local,
         };
         store.migrate()?;
         Ok(store)
@@ -296,6 +297,16 @@ impl PgStore {
     /// The name of this process in leases.
     pub(crate) fn replica(&self) -> &str {
         &self.replica
+    }
+
+    /// What is checked of the server's certificate.
+    pub(crate) fn checks(&self) -> Checks {
+        self.checks
+    }
+
+    /// Whether the server is on this machine.
+    pub(crate) fn local(&self) -> bool {
+        self.local
     }
 
     /// When this process connected.

@@ -1,6 +1,6 @@
 //! Heartbeats of the gateways sharing the PostgreSQL database.
 use super::PgStore;
-use crate::store::{Millis, Replica, ReplicaStore, Result};
+use crate::store::{Millis, Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for PgStore {
     fn heartbeat(&self, now: Millis) -> Result<()> {
@@ -46,6 +46,24 @@ impl ReplicaStore for PgStore {
                 .query_one("SELECT version FROM hermes_schema WHERE id = 1", &[])
                 .await?
                 .get(0))
+        })
+    }
+
+    fn transport(&self) -> Result<Option<Transport>> {
+        self.block(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await?;
+            let encrypted: bool = row.get(0);
+            Ok(Some(Transport {
+                tls: encrypted.then(|| row.get::<_, Option<String>>(1).unwrap_or_default()),
+                checks: self.checks(),
+                local: self.local(),
+            }))
         })
     }
 }

@@ -1,6 +1,6 @@
 //! One gateway per SQLite database: no heartbeats to keep.
 use super::SqliteStore;
-use crate::store::{Millis, Replica, ReplicaStore, Result};
+use crate::store::{Millis, Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for SqliteStore {
     fn heartbeat(&self, _now: Millis) -> Result<()> {
@@ -19,5 +19,9 @@ impl ReplicaStore for SqliteStore {
         Ok(self
             .conn()
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn transport(&self) -> Result<Option<Transport>> {
+        Ok(None)
     }
 }
