@@ -274,25 +274,45 @@ impl InboundSink for Ingress {
     }
 
     async fn cursor(&self, platform: &str) -> Result<Option<String>, SinkError> {
-        self.services
-            .store
-            .receive_cursor(platform)
-            .map_err(|e| SinkError::Storage(e.to_string()))
+        let platform = platform.to_string();
+        self.blocking(move |services| Ok(services.store.receive_cursor(&platform)?))
+            .await
     }
 
     async fn save_cursor(&self, platform: &str, value: &str) -> Result<(), SinkError> {
-        self.services
-            .store
-            .save_receive_cursor(platform, value, crate::store::now_ms())
-            .map_err(|e| SinkError::Storage(e.to_string()))
+        let (platform, value) = (platform.to_string(), value.to_string());
+        self.blocking(move |services| {
+            let now = crate::store::now_ms();
+            Ok(services.store.save_receive_cursor(&platform, &value, now)?)
+        })
+        .await
     }
 
     async fn delivery_status(&self, status: DeliveryStatus) -> Result<(), SinkError> {
         if let Some(why) = self.disk.refusal() {
             return Err(SinkError::Unavailable(why));
         }
-        crate::runtime::delivery_report::record(&self.services, &status)
-            .map_err(|e| SinkError::Storage(format!("{e:#}")))
+        self.blocking(move |services| crate::runtime::delivery_report::record(services, &status))
+            .await
+    }
+}
+
+impl Ingress {
+    /// Runs a store call on the blocking pool, so that the server worker or receive loop that
+    /// asked never waits on the database itself: a PostgreSQL out of reach holds a call for up
+    /// to the pool's wait, and the worker meanwhile serves the other webhooks (those are
+    /// acknowledged from the journal).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Services) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, SinkError> {
+        let services = self.services.clone();
+        match tokio::task::spawn_blocking(move || call(&services)).await {
+            Ok(result) => result.map_err(|e| SinkError::Storage(format!("{e:#}"))),
+            Err(e) => Err(SinkError::Storage(format!(
+                "the store call did not finish: {e}"
+            ))),
+        }
     }
 }
 
