@@ -182,11 +182,15 @@ fn try_query(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_pos
 
 /// A TCP relay to the database server that can be cut: while cut it refuses new connections
 /// and closes the ones it carries, as a server that stopped (or a network that failed) would
-/// look to a gateway.
+/// look to a gateway. It can also stall: carry nothing and answer nothing, as a network that
+/// drops packets looks (a client waits rather than failing).
 pub struct Relay {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    /// Connections taken while stalled, never answered.
+    held: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Relay {
@@ -195,12 +199,19 @@ impl Relay {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding the relay");
         let addr = listener.local_addr().expect("the relay's address");
         let cut = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (cut_flag, open_list) = (cut.clone(), open.clone());
+        let (stalled_flag, held_list) = (stalled.clone(), held.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 if cut_flag.load(Ordering::Acquire) {
                     let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if stalled_flag.load(Ordering::Acquire) {
+                    held_list.lock().expect("relay lock").push(client);
                     continue;
                 }
                 let Ok(upstream) = TcpStream::connect_timeout(&server, Duration::from_secs(5))
@@ -214,11 +225,23 @@ impl Relay {
                     }
                 }
                 drop(open);
-                pipe(&client, &upstream);
-                pipe(&upstream, &client);
+                pipe(&client, &upstream, &stalled_flag);
+                pipe(&upstream, &client, &stalled_flag);
             }
         });
-        Relay { addr, cut, open }
+        Relay {
+            addr,
+            cut,
+            stalled,
+            open,
+            held,
+        }
+    }
+
+    /// Stops carrying bytes on every connection, and leaves new ones unanswered, until
+    /// [`Relay::restore`]; what was sent meanwhile is delivered then.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::Release);
     }
 
     /// Cuts every connection and refuses new ones until [`Relay::restore`].
@@ -229,23 +252,33 @@ impl Relay {
         }
     }
 
-    /// Lets connections through again.
+    /// Lets connections through again; those taken while stalled are closed (their clients
+    /// connect again).
     pub fn restore(&self) {
         self.cut.store(false, Ordering::Release);
+        self.stalled.store(false, Ordering::Release);
+        for stream in self.held.lock().expect("relay lock").drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 }
 
-/// Copies bytes from `from` to `to` on a thread of its own until either side closes.
-fn pipe(from: &TcpStream, to: &TcpStream) {
+/// Copies bytes from `from` to `to` on a thread of its own until either side closes, holding
+/// them while `stalled`.
+fn pipe(from: &TcpStream, to: &TcpStream, stalled: &Arc<AtomicBool>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
+    let stalled = Arc::clone(stalled);
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    while stalled.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }

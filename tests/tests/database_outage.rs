@@ -80,6 +80,66 @@ fn postgresql_stopped_and_started_under_traffic_loses_and_doubles_nothing() {
     );
 }
 
+/// A database that stops answering (a network dropping packets rather than refusing them)
+/// holds what waits on it, status callbacks included; no server worker waits with them, so
+/// texts are still acknowledged meanwhile (from the journal), and answered once it is back.
+#[test]
+fn a_stalled_database_holds_status_callbacks_but_never_the_texts() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(db) = TestDatabase::new("a_stalled_database_holds_status_callbacks") else {
+        return;
+    };
+    let relay = Relay::start(db.server_addr());
+    let url = db.url_through(&relay);
+    let twilio = emulator();
+    let home = Home::new();
+    let extra = [
+        ("HERMES_DATABASE_URL", url.as_str()),
+        ("SMS_ALLOW_ALL_USERS", "true"),
+    ];
+    let gw = sms_gateway(&home, &twilio, &extra);
+    let sid = |i: usize| format!("SMd{i:0>31}");
+    assert_eq!(gw.text("+15550090000", "before", &sid(0)).status, 200);
+    let sent = twilio.wait_for_messages(1, Duration::from_secs(20));
+    assert_eq!(sent.len(), 1, "{}", gw.logs());
+
+    relay.stall();
+    let message = sent[0].sid.clone();
+    let callback = status_callback(&message, "+15550090000", "delivered", None);
+    std::thread::scope(|scope| {
+        // More callbacks than the gateway has server workers (one per core), each waiting on
+        // the database until it is back.
+        let callbacks: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| gw.post_status(&callback, None)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        for i in 1..=3 {
+            let started = Instant::now();
+            let answer = gw.text("+15550090000", &format!("during {i}"), &sid(i));
+            assert_eq!(answer.status, 200, "{answer:?}");
+            // The commit waits 5 s for the database, then the journal answers.
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "text {i} acknowledged after {:?}",
+                started.elapsed()
+            );
+        }
+        relay.restore();
+        for callback in callbacks {
+            // Recorded once the database answered, or refused (a 5xx) when it did not in time.
+            let answer = callback.join().expect("a callback");
+            assert!(answer.status == 200 || answer.status >= 500, "{answer:?}");
+        }
+    });
+    assert_eq!(gw.post_status(&callback, None).status, 200);
+    settle(&db, &[&gw], Duration::from_secs(60));
+    assert_eq!(db.count("SELECT COUNT(*) FROM inbound"), 4);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM delivery_status WHERE status = 'delivered'"),
+        1
+    );
+}
+
 /// Two gateways on `url` take 120 texts from 6 senders, the database going away after 30 and
 /// coming back after 90; then every message is answered exactly once, to its sender.
 fn outage_under_traffic(db: &TestDatabase, url: &str, away: impl Fn(), back: impl Fn()) {
