@@ -264,7 +264,8 @@ fn bare_server() -> SocketAddr {
 
 fn main() {
     // Criterion-style harness flags (`--bench`) are accepted and ignored; `shared` runs only
-    // the rows of several gateways on one PostgreSQL database.
+    // the rows of several gateways on one PostgreSQL database, `replies` only the end-to-end
+    // rows (each on an emulator of its own).
     println!("building the release binary…");
     hermes_bin();
     let twilio = emulator();
@@ -272,6 +273,10 @@ fn main() {
     let bare = bare_server();
     if std::env::args().any(|a| a == "shared") {
         shared_database(&twilio, bare);
+        return;
+    }
+    if std::env::args().any(|a| a == "replies") {
+        replies(&twilio);
         return;
     }
     let home = Home::new();
@@ -381,7 +386,13 @@ fn main() {
 
     allowed_senders(&twilio, bare);
     shared_database(&twilio, bare);
+    // A fresh emulator: the one above holds every message of the runs before.
+    replies(&emulator());
+}
 
+/// End to end with the `echo` agent: each reply's latency at a steady rate, then the whole
+/// pipeline at full speed.
+fn replies(twilio: &platform_sms::emulator::Emulator) {
     // End to end: allowed sender, echo agent, reply through the emulator.
     let home = Home::new();
     let received: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -391,7 +402,7 @@ fn main() {
             .expect("received")
             .push((m.body.clone(), Instant::now()))
     }));
-    let gw = sms_gateway(&home, &twilio, &[("SMS_ALLOW_ALL_USERS", "true")]);
+    let gw = sms_gateway(&home, twilio, &[("SMS_ALLOW_ALL_USERS", "true")]);
     let n = 250;
     let mut sent_at = Vec::with_capacity(n);
     let start = Instant::now();
@@ -432,7 +443,7 @@ fn main() {
         ms(latencies.last().copied().unwrap_or_default())
     );
     let n = 5_000;
-    let (replies, took) = pipeline_throughput(&twilio, n);
+    let (replies, took) = pipeline_throughput(twilio, n);
     println!("\n## Whole pipeline at full speed ({n} messages, one per sender, echo agent)\n");
     println!("| replies | seconds | replies/s |\n|---|---|---|");
     println!(
