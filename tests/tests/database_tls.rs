@@ -54,6 +54,13 @@ fn a_gateway_that_checks_the_servers_certificate_works_and_the_doctor_says_so() 
     let sent = twilio.wait_for_messages(1, Duration::from_secs(20));
     assert_eq!(sent.len(), 1, "{}", gw.logs());
     assert_eq!(db.count("SELECT COUNT(*) FROM inbound"), 1);
+    let logs = gw.logs();
+    assert!(
+        logs.contains("state in the shared database (HERMES_DATABASE_URL; TLSv1.")
+            && logs.contains("checked against the trusted roots and the host name)"),
+        "{logs}"
+    );
+    assert!(!logs.contains("crosses a network"), "{logs}");
 
     let out = hermes(&home, &twilio, &url, &["gateway", "doctor"]);
     let line = doctor_line(&out, "database connection:");

@@ -413,18 +413,23 @@ mod tests {
 
     #[test]
     fn a_database_across_a_network_must_be_encrypted_and_verified() {
+        let transport = |tls: Option<&str>, checks, local| Transport {
+            tls: tls.map(str::to_string),
+            checks,
+            local,
+        };
         let verdict = |tls: Option<&str>, checks, local| {
-            let transport = Transport {
-                tls: tls.map(str::to_string),
-                checks,
-                local,
-            };
-            transport_verdict(&transport, "HERMES_DATABASE_URL")
+            transport_verdict(&transport(tls, checks, local), "HERMES_DATABASE_URL")
         };
         let ok = |check: Check| matches!(check.verdict, platform_api::Verdict::Ok(_));
         assert!(ok(verdict(Some("TLSv1.3"), Checks::ChainAndName, false)));
         assert!(ok(verdict(Some("TLSv1.3"), Checks::Nothing, true)));
         assert!(ok(verdict(None, Checks::Nothing, true)));
+        let exposed = |tls: Option<&str>, checks, local| transport(tls, checks, local).exposed();
+        assert!(!exposed(Some("TLSv1.3"), Checks::ChainAndName, false));
+        assert!(!exposed(None, Checks::Nothing, true));
+        assert!(exposed(Some("TLSv1.3"), Checks::Chain, false));
+        assert!(exposed(None, Checks::ChainAndName, false));
         for (tls, checks) in [
             (Some("TLSv1.3"), Checks::Nothing),
             (Some("TLSv1.2"), Checks::Chain),

@@ -33,9 +33,16 @@ impl Heartbeat {
                     .replicas(now_ms() - REPLICA_STALE_MS)
                     .map(|r| r.len().saturating_sub(1))
                     .unwrap_or(0);
+                let transport = store.transport().ok().flatten();
+                let summary = transport.as_ref().map(|t| t.summary()).unwrap_or_default();
                 info!(
-                    "state in the shared database (HERMES_DATABASE_URL); {others} other gateway(s) alive on it"
+                    "state in the shared database (HERMES_DATABASE_URL; {summary}); {others} other gateway(s) alive on it"
                 );
+                if transport.is_some_and(|t| t.exposed()) {
+                    warn!(
+                        "the connection to the shared database crosses a network without sslmode=verify-full ({summary}): add ?sslmode=verify-full&sslrootcert=/path/to/ca.pem to HERMES_DATABASE_URL (hermes gateway doctor explains)"
+                    );
+                }
             }
             Err(e) => warn!("writing this gateway's heartbeat: {e}"),
         }

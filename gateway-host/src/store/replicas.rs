@@ -31,6 +31,22 @@ pub struct Transport {
     pub local: bool,
 }
 
+impl Transport {
+    /// In a few words: `TLSv1.3, server certificate checked …`, or `not encrypted`.
+    pub fn summary(&self) -> String {
+        match &self.tls {
+            Some(version) => format!("{version}, {}", self.checks.describe()),
+            None => "not encrypted".to_string(),
+        }
+    }
+
+    /// Whether it crosses a network without being both encrypted and sure of the server.
+    pub fn exposed(&self) -> bool {
+        let verified = self.tls.is_some() && self.checks == Checks::ChainAndName;
+        !(self.local || verified)
+    }
+}
+
 /// The gateways sharing a database.
 pub trait ReplicaStore {
     /// Records that this gateway is alive at `now`.
