@@ -31,10 +31,14 @@ pub const WEBHOOK_URL: &str = "https://gateway.example.com/webhooks/twilio";
 pub const STATUS_URL: &str = "https://gateway.example.com/webhooks/twilio/status";
 
 /// The `hermes` binary, built once per test process (optimised when the caller is, so that
-/// benchmarks measure a release build).
+/// benchmarks measure a release build); `HERMES_BIN` names another one instead (an older
+/// build, to measure two side by side with the same benchmark).
 pub fn hermes_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("HERMES_BIN").filter(|b| !b.is_empty()) {
+            return PathBuf::from(bin);
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace root");
