@@ -20,6 +20,14 @@ fn hermes(home: &Home, twilio: &Emulator, url: &str, args: &[&str]) -> Output {
     run_hermes(home, &env, args)
 }
 
+/// A fresh schema on the test server and the authority that signed its certificate, or `None`
+/// (after saying so) when the tests have no server or no such authority.
+fn tls_database(test: &str) -> Option<(TestDatabase, String)> {
+    let db = TestDatabase::new(test)?;
+    let ca = TestDatabase::root_cert(test)?;
+    Some((db, ca))
+}
+
 /// The doctor's line about `subject`; panics with its whole output when there is none.
 fn doctor_line(out: &Output, subject: &str) -> String {
     let stdout = text(&out.stdout);
@@ -32,11 +40,7 @@ fn doctor_line(out: &Output, subject: &str) -> String {
 
 #[test]
 fn a_gateway_that_checks_the_servers_certificate_works_and_the_doctor_says_so() {
-    let test = "a_gateway_that_checks_the_servers_certificate";
-    let Some(db) = TestDatabase::new(test) else {
-        return;
-    };
-    let Some(ca) = TestDatabase::root_cert(test) else {
+    let Some((db, ca)) = tls_database("a_gateway_that_checks_the_servers_certificate") else {
         return;
     };
     let url = db.url_at(
@@ -100,11 +104,7 @@ fn a_gateway_that_checks_the_servers_certificate_works_and_the_doctor_says_so() 
 
 #[test]
 fn a_certificate_the_roots_do_not_vouch_for_or_for_another_host_is_refused() {
-    let test = "a_certificate_the_roots_do_not_vouch_for";
-    let Some(db) = TestDatabase::new(test) else {
-        return;
-    };
-    let Some(ca) = TestDatabase::root_cert(test) else {
+    let Some((db, ca)) = tls_database("a_certificate_the_roots_do_not_vouch_for") else {
         return;
     };
     let twilio = emulator();

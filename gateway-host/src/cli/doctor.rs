@@ -132,24 +132,30 @@ fn transport_check(store: &Store, variable: &str) -> Check {
 const TRANSPORT: &str = "database connection";
 
 /// A connection is a problem when it crosses a network without being both encrypted and sure
-/// of the server it talks to.
+/// of the server it talks to ([`Transport::exposed`]).
 fn transport_verdict(transport: &Transport, variable: &str) -> Check {
     const SUBJECT: &str = TRANSPORT;
     const VERIFY: &str = "?sslmode=verify-full&sslrootcert=/path/to/ca.pem";
     let checks = transport.checks.describe();
-    match (&transport.tls, transport.checks, transport.local) {
-        (Some(version), Checks::ChainAndName, _) => {
-            Check::ok(SUBJECT, format!("encrypted ({version}), {checks}"))
-        }
-        (Some(version), _, true) => Check::ok(
+    let encrypted = transport
+        .tls
+        .as_ref()
+        .map(|version| format!("encrypted ({version}), {checks}"));
+    if !transport.exposed() {
+        return Check::ok(
             SUBJECT,
-            format!("encrypted ({version}), {checks}; the server is on this machine"),
-        ),
-        (None, _, true) => Check::ok(
-            SUBJECT,
-            "not encrypted; the server is on this machine, so nothing crosses a network",
-        ),
-        (Some(version), _, false) => Check::problem(
+            match encrypted {
+                Some(shown) if transport.checks == Checks::ChainAndName => shown,
+                Some(shown) => format!("{shown}; the server is on this machine"),
+                None => {
+                    "not encrypted; the server is on this machine, so nothing crosses a network"
+                        .to_string()
+                }
+            },
+        );
+    }
+    match &transport.tls {
+        Some(version) => Check::problem(
             SUBJECT,
             format!(
                 "encrypted ({version}), but the {checks}: whoever can reach the network between the two machines could pose as the server"
@@ -158,7 +164,7 @@ fn transport_verdict(transport: &Transport, variable: &str) -> Check {
                 "add {VERIFY} to {variable} (the certificate of the authority that signed the server's certificate; sslrootcert=system for a public one)"
             ),
         ),
-        (None, _, false) => Check::problem(
+        None => Check::problem(
             SUBJECT,
             "not encrypted: messages and phone numbers cross the network in the clear",
             format!("turn on ssl in the server's postgresql.conf and add {VERIFY} to {variable}"),
