@@ -29,6 +29,26 @@ impl Rng {
     }
 }
 
+/// What is still open, one line per row: pending messages and unfinished parts.
+fn open_rows(home: &Home) -> Vec<String> {
+    let db = home.db();
+    let mut statement = db
+        .prepare(
+            "SELECT 'message ' || id || ' from ' || chat FROM inbound WHERE state = 'pending'
+             UNION ALL
+             SELECT 'part ' || id || ' to ' || chat || ' ' || state || ', attempts ' || attempts
+                    || ', next attempt in ' || (next_attempt_at - CAST(strftime('%s', 'now') AS INTEGER) * 1000) || ' ms'
+                    || ', lease ' || IFNULL(lease_until, 'none') || ', reconcile ' || IFNULL(reconcile_at, 'none')
+             FROM outbox WHERE state IN ('pending', 'sending', 'ambiguous')",
+        )
+        .expect("a query");
+    statement
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("a row"))
+        .collect()
+}
+
 #[test]
 fn kills_faults_and_retries_lose_nothing_and_double_nothing() {
     let seed: u64 = std::env::var("CHAOS_SEED")
@@ -134,7 +154,9 @@ fn kills_faults_and_retries_lose_nothing_and_double_nothing() {
         }
         assert!(
             Instant::now() < deadline,
-            "still {open} open after the deadline; seed {seed}\n{}",
+            "still {open} open after the deadline ({} unimported; {:?}); seed {seed}\n{}",
+            gw.unimported(),
+            open_rows(&home),
             gw.logs()
         );
         std::thread::sleep(Duration::from_millis(100));
