@@ -96,8 +96,9 @@ pub trait DeliveryStore {
     /// Ambiguous parts whose look-up is due at `now`, oldest first.
     fn reconcilable(&self, now: Millis, limit: usize) -> Result<Vec<Reconcilable>>;
 
-    /// Moves an ambiguous part's look-up from `due` to `at` (`None`: never); false when
-    /// another process moved it first (it is looking the part up) or the part was settled.
+    /// Moves an ambiguous part's look-up from `due` to `at` (`None`: never), held by this
+    /// process; false when another process moved it first (it is looking the part up) or the
+    /// part was settled.
     fn reschedule_reconcile(&self, id: i64, due: Millis, at: Option<Millis>) -> Result<bool>;
 
     /// Whether a part of this platform is recorded with this provider id.

@@ -305,7 +305,8 @@ pub trait MessageStore {
 
     /// Parts whose sender died mid-send (its process is gone, or its lease ran out): their
     /// outcome is unknown, so they are marked ambiguous, to be looked up at the provider,
-    /// rather than sent again. Returns how many.
+    /// rather than sent again. Returns how many. A look-up whose holder died the same way is
+    /// made due at once rather than when its lease would have run out.
     fn expire_leases(&self, now: Millis) -> Result<usize>;
 
     /// The state of a part.

@@ -77,9 +77,9 @@ impl DeliveryStore for PgStore {
             let client = self.client().await?;
             let changed = client
                 .execute(
-                    "UPDATE outbox SET reconcile_at = $3
+                    "UPDATE outbox SET reconcile_at = $3, claimed_by = $4
                      WHERE id = $1 AND state = 'ambiguous' AND reconcile_at = $2",
-                    &[&id, &due, &at],
+                    &[&id, &due, &at, &self.replica()],
                 )
                 .await?;
             Ok(changed == 1)

@@ -571,6 +571,14 @@ impl MessageStore for PgStore {
                         AND claimed_by NOT IN (SELECT name FROM replicas WHERE seen_at >= $3)))",
             &[&now, &self.replica(), &(now - REPLICA_STALE_MS)],
         )?;
+        // A look-up put off by a gateway that stopped while it held it is due at once.
+        self.exec(
+            "UPDATE outbox SET reconcile_at = $1, claimed_by = NULL
+             WHERE state = 'ambiguous' AND reconcile_at > $1 AND claimed_by IS NOT NULL
+               AND claimed_by <> $2
+               AND claimed_by NOT IN (SELECT name FROM replicas WHERE seen_at >= $3)",
+            &[&now, &self.replica(), &(now - REPLICA_STALE_MS)],
+        )?;
         Ok(expired as usize)
     }
 

@@ -65,10 +65,10 @@ impl DeliveryStore for SqliteStore {
         let changed = self
             .conn()
             .prepare_cached(
-                "UPDATE outbox SET reconcile_at = ?3
+                "UPDATE outbox SET reconcile_at = ?3, claimed_by = ?4
                  WHERE id = ?1 AND state = 'ambiguous' AND reconcile_at = ?2",
             )?
-            .execute(params![id, due, at])?;
+            .execute(params![id, due, at, i64::from(std::process::id())])?;
         Ok(changed == 1)
     }
 

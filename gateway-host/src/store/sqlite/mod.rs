@@ -675,6 +675,23 @@ impl MessageStore for SqliteStore {
                 )?;
             }
         }
+        // A look-up put off by a process that died while it held it is due at once.
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, claimed_by FROM outbox
+             WHERE state = 'ambiguous' AND reconcile_at > ?1 AND claimed_by IS NOT NULL",
+        )?;
+        let held: Vec<(i64, i64)> = stmt
+            .query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, pid) in held {
+            if pid != ours && !process_alive(pid) {
+                conn.prepare_cached(
+                    "UPDATE outbox SET reconcile_at = ?2, claimed_by = NULL
+                     WHERE id = ?1 AND state = 'ambiguous' AND claimed_by = ?3",
+                )?
+                .execute(params![id, now, pid])?;
+            }
+        }
         Ok(expired)
     }
 

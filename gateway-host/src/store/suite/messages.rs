@@ -242,6 +242,47 @@ fn one_gateway_at_a_time_holds_a_conversation() {
 }
 
 #[test]
+fn a_look_up_held_by_a_stopped_gateway_is_due_at_once() {
+    for backend in backends() {
+        let a = backend.open();
+        let Some(b) = backend.open_replica("replica-b") else {
+            continue;
+        };
+        a.heartbeat(now_ms()).unwrap();
+        b.heartbeat(now_ms()).unwrap();
+        let ids = a
+            .enqueue("sms", "+15550001111", &[Part::plain("hi")], "reply")
+            .unwrap();
+        assert!(a.claim(ids[0], now_ms() + 60_000).unwrap());
+        let due = now_ms();
+        a.mark_ambiguous(ids[0], "no answer", Some(due)).unwrap();
+        // a takes the look-up for two minutes, then stops without a word.
+        assert!(
+            a.reschedule_reconcile(ids[0], due, Some(due + 120_000))
+                .unwrap()
+        );
+        assert!(
+            b.reconcilable(now_ms(), 10).unwrap().is_empty(),
+            "a holds it"
+        );
+        b.expire_leases(now_ms()).unwrap();
+        assert!(
+            b.reconcilable(now_ms(), 10).unwrap().is_empty(),
+            "a is alive"
+        );
+        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
+        b.expire_leases(now_ms()).unwrap();
+        let due: Vec<i64> = b
+            .reconcilable(now_ms(), 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.part.id)
+            .collect();
+        assert_eq!(due, ids, "the look-up is due again");
+    }
+}
+
+#[test]
 fn a_stopped_gateways_parts_are_taken_back_by_the_others() {
     for backend in backends() {
         let a = backend.open();
