@@ -1,10 +1,10 @@
 //! Store operations per second on a real SQLite file (WAL): `cargo bench -p gateway-host`.
 use std::hint::black_box;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway_host::store::journal::Position;
-use gateway_host::store::{Store, TurnCommit, now_ms};
+use gateway_host::store::{Store, TurnCommit};
 use platform_api::{Inbound, Part};
 
 fn inbound(n: u64) -> Inbound {
@@ -82,8 +82,11 @@ fn store_operations(c: &mut Criterion) {
                     .expect("enqueue")[0]
             },
             |id| {
-                assert!(store.claim(id, now_ms() + 60_000).expect("claim"));
-                store.mark_sent(id, "SM1", Some(1)).expect("sent");
+                let claim = store
+                    .claim(id, Duration::from_secs(60))
+                    .expect("claim")
+                    .expect("claimable");
+                assert!(store.mark_sent(claim, "SM1", Some(1)).expect("sent"));
             },
             criterion::BatchSize::SmallInput,
         )

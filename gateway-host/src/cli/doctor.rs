@@ -16,7 +16,7 @@ use crate::runtime::ingress::JOURNAL_FILE;
 use crate::services::open_store;
 use crate::settings::{self, HOST, HOST_SETTINGS};
 use crate::store::journal::{Position, count_unimported, dropped_path};
-use crate::store::{Checks, REPLICA_STALE_MS, Store, Transport};
+use crate::store::{Checks, Store, Transport};
 
 /// Options of `hermes gateway doctor`.
 #[derive(Args, Debug)]
@@ -58,10 +58,10 @@ pub fn database_checks(config: &Config) -> (Vec<Check>, Option<Store>) {
         ),
     }];
     checks.push(transport_check(&store, settings::DATABASE_URL.env));
-    let now = crate::store::now_ms();
+    let now = store.now();
     // Named when the store was opened above.
     let this_home = crate::services::replica_name(config.home()).unwrap_or_default();
-    checks.push(match store.replicas(now - REPLICA_STALE_MS) {
+    checks.push(match store.replicas() {
         Ok(live) if live.is_empty() => Check::ok("gateways", "none running on this database"),
         Ok(live) => Check::ok(
             "gateways",
@@ -249,7 +249,7 @@ pub fn delivery_lines(config: &Config, shared: Option<&Store>) -> anyhow::Result
         None if !path.exists() => return Ok(Vec::new()),
         None => Store::open(&path)?,
     };
-    let since = crate::store::now_ms() - 24 * 3_600_000;
+    let since = store.now() - 24 * 3_600_000;
     let summary = store.delivery_summary(since)?;
     let mut lines = Vec::new();
     for row in summary {

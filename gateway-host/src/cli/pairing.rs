@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use platform_api::registration;
 
 use crate::services::open_store;
-use crate::store::now_ms;
 
 /// Manage users admitted by pairing code.
 #[derive(Args, Debug)]
@@ -52,7 +51,7 @@ pub fn run(args: PairingArgs) -> anyhow::Result<ExitCode> {
             if entries.is_empty() {
                 println!("No paired users and no pending codes.");
             }
-            let now = now_ms();
+            let now = store.now();
             for e in entries {
                 let state = match e.approved_at {
                     Some(_) => "approved".to_string(),
@@ -71,7 +70,7 @@ pub fn run(args: PairingArgs) -> anyhow::Result<ExitCode> {
         }
         PairingAction::Approve { platform, code } => {
             check_platform(&platform)?;
-            match store.approve_pairing(&platform, &code, now_ms())? {
+            match store.approve_pairing(&platform, &code, store.now())? {
                 Some(sender) => {
                     println!(
                         "Approved {sender} on {platform}: their next message reaches the agent."

@@ -52,7 +52,7 @@ pub fn add(services: &Services, spec: &JobSpec<'_>) -> anyhow::Result<Added> {
             spec.kind.as_str()
         );
     }
-    let next_run = schedule.first_run(Utc::now(), services.timezone)?;
+    let next_run = schedule.first_run(from_ms(services.store.now()), services.timezone)?;
     let name = match spec.name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => name.to_string(),
         None => default_name(payload),
@@ -105,7 +105,7 @@ pub fn resume(services: &Services, id: i64) -> anyhow::Result<Job> {
     } else {
         Some(
             schedule
-                .first_run(Utc::now(), services.timezone)?
+                .first_run(from_ms(services.store.now()), services.timezone)?
                 .timestamp_millis(),
         )
     };

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::sender::Sender;
 use crate::services::Services;
-use crate::store::{PartState, now_ms};
+use crate::store::PartState;
 
 /// Output that starts with this marker is recorded but not delivered.
 pub const SILENT: &str = "[SILENT]";
@@ -312,7 +312,7 @@ fn is_final(state: Option<PartState>) -> bool {
 pub async fn wait_sent(services: &Services, parts: &[i64], limit: Duration) -> anyhow::Result<()> {
     // Parts left mid-send by a sender that died would hold their chat's queue forever; the
     // gateway does the same every few seconds.
-    services.store.expire_leases(now_ms())?;
+    services.store.expire_leases()?;
     let sender = Sender::new(services.clone());
     let deadline = Instant::now() + limit;
     loop {

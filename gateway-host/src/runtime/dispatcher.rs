@@ -17,7 +17,7 @@ use crate::commands::{self, ChatCommand};
 use crate::runtime::ingress::Ingress;
 use crate::runtime::repeated::Repeated;
 use crate::services::Services;
-use crate::store::{PairingRequest, StoreError, StoredInbound, TurnCommit, now_ms};
+use crate::store::{PairingRequest, StoreError, StoredInbound, TurnCommit};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -207,7 +207,7 @@ impl Dispatcher {
             if shared && !local {
                 // Another gateway may hold the conversation, or may have answered what this
                 // pass read before it got hold of it: read its messages again once held.
-                match store.claim_conversation(&key.0, &key.1, self.lease_until()) {
+                match store.claim_conversation(&key.0, &key.1, self.lease()) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -248,10 +248,10 @@ impl Dispatcher {
         result.map(|()| seen)
     }
 
-    /// Until when a conversation taken now is held: a whole turn and a margin (the holder
+    /// How long a conversation taken now is held: a whole turn and a margin (the holder
     /// extends it when its turn starts; a gateway that dies holding one lets go when it ends).
-    fn lease_until(&self) -> i64 {
-        now_ms() + (self.timeout + LEASE_MARGIN).as_millis() as i64
+    fn lease(&self) -> Duration {
+        self.timeout + LEASE_MARGIN
     }
 
     /// Records, at the end of this pass, how a message was handled without a turn.
@@ -358,7 +358,7 @@ impl Dispatcher {
             &msg.platform,
             &msg.sender,
             &code,
-            now_ms(),
+            self.services.store.now(),
             PAIRING_VALID_MS,
             PAIRING_CODES_PER_HOUR,
         )?;
@@ -403,7 +403,7 @@ impl Dispatcher {
             &window,
             RATE_WINDOW.as_millis() as i64,
             limit,
-            now_ms(),
+            self.services.store.now(),
         )?;
         if hit.allowed {
             return Ok(true);
@@ -586,7 +586,7 @@ impl Dispatcher {
                 let store = &this.services.store;
                 if store.is_shared()
                     && !store
-                        .claim_conversation(&task_key.0, &task_key.1, this.lease_until())
+                        .claim_conversation(&task_key.0, &task_key.1, this.lease())
                         .unwrap_or(false)
                 {
                     this.running.borrow_mut().remove(&task_key);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::store::{REPLICA_STALE_MS, Store, now_ms};
+use crate::store::{REPLICA_STALE_MS, Store};
 
 /// How often the heartbeat is written: several times within [`REPLICA_STALE_MS`].
 const EVERY: Duration = Duration::from_secs(3);
@@ -27,10 +27,10 @@ impl Heartbeat {
         if !store.is_shared() {
             return None;
         }
-        match store.heartbeat(now_ms()) {
+        match store.heartbeat() {
             Ok(()) => {
                 let others = store
-                    .replicas(now_ms() - REPLICA_STALE_MS)
+                    .replicas()
                     .map(|r| r.len().saturating_sub(1))
                     .unwrap_or(0);
                 let transport = store.transport().ok().flatten();
@@ -58,7 +58,7 @@ impl Heartbeat {
                         if stop.load(Ordering::Acquire) {
                             break;
                         }
-                        match store.heartbeat(now_ms()) {
+                        match store.heartbeat() {
                             Ok(()) if failing => {
                                 failing = false;
                                 info!("heartbeat written again");

@@ -282,7 +282,7 @@ impl InboundSink for Ingress {
     async fn save_cursor(&self, platform: &str, value: &str) -> Result<(), SinkError> {
         let (platform, value) = (platform.to_string(), value.to_string());
         self.blocking(move |services| {
-            let now = crate::store::now_ms();
+            let now = services.store.now();
             Ok(services.store.save_receive_cursor(&platform, &value, now)?)
         })
         .await

@@ -14,7 +14,7 @@ use platform_api::{InboundSink, Platform};
 use tracing::{error, info, warn};
 
 use crate::services::Loaded;
-use crate::store::{Store, now_ms};
+use crate::store::Store;
 
 /// The chat name a receive lease is claimed under: no provider names a chat so.
 const RECEIVE_LEASE_CHAT: &str = "\u{1f}receive";
@@ -53,8 +53,7 @@ pub fn start(
 /// Takes or renews this gateway's receive lease for `platform`; false while another holds it
 /// (or the store cannot say).
 fn hold(store: &Store, platform: &str) -> bool {
-    let until = now_ms() + LEASE.as_millis() as i64;
-    match store.claim_conversation(platform, RECEIVE_LEASE_CHAT, until) {
+    match store.claim_conversation(platform, RECEIVE_LEASE_CHAT, LEASE) {
         Ok(held) => held,
         Err(e) => {
             warn!("[{platform}] the receive lease could not be renewed: {e}");
@@ -254,8 +253,8 @@ mod tests {
                 continue;
             };
             let a = backend.open();
-            a.heartbeat(now_ms()).unwrap();
-            b.heartbeat(now_ms()).unwrap();
+            a.heartbeat().unwrap();
+            b.heartbeat().unwrap();
             let platform = Alone {
                 access: AccessPolicy::default(),
                 running: Default::default(),

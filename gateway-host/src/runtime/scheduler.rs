@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use hermes_config::Config;
 use platform_api::registration;
 use tokio::sync::watch;
@@ -19,7 +19,7 @@ use crate::runtime::deliver::{self, Content, Delivery, Target};
 use crate::runtime::repeated::Repeated;
 use crate::services::Services;
 use crate::settings::HOST;
-use crate::store::{Job, JobKind, RunStatus, now_ms};
+use crate::store::{Job, JobKind, RunStatus};
 
 /// How often the scheduler looks for due jobs; jobs added by `hermes cron add` in another
 /// process are noticed within this time.
@@ -98,7 +98,12 @@ impl Runner {
             }
         };
         let recorded = serde_json::to_string(&deliveries)?;
-        store.finish_job_run(run_id, status, &output, &recorded)?;
+        if !store.finish_job_run(run_id, status, &output, &recorded)? {
+            warn!(
+                "[cron] job {} ({}): its run was taken for interrupted meanwhile (this gateway looked stopped to the others); its outcome is not recorded over theirs",
+                job.id, job.name
+            );
+        }
         let queued = deliveries.iter().filter(|d| !d.parts.is_empty()).count();
         info!(
             "[cron] job {} ({}) ran in {:.1}s: {}, queued for {queued} target(s)",
@@ -270,11 +275,13 @@ impl Scheduler {
     fn tick(self: &Rc<Self>) -> anyhow::Result<()> {
         let store = &self.services.store;
         let zone = self.services.timezone;
-        for job in store.due_jobs(now_ms())? {
+        // Due on the database's clock, which every gateway sharing it reads alike.
+        let now_ms = store.now();
+        for job in store.due_jobs(now_ms)? {
             let Some(due_ms) = job.next_run_at else {
                 continue;
             };
-            let now = Utc::now();
+            let now = from_ms(now_ms);
             let due = from_ms(due_ms);
             let next = match job.schedule.parse::<Schedule>() {
                 Ok(schedule) => schedule.next_run(due, now, zone),

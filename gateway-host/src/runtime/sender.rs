@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::runtime::repeated::Repeated;
 use crate::services::Services;
-use crate::store::{OutboxPart, PartState, Reconcilable, now_ms};
+use crate::store::{OutboxPart, PartState, Reconcilable};
 
 /// Attempts before a retryable failure is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -57,7 +57,7 @@ impl Sender {
         loop {
             if last_expiry.elapsed() >= Duration::from_secs(5) {
                 last_expiry = Instant::now();
-                match self.services.store.expire_leases(now_ms()) {
+                match self.services.store.expire_leases() {
                     Ok(0) => {}
                     Ok(n) => warn!(
                         "{n} part(s) were being sent when a sender stopped: outcome unknown, to be looked up at the provider before anything is sent again"
@@ -108,7 +108,7 @@ impl Sender {
     /// that are due; returns how long to sleep.
     pub fn pump(self: &Rc<Self>) -> anyhow::Result<Duration> {
         let store = &self.services.store;
-        let now = now_ms();
+        let now = store.now();
         for due in store.reconcilable(now, LOOKUPS_PER_PASS)? {
             let key = (due.part.platform.clone(), due.part.chat.clone());
             if !self.in_flight.borrow_mut().insert(key.clone()) {
@@ -155,11 +155,8 @@ impl Sender {
     /// The budget is the store's: gateways sharing a database share their number's pace.
     fn pace(&self, platform: &str, segments: u32, per_second: f64) -> anyhow::Result<Duration> {
         let cost = (f64::from(segments.max(1)) / per_second * 1e6).ceil() as i64;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros() as i64;
-        let wait = self.services.store.reserve_pace(platform, cost, now)?;
+        let store = &self.services.store;
+        let wait = store.reserve_pace(platform, cost, store.now_us())?;
         Ok(Duration::from_micros(wait.max(0) as u64))
     }
 
@@ -171,8 +168,12 @@ impl Sender {
         let who = platform.redact(&part.chat);
         let name = part.platform.as_str();
         if store.is_suppressed(name, &part.chat)? {
-            store.mark_final(part.id, PartState::Suppressed, "recipient opted out", None)?;
-            info!("[{name}] not sending to {who}: the recipient has opted out");
+            let Some(claim) = store.claim(part.id, LEASE)? else {
+                return Ok(());
+            };
+            if store.mark_final(claim, PartState::Suppressed, "recipient opted out", None)? {
+                info!("[{name}] not sending to {who}: the recipient has opted out");
+            }
             return Ok(());
         }
         if let Some(rate) = platform.units_per_second() {
@@ -181,16 +182,29 @@ impl Sender {
                 tokio::time::sleep(wait).await;
             }
         }
-        let lease_until = now_ms() + LEASE.as_millis() as i64;
-        if !store.claim(part.id, lease_until)? {
+        let Some(claim) = store.claim(part.id, LEASE)? else {
             return Ok(());
-        }
-        let attempts = part.attempts + 1;
+        };
+        let attempts = claim.attempt;
+        // What the provider answered is recorded only while this sender still holds the part.
+        let lost = |recorded: bool| {
+            if !recorded {
+                warn!(
+                    "[{name}] part {}/{} to {who}: this gateway's claim on it lapsed while sending and another took the part over; its outcome here is not recorded (the part is looked up at the provider instead)",
+                    part.index, part.count
+                );
+            }
+            !recorded
+        };
         let m = &self.services.metrics;
         match platform.send(&part.chat, &part.part).await {
             Ok(receipt) => {
-                self.persist(|| store.mark_sent(part.id, &receipt.provider_id, receipt.segments))
+                let recorded = self
+                    .persist(|| store.mark_sent(claim, &receipt.provider_id, receipt.segments))
                     .await?;
+                if lost(recorded) {
+                    return Ok(());
+                }
                 m.inc("hermes_outbound_sent_total", &[("platform", name)]);
                 m.add(
                     "hermes_segments_sent_total",
@@ -208,9 +222,13 @@ impl Sender {
                 message,
             }) if attempts < MAX_ATTEMPTS => {
                 let delay = backoff(attempts, after);
-                let at = now_ms() + delay.as_millis() as i64;
-                self.persist(|| store.mark_retry(part.id, at, &message, code))
+                let at = store.now() + delay.as_millis() as i64;
+                let recorded = self
+                    .persist(|| store.mark_retry(claim, at, &message, code))
                     .await?;
+                if lost(recorded) {
+                    return Ok(());
+                }
                 m.inc("hermes_outbound_retried_total", &[("platform", name)]);
                 warn!(
                     "[{name}] send to {who} failed (attempt {attempts}), retrying in {:.1}s: {message}",
@@ -220,10 +238,14 @@ impl Sender {
             Err(err @ SendError::OptedOut { .. }) => {
                 self.persist(|| store.suppress(name, &part.chat, "provider reports opt-out"))
                     .await?;
-                self.persist(|| {
-                    store.mark_final(part.id, PartState::Suppressed, &err.to_string(), err.code())
-                })
-                .await?;
+                let recorded = self
+                    .persist(|| {
+                        store.mark_final(claim, PartState::Suppressed, &err.to_string(), err.code())
+                    })
+                    .await?;
+                if lost(recorded) {
+                    return Ok(());
+                }
                 m.inc(
                     "hermes_outbound_failed_total",
                     &[("platform", name), ("code", &code_label(err.code()))],
@@ -232,9 +254,13 @@ impl Sender {
             }
             Err(err @ SendError::Ambiguous { .. }) => {
                 let after = platform.reconcile_after();
-                let at = now_ms() + after.as_millis() as i64;
-                self.persist(|| store.mark_ambiguous(part.id, &err.to_string(), Some(at)))
+                let at = store.now() + after.as_millis() as i64;
+                let recorded = self
+                    .persist(|| store.mark_ambiguous(claim, &err.to_string(), Some(at)))
                     .await?;
+                if lost(recorded) {
+                    return Ok(());
+                }
                 m.inc("hermes_outbound_ambiguous_total", &[("platform", name)]);
                 warn!(
                     "[{name}] part {}/{} to {who}: {err}; not re-sent: looked up at the provider in {}s",
@@ -244,10 +270,14 @@ impl Sender {
                 );
             }
             Err(err) => {
-                self.persist(|| {
-                    store.mark_final(part.id, PartState::Failed, &err.to_string(), err.code())
-                })
-                .await?;
+                let recorded = self
+                    .persist(|| {
+                        store.mark_final(claim, PartState::Failed, &err.to_string(), err.code())
+                    })
+                    .await?;
+                if lost(recorded) {
+                    return Ok(());
+                }
                 m.inc(
                     "hermes_outbound_failed_total",
                     &[("platform", name), ("code", &code_label(err.code()))],
@@ -300,7 +330,7 @@ impl Sender {
             return Ok(());
         };
         let who = platform.redact(&part.chat);
-        let now = now_ms();
+        let now = store.now();
         let ready_at = due.attempted_at + platform.reconcile_after().as_millis() as i64;
         if ready_at > now {
             store.reschedule_reconcile(part.id, due.reconcile_at, Some(ready_at))?;
@@ -325,7 +355,12 @@ impl Sender {
                 }
                 match found {
                     Some(receipt) => {
-                        if store.reconcile_sent(part.id, &receipt.provider_id, receipt.segments)? {
+                        if store.reconcile_sent(
+                            part.id,
+                            lease,
+                            &receipt.provider_id,
+                            receipt.segments,
+                        )? {
                             m.inc(
                                 "hermes_outbound_reconciled_total",
                                 &[("platform", name), ("outcome", "found")],
@@ -337,7 +372,7 @@ impl Sender {
                         }
                     }
                     None => {
-                        if store.reconcile_unsent(part.id)? {
+                        if store.reconcile_unsent(part.id, lease)? {
                             m.inc(
                                 "hermes_outbound_reconciled_total",
                                 &[("platform", name), ("outcome", "not-found")],
@@ -352,7 +387,7 @@ impl Sender {
                 }
             }
             Lookup::Failed(why) => {
-                let retry = now_ms() + platform.reconcile_after().as_millis() as i64;
+                let retry = store.now() + platform.reconcile_after().as_millis() as i64;
                 store.reschedule_reconcile(part.id, lease, Some(retry))?;
                 warn!(
                     "[{name}] looking up part {}/{} to {who} failed ({why}); trying again in {}s, not sending it meanwhile",

@@ -157,14 +157,16 @@ pub trait CronStore {
     /// Records that a run started (`trigger`: `schedule` or `manual`); returns the run's id.
     fn start_job_run(&self, job_id: i64, trigger: &str) -> Result<i64>;
 
-    /// Records how a run ended, with its output and deliveries (JSON).
+    /// Records how a run ended, with its output and deliveries (JSON); false, changing
+    /// nothing, when the run was ended already (another gateway took this one for stopped and
+    /// marked its run interrupted).
     fn finish_job_run(
         &self,
         run_id: i64,
         status: RunStatus,
         output: &str,
         deliveries: &str,
-    ) -> Result<()>;
+    ) -> Result<bool>;
 
     /// Marks runs that never ended because their gateway stopped mid-run as interrupted;
     /// returns how many. With one gateway per database (SQLite), called at its start, that is

@@ -3,7 +3,7 @@
 //! show of them.
 use platform_api::DeliveryStatus;
 
-use super::{Millis, OutboxPart, PartState, Result};
+use super::{Millis, OutboxPart, PartClaim, PartState, Result};
 
 /// An ambiguous part whose look-up is due.
 #[derive(Clone, Debug)]
@@ -91,26 +91,41 @@ pub struct DeliverySummary {
 pub trait DeliveryStore {
     /// Records that a send's outcome is unknown; its look-up is due at `reconcile_at`, or
     /// never (`None`: the platform cannot look messages up, and the part stays ambiguous).
-    fn mark_ambiguous(&self, id: i64, error: &str, reconcile_at: Option<Millis>) -> Result<()>;
+    /// False, changing nothing, when the claim was lost.
+    fn mark_ambiguous(
+        &self,
+        claim: PartClaim,
+        error: &str,
+        reconcile_at: Option<Millis>,
+    ) -> Result<bool>;
 
     /// Ambiguous parts whose look-up is due at `now`, oldest first.
     fn reconcilable(&self, now: Millis, limit: usize) -> Result<Vec<Reconcilable>>;
 
     /// Moves an ambiguous part's look-up from `due` to `at` (`None`: never), held by this
     /// process; false when another process moved it first (it is looking the part up) or the
-    /// part was settled.
+    /// part was settled. Moved to a time ahead, it is this process's claim on the look-up:
+    /// `at` names it in what the look-up then records.
     fn reschedule_reconcile(&self, id: i64, due: Millis, at: Option<Millis>) -> Result<bool>;
 
     /// Whether a part of this platform is recorded with this provider id.
     fn provider_id_known(&self, platform: &str, provider_id: &str) -> Result<bool>;
 
-    /// Records an ambiguous part as sent after all (found at the provider); false when it
-    /// was settled meanwhile.
-    fn reconcile_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<bool>;
+    /// Records an ambiguous part as sent after all (found at the provider) by the look-up
+    /// this process claimed until `held`; false, changing nothing, when the part was settled
+    /// meanwhile or its look-up taken over.
+    fn reconcile_sent(
+        &self,
+        id: i64,
+        held: Millis,
+        provider_id: &str,
+        segments: Option<u32>,
+    ) -> Result<bool>;
 
-    /// Queues an ambiguous part again (the provider has no such message); false when it was
-    /// settled meanwhile.
-    fn reconcile_unsent(&self, id: i64) -> Result<bool>;
+    /// Queues an ambiguous part again (the provider has no such message) by the look-up this
+    /// process claimed until `held`; false, changing nothing, when the part was settled
+    /// meanwhile or its look-up taken over.
+    fn reconcile_unsent(&self, id: i64, held: Millis) -> Result<bool>;
 
     /// Queues a failed or ambiguous part again: the operator's explicit decision.
     fn retry_part(&self, id: i64) -> Result<Retried>;

@@ -8,7 +8,7 @@
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use platform_api::{Accepted, Attachment, Control, Inbound, Part};
 
@@ -34,9 +34,20 @@ pub use shared::{RateHit, SharedStore};
 /// Milliseconds since the Unix epoch: every timestamp in the store.
 pub type Millis = i64;
 
-/// Now, in store time.
+/// Now by this machine's clock, in store time. A database shared by several gateways keeps its
+/// own time ([`ReplicaStore::now`]), which is what their schedules, leases and claims are
+/// measured on; this is for a database only this machine uses (SQLite) and for what is never
+/// compared across machines.
 pub fn now_ms() -> Millis {
     to_ms(SystemTime::now())
+}
+
+/// Now by this machine's clock, in microseconds since the epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// A system time in store time.
@@ -127,6 +138,18 @@ pub struct OutboxPart {
     pub count: i64,
     /// Attempts made so far.
     pub attempts: i64,
+}
+
+/// A sender's hold on one outgoing part, from [`MessageStore::claim`] until its outcome is
+/// recorded. Every write of the outcome names it: a write from a sender that lost the part
+/// (its lease ran out and another gateway took the part over) changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartClaim {
+    /// The part.
+    pub id: i64,
+    /// Which attempt this claim is (the part's attempt count once claimed): a later claim of
+    /// the same part has another.
+    pub attempt: i64,
 }
 
 /// What an outgoing part's life ended with (or is waiting for).
@@ -263,14 +286,17 @@ pub trait MessageStore {
     /// Records a finished turn atomically: history, queued parts, inbound marked done.
     /// Returns the ids of the queued parts. Nothing is recorded, and the error is
     /// [`StoreError::Conflict`], when one of the inbound messages is no longer pending
-    /// (answered or cancelled meanwhile): a message is answered once.
+    /// (answered or cancelled meanwhile): a message is answered once. With a database several
+    /// gateways share, the conversation must be held by this gateway
+    /// ([`MessageStore::claim_conversation`]): a commit from one that lost its hold (another
+    /// took the conversation over) records nothing either.
     fn commit_turn(&self, commit: &TurnCommit<'_>) -> Result<Vec<i64>>;
 
-    /// Takes a conversation for this gateway until `until`, or extends its own hold; false
-    /// while another gateway sharing the database holds it. One turn runs at a time per
-    /// conversation across gateways. A database only one gateway uses (SQLite) has nobody to
-    /// share with: always true.
-    fn claim_conversation(&self, platform: &str, chat: &str, until: Millis) -> Result<bool>;
+    /// Takes a conversation for this gateway for `lease` (on the database's clock), or extends
+    /// its own hold; false while another gateway sharing the database holds it. One turn runs
+    /// at a time per conversation across gateways. A database only one gateway uses (SQLite)
+    /// has nobody to share with: always true.
+    fn claim_conversation(&self, platform: &str, chat: &str, lease: Duration) -> Result<bool>;
 
     /// Gives back a conversation this gateway holds.
     fn release_conversation(&self, platform: &str, chat: &str) -> Result<()>;
@@ -279,35 +305,47 @@ pub trait MessageStore {
     fn enqueue(&self, platform: &str, chat: &str, parts: &[Part], origin: &str)
     -> Result<Vec<i64>>;
 
-    /// Parts that may be sent now: pending, due, and first of their chat among the open ones.
+    /// Parts that may be sent at `now` (the store's time, [`ReplicaStore::now`]): pending,
+    /// due, and first of their chat among the open ones.
     fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>>;
 
-    /// When the next pending part becomes due, if any.
+    /// When the next pending part becomes due (the store's time), if any.
     fn next_due(&self) -> Result<Option<Millis>>;
 
-    /// Claims a pending part for sending until `lease_until`; false if another sender has it.
-    fn claim(&self, id: i64, lease_until: Millis) -> Result<bool>;
+    /// Claims a pending part for sending for `lease` (on the database's clock); `None` if
+    /// another sender has it.
+    fn claim(&self, id: i64, lease: Duration) -> Result<Option<PartClaim>>;
 
-    /// Records the provider's acceptance of a part.
-    fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()>;
+    /// Records the provider's acceptance of a part; false, changing nothing, when the claim
+    /// was lost.
+    fn mark_sent(&self, claim: PartClaim, provider_id: &str, segments: Option<u32>)
+    -> Result<bool>;
 
-    /// Puts a part back in the queue, due at `next_attempt_at`.
+    /// Puts a part back in the queue, due at `next_attempt_at`; false, changing nothing, when
+    /// the claim was lost.
     fn mark_retry(
         &self,
-        id: i64,
+        claim: PartClaim,
         next_attempt_at: Millis,
         error: &str,
         code: Option<i64>,
-    ) -> Result<()>;
+    ) -> Result<bool>;
 
-    /// Ends a part's life without delivery.
-    fn mark_final(&self, id: i64, state: PartState, error: &str, code: Option<i64>) -> Result<()>;
+    /// Ends a part's life without delivery; false, changing nothing, when the claim was lost.
+    fn mark_final(
+        &self,
+        claim: PartClaim,
+        state: PartState,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<bool>;
 
-    /// Parts whose sender died mid-send (its process is gone, or its lease ran out): their
-    /// outcome is unknown, so they are marked ambiguous, to be looked up at the provider,
-    /// rather than sent again. Returns how many. A look-up whose holder died the same way is
-    /// made due at once rather than when its lease would have run out.
-    fn expire_leases(&self, now: Millis) -> Result<usize>;
+    /// Parts whose sender died mid-send (its process is gone, or its lease ran out on the
+    /// database's clock): their outcome is unknown, so they are marked ambiguous, to be
+    /// looked up at the provider, rather than sent again. Returns how many. A look-up whose
+    /// holder died the same way is made due at once rather than when its lease would have run
+    /// out.
+    fn expire_leases(&self) -> Result<usize>;
 
     /// The state of a part.
     fn part_state(&self, id: i64) -> Result<Option<PartState>>;

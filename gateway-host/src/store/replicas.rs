@@ -49,12 +49,22 @@ impl Transport {
 
 /// The gateways sharing a database.
 pub trait ReplicaStore {
-    /// Records that this gateway is alive at `now`.
-    fn heartbeat(&self, now: Millis) -> Result<()>;
+    /// Records that this gateway is alive now, on the database's clock.
+    fn heartbeat(&self) -> Result<()>;
 
-    /// Gateways whose last heartbeat is at or after `since`, most recently seen first. A
-    /// database only one gateway uses (SQLite) keeps none: empty.
-    fn replicas(&self, since: Millis) -> Result<Vec<Replica>>;
+    /// Gateways alive: their last heartbeat is within [`REPLICA_STALE_MS`] of the database's
+    /// time; most recently seen first. A database only one gateway uses (SQLite) keeps none:
+    /// empty.
+    fn replicas(&self) -> Result<Vec<Replica>>;
+
+    /// The database's time now, in store time: what every gateway sharing it measures its
+    /// schedules on, whatever its own clock says. SQLite's is this machine's.
+    fn now(&self) -> Millis {
+        self.now_us() / 1000
+    }
+
+    /// The database's time now, in microseconds since the epoch.
+    fn now_us(&self) -> i64;
 
     /// Removes this gateway's heartbeat: it stops, and what it held may be taken at once.
     fn leave(&self) -> Result<()>;

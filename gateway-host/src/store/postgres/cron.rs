@@ -4,12 +4,13 @@
 //! `UPDATE` checked by the rows it changed, and the writes that touch both a run and its job
 //! are either a transaction or a single statement whose data-modifying parts share one
 //! snapshot.
-use crate::store::REPLICA_STALE_MS;
 use tokio_postgres::Row;
 
 use super::PgStore;
+use super::messages::alive;
 use crate::store::{
-    CronStore, Job, JobKind, Millis, NewJob, PartOutcome, PartState, Result, RunStatus, now_ms,
+    CronStore, Job, JobKind, Millis, NewJob, PartOutcome, PartState, REPLICA_STALE_MS, Result,
+    RunStatus,
 };
 
 const JOB_COLUMNS: &str =
@@ -57,7 +58,7 @@ impl CronStore for PgStore {
                         &origin_platform,
                         &origin_chat,
                         &job.next_run_at,
-                        &now_ms(),
+                        &self.server_now(),
                     ],
                 )
                 .await?;
@@ -152,7 +153,7 @@ impl CronStore for PgStore {
     fn start_job_run(&self, job_id: i64, trigger: &str) -> Result<i64> {
         self.block(async {
             let mut client = self.client().await?;
-            let now = now_ms();
+            let now = self.server_now();
             let tx = client.transaction().await?;
             let run: i64 = tx
                 .query_one(
@@ -178,16 +179,26 @@ impl CronStore for PgStore {
         status: RunStatus,
         output: &str,
         deliveries: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            tx.execute(
-                "UPDATE cron_runs SET ended_at = $2, status = $3, output = $4, deliveries = $5
-                 WHERE id = $1",
-                &[&run_id, &now_ms(), &status.as_str(), &output, &deliveries],
-            )
-            .await?;
+            let ended = tx
+                .execute(
+                    "UPDATE cron_runs SET ended_at = $2, status = $3, output = $4, deliveries = $5
+                     WHERE id = $1 AND ended_at IS NULL",
+                    &[
+                        &run_id,
+                        &self.server_now(),
+                        &status.as_str(),
+                        &output,
+                        &deliveries,
+                    ],
+                )
+                .await?;
+            if ended == 0 {
+                return Ok(false);
+            }
             tx.execute(
                 "UPDATE cron_jobs SET last_status = $2
                  WHERE id = (SELECT job_id FROM cron_runs WHERE id = $1)",
@@ -195,7 +206,7 @@ impl CronStore for PgStore {
             )
             .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -203,25 +214,31 @@ impl CronStore for PgStore {
     /// of a gateway still alive, or of a command line (`hermes cron run`, which keeps no
     /// heartbeat), is its own to end.
     fn interrupt_unfinished_runs(&self) -> Result<usize> {
-        let now = now_ms();
+        let now = self.server_now();
         self.block(async {
             let client = self.client().await?;
             // One statement, so the jobs marked interrupted are exactly those of the runs it
             // ended: under READ COMMITTED two statements could see different unfinished runs.
+            // Whether a gateway is alive is judged on the server's clock.
             let row = client
                 .query_one(
-                    "WITH ended AS (
-                         UPDATE cron_runs SET ended_at = $1, status = 'interrupted'
-                         WHERE ended_at IS NULL
-                           AND (replica IS NULL
-                                OR replica IN (SELECT name FROM replicas WHERE seen_at < $2))
-                         RETURNING job_id
-                     ), jobs AS (
-                         UPDATE cron_jobs SET last_status = 'interrupted'
-                         WHERE id IN (SELECT job_id FROM ended)
-                     )
-                     SELECT count(*) FROM ended",
-                    &[&now, &(now - REPLICA_STALE_MS)],
+                    concat!(
+                        "WITH ended AS (
+                             UPDATE cron_runs SET ended_at = $1, status = 'interrupted'
+                             WHERE ended_at IS NULL
+                               AND (replica IS NULL
+                                    OR (replica IN (SELECT name FROM replicas)
+                                        AND replica NOT IN ",
+                        alive!("$2"),
+                        "))
+                             RETURNING job_id
+                         ), jobs AS (
+                             UPDATE cron_jobs SET last_status = 'interrupted'
+                             WHERE id IN (SELECT job_id FROM ended)
+                         )
+                         SELECT count(*) FROM ended"
+                    ),
+                    &[&now, &REPLICA_STALE_MS],
                 )
                 .await?;
             let n: i64 = row.try_get(0)?;

@@ -3,10 +3,10 @@ use platform_api::DeliveryStatus;
 use tokio_postgres::Row;
 
 use super::PgStore;
-use super::messages::part_row;
+use super::messages::{held, part_row};
 use crate::store::{
-    DeliveryStore, DeliverySummary, Millis, OutboxFilter, OutboxRow, PartState, Reconcilable,
-    Result, Retried, now_ms,
+    DeliveryStore, DeliverySummary, Millis, OutboxFilter, OutboxRow, PartClaim, PartState,
+    Reconcilable, Result, Retried,
 };
 
 const ROW_COLUMNS: &str = "o.id, o.platform, o.chat, o.part_index, o.part_count, o.state, d.status,
@@ -42,18 +42,27 @@ fn reconcilable_row(r: &Row) -> Reconcilable {
 }
 
 impl DeliveryStore for PgStore {
-    fn mark_ambiguous(&self, id: i64, error: &str, reconcile_at: Option<Millis>) -> Result<()> {
-        self.block(async {
-            let client = self.client().await?;
-            client
-                .execute(
-                    "UPDATE outbox SET state = 'ambiguous', error = $2, error_code = NULL,
-                     lease_until = NULL, reconcile_at = $3, updated_at = $4 WHERE id = $1",
-                    &[&id, &error, &reconcile_at, &now_ms()],
-                )
-                .await?;
-            Ok(())
-        })
+    fn mark_ambiguous(
+        &self,
+        claim: PartClaim,
+        error: &str,
+        reconcile_at: Option<Millis>,
+    ) -> Result<bool> {
+        let changed = self.exec(
+            held!(
+                "UPDATE outbox SET state = 'ambiguous', error = $4, error_code = NULL,
+                        lease_until = NULL, reconcile_at = $5, updated_at = $6"
+            ),
+            &[
+                &claim.id,
+                &claim.attempt,
+                &self.replica(),
+                &error,
+                &reconcile_at,
+                &self.server_now(),
+            ],
+        )?;
+        Ok(changed == 1)
     }
 
     fn reconcilable(&self, now: Millis, limit: usize) -> Result<Vec<Reconcilable>> {
@@ -99,40 +108,43 @@ impl DeliveryStore for PgStore {
         })
     }
 
-    fn reconcile_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<bool> {
+    fn reconcile_sent(
+        &self,
+        id: i64,
+        held: Millis,
+        provider_id: &str,
+        segments: Option<u32>,
+    ) -> Result<bool> {
         let segments = segments.map(i64::from);
-        self.block(async {
-            let client = self.client().await?;
-            let changed = client
-                .execute(
-                    "UPDATE outbox SET state = 'sent', provider_id = $2, segments = COALESCE($3, segments),
-                     reconcile_at = NULL, error = NULL, updated_at = $4
-                     WHERE id = $1 AND state = 'ambiguous'",
-                    &[&id, &provider_id, &segments, &now_ms()],
-                )
-                .await?;
-            Ok(changed == 1)
-        })
+        let changed = self.exec(
+            "UPDATE outbox SET state = 'sent', provider_id = $4, segments = COALESCE($5, segments),
+                    reconcile_at = NULL, error = NULL, updated_at = $6
+             WHERE id = $1 AND state = 'ambiguous' AND reconcile_at = $2 AND claimed_by = $3",
+            &[
+                &id,
+                &held,
+                &self.replica(),
+                &provider_id,
+                &segments,
+                &self.server_now(),
+            ],
+        )?;
+        Ok(changed == 1)
     }
 
-    fn reconcile_unsent(&self, id: i64) -> Result<bool> {
-        let now = now_ms();
-        self.block(async {
-            let client = self.client().await?;
-            let changed = client
-                .execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt_at = $2, reconcile_at = NULL,
-                     error = 'not found at the provider after an unknown outcome: sent again', updated_at = $2
-                     WHERE id = $1 AND state = 'ambiguous'",
-                    &[&id, &now],
-                )
-                .await?;
-            Ok(changed == 1)
-        })
+    fn reconcile_unsent(&self, id: i64, held: Millis) -> Result<bool> {
+        let changed = self.exec(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $4, reconcile_at = NULL,
+                    error = 'not found at the provider after an unknown outcome: sent again',
+                    updated_at = $4
+             WHERE id = $1 AND state = 'ambiguous' AND reconcile_at = $2 AND claimed_by = $3",
+            &[&id, &held, &self.replica(), &self.server_now()],
+        )?;
+        Ok(changed == 1)
     }
 
     fn retry_part(&self, id: i64) -> Result<Retried> {
-        let now = now_ms();
+        let now = self.server_now();
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
@@ -181,7 +193,7 @@ impl DeliveryStore for PgStore {
                         &status.status,
                         &rank,
                         &status.error_code,
-                        &now_ms(),
+                        &self.server_now(),
                     ],
                 )
                 .await?;

@@ -4,11 +4,41 @@ use crate::store::StoreError;
 use platform_api::{Accepted, Inbound, Part};
 use tokio_postgres::Row;
 
+use std::time::Duration;
+
 use super::PgStore;
+use super::clock::db_now;
 use crate::store::{
-    MessageStore, Millis, OutboxPart, PartState, REPLICA_STALE_MS, Result, StoredInbound,
-    TurnCommit, control_str, journal, now_ms, parse_control, to_ms,
+    MessageStore, Millis, OutboxPart, PartClaim, PartState, REPLICA_STALE_MS, Result,
+    StoredInbound, TurnCommit, control_str, journal, parse_control, to_ms,
 };
+
+/// The gateways alive, on the server's clock: their last heartbeat within `$n` ms
+/// ([`REPLICA_STALE_MS`]) of now. A macro, so that statements stay string literals.
+macro_rules! alive {
+    ($n:literal) => {
+        concat!(
+            "(SELECT name FROM replicas WHERE seen_at >= ",
+            $crate::store::postgres::clock::db_now!(),
+            " - ",
+            $n,
+            ")"
+        )
+    };
+}
+pub(super) use alive;
+
+/// `update` of an outgoing part, made only while the claim it names (`$1` the part, `$2` the
+/// attempt, `$3` this gateway) still holds it: a sender that lost the part changes nothing.
+macro_rules! held {
+    ($update:literal) => {
+        concat!(
+            $update,
+            " WHERE id = $1 AND state = 'sending' AND attempts = $2 AND claimed_by = $3"
+        )
+    };
+}
+pub(super) use held;
 
 /// Inserts one inbound message; a second with the same platform and provider id changes
 /// nothing.
@@ -363,7 +393,22 @@ impl MessageStore for PgStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let now = now_ms();
+            let now = self.server_now();
+            // Only while this gateway holds the conversation; the share lock keeps another
+            // from taking it over until this commits.
+            let holds = tx
+                .query_opt(
+                    "SELECT 1 FROM conversation_claims
+                     WHERE platform = $1 AND chat = $2 AND replica = $3 FOR SHARE",
+                    &[&commit.platform, &commit.chat, &self.replica()],
+                )
+                .await?;
+            if holds.is_none() {
+                return Err(StoreError::Conflict(
+                    "this gateway's hold on the conversation lapsed: another gateway took it over"
+                        .to_string(),
+                ));
+            }
             if commit.user.is_some() || commit.assistant.is_some() {
                 // The active conversation, started if there is none (two replicas starting one
                 // at once meet on the unique index; the loser reads the winner's).
@@ -416,32 +461,30 @@ impl MessageStore for PgStore {
         })
     }
 
-    fn claim_conversation(&self, platform: &str, chat: &str, until: Millis) -> Result<bool> {
-        let now = now_ms();
+    fn claim_conversation(&self, platform: &str, chat: &str, lease: Duration) -> Result<bool> {
+        let lease = lease.as_millis() as i64;
         self.block(async {
             let client = self.client().await?;
             // One statement: of gateways racing for a free conversation (or one whose hold
             // lapsed, or whose holder stopped), the row lock lets one win; the holder itself
-            // may always extend.
+            // may always extend. Both ends on the server's clock.
             let claimed = client
                 .query_opt(
-                    "INSERT INTO conversation_claims (platform, chat, replica, until)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (platform, chat) DO UPDATE
-                       SET replica = EXCLUDED.replica, until = EXCLUDED.until
-                       WHERE conversation_claims.replica = EXCLUDED.replica
-                          OR conversation_claims.until < $5
-                          OR conversation_claims.replica NOT IN
-                               (SELECT name FROM replicas WHERE seen_at >= $6)
-                     RETURNING 1",
-                    &[
-                        &platform,
-                        &chat,
-                        &self.replica(),
-                        &until,
-                        &now,
-                        &(now - REPLICA_STALE_MS),
-                    ],
+                    concat!(
+                        "INSERT INTO conversation_claims (platform, chat, replica, until)
+                         VALUES ($1, $2, $3, ",
+                        db_now!(),
+                        " + $4)
+                         ON CONFLICT (platform, chat) DO UPDATE
+                           SET replica = EXCLUDED.replica, until = EXCLUDED.until
+                           WHERE conversation_claims.replica = EXCLUDED.replica
+                              OR conversation_claims.until < ",
+                        db_now!(),
+                        " OR conversation_claims.replica NOT IN ",
+                        alive!("$5"),
+                        " RETURNING 1"
+                    ),
+                    &[&platform, &chat, &self.replica(), &lease, &REPLICA_STALE_MS],
                 )
                 .await?;
             Ok(claimed.is_some())
@@ -466,7 +509,7 @@ impl MessageStore for PgStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let ids = insert_parts(&tx, platform, chat, parts, origin, now_ms()).await?;
+            let ids = insert_parts(&tx, platform, chat, parts, origin, self.server_now()).await?;
             tx.commit().await?;
             Ok(ids)
         })
@@ -505,79 +548,150 @@ impl MessageStore for PgStore {
         })
     }
 
-    fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
-        let now = now_ms();
+    fn claim(&self, id: i64, lease: Duration) -> Result<Option<PartClaim>> {
+        let lease = lease.as_millis() as i64;
         // A part another gateway is claiming is skipped, not waited for (SKIP LOCKED); and it
         // is claimed only while it is still its chat's first open part, so that parts go out
         // in order per chat whichever gateway sends them.
+        self.block(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(concat!(
+                    "UPDATE outbox SET state = 'sending', lease_until = ",
+                    db_now!(),
+                    " + $2, claimed_by = $3, attempts = attempts + 1,
+                            updated_at = ",
+                    db_now!(),
+                    ", attempted_at = ",
+                    db_now!(),
+                    " WHERE id = (SELECT o.id FROM outbox o
+                                 WHERE o.id = $1 AND o.state = 'pending'
+                                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                                   WHERE p.platform = o.platform AND p.chat = o.chat
+                                                     AND p.id < o.id
+                                                     AND p.state IN ('pending', 'sending', 'ambiguous'))
+                                 FOR UPDATE SKIP LOCKED)
+                     RETURNING attempts"
+                ))
+                .await?;
+            let claimed = client
+                .query_opt(&statement, &[&id, &lease, &self.replica()])
+                .await?;
+            Ok(claimed.map(|row| PartClaim {
+                id,
+                attempt: row.get(0),
+            }))
+        })
+    }
+
+    fn mark_sent(
+        &self,
+        claim: PartClaim,
+        provider_id: &str,
+        segments: Option<u32>,
+    ) -> Result<bool> {
+        let segments = segments.map(i64::from);
         let changed = self.exec(
-            "UPDATE outbox SET state = 'sending', lease_until = $2, claimed_by = $3, attempts = attempts + 1,
-                               updated_at = $4, attempted_at = $4
-             WHERE id = (SELECT o.id FROM outbox o
-                         WHERE o.id = $1 AND o.state = 'pending'
-                           AND NOT EXISTS (SELECT 1 FROM outbox p
-                                           WHERE p.platform = o.platform AND p.chat = o.chat
-                                             AND p.id < o.id
-                                             AND p.state IN ('pending', 'sending', 'ambiguous'))
-                         FOR UPDATE SKIP LOCKED)",
-            &[&id, &lease_until, &self.replica(), &now],
+            held!(
+                "UPDATE outbox SET state = 'sent', provider_id = $4, segments = COALESCE($5, segments),
+                        lease_until = NULL, error = NULL, updated_at = $6"
+            ),
+            &[
+                &claim.id,
+                &claim.attempt,
+                &self.replica(),
+                &provider_id,
+                &segments,
+                &self.server_now(),
+            ],
         )?;
         Ok(changed == 1)
     }
 
-    fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
-        let segments = segments.map(i64::from);
-        self.exec(
-            "UPDATE outbox SET state = 'sent', provider_id = $2, segments = COALESCE($3, segments),
-                               lease_until = NULL, error = NULL, updated_at = $4 WHERE id = $1",
-            &[&id, &provider_id, &segments, &now_ms()],
-        )?;
-        Ok(())
-    }
-
     fn mark_retry(
         &self,
-        id: i64,
+        claim: PartClaim,
         next_attempt_at: Millis,
         error: &str,
         code: Option<i64>,
-    ) -> Result<()> {
-        self.exec(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = $2, error = $3, error_code = $4,
-                               lease_until = NULL, updated_at = $5 WHERE id = $1",
-            &[&id, &next_attempt_at, &error, &code, &now_ms()],
+    ) -> Result<bool> {
+        let changed = self.exec(
+            held!(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = $4, error = $5,
+                        error_code = $6, lease_until = NULL, updated_at = $7"
+            ),
+            &[
+                &claim.id,
+                &claim.attempt,
+                &self.replica(),
+                &next_attempt_at,
+                &error,
+                &code,
+                &self.server_now(),
+            ],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
-    fn mark_final(&self, id: i64, state: PartState, error: &str, code: Option<i64>) -> Result<()> {
-        self.exec(
-            "UPDATE outbox SET state = $2, error = $3, error_code = $4, lease_until = NULL, updated_at = $5
-             WHERE id = $1",
-            &[&id, &state.as_str(), &error, &code, &now_ms()],
+    fn mark_final(
+        &self,
+        claim: PartClaim,
+        state: PartState,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<bool> {
+        let changed = self.exec(
+            held!(
+                "UPDATE outbox SET state = $4, error = $5, error_code = $6, lease_until = NULL,
+                        updated_at = $7"
+            ),
+            &[
+                &claim.id,
+                &claim.attempt,
+                &self.replica(),
+                &state.as_str(),
+                &error,
+                &code,
+                &self.server_now(),
+            ],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
-    fn expire_leases(&self, now: Millis) -> Result<usize> {
+    fn expire_leases(&self) -> Result<usize> {
         // A part is taken back when its lease ran out, or when the gateway holding it stopped
-        // (no heartbeat for a while): a gateway killed mid-send is noticed in seconds.
+        // (no heartbeat for a while): a gateway killed mid-send is noticed in seconds. Both
+        // on the server's clock.
         let expired = self.exec(
-            "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = $1,
-                    reconcile_at = $1, error = 'interrupted while sending: outcome unknown'
-             WHERE state = 'sending'
-               AND (lease_until IS NULL OR lease_until < $1 OR claimed_by IS NULL
-                    OR (claimed_by <> $2
-                        AND claimed_by NOT IN (SELECT name FROM replicas WHERE seen_at >= $3)))",
-            &[&now, &self.replica(), &(now - REPLICA_STALE_MS)],
+            concat!(
+                "UPDATE outbox SET state = 'ambiguous', lease_until = NULL, updated_at = ",
+                db_now!(),
+                ", reconcile_at = ",
+                db_now!(),
+                ", error = 'interrupted while sending: outcome unknown'
+                 WHERE state = 'sending'
+                   AND (lease_until IS NULL OR lease_until < ",
+                db_now!(),
+                " OR claimed_by IS NULL
+                        OR (claimed_by <> $1 AND claimed_by NOT IN ",
+                alive!("$2"),
+                "))"
+            ),
+            &[&self.replica(), &REPLICA_STALE_MS],
         )?;
         // A look-up put off by a gateway that stopped while it held it is due at once.
         self.exec(
-            "UPDATE outbox SET reconcile_at = $1, claimed_by = NULL
-             WHERE state = 'ambiguous' AND reconcile_at > $1 AND claimed_by IS NOT NULL
-               AND claimed_by <> $2
-               AND claimed_by NOT IN (SELECT name FROM replicas WHERE seen_at >= $3)",
-            &[&now, &self.replica(), &(now - REPLICA_STALE_MS)],
+            concat!(
+                "UPDATE outbox SET reconcile_at = ",
+                db_now!(),
+                ", claimed_by = NULL
+                 WHERE state = 'ambiguous' AND reconcile_at > ",
+                db_now!(),
+                " AND claimed_by IS NOT NULL AND claimed_by <> $1
+                   AND claimed_by NOT IN ",
+                alive!("$2")
+            ),
+            &[&self.replica(), &REPLICA_STALE_MS],
         )?;
         Ok(expired as usize)
     }
@@ -611,7 +725,7 @@ impl MessageStore for PgStore {
         self.exec(
             "INSERT INTO suppressions (platform, chat, reason, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (platform, chat) DO UPDATE SET reason = EXCLUDED.reason, created_at = EXCLUDED.created_at",
-            &[&platform, &chat, &reason, &now_ms()],
+            &[&platform, &chat, &reason, &self.server_now()],
         )?;
         Ok(())
     }

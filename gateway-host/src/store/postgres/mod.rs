@@ -16,6 +16,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use crate::store::{Result, StoreError};
 
+mod clock;
 mod cron;
 mod delivery;
 mod messages;
@@ -217,6 +218,8 @@ pub struct PgStore {
     replica: String,
     /// When this process connected.
     started_at: i64,
+    /// The server's clock, as read from here.
+    clock: clock::ServerClock,
     /// What is checked of the server's certificate.
     checks: Checks,
     /// Whether the server is on this machine.
@@ -249,16 +252,19 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Config(format!("building the connection pool: {e}")))?;
-        let store = PgStore {
+        let mut store = PgStore {
             pool,
             runtime: Some(runtime),
             home: home.to_string(),
             replica: replica.to_string(),
-            started_at: crate::store::now_ms(),
+            started_at: 0,
+            clock: clock::ServerClock::default(),
             checks: connection.checks,
             local: connection.local,
         };
         store.migrate()?;
+        store.read_clock()?;
+        store.started_at = store.clock.now_us() / 1000;
         Ok(store)
     }
 
@@ -312,6 +318,29 @@ impl PgStore {
     /// When this process connected.
     pub(crate) fn started_at(&self) -> i64 {
         self.started_at
+    }
+
+    /// The server's time now, in store time, as read from here (for what is written, not
+    /// for what decides who holds what: that is compared in the statements themselves).
+    pub(crate) fn server_now(&self) -> crate::store::Millis {
+        self.clock.now_us() / 1000
+    }
+
+    /// The server's clock as read from here.
+    pub(crate) fn clock(&self) -> &clock::ServerClock {
+        &self.clock
+    }
+
+    /// Reads the server's clock, correcting this machine's offset from it.
+    pub(crate) fn read_clock(&self) -> Result<()> {
+        self.block(async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(clock::DB_NOW_US).await?;
+            let sent = crate::store::now_us();
+            let server: i64 = client.query_one(&statement, &[]).await?.try_get(0)?;
+            self.clock.observe(server, sent, crate::store::now_us());
+            Ok(())
+        })
     }
 
     fn migrate(&self) -> Result<()> {

@@ -1,25 +1,48 @@
 //! Heartbeats of the gateways sharing the PostgreSQL database.
 use super::PgStore;
-use crate::store::{Millis, Replica, ReplicaStore, Result, Transport};
+use super::clock::db_now;
+use crate::store::{REPLICA_STALE_MS, Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for PgStore {
-    fn heartbeat(&self, now: Millis) -> Result<()> {
-        self.exec(
-            "INSERT INTO replicas (name, home, started_at, seen_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at",
-            &[&self.replica(), &self.home(), &self.started_at(), &now],
-        )?;
-        Ok(())
+    /// Also corrects this gateway's reading of the server's clock, every few seconds.
+    fn heartbeat(&self) -> Result<()> {
+        self.block(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(concat!(
+                    "INSERT INTO replicas (name, home, started_at, seen_at)
+                     VALUES ($1, $2, $3, ",
+                    db_now!(),
+                    ")
+                     ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at
+                     RETURNING (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+                ))
+                .await?;
+            let sent = crate::store::now_us();
+            let server: i64 = client
+                .query_one(
+                    &statement,
+                    &[&self.replica(), &self.home(), &self.started_at()],
+                )
+                .await?
+                .try_get(0)?;
+            self.clock().observe(server, sent, crate::store::now_us());
+            Ok(())
+        })
     }
 
-    fn replicas(&self, since: Millis) -> Result<Vec<Replica>> {
+    fn replicas(&self) -> Result<Vec<Replica>> {
         self.block(async {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT name, home, started_at, seen_at FROM replicas
-                     WHERE seen_at >= $1 ORDER BY seen_at DESC, name",
-                    &[&since],
+                    concat!(
+                        "SELECT name, home, started_at, seen_at FROM replicas
+                         WHERE seen_at >= ",
+                        db_now!(),
+                        " - $1 ORDER BY seen_at DESC, name"
+                    ),
+                    &[&REPLICA_STALE_MS],
                 )
                 .await?;
             Ok(rows
@@ -32,6 +55,10 @@ impl ReplicaStore for PgStore {
                 })
                 .collect())
         })
+    }
+
+    fn now_us(&self) -> i64 {
+        self.clock().now_us()
     }
 
     fn leave(&self) -> Result<()> {

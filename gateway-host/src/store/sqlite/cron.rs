@@ -124,18 +124,31 @@ impl CronStore for SqliteStore {
         status: RunStatus,
         output: &str,
         deliveries: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.prepare_cached("UPDATE cron_runs SET ended_at = ?2, status = ?3, output = ?4, deliveries = ?5 WHERE id = ?1")?.execute(params![run_id, now_ms(), status.as_str(), output, deliveries],
-        )?;
+        let ended = tx
+            .prepare_cached(
+                "UPDATE cron_runs SET ended_at = ?2, status = ?3, output = ?4, deliveries = ?5
+                 WHERE id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![
+                run_id,
+                now_ms(),
+                status.as_str(),
+                output,
+                deliveries
+            ])?;
+        if ended == 0 {
+            return Ok(false);
+        }
         tx.prepare_cached(
             "UPDATE cron_jobs SET last_status = ?2
              WHERE id = (SELECT job_id FROM cron_runs WHERE id = ?1)",
         )?
         .execute(params![run_id, status.as_str()])?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     fn interrupt_unfinished_runs(&self) -> Result<usize> {

@@ -2,10 +2,10 @@
 use platform_api::DeliveryStatus;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteStore, part_row};
+use super::{SqliteStore, held, part_row};
 use crate::store::{
-    DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxRow, PartState,
-    Reconcilable, Result, Retried, now_ms,
+    DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxRow, PartClaim,
+    PartState, Reconcilable, Result, Retried, now_ms,
 };
 
 const ROW_COLUMNS: &str = "o.id, o.platform, o.chat, o.part_index, o.part_count, o.state, d.status,
@@ -33,14 +33,27 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 impl DeliveryStore for SqliteStore {
-    fn mark_ambiguous(&self, id: i64, error: &str, reconcile_at: Option<Millis>) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE outbox SET state = 'ambiguous', error = ?2, error_code = NULL,
-                 lease_until = NULL, reconcile_at = ?3, updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![id, error, reconcile_at, now_ms()])?;
-        Ok(())
+    fn mark_ambiguous(
+        &self,
+        claim: PartClaim,
+        error: &str,
+        reconcile_at: Option<Millis>,
+    ) -> Result<bool> {
+        let changed = self
+            .conn()
+            .prepare_cached(&held(
+                "UPDATE outbox SET state = 'ambiguous', error = ?4, error_code = NULL,
+                        lease_until = NULL, reconcile_at = ?5, updated_at = ?6",
+            ))?
+            .execute(params![
+                claim.id,
+                claim.attempt,
+                std::process::id(),
+                error,
+                reconcile_at,
+                now_ms()
+            ])?;
+        Ok(changed == 1)
     }
 
     fn reconcilable(&self, now: Millis, limit: usize) -> Result<Vec<Reconcilable>> {
@@ -81,28 +94,41 @@ impl DeliveryStore for SqliteStore {
             .is_some())
     }
 
-    fn reconcile_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<bool> {
+    fn reconcile_sent(
+        &self,
+        id: i64,
+        held: Millis,
+        provider_id: &str,
+        segments: Option<u32>,
+    ) -> Result<bool> {
         let changed = self
             .conn()
             .prepare_cached(
-                "UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
-                 reconcile_at = NULL, error = NULL, updated_at = ?4
-                 WHERE id = ?1 AND state = 'ambiguous'",
+                "UPDATE outbox SET state = 'sent', provider_id = ?4, segments = COALESCE(?5, segments),
+                 reconcile_at = NULL, error = NULL, updated_at = ?6
+                 WHERE id = ?1 AND state = 'ambiguous' AND reconcile_at = ?2 AND claimed_by = ?3",
             )?
-            .execute(params![id, provider_id, segments, now_ms()])?;
+            .execute(params![
+                id,
+                held,
+                std::process::id(),
+                provider_id,
+                segments,
+                now_ms()
+            ])?;
         Ok(changed == 1)
     }
 
-    fn reconcile_unsent(&self, id: i64) -> Result<bool> {
+    fn reconcile_unsent(&self, id: i64, held: Millis) -> Result<bool> {
         let now = now_ms();
         let changed = self
             .conn()
             .prepare_cached(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, reconcile_at = NULL,
-                 error = 'not found at the provider after an unknown outcome: sent again', updated_at = ?2
-                 WHERE id = ?1 AND state = 'ambiguous'",
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, reconcile_at = NULL,
+                 error = 'not found at the provider after an unknown outcome: sent again', updated_at = ?4
+                 WHERE id = ?1 AND state = 'ambiguous' AND reconcile_at = ?2 AND claimed_by = ?3",
             )?
-            .execute(params![id, now])?;
+            .execute(params![id, held, std::process::id(), now])?;
         Ok(changed == 1)
     }
 

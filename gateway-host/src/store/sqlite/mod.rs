@@ -9,8 +9,8 @@ use platform_api::{Accepted, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::{
-    MessageStore, Millis, OutboxPart, PartState, Result, StoredInbound, TurnCommit, control_str,
-    journal, now_ms, parse_control, to_ms,
+    MessageStore, Millis, OutboxPart, PartClaim, PartState, Result, StoredInbound, TurnCommit,
+    control_str, journal, now_ms, parse_control, to_ms,
 };
 
 mod cron;
@@ -183,6 +183,12 @@ fn inbound_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInbound> {
 
 /// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
 /// segments, part index, part count, attempts).
+/// `update` of an outgoing part, made only while the claim it names (?1 the part, ?2 the
+/// attempt, ?3 this process) still holds it: a sender that lost the part changes nothing.
+pub(super) fn held(update: &str) -> String {
+    format!("{update} WHERE id = ?1 AND state = 'sending' AND attempts = ?2 AND claimed_by = ?3")
+}
+
 pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
     Ok(OutboxPart {
         id: r.get(0)?,
@@ -575,7 +581,7 @@ impl MessageStore for SqliteStore {
     }
 
     /// One gateway per SQLite database: its dispatcher alone runs the turns.
-    fn claim_conversation(&self, _platform: &str, _chat: &str, _until: Millis) -> Result<bool> {
+    fn claim_conversation(&self, _platform: &str, _chat: &str, _lease: Duration) -> Result<bool> {
         Ok(true)
     }
 
@@ -620,42 +626,98 @@ impl MessageStore for SqliteStore {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn claim(&self, id: i64, lease_until: Millis) -> Result<bool> {
-        let changed = self.conn().prepare_cached("UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3, attempts = attempts + 1,
-                               updated_at = ?4, attempted_at = ?4
-             WHERE id = ?1 AND state = 'pending'")?.execute(params![id, lease_until, std::process::id(), now_ms()],
-        )?;
-        Ok(changed == 1)
+    fn claim(&self, id: i64, lease: Duration) -> Result<Option<PartClaim>> {
+        let now = now_ms();
+        let lease_until = now + lease.as_millis() as i64;
+        let attempt: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "UPDATE outbox SET state = 'sending', lease_until = ?2, claimed_by = ?3,
+                        attempts = attempts + 1, updated_at = ?4, attempted_at = ?4
+                 WHERE id = ?1 AND state = 'pending' RETURNING attempts",
+            )?
+            .query_row(params![id, lease_until, std::process::id(), now], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(attempt.map(|attempt| PartClaim { id, attempt }))
     }
 
-    fn mark_sent(&self, id: i64, provider_id: &str, segments: Option<u32>) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = 'sent', provider_id = ?2, segments = COALESCE(?3, segments),
-                               lease_until = NULL, error = NULL, updated_at = ?4 WHERE id = ?1")?.execute(params![id, provider_id, segments, now_ms()],
-        )?;
-        Ok(())
+    fn mark_sent(
+        &self,
+        claim: PartClaim,
+        provider_id: &str,
+        segments: Option<u32>,
+    ) -> Result<bool> {
+        let changed = self
+            .conn()
+            .prepare_cached(&held(
+                "UPDATE outbox SET state = 'sent', provider_id = ?4, segments = COALESCE(?5, segments),
+                        lease_until = NULL, error = NULL, updated_at = ?6",
+            ))?
+            .execute(params![
+                claim.id,
+                claim.attempt,
+                std::process::id(),
+                provider_id,
+                segments,
+                now_ms()
+            ])?;
+        Ok(changed == 1)
     }
 
     fn mark_retry(
         &self,
-        id: i64,
+        claim: PartClaim,
         next_attempt_at: Millis,
         error: &str,
         code: Option<i64>,
-    ) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = 'pending', next_attempt_at = ?2, error = ?3, error_code = ?4,
-                               lease_until = NULL, updated_at = ?5 WHERE id = ?1")?.execute(params![id, next_attempt_at, error, code, now_ms()],
-        )?;
-        Ok(())
+    ) -> Result<bool> {
+        let changed = self
+            .conn()
+            .prepare_cached(&held(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, error = ?5, error_code = ?6,
+                        lease_until = NULL, updated_at = ?7",
+            ))?
+            .execute(params![
+                claim.id,
+                claim.attempt,
+                std::process::id(),
+                next_attempt_at,
+                error,
+                code,
+                now_ms()
+            ])?;
+        Ok(changed == 1)
     }
 
-    fn mark_final(&self, id: i64, state: PartState, error: &str, code: Option<i64>) -> Result<()> {
-        self.conn().prepare_cached("UPDATE outbox SET state = ?2, error = ?3, error_code = ?4, lease_until = NULL, updated_at = ?5
-             WHERE id = ?1")?.execute(params![id, state.as_str(), error, code, now_ms()],
-        )?;
-        Ok(())
+    fn mark_final(
+        &self,
+        claim: PartClaim,
+        state: PartState,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<bool> {
+        let changed = self
+            .conn()
+            .prepare_cached(&held(
+                "UPDATE outbox SET state = ?4, error = ?5, error_code = ?6, lease_until = NULL,
+                        updated_at = ?7",
+            ))?
+            .execute(params![
+                claim.id,
+                claim.attempt,
+                std::process::id(),
+                state.as_str(),
+                error,
+                code,
+                now_ms()
+            ])?;
+        Ok(changed == 1)
     }
 
-    fn expire_leases(&self, now: Millis) -> Result<usize> {
+    fn expire_leases(&self) -> Result<usize> {
+        let now = now_ms();
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, claimed_by, lease_until FROM outbox WHERE state = 'sending'",

@@ -1,14 +1,19 @@
 //! One gateway per SQLite database: no heartbeats to keep.
 use super::SqliteStore;
-use crate::store::{Millis, Replica, ReplicaStore, Result, Transport};
+use crate::store::{Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for SqliteStore {
-    fn heartbeat(&self, _now: Millis) -> Result<()> {
+    fn heartbeat(&self) -> Result<()> {
         Ok(())
     }
 
-    fn replicas(&self, _since: Millis) -> Result<Vec<Replica>> {
+    fn replicas(&self) -> Result<Vec<Replica>> {
         Ok(Vec::new())
+    }
+
+    /// The database is a file of this machine: its time is this machine's.
+    fn now_us(&self) -> i64 {
+        crate::store::now_us()
     }
 
     fn leave(&self) -> Result<()> {

@@ -50,18 +50,26 @@ fn cron_runs_are_recorded_paused_jobs_wait_and_removal_cascades() {
         assert!(!store.set_job_paused(id + 1, true, None).unwrap());
 
         let run = store.start_job_run(id, "manual").unwrap();
-        store
-            .finish_job_run(run, RunStatus::Silent, "[SILENT] nothing new", "[]")
-            .unwrap();
-        store.heartbeat(now_ms()).unwrap();
+        assert!(
+            store
+                .finish_job_run(run, RunStatus::Silent, "[SILENT] nothing new", "[]")
+                .unwrap()
+        );
+        store.heartbeat().unwrap();
         let unfinished = store.start_job_run(id, "schedule").unwrap();
         if let Some(other) = backend.open_replica("replica-b") {
             // The gateway running it is alive: its run is its own to end.
             assert_eq!(other.interrupt_unfinished_runs().unwrap(), 0);
         }
         // It stops without a word: once its heartbeat is stale its run was cut off.
-        store.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
+        backend.stall(super::FIRST_REPLICA);
         assert_eq!(store.interrupt_unfinished_runs().unwrap(), 1);
+        // When it finishes after all, the run stays as the others left it.
+        assert!(
+            !store
+                .finish_job_run(unfinished, RunStatus::Ok, "late", "[]")
+                .unwrap()
+        );
         let job = store.job(id).unwrap().unwrap();
         assert_eq!(job.last_status.as_deref(), Some("interrupted"));
         assert!(unfinished > run);
@@ -80,7 +88,7 @@ fn part_outcomes_report_provider_ids() {
             .unwrap();
         let pending = store.part_outcome(ids[0]).unwrap().unwrap();
         assert_eq!(pending.state, PartState::Pending);
-        store.mark_sent(ids[0], "SM1", Some(1)).unwrap();
+        super::send(&store, ids[0], "SM1", Some(1));
         let sent = store.part_outcome(ids[0]).unwrap().unwrap();
         assert_eq!(sent.provider_id.as_deref(), Some("SM1"));
         assert_eq!(store.part_outcome(ids[0] + 1).unwrap(), None);

@@ -2,7 +2,7 @@
 
 use platform_api::{DeliveryStatus, Part};
 
-use super::backends;
+use super::{LEASE, backends, send};
 use crate::store::*;
 
 fn status(sid: &str, word: &str, code: Option<i64>) -> DeliveryStatus {
@@ -23,7 +23,7 @@ fn statuses_only_move_forward_and_repeats_change_nothing() {
         let ids = store
             .enqueue("sms", "+15550001111", &[Part::plain("x")], "reply")
             .unwrap();
-        store.mark_sent(ids[0], "SM1", Some(1)).unwrap();
+        send(&store, ids[0], "SM1", Some(1));
         assert!(
             store
                 .record_delivery(&status("SM1", "queued", None))
@@ -66,7 +66,7 @@ fn statuses_only_move_forward_and_repeats_change_nothing() {
         let late = store
             .enqueue("sms", "+15550001111", &[Part::plain("y")], "reply")
             .unwrap();
-        store.mark_sent(late[0], "SM2", None).unwrap();
+        send(&store, late[0], "SM2", None);
         assert_eq!(
             store
                 .last_reply("sms", "+15550001111")
@@ -97,31 +97,38 @@ fn ambiguous_parts_hold_their_chat_until_looked_up_and_settle_once() {
                 "reply",
             )
             .unwrap();
-        assert!(store.claim(ids[0], now_ms() + 60_000).unwrap());
-        store
-            .mark_ambiguous(ids[0], "timed out", Some(1000))
-            .unwrap();
+        let claim = store.claim(ids[0], LEASE).unwrap().unwrap();
+        assert!(
+            store
+                .mark_ambiguous(claim, "timed out", Some(1000))
+                .unwrap()
+        );
         assert!(
             store.due_parts(now_ms(), 10).unwrap().is_empty(),
             "part 2 waits for part 1"
         );
         let due = store.reconcilable(now_ms(), 10).unwrap();
         assert_eq!(due.len(), 1);
+        let held = now_ms() + 60_000;
         assert!(
             store
-                .reschedule_reconcile(ids[0], 1000, Some(now_ms() + 60_000))
+                .reschedule_reconcile(ids[0], 1000, Some(held))
                 .unwrap()
         );
         assert!(
             !store.reschedule_reconcile(ids[0], 1000, Some(5)).unwrap(),
             "claimed once"
         );
-        assert!(store.reconcile_unsent(ids[0]).unwrap());
-        assert!(!store.reconcile_unsent(ids[0]).unwrap());
+        assert!(
+            !store.reconcile_unsent(ids[0], held + 1).unwrap(),
+            "only the look-up's holder settles it"
+        );
+        assert!(store.reconcile_unsent(ids[0], held).unwrap());
+        assert!(!store.reconcile_unsent(ids[0], held).unwrap());
         assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[0]);
         // Ambiguous for good (no look-up possible): the chat goes on.
-        assert!(store.claim(ids[0], now_ms() + 60_000).unwrap());
-        store.mark_ambiguous(ids[0], "timed out", None).unwrap();
+        let claim = store.claim(ids[0], LEASE).unwrap().unwrap();
+        assert!(store.mark_ambiguous(claim, "timed out", None).unwrap());
         assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[1]);
         assert_eq!(store.retry_part(ids[0]).unwrap(), Retried::Queued);
         assert_eq!(
@@ -129,9 +136,10 @@ fn ambiguous_parts_hold_their_chat_until_looked_up_and_settle_once() {
             Retried::NotRetryable(PartState::Pending)
         );
         assert_eq!(store.retry_part(999).unwrap(), Retried::Missing);
-        assert!(store.claim(ids[0], now_ms() + 60_000).unwrap());
-        store.mark_ambiguous(ids[0], "timed out", Some(1)).unwrap();
-        assert!(store.reconcile_sent(ids[0], "SM9", Some(1)).unwrap());
+        let claim = store.claim(ids[0], LEASE).unwrap().unwrap();
+        assert!(store.mark_ambiguous(claim, "timed out", Some(1)).unwrap());
+        assert!(store.reschedule_reconcile(ids[0], 1, Some(held)).unwrap());
+        assert!(store.reconcile_sent(ids[0], held, "SM9", Some(1)).unwrap());
         assert!(store.provider_id_known("sms", "SM9").unwrap());
         assert_eq!(store.part_state(ids[0]).unwrap(), Some(PartState::Sent));
     }

@@ -1,9 +1,9 @@
 //! Inbound, conversations, the outbox and suppression, against every backend.
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use platform_api::{Accepted, Inbound, Part};
 
-use super::backends;
+use super::{FIRST_REPLICA, LEASE, backends};
 use crate::store::*;
 
 /// An inbound SMS from one test sender.
@@ -129,6 +129,11 @@ fn turns_commit_history_parts_and_inbound_together() {
         store.insert_inbound(&inbound("SM1", "hi")).unwrap();
         let pending = store.pending_inbound(100).unwrap();
         let parts = vec![Part::plain("one"), Part::plain("two")];
+        assert!(
+            store
+                .claim_conversation("sms", "+15550001111", LEASE)
+                .unwrap()
+        );
         let ids = store
             .commit_turn(&TurnCommit {
                 platform: "sms",
@@ -146,10 +151,11 @@ fn turns_commit_history_parts_and_inbound_together() {
         // Only the first part of the chat is due; the second waits for it.
         let due = store.due_parts(now_ms(), 10).unwrap();
         assert_eq!(due.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
-        assert!(store.claim(ids[0], now_ms() + 1000).unwrap());
-        assert!(!store.claim(ids[0], now_ms() + 1000).unwrap());
+        let claim = store.claim(ids[0], LEASE).unwrap().unwrap();
+        assert_eq!(claim.attempt, 1);
+        assert!(store.claim(ids[0], LEASE).unwrap().is_none());
         assert!(store.due_parts(now_ms(), 10).unwrap().is_empty());
-        store.mark_sent(ids[0], "SM-out", Some(1)).unwrap();
+        assert!(store.mark_sent(claim, "SM-out", Some(1)).unwrap());
         assert_eq!(store.due_parts(now_ms(), 10).unwrap()[0].id, ids[1]);
         store.reset_conversation("sms", "+15550001111").unwrap();
         assert!(store.history("sms", "+15550001111", 10).unwrap().is_empty());
@@ -163,8 +169,9 @@ fn expired_leases_become_ambiguous_not_resent() {
         let ids = store
             .enqueue("sms", "+15550001111", &[Part::plain("x")], "send")
             .unwrap();
-        assert!(store.claim(ids[0], now_ms() - 1).unwrap());
-        assert_eq!(store.expire_leases(now_ms()).unwrap(), 1);
+        assert!(store.claim(ids[0], Duration::ZERO).unwrap().is_some());
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(store.expire_leases().unwrap(), 1);
         assert_eq!(
             store.part_state(ids[0]).unwrap(),
             Some(PartState::Ambiguous)
@@ -182,6 +189,11 @@ fn a_turn_whose_messages_were_answered_meanwhile_records_nothing() {
         let ids = pending_ids(&store);
         store.mark_inbound(&ids[1..], "cancelled").unwrap();
         let parts = [Part::plain("reply")];
+        assert!(
+            store
+                .claim_conversation("sms", "+15550001111", LEASE)
+                .unwrap()
+        );
         let commit = TurnCommit {
             platform: "sms",
             chat: "+15550001111",
@@ -211,33 +223,30 @@ fn a_turn_whose_messages_were_answered_meanwhile_records_nothing() {
 fn one_gateway_at_a_time_holds_a_conversation() {
     for backend in backends() {
         let a = backend.open();
-        let later = now_ms() + 60_000;
-        assert!(a.claim_conversation("sms", "+15550001111", later).unwrap());
-        assert!(
-            a.claim_conversation("sms", "+15550001111", later + 1)
-                .unwrap()
-        );
+        assert!(a.claim_conversation("sms", "+15550001111", LEASE).unwrap());
+        assert!(a.claim_conversation("sms", "+15550001111", LEASE).unwrap());
         let Some(b) = backend.open_replica("replica-b") else {
             continue;
         };
-        a.heartbeat(now_ms()).unwrap();
-        b.heartbeat(now_ms()).unwrap();
-        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
-        assert!(b.claim_conversation("sms", "+15550002222", later).unwrap());
+        a.heartbeat().unwrap();
+        b.heartbeat().unwrap();
+        assert!(!b.claim_conversation("sms", "+15550001111", LEASE).unwrap());
+        assert!(b.claim_conversation("sms", "+15550002222", LEASE).unwrap());
         // Only the holder gives it back.
         b.release_conversation("sms", "+15550001111").unwrap();
-        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
+        assert!(!b.claim_conversation("sms", "+15550001111", LEASE).unwrap());
         a.release_conversation("sms", "+15550001111").unwrap();
         assert!(
-            b.claim_conversation("sms", "+15550001111", now_ms() - 1)
+            b.claim_conversation("sms", "+15550001111", Duration::ZERO)
                 .unwrap()
         );
-        // A hold that lapsed is taken over.
-        assert!(a.claim_conversation("sms", "+15550001111", later).unwrap());
-        assert!(!b.claim_conversation("sms", "+15550001111", later).unwrap());
+        // A hold that lapsed (on the database's clock) is taken over.
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(a.claim_conversation("sms", "+15550001111", LEASE).unwrap());
+        assert!(!b.claim_conversation("sms", "+15550001111", LEASE).unwrap());
         // So is one whose gateway stopped: no heartbeat for a while.
-        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
-        assert!(b.claim_conversation("sms", "+15550001111", later).unwrap());
+        backend.stall(FIRST_REPLICA);
+        assert!(b.claim_conversation("sms", "+15550001111", LEASE).unwrap());
     }
 }
 
@@ -248,32 +257,32 @@ fn a_look_up_held_by_a_stopped_gateway_is_due_at_once() {
         let Some(b) = backend.open_replica("replica-b") else {
             continue;
         };
-        a.heartbeat(now_ms()).unwrap();
-        b.heartbeat(now_ms()).unwrap();
+        a.heartbeat().unwrap();
+        b.heartbeat().unwrap();
         let ids = a
             .enqueue("sms", "+15550001111", &[Part::plain("hi")], "reply")
             .unwrap();
-        assert!(a.claim(ids[0], now_ms() + 60_000).unwrap());
-        let due = now_ms();
-        a.mark_ambiguous(ids[0], "no answer", Some(due)).unwrap();
+        let claim = a.claim(ids[0], LEASE).unwrap().unwrap();
+        let due = a.now();
+        assert!(a.mark_ambiguous(claim, "no answer", Some(due)).unwrap());
         // a takes the look-up for two minutes, then stops without a word.
         assert!(
             a.reschedule_reconcile(ids[0], due, Some(due + 120_000))
                 .unwrap()
         );
         assert!(
-            b.reconcilable(now_ms(), 10).unwrap().is_empty(),
+            b.reconcilable(b.now(), 10).unwrap().is_empty(),
             "a holds it"
         );
-        b.expire_leases(now_ms()).unwrap();
+        b.expire_leases().unwrap();
         assert!(
-            b.reconcilable(now_ms(), 10).unwrap().is_empty(),
+            b.reconcilable(b.now(), 10).unwrap().is_empty(),
             "a is alive"
         );
-        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
-        b.expire_leases(now_ms()).unwrap();
+        backend.stall(FIRST_REPLICA);
+        b.expire_leases().unwrap();
         let due: Vec<i64> = b
-            .reconcilable(now_ms(), 10)
+            .reconcilable(b.now() + 1_000, 10)
             .unwrap()
             .into_iter()
             .map(|r| r.part.id)
@@ -289,33 +298,95 @@ fn a_stopped_gateways_parts_are_taken_back_by_the_others() {
         let Some(b) = backend.open_replica("replica-b") else {
             continue;
         };
-        a.heartbeat(now_ms()).unwrap();
-        b.heartbeat(now_ms()).unwrap();
+        a.heartbeat().unwrap();
+        b.heartbeat().unwrap();
         let ids = a
             .enqueue("sms", "+15550001111", &[Part::plain("hi")], "reply")
             .unwrap();
-        assert!(a.claim(ids[0], now_ms() + 60_000).unwrap());
-        assert_eq!(b.expire_leases(now_ms()).unwrap(), 0, "a is alive");
-        let live: Vec<String> = b
-            .replicas(now_ms() - REPLICA_STALE_MS)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.home)
-            .collect();
+        assert!(a.claim(ids[0], LEASE).unwrap().is_some());
+        assert_eq!(b.expire_leases().unwrap(), 0, "a is alive");
+        let live: Vec<String> = b.replicas().unwrap().into_iter().map(|r| r.home).collect();
         assert_eq!(live.len(), 2, "{live:?}");
         assert!(live.contains(&"replica-b".to_string()));
         // a stops without a word: once its heartbeat is stale, b takes the part back as
         // ambiguous (to be looked up, never sent blindly).
-        a.heartbeat(now_ms() - REPLICA_STALE_MS - 1000).unwrap();
-        assert_eq!(b.expire_leases(now_ms()).unwrap(), 1);
+        backend.stall(FIRST_REPLICA);
+        assert_eq!(b.expire_leases().unwrap(), 1);
         assert_eq!(b.part_state(ids[0]).unwrap(), Some(PartState::Ambiguous));
-        assert_eq!(b.replicas(now_ms() - REPLICA_STALE_MS).unwrap().len(), 1);
+        assert_eq!(b.replicas().unwrap().len(), 1);
         b.leave().unwrap();
+        assert!(b.replicas().unwrap().iter().all(|r| r.home != "replica-b"));
+    }
+}
+
+#[test]
+fn a_late_write_from_a_lost_claim_changes_nothing() {
+    for backend in backends() {
+        let a = backend.open();
+        let ids = a
+            .enqueue(
+                "sms",
+                "+15550001111",
+                &[Part::plain("one"), Part::plain("two")],
+                "reply",
+            )
+            .unwrap();
+        // a claims the first part, then pauses past its lease: the part is taken back as
+        // ambiguous, found unsent by a look-up and claimed again.
+        let stale = a.claim(ids[0], Duration::ZERO).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(a.expire_leases().unwrap(), 1);
+        let held = a.now() + 60_000;
+        // Due now on the database's clock, which this reading of it may trail by a moment.
+        let due = a.reconcilable(a.now() + 1_000, 10).unwrap()[0].reconcile_at;
+        assert!(a.reschedule_reconcile(ids[0], due, Some(held)).unwrap());
+        assert!(a.reconcile_unsent(ids[0], held).unwrap());
+        let fresh = a.claim(ids[0], LEASE).unwrap().unwrap();
+        assert_ne!(fresh, stale);
+        // The paused sender wakes up: none of its writes lands on the new claim.
+        assert!(!a.mark_sent(stale, "SM-late", Some(1)).unwrap());
+        assert!(!a.mark_retry(stale, 0, "late", None).unwrap());
         assert!(
-            b.replicas(now_ms() - REPLICA_STALE_MS)
+            !a.mark_final(stale, PartState::Failed, "late", None)
                 .unwrap()
-                .iter()
-                .all(|r| r.home != "replica-b")
         );
+        assert!(!a.mark_ambiguous(stale, "late", Some(0)).unwrap());
+        assert_eq!(a.part_state(ids[0]).unwrap(), Some(PartState::Sending));
+        assert!(!a.provider_id_known("sms", "SM-late").unwrap());
+        // The holder's own write lands.
+        assert!(a.mark_sent(fresh, "SM-new", Some(1)).unwrap());
+        assert_eq!(a.part_state(ids[0]).unwrap(), Some(PartState::Sent));
+        assert!(
+            !a.mark_final(fresh, PartState::Failed, "twice", None)
+                .unwrap()
+        );
+        assert_eq!(a.part_state(ids[0]).unwrap(), Some(PartState::Sent));
+
+        // A conversation's turn commits only while its gateway holds the conversation.
+        let Some(b) = backend.open_replica("replica-b") else {
+            continue;
+        };
+        a.heartbeat().unwrap();
+        b.heartbeat().unwrap();
+        a.insert_inbound(&inbound("SM1", "hi")).unwrap();
+        let pending = pending_ids(&a);
+        assert!(a.claim_conversation("sms", "+15550001111", LEASE).unwrap());
+        backend.stall(FIRST_REPLICA);
+        assert!(b.claim_conversation("sms", "+15550001111", LEASE).unwrap());
+        let parts = [Part::plain("late reply")];
+        let late = TurnCommit {
+            platform: "sms",
+            chat: "+15550001111",
+            inbound_ids: &pending,
+            user: Some("hi"),
+            assistant: Some("late reply"),
+            parts: &parts,
+            origin: "reply",
+        };
+        let err = a.commit_turn(&late).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(pending_ids(&b), pending, "the message still waits for b");
+        assert!(b.history("sms", "+15550001111", 10).unwrap().is_empty());
+        assert!(b.commit_turn(&late).is_ok());
     }
 }

@@ -6,8 +6,9 @@
 //! create schemas in (each test gets a schema of its own, dropped afterwards). Without it the
 //! suite says so and runs SQLite alone, except in CI (`CI` set), where that is a failure.
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::Store;
+use super::{REPLICA_STALE_MS, Store};
 
 mod cron;
 mod delivery;
@@ -41,7 +42,7 @@ impl TestBackend {
         let opened = match &self.place {
             Place::Sqlite { path, .. } => Store::open(path),
             Place::Postgres { url, schema } => {
-                Store::postgres(&with_search_path(url, schema), "test-home", "test-replica")
+                Store::postgres(&with_search_path(url, schema), "test-home", FIRST_REPLICA)
             }
         };
         opened.unwrap_or_else(|e| panic!("opening {}: {e}", self.name))
@@ -64,6 +65,38 @@ impl TestBackend {
         match &self.place {
             Place::Postgres { url, schema } => Some(with_search_path(url, schema)),
             Place::Sqlite { .. } => None,
+        }
+    }
+}
+
+/// The name [`TestBackend::open`] gives its gateway among those sharing the database.
+pub(crate) const FIRST_REPLICA: &str = "test-replica";
+
+/// A sender's lease in the tests: longer than any test.
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
+
+/// Claims a part and records it sent, as a sender does.
+pub(crate) fn send(store: &Store, id: i64, provider_id: &str, segments: Option<u32>) {
+    let claim = store
+        .claim(id, LEASE)
+        .unwrap()
+        .expect("the part can be claimed");
+    assert!(store.mark_sent(claim, provider_id, segments).unwrap());
+}
+
+impl TestBackend {
+    /// Makes the gateway named `replica` look stopped to the others sharing the database: its
+    /// last heartbeat as old as the server's clock counts stale. Nothing for a backend only
+    /// one gateway uses.
+    pub fn stall(&self, replica: &str) {
+        if let Some(url) = self.postgres_url() {
+            execute(
+                &url,
+                &format!(
+                    "UPDATE replicas SET seen_at = seen_at - {} WHERE name = '{replica}'",
+                    REPLICA_STALE_MS + 1000
+                ),
+            );
         }
     }
 }
