@@ -25,7 +25,8 @@ pub mod metrics;
 pub mod runtime;
 pub mod services;
 pub mod settings;
-pub mod store;
+/// The store is its own crate (`store/`, `hermes-store`); the host names it `store`.
+pub use hermes_store as store;
 
 // Each platform is a crate that registers itself with `inventory`; naming it here keeps the
 // linker from dropping it (and its registration) from the binary.

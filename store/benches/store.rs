@@ -3,8 +3,8 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gateway_host::store::journal::Position;
-use gateway_host::store::{Store, TurnCommit};
+use hermes_store::journal::Position;
+use hermes_store::{Store, TurnCommit};
 use platform_api::{Inbound, Part};
 
 fn inbound(n: u64) -> Inbound {

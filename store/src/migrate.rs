@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use crate::store::{Millis, StoreError, now_ms};
+use crate::{Millis, StoreError, now_ms};
 
 /// Rows sent to PostgreSQL per statement: few round trips for a large home, while one batch
 /// of long turns still fits comfortably in memory.
@@ -317,7 +317,7 @@ pub fn copy(source: &Path, url: &str) -> Result<Copied, MigrateError> {
     sqlite.busy_timeout(Duration::from_secs(5))?;
     let snapshot = sqlite.unchecked_transaction()?;
 
-    let target = crate::store::postgres::connection(url)?;
+    let target = crate::postgres::connection(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -499,7 +499,7 @@ impl Values {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, suite};
+    use crate::{Store, suite};
 
     /// SQLite tables left behind on purpose: the journal position describes one file in one
     /// home.

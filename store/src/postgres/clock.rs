@@ -31,7 +31,7 @@ pub(crate) struct ServerClock {
 impl ServerClock {
     /// The server's time now, as this machine's clock corrected by the last offset measured.
     pub(crate) fn now_us(&self) -> i64 {
-        crate::store::now_us() + self.offset_us.load(Ordering::Relaxed)
+        crate::now_us() + self.offset_us.load(Ordering::Relaxed)
     }
 
     /// Records the server's time `server_us`, read by a query sent at `sent_us` and answered
@@ -56,7 +56,7 @@ mod tests {
             1_000_000_000,
             1_000_004_000,
         );
-        let local = crate::store::now_us();
+        let local = crate::now_us();
         let read = clock.now_us();
         assert!(
             (read - (local - 45_000_000)).abs() < 1_000_000,

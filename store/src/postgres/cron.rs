@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::PgStore;
 use super::messages::alive;
-use crate::store::{
+use crate::{
     CronStore, Job, JobKind, Millis, NewJob, PartOutcome, PartState, REPLICA_STALE_MS, Result,
     RunStatus,
 };

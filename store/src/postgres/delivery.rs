@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 
 use super::PgStore;
 use super::messages::{held, part_row};
-use crate::store::{
+use crate::{
     DeliveryStore, DeliverySummary, Millis, OutboxFilter, OutboxRow, PartClaim, PartState,
     Reconcilable, Result, Retried,
 };

@@ -1,6 +1,6 @@
 //! Inbound messages, the journal's import position, conversations, the outbox and the
 //! suppression list, in PostgreSQL.
-use crate::store::StoreError;
+use crate::StoreError;
 use platform_api::{Accepted, Inbound, Part};
 use tokio_postgres::Row;
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::PgStore;
 use super::clock::db_now;
-use crate::store::{
+use crate::{
     MessageStore, Millis, OutboxPart, PartClaim, PartState, REPLICA_STALE_MS, Result,
     StoredInbound, TurnCommit, control_str, journal, parse_control, to_ms,
 };
@@ -19,7 +19,7 @@ macro_rules! alive {
     ($n:literal) => {
         concat!(
             "(SELECT name FROM replicas WHERE seen_at >= ",
-            $crate::store::postgres::clock::db_now!(),
+            $crate::postgres::clock::db_now!(),
             " - ",
             $n,
             ")"

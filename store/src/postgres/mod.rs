@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
-use crate::store::{Result, StoreError};
+use crate::{Result, StoreError};
 
 mod clock;
 mod cron;
@@ -322,7 +322,7 @@ impl PgStore {
 
     /// The server's time now, in store time, as read from here (for what is written, not
     /// for what decides who holds what: that is compared in the statements themselves).
-    pub(crate) fn server_now(&self) -> crate::store::Millis {
+    pub(crate) fn server_now(&self) -> crate::Millis {
         self.clock.now_us() / 1000
     }
 
@@ -336,9 +336,9 @@ impl PgStore {
         self.block(async {
             let client = self.client().await?;
             let statement = client.prepare_cached(clock::DB_NOW_US).await?;
-            let sent = crate::store::now_us();
+            let sent = crate::now_us();
             let server: i64 = client.query_one(&statement, &[]).await?.try_get(0)?;
-            self.clock.observe(server, sent, crate::store::now_us());
+            self.clock.observe(server, sent, crate::now_us());
             Ok(())
         })
     }
@@ -386,7 +386,7 @@ impl PgStore {
 /// A pool failure, without the connection settings (which hold the password).
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
-        deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+        deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
         other => StoreError::Config(format!("database connection pool: {other}")),
     }
 }
@@ -394,8 +394,8 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ReplicaStore;
-    use crate::store::suite;
+    use crate::ReplicaStore;
+    use crate::suite;
 
     #[test]
     fn replicas_starting_together_migrate_once() {

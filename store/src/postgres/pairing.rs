@@ -1,6 +1,6 @@
 //! Pairing codes in PostgreSQL.
 use super::PgStore;
-use crate::store::{Millis, PairingEntry, PairingRequest, PairingStore, Result};
+use crate::{Millis, PairingEntry, PairingRequest, PairingStore, Result};
 
 impl PairingStore for PgStore {
     fn is_approved(&self, platform: &str, sender: &str) -> Result<bool> {

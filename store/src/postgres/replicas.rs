@@ -1,7 +1,7 @@
 //! Heartbeats of the gateways sharing the PostgreSQL database.
 use super::PgStore;
 use super::clock::db_now;
-use crate::store::{REPLICA_STALE_MS, Replica, ReplicaStore, Result, Transport};
+use crate::{REPLICA_STALE_MS, Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for PgStore {
     /// Also corrects this gateway's reading of the server's clock, every few seconds.
@@ -18,7 +18,7 @@ impl ReplicaStore for PgStore {
                      RETURNING (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
                 ))
                 .await?;
-            let sent = crate::store::now_us();
+            let sent = crate::now_us();
             let server: i64 = client
                 .query_one(
                     &statement,
@@ -26,7 +26,7 @@ impl ReplicaStore for PgStore {
                 )
                 .await?
                 .try_get(0)?;
-            self.clock().observe(server, sent, crate::store::now_us());
+            self.clock().observe(server, sent, crate::now_us());
             Ok(())
         })
     }

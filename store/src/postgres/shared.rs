@@ -1,7 +1,7 @@
 //! What the gateways sharing PostgreSQL must see alike: each is one conditional statement, so
 //! that gateways racing on the same row see each other's effect.
 use super::PgStore;
-use crate::store::{Millis, RateHit, Result, SharedStore};
+use crate::{Millis, RateHit, Result, SharedStore};
 
 impl SharedStore for PgStore {
     fn reserve_pace(&self, key: &str, cost_us: i64, now_us: i64) -> Result<i64> {

@@ -26,7 +26,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::{Result, StoreError};
+use crate::{Result, StoreError};
 
 /// How long connecting may take unless the URL says (`connect_timeout`): an unreachable
 /// server is an error soon, not a hang.

@@ -2,7 +2,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
-use crate::store::{
+use crate::{
     CronStore, Job, JobKind, Millis, NewJob, PartOutcome, PartState, Result, RunStatus, now_ms,
 };
 

@@ -2,8 +2,9 @@
 use platform_api::DeliveryStatus;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteStore, held, part_row};
-use crate::store::{
+use super::SqliteStore;
+use super::messages::{held, part_row};
+use crate::{
     DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxRow, PartClaim,
     PartState, Reconcilable, Result, Retried, now_ms,
 };

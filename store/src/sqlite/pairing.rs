@@ -2,7 +2,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::{Millis, PairingEntry, PairingRequest, PairingStore, Result};
+use crate::{Millis, PairingEntry, PairingRequest, PairingStore, Result};
 
 impl PairingStore for SqliteStore {
     fn is_approved(&self, platform: &str, sender: &str) -> Result<bool> {

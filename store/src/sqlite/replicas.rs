@@ -1,6 +1,6 @@
 //! One gateway per SQLite database: no heartbeats to keep.
 use super::SqliteStore;
-use crate::store::{Replica, ReplicaStore, Result, Transport};
+use crate::{Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for SqliteStore {
     fn heartbeat(&self) -> Result<()> {
@@ -13,7 +13,7 @@ impl ReplicaStore for SqliteStore {
 
     /// The database is a file of this machine: its time is this machine's.
     fn now_us(&self) -> i64 {
-        crate::store::now_us()
+        crate::now_us()
     }
 
     fn leave(&self) -> Result<()> {

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::{Millis, RateHit, Result, SharedStore};
+use crate::{Millis, RateHit, Result, SharedStore};
 
 impl SharedStore for SqliteStore {
     fn reserve_pace(&self, key: &str, cost_us: i64, now_us: i64) -> Result<i64> {

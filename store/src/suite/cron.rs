@@ -2,7 +2,7 @@
 use platform_api::Part;
 
 use super::backends;
-use crate::store::*;
+use crate::*;
 
 fn job(next_run_at: Millis) -> NewJob<'static> {
     NewJob {

@@ -3,7 +3,7 @@
 use platform_api::{DeliveryStatus, Part};
 
 use super::{LEASE, backends, send};
-use crate::store::*;
+use crate::*;
 
 fn status(sid: &str, word: &str, code: Option<i64>) -> DeliveryStatus {
     DeliveryStatus {

@@ -10,10 +10,17 @@ use std::time::Duration;
 
 use super::{REPLICA_STALE_MS, Store};
 
+#[cfg(test)]
 mod cron;
+#[cfg(test)]
 mod delivery;
+#[cfg(test)]
 pub(crate) mod messages;
+#[cfg(test)]
 mod pairing;
+#[cfg(test)]
+mod replicas;
+#[cfg(test)]
 mod shared;
 
 /// Where a test's database lives.
@@ -29,7 +36,7 @@ enum Place {
 }
 
 /// A fresh, empty database of one backend for one test.
-pub(crate) struct TestBackend {
+pub struct TestBackend {
     /// The backend's name, for failure messages.
     pub name: &'static str,
     place: Place,
@@ -70,13 +77,13 @@ impl TestBackend {
 }
 
 /// The name [`TestBackend::open`] gives its gateway among those sharing the database.
-pub(crate) const FIRST_REPLICA: &str = "test-replica";
+pub const FIRST_REPLICA: &str = "test-replica";
 
 /// A sender's lease in the tests: longer than any test.
-pub(crate) const LEASE: Duration = Duration::from_secs(60);
+pub const LEASE: Duration = Duration::from_secs(60);
 
 /// Claims a part and records it sent, as a sender does.
-pub(crate) fn send(store: &Store, id: i64, provider_id: &str, segments: Option<u32>) {
+pub fn send(store: &Store, id: i64, provider_id: &str, segments: Option<u32>) {
     let claim = store
         .claim(id, LEASE)
         .unwrap()
@@ -102,12 +109,12 @@ impl TestBackend {
 }
 
 /// A fresh PostgreSQL schema, when the tests have a server.
-pub(crate) fn postgres() -> Option<TestBackend> {
+pub fn postgres() -> Option<TestBackend> {
     backends().into_iter().find(|b| b.name == "postgres")
 }
 
 /// Runs one statement on the test's own schema.
-pub(crate) fn execute(url: &str, sql: &str) {
+pub fn execute(url: &str, sql: &str) {
     admin(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
@@ -139,7 +146,7 @@ fn admin(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
 }
 
 /// A fresh database of every backend available to the tests.
-pub(crate) fn backends() -> Vec<TestBackend> {
+pub fn backends() -> Vec<TestBackend> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut all = vec![TestBackend {
         name: "sqlite",

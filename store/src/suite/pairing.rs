@@ -1,7 +1,7 @@
 //! Pairing codes, against every backend.
 
 use super::backends;
-use crate::store::*;
+use crate::*;
 
 #[test]
 fn codes_are_limited_approved_and_revoked() {

@@ -1,7 +1,7 @@
 //! Pace, rate windows and home channels, against every backend; shared between gateways on
 //! a database that several can use.
 use super::backends;
-use crate::store::*;
+use crate::*;
 
 #[test]
 fn a_sending_budget_is_reserved_in_turn_and_shared() {
