@@ -6,7 +6,8 @@
 //! memory idle and under load.
 //!
 //! Run: `cargo bench -p gateway-tests --bench load` (numbers go into BENCHMARKS.md);
-//! `cargo bench -p gateway-tests --bench load -- shared` runs the PostgreSQL rows alone.
+//! `cargo bench -p gateway-tests --bench load -- shared` runs the PostgreSQL rows alone, `-- allowed`
+//! the allowed senders' rows, `-- replies` the end-to-end rows.
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -265,7 +266,7 @@ fn bare_server() -> SocketAddr {
 fn main() {
     // Criterion-style harness flags (`--bench`) are accepted and ignored; `shared` runs only
     // the rows of several gateways on one PostgreSQL database, `replies` only the end-to-end
-    // rows (each on an emulator of its own).
+    // rows (each on an emulator of its own), `allowed` only the allowed senders' rows.
     println!("building the release binary…");
     hermes_bin();
     let twilio = emulator();
@@ -277,6 +278,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "replies") {
         replies(&twilio);
+        return;
+    }
+    if std::env::args().any(|a| a == "allowed") {
+        allowed_senders(&twilio, bare);
         return;
     }
     let home = Home::new();
@@ -512,13 +517,15 @@ fn allowed_senders(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
         &home,
         "SELECT COUNT(*) FROM inbound WHERE state = 'pending'",
     );
+    let peak_rss = gw.peak_rss_kib().unwrap_or(0);
     println!(
-        "\n| RSS idle | RSS after the max run | acknowledged | in SQLite | turns still waiting |\n|---|---|---|---|---|"
+        "\n| RSS idle | RSS after the max run | peak RSS | acknowledged | in SQLite | turns still waiting |\n|---|---|---|---|---|---|"
     );
     println!(
-        "| {:.1} MB | {:.1} MB | {acknowledged} | {} | {waiting} |",
+        "| {:.1} MB | {:.1} MB | {:.1} MB | {acknowledged} | {} | {waiting} |",
         idle_rss as f64 / 1024.0,
         loaded_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
         stored.unwrap_or(0)
     );
     assert_eq!(at_1k.errors, 0, "every webhook answered 2xx at 1,000/s");
@@ -534,6 +541,9 @@ fn allowed_senders(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
 /// for a commit there, a millisecond or two, so two connections could not carry 1,000 a
 /// second however fast the commits (Twilio opens a connection per webhook).
 const STEADY_CONNECTIONS: usize = 16;
+
+/// Keep-alive connections of the middle runs of [`shared_database`]: as many as the steady runs.
+const SOME_CONNECTIONS: usize = 16;
 
 /// Keep-alive connections of the "many" runs of [`shared_database`]: a webhook waits for a
 /// database commit, so how many arrive together decides how many one commit takes.
@@ -555,7 +565,7 @@ fn shared_database(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
         RUN.as_secs()
     );
     println!(
-        "| scenario | req/s (2xx), {CONNECTIONS} conn. | p99 | req/s (2xx), {MANY_CONNECTIONS} conn. | p99 | p99 at 1,000 req/s | non-2xx | answered from the journal |\n|---|---|---|---|---|---|---|---|"
+        "| scenario | req/s (2xx), {CONNECTIONS} conn. | p99 | req/s (2xx), {SOME_CONNECTIONS} conn. | p99 | req/s (2xx), {MANY_CONNECTIONS} conn. | p99 | p99 at 1,000 req/s | non-2xx | answered from the journal |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let journal_only = |gws: &[&Gateway]| -> u64 {
         gws.iter()
@@ -622,6 +632,7 @@ fn shared_database(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
     let measure = |name: &str, addrs: &[SocketAddr], tag: &str, gws: &[&Gateway]| {
         let steady = at_1k(addrs, &format!("{tag}r"));
         let few = max(addrs, &format!("{tag}f"), CONNECTIONS);
+        let some = max(addrs, &format!("{tag}s"), SOME_CONNECTIONS);
         let many = max(addrs, &format!("{tag}m"), MANY_CONNECTIONS);
         let sum = |runs: &[WrkRun]| runs.iter().map(|r| r.rps).sum::<f64>();
         let p99 = |runs: &[WrkRun]| {
@@ -630,19 +641,32 @@ fn shared_database(twilio: &platform_sms::emulator::Emulator, bare: SocketAddr) 
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
-        let non_2xx =
-            few.iter().chain(&many).map(|r| r.non_2xx).sum::<u64>() + steady.errors as u64;
+        let non_2xx = few
+            .iter()
+            .chain(&some)
+            .chain(&many)
+            .map(|r| r.non_2xx)
+            .sum::<u64>()
+            + steady.errors as u64;
         println!(
-            "| {name} | {:.0} | {} | {:.0} | {} | {} | {non_2xx} | {} |",
+            "| {name} | {:.0} | {} | {:.0} | {} | {:.0} | {} | {} | {non_2xx} | {} |",
             sum(&few),
             p99(&few),
+            sum(&some),
+            p99(&some),
             sum(&many),
             p99(&many),
             ms(percentile(&steady.latencies, 0.99)),
             journal_only(gws)
         );
         assert_eq!(non_2xx, 0, "{name}: every webhook answered 2xx");
-        steady.count as u64 + few.iter().chain(&many).map(|r| r.requests).sum::<u64>()
+        steady.count as u64
+            + few
+                .iter()
+                .chain(&some)
+                .chain(&many)
+                .map(|r| r.requests)
+                .sum::<u64>()
     };
 
     measure("bare actix-web handler", &[bare], "sb", &[]);
