@@ -43,16 +43,18 @@ pub struct ConfigValue {
     pub text: String,
     /// The source that won.
     pub origin: Origin,
-    /// Whether the value is a secret (never printed, also not by `Debug`).
+    /// Whether the value is a secret (never printed, also not by `Debug`, which also hides the
+    /// password of a URL).
     pub secret: bool,
 }
 
 impl fmt::Debug for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A non-secret value may still be a URL with a password in it.
         let text = if self.secret {
-            "<redacted>"
+            "<redacted>".to_string()
         } else {
-            &self.text
+            crate::redact::redact_url(&self.text)
         };
         f.debug_struct("ConfigValue")
             .field("text", &text)
@@ -280,5 +282,12 @@ mod tests {
             secret: true,
         };
         assert!(!format!("{value:?}").contains("hunter2"));
+        let url = ConfigValue {
+            text: "https://hermes:hunter2@bot.example.com/webhooks/twilio".into(),
+            secret: false,
+            ..value
+        };
+        assert!(format!("{url:?}").contains("hermes:***@bot.example.com"));
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

@@ -110,6 +110,7 @@ mod message;
 pub mod operator;
 pub mod phone;
 mod platform;
+mod redact;
 mod registration;
 pub mod route;
 pub mod sandbox;
@@ -127,8 +128,9 @@ pub use operator::{Check, Checkup, OperatorGuide, Verdict, operator_guide};
 pub use platform::{
     Accepted, AccessPolicy, Advice, InboundSink, Lookup, Platform, SinkError, Unauthorized,
 };
+pub use redact::{redact_database_url, redact_url};
 pub use registration::{Registration, registration, registrations};
-pub use settings::{Setting, SettingKind, redact_database_url};
+pub use settings::{Setting, SettingKind};
 
 pub use actix_web;
 pub use async_trait::async_trait;
