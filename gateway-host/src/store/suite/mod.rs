@@ -125,7 +125,7 @@ pub(crate) fn backends() -> Vec<TestBackend> {
                 place: Place::Postgres { url, schema },
             });
         }
-        _ if std::env::var_os("CI").is_some() => {
+        _ if platform_api::testkit::in_ci() => {
             panic!("HERMES_TEST_DATABASE_URL is not set: CI runs the store suite on PostgreSQL too")
         }
         _ => eprintln!("HERMES_TEST_DATABASE_URL is not set: the store suite runs on SQLite only"),
