@@ -108,6 +108,7 @@ pub mod http;
 pub mod loopback;
 mod message;
 pub mod operator;
+mod origin;
 pub mod phone;
 mod platform;
 mod redact;
@@ -121,10 +122,11 @@ pub mod testkit;
 pub mod text;
 
 pub use access::AccessSettings;
-pub use config::{ConfigSection, ConfigValue, Origin};
+pub use config::{ConfigSection, ConfigValue};
 pub use error::{ConfigError, SendError};
 pub use message::{Attachment, Control, DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
 pub use operator::{Check, Checkup, OperatorGuide, Verdict, operator_guide};
+pub use origin::Origin;
 pub use platform::{
     Accepted, AccessPolicy, Advice, InboundSink, Lookup, Platform, SinkError, Unauthorized,
 };
