@@ -137,7 +137,8 @@ impl Agent for Command {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting HERMES_AGENT_COMMAND {:?}", self.command))?;
+            // The command line is not shown: it may hold a token or a password.
+            .context("could not start `sh` to run HERMES_AGENT_COMMAND")?;
         let input = serde_json::to_vec(request)?;
         // Feed stdin while reading the output, so that neither side can fill a pipe and wait
         // for the other; a program that exits without reading its input is not an error here

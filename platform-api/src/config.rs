@@ -1,40 +1,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use crate::error::ConfigError;
+use crate::origin::Origin;
 use crate::phone;
 use crate::settings::Setting;
-
-/// Where a configuration value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The built-in default of the setting.
-    Default,
-    /// `$HERMES_HOME/config.toml`, at the given path and key.
-    ConfigFile {
-        /// Path of the file.
-        path: PathBuf,
-        /// Dotted key inside it (`platforms.sms.webhook_port`).
-        key: String,
-    },
-    /// `$HERMES_HOME/.env`, at the given path.
-    DotEnv(PathBuf),
-    /// The process environment.
-    Environment,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Default => write!(f, "built-in default"),
-            Origin::ConfigFile { path, key } => write!(f, "{} key `{key}`", path.display()),
-            Origin::DotEnv(path) => write!(f, "{}", path.display()),
-            Origin::Environment => write!(f, "environment"),
-        }
-    }
-}
 
 /// One resolved setting: its text and where it came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -43,16 +14,18 @@ pub struct ConfigValue {
     pub text: String,
     /// The source that won.
     pub origin: Origin,
-    /// Whether the value is a secret (never printed, also not by `Debug`).
+    /// Whether the value is a secret (never printed, also not by `Debug`, which also hides the
+    /// password of a URL).
     pub secret: bool,
 }
 
 impl fmt::Debug for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A non-secret value may still be a URL with a password in it.
         let text = if self.secret {
-            "<redacted>"
+            "<redacted>".to_string()
         } else {
-            &self.text
+            crate::redact::redact_url(&self.text)
         };
         f.debug_struct("ConfigValue")
             .field("text", &text)
@@ -280,5 +253,12 @@ mod tests {
             secret: true,
         };
         assert!(!format!("{value:?}").contains("hunter2"));
+        let url = ConfigValue {
+            text: "https://hermes:hunter2@bot.example.com/webhooks/twilio".into(),
+            secret: false,
+            ..value
+        };
+        assert!(format!("{url:?}").contains("hermes:***@bot.example.com"));
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::config::Origin;
+use crate::origin::Origin;
 
 /// Why a part could not be delivered, and whether trying again can help.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -108,8 +108,10 @@ pub mod http;
 pub mod loopback;
 mod message;
 pub mod operator;
+mod origin;
 pub mod phone;
 mod platform;
+mod redact;
 mod registration;
 pub mod route;
 pub mod sandbox;
@@ -120,15 +122,17 @@ pub mod testkit;
 pub mod text;
 
 pub use access::AccessSettings;
-pub use config::{ConfigSection, ConfigValue, Origin};
+pub use config::{ConfigSection, ConfigValue};
 pub use error::{ConfigError, SendError};
 pub use message::{Attachment, Control, DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
 pub use operator::{Check, Checkup, OperatorGuide, Verdict, operator_guide};
+pub use origin::Origin;
 pub use platform::{
     Accepted, AccessPolicy, Advice, InboundSink, Lookup, Platform, SinkError, Unauthorized,
 };
+pub use redact::{redact_database_url, redact_url};
 pub use registration::{Registration, registration, registrations};
-pub use settings::{Setting, SettingKind, redact_database_url};
+pub use settings::{Setting, SettingKind};
 
 pub use actix_web;
 pub use async_trait::async_trait;

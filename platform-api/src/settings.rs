@@ -176,41 +176,6 @@ pub(crate) fn check_database_url(value: &str) -> Result<(), String> {
     }
 }
 
-/// A connection URL with its password replaced by `***`, fit for logs and errors.
-pub fn redact_database_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "***".to_string();
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            format!("{user}:***@{host}")
-        }
-        None => authority.to_string(),
-    };
-    // A password may also come as a query parameter.
-    let path = match path.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
-                        format!("{key}=***")
-                    }
-                    _ => pair.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => path.to_string(),
-    };
-    format!("{scheme}://{authority}{path}")
-}
-
 /// Checks that a value is an absolute `http://` or `https://` URL with a host.
 pub(crate) fn check_url(value: &str) -> Result<(), String> {
     let rest = value
@@ -225,7 +190,8 @@ pub(crate) fn check_url(value: &str) -> Result<(), String> {
             Ok(())
         }
         _ => Err(format!(
-            "expected an absolute http(s) URL such as https://example.com/webhooks/twilio, got {value:?}"
+            "expected an absolute http(s) URL such as https://example.com/webhooks/twilio, got {:?}",
+            crate::redact::redact_url(value)
         )),
     }
 }
@@ -235,22 +201,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn database_urls_are_checked_and_redacted_without_showing_the_password() {
+    fn database_urls_are_checked_without_showing_the_password() {
         let db = Setting::new("X", "x", "").kind(SettingKind::DatabaseUrl);
         assert!(db.validate("postgres://u:p@db:5432/hermes").is_ok());
         assert!(db.validate("postgresql://db/hermes").is_ok());
         let err = db.validate("mysql://u:s3cret@db/hermes").unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
-        assert_eq!(
-            redact_database_url("postgres://hermes:s3cret@db:5432/hermes?sslmode=disable"),
-            "postgres://hermes:***@db:5432/hermes?sslmode=disable"
-        );
-        assert_eq!(
-            redact_database_url("postgresql://db/hermes?user=h&password=s3cret"),
-            "postgresql://db/hermes?user=h&password=***"
-        );
-        assert_eq!(redact_database_url("postgres://db"), "postgres://db");
-        assert_eq!(redact_database_url("s3cret"), "***");
     }
 
     #[test]
@@ -266,6 +222,13 @@ mod tests {
         );
         assert!(url.validate("bot.example.com").is_err());
         assert!(url.validate("https:///x").is_err());
+        let err = url
+            .validate("ftp://hermes:s3cret@bot.example.com")
+            .unwrap_err();
+        assert!(
+            err.ends_with("got \"ftp://hermes:***@bot.example.com\""),
+            "{err}"
+        );
         let port = Setting::new("X", "x", "").kind(SettingKind::Port);
         assert!(port.validate("8080").is_ok());
         assert!(port.validate("70000").is_err());

@@ -32,6 +32,7 @@
 //! }
 //! check_format(format, 500, Rendering::Markdown);
 //! ```
+mod ci;
 mod corpus;
 mod format;
 mod home;
@@ -40,6 +41,7 @@ mod send;
 
 use std::fmt::Write as _;
 
+pub use ci::in_ci;
 pub use corpus::{Reply, corpus};
 pub use format::{Rendering, check_format, check_format_of};
 pub use home::check_home_channel;

@@ -2,7 +2,7 @@
 //! cut the gateways off the server for a while.
 //!
 //! Tests find the server through `HERMES_TEST_DATABASE_URL` (`.ci/run` creates a role and a
-//! database for them). Without it a test says so and passes; in CI (`CI` set) that is a
+//! database for them). Without it a test says so and passes; in CI (`CI=true`) that is a
 //! failure.
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -31,7 +31,7 @@ impl TestDatabase {
                     schema,
                 })
             }
-            _ if std::env::var_os("CI").is_some() => {
+            _ if platform_api::testkit::in_ci() => {
                 panic!("HERMES_TEST_DATABASE_URL is not set: CI runs {test} against PostgreSQL")
             }
             _ => {
@@ -47,7 +47,7 @@ impl TestDatabase {
     pub fn root_cert(test: &str) -> Option<String> {
         match std::env::var("HERMES_TEST_PG_ROOT_CERT") {
             Ok(path) if !path.is_empty() => Some(path),
-            _ if std::env::var_os("CI").is_some() => {
+            _ if platform_api::testkit::in_ci() => {
                 panic!(
                     "HERMES_TEST_PG_ROOT_CERT is not set: CI runs {test} against a server with a certificate"
                 )

@@ -3,7 +3,7 @@
 //! match the spec. Its log says for each request whether it passed validation and why not.
 //!
 //! Prism is an npm package installed into the workspace's `.tools` (see `.ci/run`). When it is
-//! missing, [`Prism::start`] panics under CI (the `CI` variable is set) and otherwise prints how
+//! missing, [`Prism::start`] panics under CI (`CI=true`) and otherwise prints how
 //! to install it and returns `None`, so that a contract test can skip itself.
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -61,7 +61,7 @@ impl Prism {
     /// Starts `prism mock` for `spec` on a free loopback port and waits until it listens.
     ///
     /// Returns `None`, after saying why on stderr, when Prism is not installed and `CI` is
-    /// unset; panics when it is missing under CI or does not come up.
+    /// not true; panics when it is missing under CI or does not come up.
     pub fn start(spec: &Path) -> Option<Prism> {
         let bin = prism_bin();
         if !bin.exists() {
@@ -70,7 +70,7 @@ impl Prism {
                 bin.display(),
                 workspace_root().display()
             );
-            if std::env::var_os("CI").is_some() {
+            if platform_api::testkit::in_ci() {
                 panic!("{why} (.ci/run does this)");
             }
             eprintln!("skipping the contract test: {why}");

@@ -46,7 +46,7 @@ fn postgresql_stopped_and_started_under_traffic_loses_and_doubles_nothing() {
     };
     let ctl = match std::env::var("HERMES_TEST_PG_CTL") {
         Ok(ctl) if !ctl.trim().is_empty() => ctl,
-        _ if std::env::var_os("CI").is_some() => {
+        _ if platform_api::testkit::in_ci() => {
             panic!("HERMES_TEST_PG_CTL is not set: CI stops and starts PostgreSQL under traffic")
         }
         _ => {

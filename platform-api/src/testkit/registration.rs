@@ -2,7 +2,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{report, warn};
-use crate::config::{ConfigSection, ConfigValue, Origin};
+use crate::config::{ConfigSection, ConfigValue};
+use crate::origin::Origin;
 use crate::registration::{Registration, registrations};
 use crate::settings::{Setting, SettingKind};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use platform_api::{Check, Checkup, ConfigSection, OperatorGuide};
+use platform_api::{Check, Checkup, ConfigSection, OperatorGuide, redact_url};
 use serde::Deserialize;
 
 use crate::api::{Application, GatewayBot, User, app_flags};
@@ -127,7 +127,7 @@ pub async fn checks(rest: &Rest, home: Option<&str>) -> Vec<Check> {
         Err(err) => {
             checks.push(Check::problem(
                 BOT,
-                format!("cannot reach {}: {err}", rest.base()),
+                format!("cannot reach {}: {err}", redact_url(rest.base())),
                 "check the network (and DISCORD_API_BASE_URL if you set it)",
             ));
             return skip_rest(checks, home, "Discord could not be reached");

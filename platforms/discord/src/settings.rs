@@ -4,7 +4,7 @@ use std::fmt;
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings,
+    access_settings, redact_url,
 };
 
 /// `DISCORD_BOT_TOKEN`.
@@ -132,8 +132,8 @@ impl fmt::Debug for DiscordSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordSettings")
             .field("token", &"<redacted>")
-            .field("api_base_url", &self.api_base_url)
-            .field("gateway_url", &self.gateway_url)
+            .field("api_base_url", &redact_url(&self.api_base_url))
+            .field("gateway_url", &self.gateway_url.as_deref().map(redact_url))
             .field("home", &self.home)
             .finish_non_exhaustive()
     }
@@ -169,7 +169,8 @@ impl DiscordSettings {
                         section,
                         GATEWAY_URL.env,
                         &format!(
-                            "expected a ws:// or wss:// URL such as wss://gateway.discord.gg, got {url:?}"
+                            "expected a ws:// or wss:// URL such as wss://gateway.discord.gg, got {:?}",
+                            redact_url(url)
                         ),
                     ));
                 }

@@ -20,7 +20,7 @@ pub enum ApiError {
     /// No answer: connection refused, name resolution, TLS, timeout.
     #[error("could not reach Twilio at {base}: {message}")]
     Unreachable {
-        /// The API base URL that was tried.
+        /// The API base URL that was tried, its password hidden.
         base: String,
         /// What went wrong.
         message: String,
@@ -200,7 +200,7 @@ async fn call<T: for<'de> Deserialize<'de>>(
         None => request.send().await,
     };
     let mut response = sent.map_err(|err| ApiError::Unreachable {
-        base: settings.api_base_url.clone(),
+        base: platform_api::redact_url(&settings.api_base_url),
         message: err.to_string(),
     })?;
     let status = response.status().as_u16();

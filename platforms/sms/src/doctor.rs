@@ -2,7 +2,7 @@
 //! receive SMS, and does Twilio post its messages to `SMS_WEBHOOK_URL` (and, with
 //! `SMS_FALLBACK_URL`, to the pair of gateways as primary and fallback)? With `--fix` the
 //! number's webhook (and fallback) is set through the API and checked again.
-use platform_api::{Check, Checkup, ConfigSection, phone};
+use platform_api::{Check, Checkup, ConfigSection, phone, redact_url};
 
 use crate::account::{self, ApiError, IncomingNumber};
 use crate::settings::{
@@ -127,7 +127,8 @@ fn api_problem(subject: &str, err: &ApiError, settings: &SmsSettings) -> Check {
         }
         ApiError::Unreachable { .. } => format!(
             "check {} (now {}; Twilio's is {DEFAULT_API_BASE_URL}), the network connection and proxies",
-            API_BASE_URL.env, settings.api_base_url
+            API_BASE_URL.env,
+            redact_url(&settings.api_base_url)
         ),
         ApiError::Refused {
             code: Some(code), ..
@@ -198,13 +199,16 @@ fn webhook_mismatch(
     let role = match (number.webhook_url(), fallback) {
         (None, _) => {
             return Err(format!(
-                "no webhook is set, so Twilio has nowhere to deliver incoming texts (expected {configured})"
+                "no webhook is set, so Twilio has nowhere to deliver incoming texts (expected {})",
+                redact_url(configured)
             ));
         }
         (Some(actual), None) if !same_url(configured, actual) => {
             return Err(format!(
-                "is {actual}, but {} is {configured}",
-                WEBHOOK_URL.env
+                "is {}, but {} is {}",
+                redact_url(actual),
+                WEBHOOK_URL.env,
+                redact_url(configured)
             ));
         }
         (Some(_), None) => Role::Primary,
@@ -230,12 +234,13 @@ fn pair_role(
     primary: &str,
     fallback: Option<&str>,
 ) -> Result<Role, String> {
-    let found = fallback.unwrap_or("none");
+    let found = fallback.map_or_else(|| "none".to_string(), redact_url);
+    let (shown_webhook, shown_other) = (redact_url(webhook), redact_url(other));
     if same_url(webhook, primary) {
         return match fallback {
             Some(actual) if same_url(other, actual) => Ok(Role::Primary),
             _ => Err(format!(
-                "the fallback is {found}, but {} is {other}",
+                "the fallback is {found}, but {} is {shown_other}",
                 FALLBACK_URL.env
             )),
         };
@@ -244,14 +249,16 @@ fn pair_role(
         return match fallback {
             Some(actual) if same_url(webhook, actual) => Ok(Role::Fallback),
             _ => Err(format!(
-                "the primary is {} ({other}), yet the fallback is {found}, not {} ({webhook})",
+                "the primary is {} ({shown_other}), yet the fallback is {found}, not {} ({shown_webhook})",
                 FALLBACK_URL.env, WEBHOOK_URL.env
             )),
         };
     }
     Err(format!(
-        "is {primary}, but {} is {webhook} and {} is {other}",
-        WEBHOOK_URL.env, FALLBACK_URL.env
+        "is {}, but {} is {shown_webhook} and {} is {shown_other}",
+        redact_url(primary),
+        WEBHOOK_URL.env,
+        FALLBACK_URL.env
     ))
 }
 
@@ -264,10 +271,11 @@ fn webhook_ok(
     number: &IncomingNumber,
 ) -> String {
     let Some(other) = fallback else {
-        let mut detail = format!("{configured} (POST)");
+        let mut detail = format!("{} (POST)", redact_url(configured));
         if let Some(theirs) = number.fallback_url() {
             detail.push_str(&format!(
-                "; the number's fallback is {theirs}, not checked while {} is unset",
+                "; the number's fallback is {}, not checked while {} is unset",
+                redact_url(theirs),
                 FALLBACK_URL.env
             ));
         }
@@ -277,16 +285,20 @@ fn webhook_ok(
         Role::Primary => (configured, other),
         Role::Fallback => (other, configured),
     };
-    format!("primary: {primary}; fallback: {secondary}, both POST (this gateway is the {role})")
+    format!(
+        "primary: {}; fallback: {}, both POST (this gateway is the {role})",
+        redact_url(primary),
+        redact_url(secondary)
+    )
 }
 
 /// The number's webhook as the lines about a fix show it: the primary alone, or with
 /// `SMS_FALLBACK_URL` the pair.
 fn webhook_shown(primary: Option<&str>, fallback: Option<Option<&str>>) -> String {
-    let primary = primary.unwrap_or("none");
+    let shown = |url: Option<&str>| url.map_or_else(|| "none".to_string(), redact_url);
     match fallback {
-        None => primary.to_string(),
-        Some(fallback) => format!("primary {primary}, fallback {}", fallback.unwrap_or("none")),
+        None => shown(primary),
+        Some(fallback) => format!("primary {}, fallback {}", shown(primary), shown(fallback)),
     }
 }
 
@@ -331,7 +343,7 @@ async fn webhook_check(settings: &SmsSettings, number: &IncomingNumber, fix: boo
     let url = &with_connection_overrides(url);
     let other = fallback.map(with_connection_overrides);
     let sent = match &other {
-        None => format!("{url} (POST)"),
+        None => format!("{} (POST)", redact_url(url)),
         Some(_) => format!(
             "{} (both POST)",
             webhook_shown(Some(url), Some(other.as_deref()))
@@ -374,14 +386,14 @@ fn console_steps(settings: &SmsSettings, url: Option<&str>) -> String {
         .map(|other| {
             format!(
                 ", \"Primary handler fails\" → Webhook, URL {}, HTTP POST",
-                with_connection_overrides(other)
+                redact_url(&with_connection_overrides(other))
             )
         })
         .unwrap_or_default();
     format!(
         "in the Twilio Console: Phone Numbers → Manage → Active numbers → {} → Messaging Configuration → \"A message comes in\" → Webhook, URL {}, HTTP POST{fallback} → Save",
         phone::redact(&settings.phone_number),
-        url.map(with_connection_overrides)
+        url.map(|url| redact_url(&with_connection_overrides(url)))
             .unwrap_or_else(|| "<SMS_WEBHOOK_URL>".to_string())
     )
 }

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings, phone,
+    access_settings, phone, redact_url,
 };
 
 use crate::signature::url_variants;
@@ -159,7 +159,7 @@ pub fn enabled(section: &ConfigSection) -> Result<(), String> {
     }
 }
 
-/// The SMS platform's validated settings. `Debug` never shows the auth token.
+/// The SMS platform's validated settings. `Debug` never shows the auth token or a URL's password.
 #[derive(Clone)]
 pub struct SmsSettings {
     /// Account SID.
@@ -197,10 +197,13 @@ impl std::fmt::Debug for SmsSettings {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
             .field("phone_number", &phone::redact(&self.phone_number))
-            .field("webhook_url", &self.webhook_url)
-            .field("fallback_url", &self.fallback_url)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field(
+                "fallback_url",
+                &self.fallback_url.as_deref().map(redact_url),
+            )
             .field("listen", &self.listen)
-            .field("api_base_url", &self.api_base_url)
+            .field("api_base_url", &redact_url(&self.api_base_url))
             .finish_non_exhaustive()
     }
 }
@@ -247,8 +250,9 @@ impl SmsSettings {
                     FALLBACK_URL.env,
                     section.get(FALLBACK_URL.env).map(|v| v.origin.clone()),
                     format!(
-                        "is the same URL as {} ({webhook}); set it to the public URL of the other gateway, or unset it",
-                        WEBHOOK_URL.env
+                        "is the same URL as {} ({}); set it to the public URL of the other gateway, or unset it",
+                        WEBHOOK_URL.env,
+                        redact_url(webhook)
                     ),
                 ));
             }

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use platform_api::body::{BodyError, read_capped};
-use platform_api::{Accepted, Attachment, Control, Inbound, InboundSink, SinkError, phone};
+use platform_api::{
+    Accepted, Attachment, Control, Inbound, InboundSink, SinkError, phone, redact_url,
+};
 use tracing::{debug, info, warn};
 
 use crate::signature::verify_signature;
@@ -142,7 +144,7 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
 /// Explains a signature mismatch: which URLs were tried and how the request's own URL differs.
 fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
     let info = req.connection_info();
-    let seen = format!("{}://{}{}", info.scheme(), info.host(), req.uri());
+    let seen = redact_url(&format!("{}://{}{}", info.scheme(), info.host(), req.uri()));
     let configured = variants.first().map(String::as_str).unwrap_or("");
     let cause = if !configured.starts_with(&format!("{}://", info.scheme())) {
         "the scheme differs from SMS_WEBHOOK_URL (a TLS-terminating proxy or tunnel is normal; check the Console URL matches SMS_WEBHOOK_URL exactly)"
@@ -151,7 +153,9 @@ fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
     } else {
         "the auth token or the URL in the Twilio Console differs from TWILIO_AUTH_TOKEN / SMS_WEBHOOK_URL"
     };
-    format!("tried {variants:?}; request arrived as {seen}; likely cause: {cause}")
+    // The configured URL may carry HTTP Basic credentials (Twilio supports them): never shown.
+    let tried: Vec<String> = variants.iter().map(|url| redact_url(url)).collect();
+    format!("tried {tried:?}; request arrived as {seen}; likely cause: {cause}")
 }
 
 /// The checks every request from Twilio passes before it is read: a form body within

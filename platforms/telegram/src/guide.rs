@@ -4,7 +4,7 @@
 //! `--fix` repairs.
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use platform_api::{Check, Checkup, ConfigSection, OperatorGuide};
+use platform_api::{Check, Checkup, ConfigSection, OperatorGuide, redact_url};
 
 use crate::api::{Api, CallError};
 use crate::receive::{ALLOWED_UPDATES, SetWebhook};
@@ -121,7 +121,10 @@ async fn bot_check(api: &Api) -> Check {
         ),
         Err(err) => Check::problem(
             BOT,
-            format!("cannot reach the Bot API at {}: {err}", api.base()),
+            format!(
+                "cannot reach the Bot API at {}: {err}",
+                redact_url(api.base())
+            ),
             "check the network, or TELEGRAM_API_BASE_URL".to_string(),
         ),
     }
@@ -167,7 +170,8 @@ async fn webhook_check(api: &Api, settings: &TelegramSettings, fix: bool) -> Che
                 WEBHOOK,
                 format!(
                     "deleted the webhook {}; its {} pending update(s) are kept for polling",
-                    info.url, info.pending_update_count
+                    redact_url(&info.url),
+                    info.pending_update_count
                 ),
             ),
             Err(err) => failed_fix("deleteWebhook", &err),
@@ -176,7 +180,7 @@ async fn webhook_check(api: &Api, settings: &TelegramSettings, fix: bool) -> Che
             WEBHOOK,
             format!(
                 "a webhook is set ({}), so polling would get 409 Conflict",
-                info.url
+                redact_url(&info.url)
             ),
             format!(
                 "run `hermes gateway doctor --fix` to delete it, or set {} to that URL to use webhook mode",
@@ -191,18 +195,22 @@ async fn webhook_check(api: &Api, settings: &TelegramSettings, fix: bool) -> Che
                     allowed_updates: ALLOWED_UPDATES,
                 };
                 return match api.call::<_, bool>("setWebhook", &params, TIMEOUT).await {
-                    Ok(_) => Check::fixed(WEBHOOK, format!("set to {}", webhook.url)),
+                    Ok(_) => Check::fixed(WEBHOOK, format!("set to {}", redact_url(&webhook.url))),
                     Err(err) => failed_fix("setWebhook", &err),
                 };
             }
             let now = if info.url.is_empty() {
                 "no webhook is set".to_string()
             } else {
-                format!("Telegram posts to {}", info.url)
+                format!("Telegram posts to {}", redact_url(&info.url))
             };
             Check::problem(
                 WEBHOOK,
-                format!("{now}, not to {} ({})", webhook.url, WEBHOOK_URL.env),
+                format!(
+                    "{now}, not to {} ({})",
+                    redact_url(&webhook.url),
+                    WEBHOOK_URL.env
+                ),
                 "run `hermes gateway doctor --fix` (calls setWebhook), or start the gateway, which sets it".to_string(),
             )
         }
@@ -211,13 +219,13 @@ async fn webhook_check(api: &Api, settings: &TelegramSettings, fix: bool) -> Che
                 WEBHOOK,
                 format!(
                     "set to {}, but Telegram's last delivery failed{}: {message} ({} update(s) waiting)",
-                    webhook.url,
+                    redact_url(&webhook.url),
                     date.map(|d| format!(" {}", ago(d))).unwrap_or_default(),
                     info.pending_update_count
                 ),
                 format!(
                     "make sure {} reaches port {} of this machine over HTTPS, and that {} matches what the gateway was started with",
-                    webhook.url,
+                    redact_url(&webhook.url),
                     webhook.listen.port(),
                     WEBHOOK_SECRET.env
                 ),
@@ -226,7 +234,8 @@ async fn webhook_check(api: &Api, settings: &TelegramSettings, fix: bool) -> Che
                 WEBHOOK,
                 format!(
                     "set to {} ({} update(s) waiting)",
-                    webhook.url, info.pending_update_count
+                    redact_url(&webhook.url),
+                    info.pending_update_count
                 ),
             ),
         },

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform_api::InboundSink;
+use platform_api::{InboundSink, redact_url};
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
@@ -378,14 +378,14 @@ pub async fn set_webhook(api: &Api, webhook: &WebhookSettings) -> Result<(), Str
             Ok(_) => {
                 info!(
                     "[telegram] webhook set: Telegram posts updates to {}",
-                    webhook.url
+                    redact_url(&webhook.url)
                 );
                 return Ok(());
             }
             Err(err) if err.status() == Some(400) => {
                 return Err(format!(
                     "Telegram refused TELEGRAM_WEBHOOK_URL {}: {} (Telegram needs a public HTTPS URL on port 443, 80, 88 or 8443)",
-                    webhook.url,
+                    redact_url(&webhook.url),
                     err.description().unwrap_or_default()
                 ));
             }

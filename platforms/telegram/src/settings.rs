@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use actix_web::http::Uri;
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings,
+    access_settings, redact_url,
 };
 
 /// `TELEGRAM_BOT_TOKEN`.
@@ -149,7 +149,7 @@ pub struct WebhookSettings {
 impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
             .field("listen", &self.listen)
             .field("secret", &"<redacted>")
             .finish()
@@ -175,7 +175,7 @@ impl fmt::Debug for TelegramSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelegramSettings")
             .field("token", &"<redacted>")
-            .field("api_base_url", &self.api_base_url)
+            .field("api_base_url", &redact_url(&self.api_base_url))
             .field("home_channel", &self.home_channel)
             .field("webhook", &self.webhook)
             .finish_non_exhaustive()
@@ -216,7 +216,7 @@ fn webhook_settings(section: &ConfigSection) -> Result<Option<WebhookSettings>, 
         invalid(
             section,
             WEBHOOK_URL.env,
-            format!("is not a valid URL: {url:?}"),
+            format!("is not a valid URL: {:?}", redact_url(&url)),
         )
     })?;
     let path = match uri.path() {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::http::Uri;
-use platform_api::{Check, Checkup, ConfigSection, OperatorGuide};
+use platform_api::{Check, Checkup, ConfigSection, OperatorGuide, redact_url};
 
 use crate::settings::{ACCESS, OUTBOUND_URL, PORT, SECRET, WebhookSettings};
 use crate::webhook::{PATH, SECRET_HEADER};
@@ -71,7 +71,7 @@ async fn reachable(url: &str) -> Check {
     let Some((host, port)) = host_and_port(url) else {
         return Check::problem(
             OUTBOUND,
-            format!("{url} has no host"),
+            format!("{} has no host", redact_url(url)),
             format!("set {} to an absolute URL", OUTBOUND_URL.env),
         );
     };

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings,
+    access_settings, redact_url,
 };
 
 use crate::webhook::parse_chat;
@@ -102,7 +102,7 @@ impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
             .field("secret", &"<redacted>")
-            .field("outbound_url", &self.outbound_url)
+            .field("outbound_url", &redact_url(&self.outbound_url))
             .field("listen", &self.listen)
             .finish_non_exhaustive()
     }

@@ -4,7 +4,7 @@
 //!
 //! SQLite always; PostgreSQL when `HERMES_TEST_DATABASE_URL` names a database the tests may
 //! create schemas in (each test gets a schema of its own, dropped afterwards). Without it the
-//! suite says so and runs SQLite alone, except in CI (`CI` set), where that is a failure.
+//! suite says so and runs SQLite alone, except in CI (`CI` true), where that is a failure.
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -165,7 +165,7 @@ pub fn backends() -> Vec<TestBackend> {
                 place: Place::Postgres { url, schema },
             });
         }
-        _ if std::env::var_os("CI").is_some() => {
+        _ if platform_api::testkit::in_ci() => {
             panic!("HERMES_TEST_DATABASE_URL is not set: CI runs the store suite on PostgreSQL too")
         }
         _ => eprintln!("HERMES_TEST_DATABASE_URL is not set: the store suite runs on SQLite only"),
