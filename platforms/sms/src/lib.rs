@@ -112,6 +112,7 @@ impl Platform for Sms {
             phone_number: self.settings.phone_number.clone(),
             sink,
         });
+        status::configure(cfg, state.clone());
         webhook::configure(cfg, state);
     }
 
