@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::header::HttpDate;
 use platform_api::{Advice, SendError};
 
-use crate::api::ErrorBody;
-use crate::rest::{from_secs, seconds};
+use crate::client::{from_secs, seconds};
+use crate::types::ErrorBody;
 
 /// The recipient does not accept direct messages from the bot (closed DMs, blocked it, or
 /// shares no server with it).

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use platform_api::{Attachment, Inbound};
 
 use crate::NAME;
-use crate::api::Message;
+use crate::types::Message;
 
 /// Message types that carry what a user wrote: 0 (a message) and 19 (a reply).
 const USER_MESSAGE_TYPES: [u8; 2] = [0, 19];

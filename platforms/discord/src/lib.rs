@@ -6,32 +6,34 @@
 //!
 //! - [`settings`]: the variables (`DISCORD_BOT_TOKEN`, the access settings, the API and gateway
 //!   URLs), parsed and validated, and Discord's ids (snowflakes);
-//! - [`api`]: the few shapes of Discord's data model that are read; [`rest`]: the REST client
-//!   with Discord's per-route rate limits;
-//! - [`gateway`]: the socket (Hello, heartbeats, Identify, Resume, reconnection, fatal close
-//!   codes) and [`inbound`]: which messages are for the agent;
+//! - [`types`]: the few shapes of Discord's data model that are read; [`client`]: the REST
+//!   client with Discord's per-route rate limits;
+//! - [`receive`]: the gateway socket (Hello, heartbeats, Identify, Resume, reconnection, fatal
+//!   close codes) and [`inbound`]: which messages are for the agent;
 //! - [`format`](mod@format): agent Markdown kept (Discord renders it), split into numbered
 //!   messages of at most 2,000 characters;
 //! - [`sender`] and [`error`]: creating messages, the typing indicator, looking up a send whose
 //!   outcome is unknown, and Discord's answers as typed send errors;
-//! - [`guide`]: what `hermes gateway setup` asks and prints, and the checks of `doctor`;
+//! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
+//!   `hermes gateway doctor`;
 //! - `emulator` and `sandbox` (feature `emulator`): a loopback stand-in for Discord's REST API and
 //!   gateway, for the tests and `hermes gateway --sandbox`.
 #![deny(missing_docs)]
 
-pub mod api;
+pub mod client;
+pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
 pub mod format;
-pub mod gateway;
 pub mod guide;
 pub mod inbound;
-pub mod rest;
+pub mod receive;
 #[cfg(feature = "emulator")]
 pub mod sandbox;
 pub mod sender;
 pub mod settings;
+pub mod types;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -43,9 +45,9 @@ use platform_api::{
 
 pub use format::{MAX_MESSAGE_CHARS, format};
 
-use crate::api::User;
-use crate::rest::{Rest, Route};
+use crate::client::{Rest, Route};
 use crate::settings::DiscordSettings;
+use crate::types::User;
 
 /// The registered name: delivery targets are `discord` (the home channel) and
 /// `discord:CHANNEL_ID`.
@@ -125,7 +127,7 @@ impl Platform for Discord {
     }
 
     async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
-        gateway::run(gateway::Gateway {
+        receive::run(receive::Gateway {
             rest: &self.rest,
             token: &self.settings.token,
             url: self.settings.gateway_url.as_deref(),

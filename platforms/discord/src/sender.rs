@@ -7,10 +7,10 @@ use platform_api::{Lookup, Part, Receipt, SendError};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::api::{Message, snowflake_at};
+use crate::client::{CallError, Rest, Route};
 use crate::error::classify;
-use crate::rest::{CallError, Rest, Route};
 use crate::settings::parse_chat;
+use crate::types::{Message, snowflake_at};
 
 /// How long to wait for Discord's answer; past it the message may exist, so it is not re-sent.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -4,7 +4,7 @@
 //! number's webhook (and fallback) is set through the API and checked again.
 use platform_api::{Check, Checkup, ConfigSection, phone, redact_url};
 
-use crate::account::{self, ApiError, IncomingNumber};
+use crate::client::{self, ApiError, IncomingNumber};
 use crate::settings::{
     ACCOUNT_SID, API_BASE_URL, AUTH_TOKEN, FALLBACK_URL, PHONE_NUMBER, SmsSettings, WEBHOOK_URL,
 };
@@ -32,7 +32,7 @@ pub fn checkup(section: &ConfigSection, fix: bool) -> Checkup<'_> {
 /// Checks the account behind `settings`; `section` only says where the values came from.
 pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) -> Vec<Check> {
     let mut checks = Vec::new();
-    match account::fetch_account(settings).await {
+    match client::fetch_account(settings).await {
         Ok(account) => checks.push(account_check(&account)),
         Err(err) => {
             checks.push(credentials_problem(&err, settings, section));
@@ -42,7 +42,7 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
         }
     }
     let shown = phone::redact(&settings.phone_number);
-    let number = match account::find_number(settings).await {
+    let number = match client::find_number(settings).await {
         Ok(Some(number)) => number,
         Ok(None) => {
             checks.push(Check::problem(
@@ -83,7 +83,7 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
     checks
 }
 
-fn account_check(account: &account::Account) -> Check {
+fn account_check(account: &client::Account) -> Check {
     let name = account
         .friendly_name
         .as_deref()
@@ -349,14 +349,14 @@ async fn webhook_check(settings: &SmsSettings, number: &IncomingNumber, fix: boo
             webhook_shown(Some(url), Some(other.as_deref()))
         ),
     };
-    if let Err(err) = account::update_webhook(settings, &number.sid, url, other.as_deref()).await {
+    if let Err(err) = client::update_webhook(settings, &number.sid, url, other.as_deref()).await {
         return Check::problem(
             WEBHOOK,
             format!("{problem}; --fix could not set it: {err}"),
             console,
         );
     }
-    match account::find_number(settings).await {
+    match client::find_number(settings).await {
         Ok(Some(now)) => match webhook_mismatch(configured, fallback, &now) {
             Ok(_) => Check::fixed(WEBHOOK, format!("was {before}; now {sent}")),
             Err(still) => Check::problem(

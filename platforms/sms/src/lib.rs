@@ -6,9 +6,9 @@
 //! - [`format`](mod@format) and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
 //! - [`sender`] and [`error`]: the Messages API client (sends, and look-ups of sends whose
 //!   outcome is unknown) and Twilio's errors as typed send errors.
-//! - [`guide`], [`doctor`] and [`account`]: what `hermes gateway setup` asks and prints for SMS,
+//! - [`guide`], [`doctor`] and [`client`]: what `hermes gateway setup` asks and prints for SMS,
 //!   and the account checks of `hermes gateway doctor`.
-pub mod account;
+pub mod client;
 pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
@@ -112,6 +112,7 @@ impl Platform for Sms {
             phone_number: self.settings.phone_number.clone(),
             sink,
         });
+        status::configure(cfg, state.clone());
         webhook::configure(cfg, state);
     }
 

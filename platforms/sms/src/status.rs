@@ -123,6 +123,16 @@ pub async fn receive(
     }
 }
 
+/// Registers the status-callback route (other methods on it get 405).
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
+    cfg.service(
+        web::resource(PATH)
+            .app_data(state)
+            .route(web::post().to(receive))
+            .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,14 +278,8 @@ pub async fn receive(
     }
 }
 
-/// Registers the webhook and status-callback routes (other methods on them get 405).
+/// Registers the webhook route (other methods on it get 405).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
-    cfg.service(
-        web::resource(crate::status::PATH)
-            .app_data(state.clone())
-            .route(web::post().to(crate::status::receive))
-            .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
-    );
     cfg.service(
         web::resource(PATH)
             .app_data(state)

@@ -7,20 +7,21 @@
 //! mentioned or replied to. Replies go out as Telegram HTML, split within 4,096 characters.
 //!
 //! - [`settings`]: the variables (Hermes Agent's names), parsed and validated;
-//! - [`api`] and [`types`]: the Bot API client (the token never reaches a log or an error) and
+//! - [`client`] and [`types`]: the Bot API client (the token never reaches a log or an error) and
 //!   the objects it reads;
 //! - [`receive`]: long polling, and the start of webhook mode; [`webhook`]: its route;
 //!   [`inbound`]: which updates reach the agent, and how;
 //! - [`format`](mod@format): agent Markdown → Telegram HTML parts;
 //! - [`sender`] and [`error`]: `sendMessage` and the typing action, and Telegram's errors as
 //!   typed send errors;
-//! - [`guide`]: what `hermes gateway setup` asks and prints, and the checks of
+//! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
 //!   `hermes gateway doctor`;
 //! - `emulator` and `sandbox` (feature `emulator`): a loopback Bot API for tests and
 //!   `hermes gateway --sandbox`.
 #![deny(missing_docs)]
 
-pub mod api;
+pub mod client;
+pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
@@ -46,7 +47,7 @@ use platform_api::{
 };
 use tracing::info;
 
-use crate::api::Api;
+use crate::client::Api;
 use crate::inbound::Bot;
 use crate::receive::Reporter;
 use crate::settings::TelegramSettings;

@@ -18,7 +18,7 @@ use platform_api::{InboundSink, redact_url};
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
-use crate::api::{Api, CallError};
+use crate::client::{Api, CallError};
 use crate::inbound::{Bot, to_inbound};
 use crate::settings::WebhookSettings;
 use crate::types::{Update, User};
@@ -403,7 +403,7 @@ pub async fn set_webhook(api: &Api, webhook: &WebhookSettings) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Answer;
+    use crate::client::Answer;
 
     fn answer(status: u16, body: &str) -> CallError {
         CallError::Answer(Answer {

@@ -5,7 +5,7 @@ use platform_api::{Part, Receipt, SendError};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::api::{Api, CallError};
+use crate::client::{Api, CallError};
 use crate::error::{classify, is_parse_error};
 use crate::format::shown;
 

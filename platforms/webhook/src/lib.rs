@@ -9,9 +9,11 @@
 //! - [`webhook`]: `POST /webhooks/json`, authenticated by the shared secret;
 //! - [`format`](mod@format): agent Markdown kept, split into numbered parts of at most 4,000 characters;
 //! - [`sender`] and [`error`]: the outbound POST, and its answers as typed send errors;
-//! - [`guide`]: what `hermes gateway setup` asks and prints, and the check of `doctor`.
+//! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the check of
+//!   `hermes gateway doctor`.
 #![deny(missing_docs)]
 
+pub mod doctor;
 pub mod error;
 pub mod format;
 pub mod guide;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use super::{Connection, Out, SessionLog, Shared, session_id};
-use crate::api::{Payload, intents, op};
+use crate::types::{Payload, intents, op};
 
 /// What the server answers a client payload with, on the same connection.
 enum Reply {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::{DISCORD_EPOCH_MS, app_flags};
+use crate::types::{DISCORD_EPOCH_MS, app_flags};
 
 mod gateway;
 mod rest;

@@ -551,8 +551,8 @@ fn an_unknown_outcome_is_settled_by_reading_the_channel() {
 #[test]
 fn the_doctor_checks_token_intent_gateway_and_home_channel() {
     let emulator = emulator();
-    let rest = crate::rest::Rest::new(&emulator.api_base_url(), TOKEN);
-    let checks = block_on(crate::guide::checks(&rest, Some(GENERAL_CHANNEL)));
+    let rest = crate::client::Rest::new(&emulator.api_base_url(), TOKEN);
+    let checks = block_on(crate::doctor::checks(&rest, Some(GENERAL_CHANNEL)));
     assert!(checks.iter().all(|c| !c.is_problem()), "{checks:#?}");
     assert_eq!(
         checks[0].verdict,
@@ -561,12 +561,12 @@ fn the_doctor_checks_token_intent_gateway_and_home_channel() {
     assert!(checks[3].to_string().contains("#general"), "{}", checks[3]);
 
     emulator.set_message_content_intent(false);
-    let checks = block_on(crate::guide::checks(&rest, Some("1999999999999999999")));
+    let checks = block_on(crate::doctor::checks(&rest, Some("1999999999999999999")));
     assert!(checks[1].is_problem() && checks[1].to_string().contains("Privileged Gateway Intents"));
     assert!(checks[3].is_problem(), "{}", checks[3]);
 
-    let wrong = crate::rest::Rest::new(&emulator.api_base_url(), "d3Jvbmc.wrong.token");
-    let checks = block_on(crate::guide::checks(&wrong, None));
+    let wrong = crate::client::Rest::new(&emulator.api_base_url(), "d3Jvbmc.wrong.token");
+    let checks = block_on(crate::doctor::checks(&wrong, None));
     assert!(
         checks[0].to_string().contains("token rejected"),
         "{}",

@@ -806,7 +806,7 @@ fn the_doctor_compares_the_webhook_with_the_settings_and_fixes_it() {
         ("TELEGRAM_WEBHOOK_URL", closed),
         ("TELEGRAM_WEBHOOK_SECRET", "s3cret_value"),
     ]);
-    let checkup = |fix: bool| on_actix(crate::guide::checkup(&section, fix));
+    let checkup = |fix: bool| on_actix(crate::doctor::checkup(&section, fix));
 
     let checks = checkup(false);
     assert_eq!(

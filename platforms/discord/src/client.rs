@@ -18,7 +18,7 @@ use awc::error::SendRequestError;
 use platform_api::http::client;
 use serde::Serialize;
 
-use crate::api::ErrorBody;
+use crate::types::ErrorBody;
 
 /// The longest wait for a rate-limit bucket that a call sleeps through; a longer one is
 /// returned as [`CallError::Limited`].

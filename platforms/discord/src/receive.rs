@@ -35,9 +35,9 @@ use platform_api::http::client;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
-use crate::api::{GatewayBot, Hello, INTENTS, Message, Payload, Ready, User, op};
+use crate::client::{CallError, Rest, Route};
 use crate::inbound::{Skip, to_inbound};
-use crate::rest::{CallError, Rest, Route};
+use crate::types::{GatewayBot, Hello, INTENTS, Message, Payload, Ready, User, op};
 
 /// Largest gateway message read (READY lists every guild the bot is in).
 const MAX_FRAME: usize = 16 * 1024 * 1024;

@@ -1,0 +1,215 @@
+//! `sendMessage` (the scripted faults first, then HTML checked as Telegram parses it, the
+//! 4,096-unit limit, unknown and blocked chats) and `sendChatAction`.
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use super::{
+    Attempt, Callback, ChatAction, Fault, SentMessage, Shared, State, error, html, ok, text_param,
+    unix_now,
+};
+use crate::format::utf16_len;
+use crate::types::{Chat, Message};
+
+/// Longest message, in UTF-16 code units of visible text.
+const MAX_MESSAGE_UNITS: usize = 4096;
+/// The chat actions Telegram knows.
+const ACTIONS: &[&str] = &[
+    "typing",
+    "upload_photo",
+    "record_video",
+    "upload_video",
+    "record_voice",
+    "upload_voice",
+    "upload_document",
+    "choose_sticker",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
+];
+
+/// The chat a `chat_id` names: a known id, or `@username` of a known chat.
+fn chat(state: &State, chat_id: &str) -> Option<Chat> {
+    match chat_id.trim().parse::<i64>() {
+        Ok(id) => state.chats.get(&id).cloned(),
+        Err(_) => {
+            let name = chat_id.trim().strip_prefix('@')?;
+            state
+                .chats
+                .values()
+                .find(|c| c.username.as_deref() == Some(name))
+                .cloned()
+        }
+    }
+}
+
+/// Sends a message as Telegram would, or says why not (status and description).
+fn process_send(
+    shared: &Shared,
+    chat_id: Option<&str>,
+    text: Option<&str>,
+    parse_mode: Option<&str>,
+) -> Result<(Message, SentMessage, Option<Callback>), (u16, String)> {
+    let refuse = |status: u16, description: &str| Err((status, description.to_string()));
+    let mut state = shared.lock();
+    let Some(chat_id) = chat_id.filter(|c| !c.trim().is_empty()) else {
+        return refuse(400, "Bad Request: chat_id is empty");
+    };
+    let Some(chat) = chat(&state, chat_id) else {
+        return refuse(400, "Bad Request: chat not found");
+    };
+    if state.blocked.contains(&chat.id) {
+        return refuse(403, "Forbidden: bot was blocked by the user");
+    }
+    let text = text.unwrap_or_default();
+    let parsed = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => html::trimmed(text.to_string(), Vec::new()),
+        Some("html") => match html::parse(text) {
+            Ok(parsed) => parsed,
+            Err(why) => return refuse(400, &format!("Bad Request: can't parse entities: {why}")),
+        },
+        Some(_) => return refuse(400, "Bad Request: unsupported parse_mode"),
+    };
+    if parsed.text.is_empty() {
+        return refuse(400, "Bad Request: message text is empty");
+    }
+    if utf16_len(&parsed.text) > MAX_MESSAGE_UNITS {
+        return refuse(400, "Bad Request: message is too long");
+    }
+    let next = state.next_message_id.entry(chat.id).or_insert(1);
+    let message_id = *next;
+    *next += 1;
+    let sent = SentMessage {
+        chat_id: chat.id,
+        message_id,
+        text: parsed.text.clone(),
+        body: text.to_string(),
+        parse_mode: parse_mode.map(str::to_string),
+        entities: parsed.entities.clone(),
+        elapsed: shared.elapsed(),
+    };
+    state.sent.push(sent.clone());
+    let message = Message {
+        message_id,
+        from: Some(shared.bot.clone()),
+        chat,
+        date: unix_now(),
+        text: Some(parsed.text),
+        entities: parsed.entities,
+        caption: None,
+        caption_entities: Vec::new(),
+        reply_to_message: None,
+        photo: Vec::new(),
+        document: None,
+    };
+    Ok((message, sent, state.on_message.clone()))
+}
+
+pub(super) async fn send_message(
+    shared: &web::Data<Shared>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let chat_id = text_param(params, "chat_id");
+    let text = text_param(params, "text");
+    let parse_mode = text_param(params, "parse_mode");
+    let mut attempt = Attempt {
+        chat_id: chat_id.clone(),
+        text: text.clone(),
+        parse_mode: parse_mode.clone(),
+        status: None,
+        description: None,
+        elapsed: shared.elapsed(),
+    };
+    let fault = shared.lock().faults.pop_front();
+    let mut delay = None;
+    let refused = match fault {
+        Some(Fault::TooManyRequests { retry_after }) => Some((
+            429,
+            format!("Too Many Requests: retry after {retry_after}"),
+            Some(retry_after),
+        )),
+        Some(Fault::ServerError) => Some((500, "Internal Server Error".to_string(), None)),
+        Some(Fault::BadGateway) => {
+            attempt.status = Some(502);
+            attempt.description = Some("Bad Gateway".to_string());
+            shared.lock().attempts.push(attempt);
+            return HttpResponse::BadGateway()
+                .content_type("text/html")
+                .body("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>");
+        }
+        Some(Fault::Hang) => {
+            shared.lock().attempts.push(attempt);
+            actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+            return error(500, "Internal Server Error");
+        }
+        Some(Fault::Delay(wait)) => {
+            delay = Some(wait);
+            None
+        }
+        None => None,
+    };
+    if let Some((status, description, retry_after)) = refused {
+        attempt.status = Some(status);
+        attempt.description = Some(description.clone());
+        shared.lock().attempts.push(attempt);
+        let mut body = json!({"ok": false, "error_code": status, "description": description});
+        let mut response = HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        if let Some(secs) = retry_after {
+            body["parameters"] = json!({"retry_after": secs});
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        return response.json(body);
+    }
+    let result = process_send(
+        shared,
+        chat_id.as_deref(),
+        text.as_deref(),
+        parse_mode.as_deref(),
+    );
+    let response = match result {
+        Ok((message, sent, callback)) => {
+            attempt.status = Some(200);
+            shared.lock().attempts.push(attempt);
+            if let Some(callback) = callback {
+                callback(&sent);
+            }
+            ok(message)
+        }
+        Err((status, description)) => {
+            attempt.status = Some(status);
+            attempt.description = Some(description.clone());
+            shared.lock().attempts.push(attempt);
+            error(status, &description)
+        }
+    };
+    if let Some(wait) = delay {
+        actix_web::rt::time::sleep(wait).await;
+    }
+    response
+}
+
+pub(super) fn send_chat_action(shared: &Shared, params: &Map<String, Value>) -> HttpResponse {
+    let chat_id = text_param(params, "chat_id").unwrap_or_default();
+    let action = text_param(params, "action").unwrap_or_default();
+    let mut state = shared.lock();
+    let Some(chat) = chat(&state, &chat_id) else {
+        return error(400, "Bad Request: chat not found");
+    };
+    if state.blocked.contains(&chat.id) {
+        return error(403, "Forbidden: bot was blocked by the user");
+    }
+    if !ACTIONS.contains(&action.as_str()) {
+        return error(400, "Bad Request: wrong parameter action in request");
+    }
+    let elapsed = shared.elapsed();
+    state.actions.push(ChatAction {
+        chat_id: chat.id,
+        action,
+        elapsed,
+    });
+    ok(true)
+}
