@@ -268,6 +268,7 @@ impl Scheduler {
     /// Starts every due job once; each due run is claimed in the store first, so that a
     /// job missed while the gateway was down runs once, not once per missed tick.
     fn tick(self: &Rc<Self>) -> anyhow::Result<()> {
+        let pass = self.services.metrics.begin_pass("scheduler");
         let store = &self.services.store;
         let zone = self.services.timezone;
         for job in store.due_jobs(now_ms())? {
@@ -314,6 +315,8 @@ impl Scheduler {
             });
             self.running.borrow_mut().insert(id, task);
         }
+        let idle = self.running.borrow().is_empty();
+        self.services.metrics.end_pass("scheduler", pass, idle);
         Ok(())
     }
 }
