@@ -23,7 +23,26 @@ pub struct Metrics {
     gauges: Mutex<BTreeMap<&'static str, i64>>,
     /// Gauges that their owners update without a lock.
     live_gauges: Mutex<BTreeMap<&'static str, Arc<AtomicI64>>>,
+    /// The passes of the gateway's loops, by loop.
+    passes: Mutex<BTreeMap<&'static str, Passes>>,
     agent_latency: Mutex<Histogram>,
+}
+
+/// How far one loop (dispatcher, sender, scheduler) has got.
+#[derive(Clone, Copy, Default)]
+struct Passes {
+    begun: u64,
+    /// The latest pass if it found nothing to do, else 0.
+    idle: u64,
+}
+
+/// One unit of a live gauge, given back when dropped (however the work holding it ends).
+pub struct Held(Arc<AtomicI64>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn help(name: &str) -> &'static str {
@@ -40,6 +59,9 @@ fn help(name: &str) -> &'static str {
         "hermes_inbound_unimported" => {
             "Inbound messages acknowledged and journaled, not yet in the database"
         }
+        "hermes_agent_turns_running" => "Agent turns under way (running or waiting for a slot)",
+        "hermes_loop_passes_total" => "Passes begun by each of the gateway's loops",
+        "hermes_loop_idle_pass" => "The loop's latest pass if it found nothing to do, else 0",
         _ => "",
     }
 }
@@ -87,6 +109,30 @@ impl Metrics {
             .entry(name)
             .or_default()
             .clone()
+    }
+
+    /// Counts one unit of a live gauge until the returned [`Held`] is dropped.
+    pub fn hold(&self, name: &'static str) -> Held {
+        let gauge = self.live_gauge(name);
+        gauge.fetch_add(1, Ordering::AcqRel);
+        Held(gauge)
+    }
+
+    /// Counts a pass of `loop_name` as begun, before it reads anything; returns its number
+    /// for [`Metrics::end_pass`].
+    pub fn begin_pass(&self, loop_name: &'static str) -> u64 {
+        let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        let passes = passes.entry(loop_name).or_default();
+        passes.begun += 1;
+        passes.begun
+    }
+
+    /// Records whether pass `pass` of `loop_name` found nothing to do. A reader that saw
+    /// `hermes_loop_passes_total` at `n` and later `hermes_loop_idle_pass` above `n` knows the
+    /// loop was idle after its first read: how a test waits for the gateway to settle.
+    pub fn end_pass(&self, loop_name: &'static str, pass: u64, idle: bool) {
+        let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        passes.entry(loop_name).or_default().idle = if idle { pass } else { 0 };
     }
 
     /// Records one agent turn's latency.
@@ -152,6 +198,22 @@ impl Metrics {
                 "# HELP {name} {}\n# TYPE {name} gauge\n{name} {value}",
                 help(name)
             );
+        }
+        let passes = self
+            .passes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        type Figure = fn(&Passes) -> u64;
+        let families: [(&str, &str, Figure); 2] = [
+            ("hermes_loop_passes_total", "counter", |p| p.begun),
+            ("hermes_loop_idle_pass", "gauge", |p| p.idle),
+        ];
+        for (name, kind, value) in families.into_iter().filter(|_| !passes.is_empty()) {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", help(name));
+            for (loop_name, p) in &passes {
+                let _ = writeln!(out, "{name}{{loop=\"{loop_name}\"}} {}", value(p));
+            }
         }
         let h = self.agent_latency.lock().unwrap_or_else(|p| p.into_inner());
         let name = "hermes_agent_turn_seconds";
@@ -222,6 +284,12 @@ mod tests {
             &m.live_gauge("hermes_inbound_unimported")
         ));
         live.fetch_sub(1, Ordering::Relaxed);
+        let turn = m.hold("hermes_agent_turns_running");
+        let other = m.hold("hermes_agent_turns_running");
+        drop(other);
+        let first = m.begin_pass("sender");
+        m.end_pass("sender", first, true);
+        let second = m.begin_pass("sender");
         m.observe_agent(Duration::from_millis(300));
         let text = m.render();
         assert!(
@@ -233,6 +301,16 @@ mod tests {
         assert!(text.contains("hermes_outbox_depth 3"));
         assert!(
             text.contains("# TYPE hermes_inbound_unimported gauge\nhermes_inbound_unimported 4")
+        );
+        assert!(text.contains("hermes_agent_turns_running 1"));
+        drop(turn);
+        assert!(m.render().contains("hermes_agent_turns_running 0"));
+        assert!(text.contains("hermes_loop_passes_total{loop=\"sender\"} 2"));
+        assert!(text.contains("hermes_loop_idle_pass{loop=\"sender\"} 1"));
+        m.end_pass("sender", second, false);
+        assert!(
+            m.render()
+                .contains("hermes_loop_idle_pass{loop=\"sender\"} 0")
         );
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.5\"} 1"));
         assert!(text.contains("hermes_agent_turn_seconds_bucket{le=\"0.25\"} 0"));

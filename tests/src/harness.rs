@@ -112,6 +112,24 @@ impl Home {
         std::fs::read_to_string(self.path().join(".env")).unwrap_or_default()
     }
 
+    /// Waits until the gateway's database here holds nothing in progress, in one read: no
+    /// inbound message waiting for its turn (a turn's messages wait until its reply is queued),
+    /// no part waiting to be sent (now or later), being sent or waiting for its look-up. For a
+    /// gateway without a listener, whose `/metrics` cannot be read ([`Gateway::settle`]): it
+    /// does not see the inbound journal, so wait for the message to be stored first. Panics
+    /// after `timeout`.
+    pub fn wait_drained(&self, timeout: Duration) {
+        let open = "SELECT (SELECT COUNT(*) FROM inbound WHERE state = 'pending')
+                 + (SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
+                        OR (state = 'ambiguous' AND reconcile_at IS NOT NULL))";
+        let drained = eventually(timeout, || (count(self, open) == 0).then_some(()));
+        assert!(
+            drained.is_some(),
+            "{} message(s) or part(s) still in progress",
+            count(self, open)
+        );
+    }
+
     /// Opens the gateway's database (read-only use in assertions).
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path().join("gateway.db")).expect("opening gateway.db")
@@ -405,12 +423,71 @@ impl Gateway {
     /// Messages it acknowledged that are not in its database yet (still in the inbound journal),
     /// from `/metrics`.
     pub fn unimported(&self) -> i64 {
-        let metrics = self.get("/metrics").body;
+        let metrics = self.metrics();
         metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("hermes_inbound_unimported "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no hermes_inbound_unimported in /metrics:\n{metrics}"))
+            .value("hermes_inbound_unimported")
+            .unwrap_or_else(|| panic!("no hermes_inbound_unimported in /metrics:\n{}", metrics.0))
+    }
+
+    /// Its `/metrics` page, read now.
+    pub fn metrics(&self) -> Metrics {
+        Metrics(self.get("/metrics").body)
+    }
+
+    /// Waits until the gateway is idle, and panics with its `/metrics` when it is not within
+    /// `timeout`: every message it acknowledged imported and handled, no turn or job under way,
+    /// nothing due to be sent or looked up and nothing in flight. What a test waits for before
+    /// it says that nothing more happened.
+    ///
+    /// Each stage is trusted only in a pass its loop began after the read that found the stage
+    /// before it done (`hermes_loop_passes_total`, `hermes_loop_idle_pass`), so no figure from
+    /// before the work it waits for counts. A part waiting for a later retry or look-up does not
+    /// hold it up; messages a polling platform has not fetched yet are not seen.
+    pub fn settle(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let none = |m: &Metrics, series| m.value(series) == Some(0);
+        loop {
+            let imported = self.wait_metrics(deadline, "imported", |m| {
+                none(m, "hermes_inbound_unimported")
+            });
+            let handled = self.wait_metrics(deadline, "handled", |m| {
+                none(m, "hermes_inbound_unimported")
+                    && none(m, "hermes_agent_turns_running")
+                    && m.idle_since(&imported, "dispatcher")
+                    && m.idle_since(&imported, "scheduler")
+            });
+            let sent = self.wait_metrics(deadline, "sent", |m| m.idle_since(&handled, "sender"));
+            // Work that came meanwhile (a text, a due job) is waited for too.
+            if none(&sent, "hermes_inbound_unimported")
+                && none(&sent, "hermes_agent_turns_running")
+                && ["dispatcher", "scheduler", "sender"]
+                    .iter()
+                    .all(|name| sent.idle_pass(name).is_some_and(|pass| pass > 0))
+            {
+                return;
+            }
+        }
+    }
+
+    /// Reads `/metrics` until `done` holds, and returns that read; panics at `deadline`.
+    fn wait_metrics(
+        &self,
+        deadline: Instant,
+        stage: &str,
+        done: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        loop {
+            let metrics = self.metrics();
+            if done(&metrics) {
+                return metrics;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not settle (waiting until {stage}):\n{}",
+                metrics.0
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Posts a webhook signed for [`WEBHOOK_URL`].
@@ -456,6 +533,33 @@ impl Gateway {
     /// Texts the gateway as `from`: a signed inbound SMS with the given `MessageSid`.
     pub fn text(&self, from: &str, body: &str, sid: &str) -> Response {
         self.post_signed(&inbound_sms(from, body, sid))
+    }
+}
+
+/// One read of a gateway's `/metrics` page.
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The value of one series, named with its labels as the page writes them
+    /// (`hermes_loop_idle_pass{loop="sender"}`); `None` when the page has no such series.
+    pub fn value(&self, series: &str) -> Option<i64> {
+        self.0
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The latest pass of loop `name` if it found nothing to do, else 0.
+    fn idle_pass(&self, name: &str) -> Option<i64> {
+        self.value(&format!("hermes_loop_idle_pass{{loop=\"{name}\"}}"))
+    }
+
+    /// Whether loop `name` found nothing to do in a pass it began after `earlier` was read.
+    fn idle_since(&self, earlier: &Metrics, name: &str) -> bool {
+        let begun = earlier
+            .value(&format!("hermes_loop_passes_total{{loop=\"{name}\"}}"))
+            .unwrap_or(0);
+        self.idle_pass(name).is_some_and(|pass| pass > begun)
     }
 }
 

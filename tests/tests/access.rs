@@ -37,7 +37,7 @@ fn pairing_admits_a_stranger_once_the_owner_approves() {
 
     // Asking again within the hour issues nothing new.
     gw.text(MALLORY, "hello??", "SMp0000000000000000000000000000002");
-    std::thread::sleep(Duration::from_millis(800));
+    gw.settle(WAIT);
     assert_eq!(twilio.messages().len(), 1, "code requests are rate-limited");
 
     let listed = run(home.path(), &[], &["pairing", "list"], "");
@@ -97,15 +97,14 @@ fn ignore_mode_sends_strangers_nothing() {
     let twilio = emulator();
     let gw = sms_gateway(&home, &twilio, &[]);
     gw.text(MALLORY, "hi", "SMq0000000000000000000000000000001");
-    assert!(
-        eventually(WAIT, || (count(
+    gw.settle(WAIT);
+    assert_eq!(
+        count(
             &home,
             "SELECT COUNT(*) FROM inbound WHERE state = 'unauthorized'"
-        ) == 1)
-            .then_some(()))
-        .is_some()
+        ),
+        1
     );
-    std::thread::sleep(Duration::from_millis(500));
     assert!(twilio.messages().is_empty());
     assert_eq!(count(&home, "SELECT COUNT(*) FROM pairing"), 0);
 }
@@ -123,16 +122,7 @@ fn a_sender_over_the_rate_limit_gets_one_notice_and_no_turns() {
             "stored and acknowledged"
         );
     }
-    assert!(
-        eventually(WAIT, || (gw.unimported() == 0
-            && count(
-                &home,
-                "SELECT COUNT(*) FROM inbound WHERE state = 'pending'"
-            ) == 0)
-            .then_some(()))
-        .is_some()
-    );
-    std::thread::sleep(Duration::from_millis(800));
+    gw.settle(WAIT);
     let bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
     let notices = bodies
         .iter()

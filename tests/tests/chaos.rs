@@ -161,7 +161,7 @@ fn kills_faults_and_retries_lose_nothing_and_double_nothing() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    gw.settle(Duration::from_secs(30));
 
     let sent = twilio.messages();
     let ambiguous: Vec<String> = {

@@ -46,17 +46,10 @@ fn bodies(twilio: &platform_sms::emulator::Emulator) -> Vec<String> {
     twilio.messages().into_iter().map(|m| m.body).collect()
 }
 
-/// Waits until nothing more arrives for a moment, then returns what was sent.
-fn quiet_bodies(twilio: &platform_sms::emulator::Emulator) -> Vec<String> {
-    let mut last = usize::MAX;
-    loop {
-        std::thread::sleep(Duration::from_millis(700));
-        let now = twilio.messages().len();
-        if now == last {
-            return bodies(twilio);
-        }
-        last = now;
-    }
+/// Waits until the gateway has settled, then returns everything that was sent.
+fn settled_bodies(gw: &Gateway, twilio: &platform_sms::emulator::Emulator) -> Vec<String> {
+    gw.settle(WAIT);
+    bodies(twilio)
 }
 
 #[test]
@@ -125,7 +118,7 @@ fn texts_sent_during_a_turn_are_answered_together_none_dropped() {
     assert_eq!(last, ("user".to_string(), "two\nthree\nfour".to_string()));
     twilio.wait_for_messages(2, WAIT);
     assert_eq!(
-        quiet_bodies(&twilio),
+        settled_bodies(&gw, &twilio),
         ["You said: one", "You said: two\nthree\nfour"]
     );
     assert_eq!(llm.requests().len(), 2);
@@ -156,8 +149,8 @@ fn stop_cancels_a_slow_turn_and_status_help_need_no_agent() {
         sent[2].body
     );
     // The cancelled turn's answer never goes out.
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(bodies(&twilio).len(), 3, "{:?}", bodies(&twilio));
+    let sent = settled_bodies(&gw, &twilio);
+    assert_eq!(sent.len(), 3, "{sent:?}");
     assert_eq!(llm.requests().len(), 1, "commands never reach the agent");
     gw.text(ALICE, "/stop", "SM03000000000000000000000000000005");
     let sent = twilio.wait_for_messages(4, WAIT);
@@ -180,7 +173,7 @@ fn agent_failure_and_timeout_give_one_apology() {
     llm.set_delay(Duration::from_secs(3));
     gw.text(ALICE, "still there?", "SM04000000000000000000000000000002");
     twilio.wait_for_messages(2, WAIT);
-    let all = quiet_bodies(&twilio);
+    let all = settled_bodies(&gw, &twilio);
     assert_eq!(all.len(), 2, "one apology each, nothing more: {all:?}");
     assert_eq!(all[0], all[1]);
     assert!(
@@ -203,7 +196,7 @@ fn a_duplicate_webhook_runs_one_turn() {
         );
     }
     twilio.wait_for_messages(1, WAIT);
-    assert_eq!(quiet_bodies(&twilio).len(), 1);
+    assert_eq!(settled_bodies(&gw, &twilio).len(), 1);
     assert_eq!(llm.requests().len(), 1);
 }
 
@@ -221,9 +214,9 @@ fn kill_during_a_turn_then_restart_replies_exactly_once() {
     gw.kill();
     assert!(twilio.messages().is_empty());
     llm.set_delay(Duration::ZERO);
-    let _gw = start(&home, &twilio, &llm, &[]);
+    let gw = start(&home, &twilio, &llm, &[]);
     twilio.wait_for_messages(1, WAIT);
-    assert_eq!(quiet_bodies(&twilio), ["You said: survive this"]);
+    assert_eq!(settled_bodies(&gw, &twilio), ["You said: survive this"]);
 }
 
 #[test]
@@ -253,14 +246,14 @@ fn kill_between_parts_then_restart_sends_only_the_rest() {
     gw.kill();
     let before = bodies(&twilio);
     assert_eq!(before.len(), 2, "killed after part 2");
-    let _gw = start(
+    let gw = start(
         &home,
         &twilio,
         &llm,
         &[("TWILIO_MAX_SEGMENTS_PER_SECOND", "1000")],
     );
     twilio.wait_for_messages(5, WAIT);
-    let all = quiet_bodies(&twilio);
+    let all = settled_bodies(&gw, &twilio);
     let suffixes: Vec<String> = all
         .iter()
         .map(|b| b.rsplit_once(' ').unwrap().1.to_string())

@@ -80,13 +80,6 @@ fn gateway(home: &Home, twilio: &Emulator, extra: &[(&str, &str)]) -> Gateway {
     gw
 }
 
-/// Waits a little and returns every message the emulator accepted: for asserting that
-/// nothing more arrives.
-fn settled(twilio: &Emulator) -> Vec<platform_sms::emulator::SentMessage> {
-    std::thread::sleep(Duration::from_secs(3));
-    twilio.messages()
-}
-
 #[test]
 fn send_delivers_to_the_home_channel_and_explicit_numbers() {
     let (home, twilio) = (Home::new(), emulator());
@@ -132,7 +125,8 @@ fn send_delivers_to_the_home_channel_and_explicit_numbers() {
         &["send", "--to", &format!("sms,sms:{HOME},local"), "once"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let sent = settled(&twilio);
+    // The command has exited and no gateway runs: nothing else can send.
+    let sent = twilio.messages();
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert_eq!((sent[2].to.as_str(), sent[2].body.as_str()), (HOME, "once"));
 }
@@ -246,7 +240,8 @@ fn cron_run_delivers_and_records_every_run() {
         stdout(&out)
     );
     assert_eq!(runs(&home, &failing, "failed"), 1);
-    assert_eq!(settled(&twilio).len(), 1, "only the report was sent");
+    // The commands have exited and no gateway runs: nothing else can send.
+    assert_eq!(twilio.messages().len(), 1, "only the report was sent");
 
     let list = stdout(&hermes(&home, &twilio, &[], &["cron", "list"]));
     assert!(
@@ -424,7 +419,8 @@ fn a_job_due_while_the_gateway_runs_fires_and_delivers() {
     assert!(eventually(WAIT, || (runs(&home, &job, "ok") == 1).then_some(())).is_some());
     let list = stdout(&hermes(&home, &twilio, &[], &["cron", "list"]));
     assert!(list.contains("done"), "a one-shot job is done: {list}");
-    assert_eq!(settled(&twilio).len(), 1);
+    gw.settle(WAIT);
+    assert_eq!(twilio.messages().len(), 1);
 }
 
 #[test]
@@ -471,8 +467,9 @@ fn a_job_missed_while_the_gateway_was_down_runs_once_at_start() {
     let mut bodies: Vec<&str> = sent.iter().map(|m| m.body.as_str()).collect();
     bodies.sort();
     assert_eq!(bodies, ["hourly", "missed"]);
+    gw.settle(WAIT);
     assert_eq!(
-        settled(&twilio).len(),
+        twilio.messages().len(),
         2,
         "each missed job ran exactly once"
     );

@@ -185,7 +185,8 @@ fn outage_under_traffic(db: &TestDatabase, url: &str, away: impl Fn(), back: imp
     );
 
     settle(db, &[&a, &b], Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(500));
+    a.settle(Duration::from_secs(30));
+    b.settle(Duration::from_secs(30));
     assert_eq!(db.count("SELECT COUNT(*) FROM inbound"), total as i64);
     let answered = answered(&twilio);
     for i in 0..total {

@@ -165,7 +165,7 @@ fn an_opt_out_reported_by_callback_suppresses_the_number() {
         1
     );
     gw.text(BOB, "second", "SMo0000000000000000000000000000002");
-    std::thread::sleep(Duration::from_millis(800));
+    gw.settle(WAIT);
     assert_eq!(twilio.messages().len(), 1, "nothing more goes to Bob");
 }
 
@@ -228,8 +228,8 @@ fn a_reply_twilio_took_without_answering_is_found_and_not_sent_again() {
                 && q.iter().any(|(k, v)| k == "From" && v == OUR_NUMBER))
     );
 
-    // Never sent again: one attempt, one message, after time enough for a second send.
-    std::thread::sleep(Duration::from_secs(2));
+    // Never sent again: one attempt, one message, once nothing is left to send.
+    gw.settle(WAIT);
     assert_eq!(twilio.messages().len(), 1);
     assert_eq!(twilio.attempts().len(), 1);
     let metrics = gw.get("/metrics").body;
@@ -263,7 +263,7 @@ fn a_reply_twilio_never_created_is_sent_once_after_the_lookup() {
         "looked up before sending again"
     );
 
-    std::thread::sleep(Duration::from_secs(2));
+    gw.settle(WAIT);
     assert_eq!(twilio.messages().len(), 1, "sent exactly once");
     let attempts = twilio.attempts();
     assert_eq!(attempts.len(), 2, "the hung try and the one send");

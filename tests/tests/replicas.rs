@@ -103,7 +103,8 @@ fn two_gateways_share_the_work_and_answer_every_message_once() {
     }
     let b = b.expect("B was restarted");
     settle(&db, &[&a, &b], Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(500));
+    a.settle(Duration::from_secs(30));
+    b.settle(Duration::from_secs(30));
 
     assert_eq!(
         db.count("SELECT COUNT(*) FROM inbound"),
@@ -183,7 +184,8 @@ fn each_due_cron_run_happens_once_across_gateways() {
     db.rows("UPDATE cron_jobs SET next_run_at = next_run_at - 600000 WHERE schedule = 'every 1m'");
     let sent = twilio.wait_for_messages(5, Duration::from_secs(30));
     assert_eq!(sent.len(), 5, "{}\n----\n{}", a.logs(), b.logs());
-    std::thread::sleep(Duration::from_secs(3));
+    a.settle(Duration::from_secs(30));
+    b.settle(Duration::from_secs(30));
     let mut bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
     bodies.sort();
     assert_eq!(bodies, ["job0", "job1", "job2", "job3", "job4"]);
@@ -267,7 +269,8 @@ fn a_numbers_pace_rate_limits_and_home_channel_are_shared_across_gateways() {
         assert_eq!(gw.text(carol, "again", &format!("SMq{i:0>31}")).status, 200);
         std::thread::sleep(Duration::from_millis(300));
     }
-    std::thread::sleep(Duration::from_secs(4));
+    a.settle(Duration::from_secs(30));
+    b.settle(Duration::from_secs(30));
     let to_carol: Vec<String> = twilio
         .messages()
         .into_iter()

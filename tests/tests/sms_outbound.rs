@@ -56,7 +56,7 @@ fn rate_limited_sends_are_retried_after_retry_after_and_delivered_once() {
         "Retry-After honoured: {gap:?}"
     );
     assert_eq!(wait_final(&home), [("sent".to_string(), Some(20429), 3)]);
-    std::thread::sleep(Duration::from_millis(500));
+    gw.settle(WAIT);
     assert_eq!(twilio.messages().len(), 1, "delivered exactly once");
 }
 
@@ -88,7 +88,7 @@ fn permanent_errors_are_attempted_once_and_recorded() {
             "{}",
             gw.logs()
         );
-        std::thread::sleep(Duration::from_millis(500));
+        gw.settle(WAIT);
         assert_eq!(twilio.attempts().len(), 1, "never retried");
         assert!(
             gw.logs().contains(&format!("(code {code})")),
@@ -140,7 +140,7 @@ fn an_unanswered_send_is_ambiguous_and_never_resent_blindly() {
     let sent = twilio.wait_for_messages(1, WAIT);
     assert_eq!(sent[0].body, "You said: me too");
     assert_eq!(sent[0].to, BOB);
-    std::thread::sleep(Duration::from_millis(800));
+    gw.settle(WAIT);
     assert_eq!(
         twilio.messages().len(),
         1,

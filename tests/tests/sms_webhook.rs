@@ -20,17 +20,6 @@ fn assert_twiml(response: &http::Response, status: u16) {
     );
 }
 
-/// Settles the pipeline: waits until every acknowledged message is in the database and has
-/// been handled.
-fn settle(home: &Home, gw: &Gateway) {
-    let done = eventually(WAIT, || {
-        (gw.unimported() == 0
-            && count(home, "SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0)
-            .then_some(())
-    });
-    assert!(done.is_some(), "messages still pending");
-}
-
 #[test]
 fn a_signed_message_is_answered_through_the_rest_api() {
     let home = Home::new();
@@ -143,8 +132,7 @@ fn strangers_are_denied_by_default_and_allowlists_normalise() {
         200,
     );
     let sent = twilio.wait_for_messages(1, WAIT);
-    settle(&home, &gw);
-    std::thread::sleep(Duration::from_millis(300));
+    gw.settle(WAIT);
     let sent_all = twilio.messages();
     assert_eq!(sent_all.len(), 1, "{sent:?}");
     assert_eq!(sent_all[0].to, BOB);
@@ -190,7 +178,7 @@ fn our_own_number_is_never_answered() {
         ),
         200,
     );
-    std::thread::sleep(Duration::from_millis(500));
+    gw.settle(WAIT);
     assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 0);
     assert!(twilio.messages().is_empty());
 }
@@ -216,8 +204,7 @@ fn stop_suppresses_everything_until_start() {
         &gw.text(ALICE, "HELP", "SM70000000000000000000000000000003"),
         200,
     );
-    settle(&home, &gw);
-    std::thread::sleep(Duration::from_millis(300));
+    gw.settle(WAIT);
     assert!(
         twilio.messages().is_empty(),
         "no reply to STOP, nothing after it"
@@ -247,8 +234,7 @@ fn twilio_21610_suppresses_the_number() {
         gw.logs()
     );
     gw.text(BOB, "second", "SM80000000000000000000000000000002");
-    settle(&home, &gw);
-    std::thread::sleep(Duration::from_millis(300));
+    gw.settle(WAIT);
     assert_eq!(
         twilio.attempts().len(),
         1,
@@ -311,7 +297,7 @@ fn a_duplicate_message_sid_is_processed_once_also_after_restart() {
     assert_twiml(&gw.text(ALICE, "once", sid), 200);
     gw.text(ALICE, "marker", "SMa0000000000000000000000000000002");
     let sent = twilio.wait_for_messages(2, WAIT);
-    std::thread::sleep(Duration::from_millis(300));
+    gw.settle(WAIT);
     let bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
     assert_eq!(bodies, ["You said: once", "You said: marker"], "{sent:?}");
     assert_eq!(count(&home, "SELECT COUNT(*) FROM inbound"), 2);
@@ -341,8 +327,7 @@ fn acknowledged_messages_survive_a_kill_before_they_reach_the_database() {
 
     let gw = sms_gateway(&home, &twilio, &[]);
     let sent = twilio.wait_for_messages(2, WAIT);
-    settle(&home, &gw);
-    std::thread::sleep(Duration::from_millis(300));
+    gw.settle(WAIT);
     let mut replies: Vec<(String, String)> = twilio
         .messages()
         .into_iter()

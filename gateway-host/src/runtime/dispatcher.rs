@@ -102,6 +102,8 @@ impl Dispatcher {
             max_turns,
             max_outbox,
         } = limits;
+        // Shown from the start, not from the first turn.
+        services.metrics.live_gauge("hermes_agent_turns_running");
         Rc::new(Dispatcher {
             services,
             ingress,
@@ -122,7 +124,11 @@ impl Dispatcher {
         let mut failing = Repeated::new("dispatcher");
         loop {
             let started = Instant::now();
-            let seen = match self.dispatch() {
+            let pass = self.services.metrics.begin_pass("dispatcher");
+            let outcome = self.dispatch();
+            let idle = matches!(outcome, Ok(0)) && self.running.borrow().is_empty();
+            self.services.metrics.end_pass("dispatcher", pass, idle);
+            let seen = match outcome {
                 Ok(seen) => {
                     failing.ok();
                     seen
@@ -578,8 +584,10 @@ impl Dispatcher {
         let this = Rc::clone(self);
         let span = info_span!("turn", platform = %key.0, chat = %platform.redact(&key.1), messages = ids.len());
         let task_key = key.clone();
+        let under_way = self.services.metrics.hold("hermes_agent_turns_running");
         let task = actix_rt::spawn(
             async move {
+                let _under_way = under_way;
                 let _permit = this.turns.acquire().await;
                 // Waiting for a turn may outlast the hold: hold it again, or leave the
                 // conversation to the gateway that took it meanwhile.

@@ -273,6 +273,7 @@ impl Scheduler {
     /// Starts every due job once; each due run is claimed in the store first, so that a
     /// job missed while the gateway was down runs once, not once per missed tick.
     fn tick(self: &Rc<Self>) -> anyhow::Result<()> {
+        let pass = self.services.metrics.begin_pass("scheduler");
         let store = &self.services.store;
         let zone = self.services.timezone;
         // Due on the database's clock, which every gateway sharing it reads alike.
@@ -321,6 +322,8 @@ impl Scheduler {
             });
             self.running.borrow_mut().insert(id, task);
         }
+        let idle = self.running.borrow().is_empty();
+        self.services.metrics.end_pass("scheduler", pass, idle);
         Ok(())
     }
 }

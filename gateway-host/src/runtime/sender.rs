@@ -107,6 +107,7 @@ impl Sender {
     /// Starts sends for every due part whose chat is not busy, and look-ups of ambiguous parts
     /// that are due; returns how long to sleep.
     pub fn pump(self: &Rc<Self>) -> anyhow::Result<Duration> {
+        let pass = self.services.metrics.begin_pass("sender");
         let store = &self.services.store;
         let now = store.now();
         for due in store.reconcilable(now, LOOKUPS_PER_PASS)? {
@@ -140,6 +141,9 @@ impl Sender {
                 this.services.outbox.notify_one();
             });
         }
+        // Every due send or look-up this gateway can make is in flight now.
+        let idle = self.in_flight.borrow().is_empty();
+        self.services.metrics.end_pass("sender", pass, idle);
         self.services
             .metrics
             .set("hermes_outbox_depth", store.outbox_depth()? as i64);
