@@ -4,17 +4,19 @@
 //! [`runtime::ingress::Ingress`], which makes it durable before the platform acknowledges and
 //! then stores it ([`store`]); the [`runtime::dispatcher::Dispatcher`] runs it as a chat command
 //! ([`commands`]) or an agent turn ([`agent`]), formats the reply with the platform and queues
-//! the parts in the outbox in the same transaction; the [`runtime::sender::Sender`] delivers
+//! the parts in the outbox in the same transaction; the [`outbox::sender::Sender`] delivers
 //! them in order with retries, and looks parts whose send had an unknown outcome up at the
-//! provider; [`runtime::delivery_report`] records what the provider later says became of each
-//! part. The [`runtime::scheduler`] runs scheduled jobs ([`cron`]) whose output, like
-//! `hermes send`, takes the same outbox path ([`runtime::deliver`]).
+//! provider; [`outbox::delivery_report`] records what the provider later says became of each
+//! part. The [`runtime::scheduler`] runs scheduled jobs with the [`cron::runner`], whose
+//! output, like `hermes send`, takes the same outbox path ([`outbox::deliver`]).
 //!
 //! The crate's rooms: [`runtime`] is what runs inside `hermes gateway` and wires the above
 //! together; [`cli`] is the command line, one file per subcommand, and nothing else uses it;
 //! the rest is shared by both: [`config`] (loading `$HERMES_HOME`'s configuration),
-//! [`services`] (the store and platforms opened from it), [`settings`], [`store`], [`cron`]
-//! (jobs and schedules), [`agent`], [`commands`], [`metrics`] and [`logging`].
+//! [`services`] (the store and platforms opened from it), [`settings`], [`store`], [`outbox`]
+//! (the one way anything is sent), [`cron`] (jobs, schedules and running one), [`agent`],
+//! [`commands`], [`metrics`], [`logging`] and [`repeated`] (errors a loop meets on every
+//! pass).
 pub mod agent;
 pub mod cli;
 pub mod commands;
@@ -22,6 +24,8 @@ pub mod config;
 pub mod cron;
 pub mod logging;
 pub mod metrics;
+pub mod outbox;
+pub mod repeated;
 pub mod runtime;
 pub mod services;
 pub mod settings;

@@ -8,8 +8,8 @@ use tracing::error;
 use super::jobs::{self, JobSpec, next_run_text};
 use super::schedule::local_time;
 use crate::agent::Agent;
-use crate::runtime::deliver::Target;
-use crate::runtime::scheduler::Runner;
+use crate::cron::runner::Runner;
+use crate::outbox::deliver::Target;
 use crate::services::Services;
 use crate::store::{Job, JobKind};
 

@@ -14,8 +14,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
 use crate::commands::{self, ChatCommand};
+use crate::repeated::Repeated;
 use crate::runtime::ingress::Ingress;
-use crate::runtime::repeated::Repeated;
 use crate::services::Services;
 use crate::store::{PairingRequest, StoreError, StoredInbound, TurnCommit};
 

@@ -292,7 +292,7 @@ impl InboundSink for Ingress {
         if let Some(why) = self.disk.refusal() {
             return Err(SinkError::Unavailable(why));
         }
-        self.blocking(move |services| crate::runtime::delivery_report::record(services, &status))
+        self.blocking(move |services| crate::outbox::delivery_report::record(services, &status))
             .await
     }
 }

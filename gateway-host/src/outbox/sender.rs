@@ -11,7 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::runtime::repeated::Repeated;
+use crate::repeated::Repeated;
 use crate::services::Services;
 use crate::store::{OutboxPart, PartState, Reconcilable};
 
