@@ -15,9 +15,10 @@
 //! the rest is shared by both: [`config`] (loading `$HERMES_HOME`'s configuration),
 //! [`services`] (the store and platforms opened from it), [`settings`], [`store`], [`outbox`]
 //! (the one way anything is sent), [`cron`] (jobs, schedules and running one), [`agent`],
-//! [`commands`], [`metrics`], [`logging`] and [`repeated`] (errors a loop meets on every
-//! pass).
+//! [`commands`], [`chat_key`] (which chat of which platform), [`metrics`], [`logging`] and
+//! [`repeated`] (errors a loop meets on every pass).
 pub mod agent;
+pub mod chat_key;
 pub mod cli;
 pub mod commands;
 pub mod config;

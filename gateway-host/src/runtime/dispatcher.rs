@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
+use crate::chat_key::ChatKey;
 use crate::commands::{self, ChatCommand};
 use crate::repeated::Repeated;
 use crate::runtime::ingress::Ingress;
@@ -36,8 +37,6 @@ const COALESCE: Duration = Duration::from_millis(2);
 
 /// Turns of history sent to the agent as context.
 const HISTORY_TURNS: usize = 40;
-
-type Key = (String, String);
 
 /// How long a pairing code is valid.
 const PAIRING_VALID_MS: i64 = 3_600_000;
@@ -81,7 +80,7 @@ pub struct Dispatcher {
     ingress: Arc<Ingress>,
     agent: Rc<dyn Agent>,
     timeout: Duration,
-    running: RefCell<HashMap<Key, Running>>,
+    running: RefCell<HashMap<ChatKey, Running>>,
     turns: Semaphore,
     accepting: Cell<bool>,
     max_outbox: usize,
@@ -180,10 +179,10 @@ impl Dispatcher {
         } else if !outbox_full {
             self.outbox_full.set(false);
         }
-        let mut order: Vec<Key> = Vec::new();
-        let mut groups: HashMap<Key, Vec<StoredInbound>> = HashMap::new();
+        let mut order: Vec<ChatKey> = Vec::new();
+        let mut groups: HashMap<ChatKey, Vec<StoredInbound>> = HashMap::new();
         for msg in pending {
-            let key = (msg.platform.clone(), msg.chat.clone());
+            let key = ChatKey::new(&msg.platform, &msg.chat);
             groups
                 .entry(key.clone())
                 .or_insert_with(|| {
@@ -196,18 +195,18 @@ impl Dispatcher {
         let shared = store.is_shared();
         // Conversations this pass held (with a shared database), given back at its end unless
         // a turn runs in them.
-        let mut held: Vec<Key> = Vec::new();
+        let mut held: Vec<ChatKey> = Vec::new();
         let mut result = Ok(());
         for key in order {
             let mut msgs = groups.remove(&key).unwrap_or_default();
-            let Some(platform) = self.services.platform(&key.0).cloned() else {
+            let Some(platform) = self.services.platform(&key.platform).cloned() else {
                 continue;
             };
             let local = self.running.borrow().contains_key(&key);
             if shared && !local {
                 // Another gateway may hold the conversation, or may have answered what this
                 // pass read before it got hold of it: read its messages again once held.
-                match store.claim_conversation(&key.0, &key.1, self.lease()) {
+                match store.claim_conversation(&key.platform, &key.chat, self.lease()) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -216,7 +215,7 @@ impl Dispatcher {
                     }
                 }
                 held.push(key.clone());
-                match store.pending_inbound_of(&key.0, &key.1, 0, CHAT_LIMIT) {
+                match store.pending_inbound_of(&key.platform, &key.chat, 0, CHAT_LIMIT) {
                     Ok(fresh) => msgs = fresh,
                     Err(e) => {
                         result = Err(e.into());
@@ -228,7 +227,12 @@ impl Dispatcher {
                 // per chat. A turn about to start takes the rest of its chat's backlog too, so
                 // that recovery costs one turn per chat rather than one per pass.
                 let after = msgs.last().map_or(0, |m| m.id);
-                msgs.extend(store.pending_inbound_of(&key.0, &key.1, after, CHAT_LIMIT)?);
+                msgs.extend(store.pending_inbound_of(
+                    &key.platform,
+                    &key.chat,
+                    after,
+                    CHAT_LIMIT,
+                )?);
             } else if shared {
                 held.push(key.clone());
             }
@@ -242,7 +246,7 @@ impl Dispatcher {
         store.mark_inbound_states(&marks)?;
         for key in held {
             if !self.running.borrow().contains_key(&key) {
-                store.release_conversation(&key.0, &key.1)?;
+                store.release_conversation(&key.platform, &key.chat)?;
             }
         }
         result.map(|()| seen)
@@ -261,7 +265,7 @@ impl Dispatcher {
 
     fn dispatch_conversation(
         self: &Rc<Self>,
-        key: &Key,
+        key: &ChatKey,
         platform: &Arc<dyn Platform>,
         msgs: Vec<StoredInbound>,
     ) -> anyhow::Result<()> {
@@ -349,7 +353,7 @@ impl Dispatcher {
     /// Gives an unknown sender a one-time pairing code for the owner to approve.
     fn offer_pairing(
         &self,
-        key: &Key,
+        key: &ChatKey,
         platform: &Arc<dyn Platform>,
         msg: &StoredInbound,
     ) -> anyhow::Result<()> {
@@ -390,7 +394,7 @@ impl Dispatcher {
     /// sender one notice per window.
     fn admit(
         &self,
-        key: &Key,
+        key: &ChatKey,
         platform: &Arc<dyn Platform>,
         msg: &StoredInbound,
     ) -> anyhow::Result<bool> {
@@ -456,15 +460,15 @@ impl Dispatcher {
 
     fn reply_now(
         &self,
-        key: &Key,
+        key: &ChatKey,
         platform: &Arc<dyn Platform>,
         inbound_ids: &[i64],
         text: &str,
     ) -> anyhow::Result<()> {
         let parts = platform.format(text);
         self.services.store.commit_turn(&TurnCommit {
-            platform: &key.0,
-            chat: &key.1,
+            platform: &key.platform,
+            chat: &key.chat,
             inbound_ids,
             user: None,
             assistant: None,
@@ -475,7 +479,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn cancel(&self, key: &Key) -> Option<Vec<i64>> {
+    fn cancel(&self, key: &ChatKey) -> Option<Vec<i64>> {
         let running = self.running.borrow_mut().remove(key)?;
         running.task.abort();
         self.services
@@ -487,7 +491,7 @@ impl Dispatcher {
 
     fn command(
         self: &Rc<Self>,
-        key: &Key,
+        key: &ChatKey,
         platform: &Arc<dyn Platform>,
         msg: &StoredInbound,
         command: ChatCommand,
@@ -496,7 +500,7 @@ impl Dispatcher {
         let reply = match &command {
             ChatCommand::New => {
                 self.cancel(key);
-                store.reset_conversation(&key.0, &key.1)?;
+                store.reset_conversation(&key.platform, &key.chat)?;
                 "Started a new conversation.".to_string()
             }
             ChatCommand::Stop => match self.cancel(key) {
@@ -504,7 +508,7 @@ impl Dispatcher {
                 None => "Nothing to stop: no reply is being written.".to_string(),
             },
             ChatCommand::Status => {
-                let turns = store.turn_count(&key.0, &key.1)?;
+                let turns = store.turn_count(&key.platform, &key.chat)?;
                 let state = match self.running.borrow().get(key) {
                     Some(r) => format!(
                         "writing a reply ({}s so far)",
@@ -512,12 +516,12 @@ impl Dispatcher {
                     ),
                     None => "idle".to_string(),
                 };
-                let home = match self.services.home_channel(&key.0) {
-                    Some(h) if h.chat == key.1 => "this chat".to_string(),
+                let home = match self.services.home_channel(&key.platform) {
+                    Some(h) if h.chat == key.chat => "this chat".to_string(),
                     Some(h) => h.name,
                     None => "not set (send /sethome)".to_string(),
                 };
-                let last = match store.last_reply(&key.0, &key.1)? {
+                let last = match store.last_reply(&key.platform, &key.chat)? {
                     None => String::new(),
                     Some(part) => format!(" Last reply: {}.", last_reply_words(&part)),
                 };
@@ -531,35 +535,35 @@ impl Dispatcher {
                 &self.services,
                 &self.agent,
                 self.timeout,
-                &key.0,
-                &key.1,
+                &key.platform,
+                &key.chat,
                 args,
             ),
         };
         info!(
             "[{}] command {:?} from {}",
-            key.0,
+            key.platform,
             command,
             platform.redact(&msg.sender)
         );
         self.reply_now(key, platform, &[msg.id], &reply)
     }
 
-    fn set_home(&self, key: &Key, platform: &Arc<dyn Platform>) -> anyhow::Result<String> {
-        let Some(loaded) = self.services.platforms.get(&key.0) else {
+    fn set_home(&self, key: &ChatKey, platform: &Arc<dyn Platform>) -> anyhow::Result<String> {
+        let Some(loaded) = self.services.platforms.get(&key.platform) else {
             return Ok("This platform has no home channel.".to_string());
         };
         let Some(setting) = loaded.registration.home_channel_setting else {
             return Ok("This platform has no home channel.".to_string());
         };
         let path = self.services.home.join(".env");
-        hermes_config::set_env_vars(&path, &[(setting, &key.1)])?;
+        hermes_config::set_env_vars(&path, &[(setting, &key.chat)])?;
         // The platform read its home channel at start-up; scheduled deliveries use this one.
-        self.services.set_home_channel(&key.0, &key.1)?;
+        self.services.set_home_channel(&key.platform, &key.chat)?;
         info!(
             "[{}] home channel set to {} ({setting} in {})",
-            key.0,
-            platform.redact(&key.1),
+            key.platform,
+            platform.redact(&key.chat),
             path.display()
         );
         Ok(
@@ -570,13 +574,13 @@ impl Dispatcher {
 
     fn start_turn(
         self: &Rc<Self>,
-        key: Key,
+        key: ChatKey,
         platform: Arc<dyn Platform>,
         batch: Vec<StoredInbound>,
     ) {
         let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
         let this = Rc::clone(self);
-        let span = info_span!("turn", platform = %key.0, chat = %platform.redact(&key.1), messages = ids.len());
+        let span = info_span!("turn", platform = %key.platform, chat = %platform.redact(&key.chat), messages = ids.len());
         let task_key = key.clone();
         let task = actix_rt::spawn(
             async move {
@@ -586,7 +590,7 @@ impl Dispatcher {
                 let store = &this.services.store;
                 if store.is_shared()
                     && !store
-                        .claim_conversation(&task_key.0, &task_key.1, this.lease())
+                        .claim_conversation(&task_key.platform, &task_key.chat, this.lease())
                         .unwrap_or(false)
                 {
                     this.running.borrow_mut().remove(&task_key);
@@ -608,14 +612,18 @@ impl Dispatcher {
         );
     }
 
-    async fn turn(&self, key: &Key, platform: &Arc<dyn Platform>, batch: Vec<StoredInbound>) {
+    async fn turn(&self, key: &ChatKey, platform: &Arc<dyn Platform>, batch: Vec<StoredInbound>) {
         let user_text = batch
             .iter()
             .map(render_inbound)
             .collect::<Vec<_>>()
             .join("\n");
         let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
-        let history = match self.services.store.history(&key.0, &key.1, HISTORY_TURNS) {
+        let history = match self
+            .services
+            .store
+            .history(&key.platform, &key.chat, HISTORY_TURNS)
+        {
             Ok(h) => h,
             Err(e) => {
                 error!("reading history: {e}");
@@ -633,20 +641,20 @@ impl Dispatcher {
         let label = self
             .services
             .platforms
-            .get(&key.0)
+            .get(&key.platform)
             .map(|l| l.registration.label)
             .unwrap_or("a messaging app");
         let request = AgentRequest {
-            platform: key.0.clone(),
+            platform: key.platform.clone(),
             platform_label: label.to_string(),
-            chat: key.1.clone(),
+            chat: key.chat.clone(),
             messages,
         };
         let started = Instant::now();
         let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request));
         let outcome = tokio::select! {
             outcome = reply => outcome,
-            never = keep_typing(platform.as_ref(), &key.1) => match never {},
+            never = keep_typing(platform.as_ref(), &key.chat) => match never {},
         };
         self.services.metrics.observe_agent(started.elapsed());
         let (assistant, reply, result) = match outcome {
@@ -666,12 +674,12 @@ impl Dispatcher {
         };
         self.services.metrics.inc(
             "hermes_agent_turns_total",
-            &[("platform", &key.0), ("outcome", result)],
+            &[("platform", &key.platform), ("outcome", result)],
         );
         let parts = platform.format(&reply);
         let commit = TurnCommit {
-            platform: &key.0,
-            chat: &key.1,
+            platform: &key.platform,
+            chat: &key.chat,
             inbound_ids: &ids,
             user: Some(&user_text),
             assistant: assistant.as_deref(),
@@ -693,7 +701,10 @@ impl Dispatcher {
         }
         self.running.borrow_mut().remove(key);
         if self.services.store.is_shared()
-            && let Err(e) = self.services.store.release_conversation(&key.0, &key.1)
+            && let Err(e) = self
+                .services
+                .store
+                .release_conversation(&key.platform, &key.chat)
         {
             warn!("giving the conversation back (it lapses by itself): {e}");
         }
