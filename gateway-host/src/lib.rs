@@ -3,7 +3,7 @@
 //! A message travels: a platform's route ([`runtime::server`]) hands it to the
 //! [`runtime::ingress::Ingress`], which makes it durable before the platform acknowledges and
 //! then stores it ([`store`]); the [`runtime::dispatcher::Dispatcher`] runs it as a chat command
-//! ([`commands`]) or an agent turn ([`agent`]), formats the reply with the platform and queues
+//! ([`chat`]) or an agent turn ([`agent`]), formats the reply with the platform and queues
 //! the parts in the outbox in the same transaction; the [`outbox::sender::Sender`] delivers
 //! them in order with retries, and looks parts whose send had an unknown outcome up at the
 //! provider; [`outbox::delivery_report`] records what the provider later says became of each
@@ -15,12 +15,12 @@
 //! the rest is shared by both: [`config`] (loading `$HERMES_HOME`'s configuration),
 //! [`services`] (the store and platforms opened from it), [`settings`], [`store`], [`outbox`]
 //! (the one way anything is sent), [`cron`] (jobs, schedules and running one), [`agent`],
-//! [`commands`], [`chat_key`] (which chat of which platform), [`metrics`], [`logging`] and
-//! [`repeated`] (errors a loop meets on every pass).
+//! [`chat`] (the chat commands), [`chat_key`] (which chat of which platform), [`metrics`],
+//! [`logging`] and [`repeated`] (errors a loop meets on every pass).
 pub mod agent;
+pub mod chat;
 pub mod chat_key;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod cron;
 pub mod logging;

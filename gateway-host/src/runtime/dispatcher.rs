@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::agent::{Agent, AgentRequest, ChatMessage};
+use crate::chat::{self, ChatCommand};
 use crate::chat_key::ChatKey;
-use crate::commands::{self, ChatCommand};
 use crate::repeated::Repeated;
 use crate::runtime::ingress::Ingress;
 use crate::services::Services;
@@ -326,7 +326,7 @@ impl Dispatcher {
                 );
             }
             let running = self.running.borrow().contains_key(key);
-            match commands::parse(&msg.text) {
+            match chat::parse(&msg.text) {
                 Some(command) if running || batch.is_empty() => {
                     self.command(key, platform, &msg, command)?;
                 }
@@ -479,16 +479,6 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn cancel(&self, key: &ChatKey) -> Option<Vec<i64>> {
-        let running = self.running.borrow_mut().remove(key)?;
-        running.task.abort();
-        self.services
-            .store
-            .mark_inbound(&running.inbound_ids, "cancelled")
-            .ok()?;
-        Some(running.inbound_ids)
-    }
-
     fn command(
         self: &Rc<Self>,
         key: &ChatKey,
@@ -496,50 +486,15 @@ impl Dispatcher {
         msg: &StoredInbound,
         command: ChatCommand,
     ) -> anyhow::Result<()> {
-        let store = &self.services.store;
-        let reply = match &command {
-            ChatCommand::New => {
-                self.cancel(key);
-                store.reset_conversation(&key.platform, &key.chat)?;
-                "Started a new conversation.".to_string()
-            }
-            ChatCommand::Stop => match self.cancel(key) {
-                Some(_) => "Stopped.".to_string(),
-                None => "Nothing to stop: no reply is being written.".to_string(),
-            },
-            ChatCommand::Status => {
-                let turns = store.turn_count(&key.platform, &key.chat)?;
-                let state = match self.running.borrow().get(key) {
-                    Some(r) => format!(
-                        "writing a reply ({}s so far)",
-                        r.started.elapsed().as_secs()
-                    ),
-                    None => "idle".to_string(),
-                };
-                let home = match self.services.home_channel(&key.platform) {
-                    Some(h) if h.chat == key.chat => "this chat".to_string(),
-                    Some(h) => h.name,
-                    None => "not set (send /sethome)".to_string(),
-                };
-                let last = match store.last_reply(&key.platform, &key.chat)? {
-                    None => String::new(),
-                    Some(part) => format!(" Last reply: {}.", last_reply_words(&part)),
-                };
-                format!(
-                    "Status: {state}. This conversation has {turns} messages. Home channel: {home}.{last}"
-                )
-            }
-            ChatCommand::Help => commands::HELP.to_string(),
-            ChatCommand::SetHome => self.set_home(key, platform)?,
-            ChatCommand::Cron(args) => crate::cron::chat::answer(
-                &self.services,
-                &self.agent,
-                self.timeout,
-                &key.platform,
-                &key.chat,
-                args,
-            ),
+        let cx = chat::Context {
+            services: &self.services,
+            key,
+            platform,
+            turns: self.as_ref(),
+            agent: &self.agent,
+            timeout: self.timeout,
         };
+        let reply = command.apply(&cx)?;
         info!(
             "[{}] command {:?} from {}",
             key.platform,
@@ -547,29 +502,6 @@ impl Dispatcher {
             platform.redact(&msg.sender)
         );
         self.reply_now(key, platform, &[msg.id], &reply)
-    }
-
-    fn set_home(&self, key: &ChatKey, platform: &Arc<dyn Platform>) -> anyhow::Result<String> {
-        let Some(loaded) = self.services.platforms.get(&key.platform) else {
-            return Ok("This platform has no home channel.".to_string());
-        };
-        let Some(setting) = loaded.registration.home_channel_setting else {
-            return Ok("This platform has no home channel.".to_string());
-        };
-        let path = self.services.home.join(".env");
-        hermes_config::set_env_vars(&path, &[(setting, &key.chat)])?;
-        // The platform read its home channel at start-up; scheduled deliveries use this one.
-        self.services.set_home_channel(&key.platform, &key.chat)?;
-        info!(
-            "[{}] home channel set to {} ({setting} in {})",
-            key.platform,
-            platform.redact(&key.chat),
-            path.display()
-        );
-        Ok(
-            "This chat is now the home channel: scheduled messages will be delivered here."
-                .to_string(),
-        )
     }
 
     fn start_turn(
@@ -712,29 +644,27 @@ impl Dispatcher {
     }
 }
 
+impl chat::Turns for Dispatcher {
+    fn cancel(&self, key: &ChatKey) -> Option<Vec<i64>> {
+        let running = self.running.borrow_mut().remove(key)?;
+        running.task.abort();
+        self.services
+            .store
+            .mark_inbound(&running.inbound_ids, "cancelled")
+            .ok()?;
+        Some(running.inbound_ids)
+    }
+
+    fn started(&self, key: &ChatKey) -> Option<Instant> {
+        self.running.borrow().get(key).map(|r| r.started)
+    }
+}
+
 /// Shows the chat that a reply is being written, for as long as it is awaited.
 async fn keep_typing(platform: &dyn Platform, chat: &str) -> std::convert::Infallible {
     loop {
         platform.typing(chat).await;
         actix_rt::time::sleep(platform.typing_every()).await;
-    }
-}
-
-/// How `/status` tells what became of the last reply.
-fn last_reply_words(part: &crate::store::OutboxRow) -> String {
-    let code = part
-        .error_code
-        .map(|c| format!(" (error {c})"))
-        .unwrap_or_default();
-    match (part.status.as_deref(), part.state.as_str()) {
-        (Some("delivered" | "read"), _) => "delivered".to_string(),
-        (Some(status @ ("undelivered" | "failed")), _) => format!("{status}{code}"),
-        (Some(status), "sent") => format!("sent, not confirmed delivered yet ({status})"),
-        (None, "sent") => "sent, no delivery report yet".to_string(),
-        (_, "pending" | "sending") => "still being sent".to_string(),
-        (_, "ambiguous") => "outcome unknown, being checked with the provider".to_string(),
-        (_, "suppressed") => "not sent (opted out)".to_string(),
-        (_, state) => format!("{state}{code}"),
     }
 }
 
