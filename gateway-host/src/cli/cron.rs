@@ -7,8 +7,8 @@ use hermes_config::Config;
 
 use super::send::{check_cli_targets, finish};
 use crate::cron::jobs::{self, JobSpec, next_run_text};
+use crate::cron::runner::Runner;
 use crate::cron::schedule::local_time;
-use crate::runtime::scheduler::Runner;
 use crate::services::{Services, build_platforms};
 use crate::store::{Job, JobKind, RunStatus};
 

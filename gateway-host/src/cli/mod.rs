@@ -4,7 +4,7 @@
 //! [`cron`], [`pairing`], [`outbox`] and [`migrate`].
 //!
 //! Nothing outside this module uses it: the commands call into the rest of the crate
-//! ([`crate::runtime`] for `hermes gateway`, [`crate::runtime::deliver`] for what is sent,
+//! ([`crate::runtime`] for `hermes gateway`, [`crate::outbox::deliver`] for what is sent,
 //! [`crate::config`] for the configuration).
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! `hermes send --to TARGETS [TEXT]`: delivers a message now through the outbox, as cron output
-//! is ([`crate::runtime::deliver`]), waits for it to be sent and reports per target. The target
+//! is ([`crate::outbox::deliver`]), waits for it to be sent and reports per target. The target
 //! checks and the wait are shared with `hermes cron add` and `hermes cron run` ([`super::cron`]).
 use std::io::Read;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use clap::Args;
 use hermes_config::Config;
 use platform_api::registration;
 
-use crate::runtime::deliver::{
+use crate::outbox::deliver::{
     Content, Delivery, SILENT, Target, check_targets, content, deliver, parse_targets, report,
     wait_sent,
 };

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::schedule::{Schedule, local_time};
-use crate::runtime::deliver::{Target, display_targets};
+use crate::outbox::deliver::{Target, display_targets};
 use crate::services::Services;
 use crate::store::{Job, JobKind, Millis, NewJob};
 

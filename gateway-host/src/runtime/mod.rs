@@ -3,9 +3,9 @@
 //!
 //! A platform's route ([`server`]) or receive loop hands a message to the [`ingress::Ingress`],
 //! which makes it durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues
-//! the reply in the outbox; the [`sender::Sender`] delivers the parts; [`delivery_report`]
-//! records what the provider says became of them. The [`scheduler::Scheduler`] runs due jobs,
-//! whose output takes the same outbox path ([`deliver`]). [`receivers`] runs the loops of
+//! the reply in the outbox; the outbox's [`Sender`] delivers the parts
+//! ([`crate::outbox`]). The [`scheduler::Scheduler`] runs due jobs with the cron [`Runner`],
+//! whose output takes the same outbox path. [`receivers`] runs the loops of
 //! platforms that are polled rather than posted to. With a shared database the
 //! [`heartbeat`] tells the other gateways this one is alive. [`run_until`] wires these
 //! together and drains them in order on shutdown.
@@ -20,21 +20,18 @@ use tracing::{info, warn};
 use crate::services::{Services, build_platforms};
 use crate::settings::{self, HOST};
 
-pub mod deliver;
-pub mod delivery_report;
 pub mod dispatcher;
 pub mod heartbeat;
 pub mod ingress;
 pub mod receivers;
-pub mod repeated;
 pub mod scheduler;
-pub mod sender;
 pub mod server;
 
+use crate::cron::runner::Runner;
+use crate::outbox::sender::Sender;
 use dispatcher::{Dispatcher, Limits};
 use ingress::Ingress;
-use scheduler::{Runner, Scheduler};
-use sender::Sender;
+use scheduler::Scheduler;
 
 /// How long running turns may take to finish after a shutdown signal.
 const TURN_GRACE: Duration = Duration::from_secs(10);

@@ -5,27 +5,23 @@ use std::time::Duration;
 
 use tracing::error;
 
-use super::jobs::{self, JobSpec, next_run_text};
-use super::schedule::local_time;
+use super::Context;
 use crate::agent::Agent;
-use crate::runtime::deliver::Target;
-use crate::runtime::scheduler::Runner;
+use crate::cron::jobs::{self, JobSpec, next_run_text};
+use crate::cron::runner::Runner;
+use crate::cron::schedule::{self, local_time};
+use crate::outbox::deliver::Target;
 use crate::services::Services;
 use crate::store::{Job, JobKind};
 
 /// The answer to `/cron` without a known action.
 pub const USAGE: &str = "Scheduled jobs:\n/cron list\n/cron add <schedule> | <prompt> (e.g. /cron add every 2h | remind me to drink water)\n/cron pause <id>, /cron resume <id>, /cron remove <id>\n/cron run <id> - run it now\nSchedules: every 30m, 30m (once), 0 9 * * 1-5, 2026-11-24T09:00:00+01:00";
 
-/// Answers `/cron <args>` from `chat` of `platform`. `/cron run` starts the job in the
+/// Answers `/cron <args>` from the chat of `cx`. `/cron run` starts the job in the
 /// background; its output goes through the outbox like any delivery.
-pub fn answer(
-    services: &Services,
-    agent: &Rc<dyn Agent>,
-    timeout: Duration,
-    platform: &str,
-    chat: &str,
-    args: &str,
-) -> String {
+pub fn apply(cx: &Context<'_>, args: &str) -> anyhow::Result<String> {
+    let (services, agent, timeout) = (cx.services, cx.agent, cx.timeout);
+    let (platform, chat) = (cx.key.platform.as_str(), cx.key.chat.as_str());
     let args = args.trim();
     let (action, rest) = args
         .split_once(char::is_whitespace)
@@ -40,7 +36,7 @@ pub fn answer(
         },
         _ => Ok(USAGE.to_string()),
     };
-    result.unwrap_or_else(|e| format!("That did not work: {e:#}"))
+    Ok(result.unwrap_or_else(|e| format!("That did not work: {e:#}")))
 }
 
 fn list(services: &Services, platform: &str, chat: &str) -> anyhow::Result<String> {
@@ -78,7 +74,7 @@ fn add(services: &Services, platform: &str, chat: &str, rest: &str) -> anyhow::R
     let Some((schedule, prompt)) = rest.split_once('|') else {
         return Ok(format!(
             "Write /cron add <schedule> | <prompt>, e.g. /cron add every 2h | remind me to drink water\n{}",
-            super::schedule::FORMS
+            schedule::FORMS
         ));
     };
     let added = jobs::add(

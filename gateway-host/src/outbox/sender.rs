@@ -11,7 +11,8 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::runtime::repeated::Repeated;
+use crate::chat_key::ChatKey;
+use crate::repeated::Repeated;
 use crate::services::Services;
 use crate::store::{OutboxPart, PartState, Reconcilable};
 
@@ -29,7 +30,7 @@ const LOOKUPS_PER_PASS: usize = 16;
 /// Delivers the outbox.
 pub struct Sender {
     services: Services,
-    in_flight: RefCell<HashSet<(String, String)>>,
+    in_flight: RefCell<HashSet<ChatKey>>,
 }
 
 /// Wait before attempt `attempts + 1`: exponential from 1 s, capped at 5 min, with jitter, and
@@ -111,7 +112,7 @@ impl Sender {
         let store = &self.services.store;
         let now = store.now();
         for due in store.reconcilable(now, LOOKUPS_PER_PASS)? {
-            let key = (due.part.platform.clone(), due.part.chat.clone());
+            let key = ChatKey::new(&due.part.platform, &due.part.chat);
             if !self.in_flight.borrow_mut().insert(key.clone()) {
                 continue;
             }
@@ -128,7 +129,7 @@ impl Sender {
             if self.services.platform(&part.platform).is_none() {
                 continue;
             }
-            let key = (part.platform.clone(), part.chat.clone());
+            let key = ChatKey::new(&part.platform, &part.chat);
             if !self.in_flight.borrow_mut().insert(key.clone()) {
                 continue;
             }

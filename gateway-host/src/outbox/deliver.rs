@@ -6,8 +6,8 @@
 //! formats the text, the parts are stored in the outbox and the [`Sender`] delivers them, so
 //! splitting, opt-out suppression, retries and crash safety are the same everywhere.
 //!
-//! Used by the [`scheduler`](super::scheduler) inside the gateway, and by `hermes send` and
-//! `hermes cron run` (which send with their own [`Sender`] through [`wait_sent`]).
+//! Used by the cron job runner (inside the gateway, and for `/cron run`), and by `hermes send`
+//! and `hermes cron run` (which send with their own [`Sender`] through [`wait_sent`]).
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use anyhow::Context;
 use platform_api::{registration, registrations};
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::sender::Sender;
+use crate::outbox::sender::Sender;
 use crate::services::Services;
 use crate::store::PartState;
 

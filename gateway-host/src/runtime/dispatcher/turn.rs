@@ -1,0 +1,249 @@
+//! Agent turns: one at a time per conversation, a bounded number at once; the reply and the
+//! messages it answers are committed with its outbox parts in one transaction.
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use platform_api::Platform;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::Dispatcher;
+use crate::agent::{AgentRequest, ChatMessage};
+use crate::chat;
+use crate::chat_key::ChatKey;
+use crate::store::{StoreError, StoredInbound, TurnCommit};
+
+/// The one message a user gets when the agent fails or times out.
+pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
+
+/// Turns of history sent to the agent as context.
+const HISTORY_TURNS: usize = 40;
+
+/// A turn running in this gateway.
+pub(super) struct Running {
+    pub(super) task: actix_rt::task::JoinHandle<()>,
+    inbound_ids: Vec<i64>,
+    started: Instant,
+}
+
+impl Dispatcher {
+    /// Starts a turn answering `batch`, which runs once one of the turn slots is free.
+    pub(super) fn start_turn(
+        self: &Rc<Self>,
+        key: ChatKey,
+        platform: Arc<dyn Platform>,
+        batch: Vec<StoredInbound>,
+    ) {
+        let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
+        let this = Rc::clone(self);
+        let span = info_span!("turn", platform = %key.platform, chat = %platform.redact(&key.chat), messages = ids.len());
+        let task_key = key.clone();
+        let under_way = self.services.metrics.hold("hermes_agent_turns_running");
+        let task = actix_rt::spawn(
+            async move {
+                let _under_way = under_way;
+                let _permit = this.turns.acquire().await;
+                // Waiting for a turn may outlast the hold: hold it again, or leave the
+                // conversation to the gateway that took it meanwhile.
+                let store = &this.services.store;
+                if store.is_shared()
+                    && !store
+                        .claim_conversation(&task_key.platform, &task_key.chat, this.lease())
+                        .unwrap_or(false)
+                {
+                    this.running.borrow_mut().remove(&task_key);
+                    this.services.inbound.notify_one();
+                    return;
+                }
+                this.turn(&task_key, &platform, batch).await;
+                this.services.inbound.notify_one();
+            }
+            .instrument(span),
+        );
+        self.running.borrow_mut().insert(
+            key,
+            Running {
+                task,
+                inbound_ids: ids,
+                started: Instant::now(),
+            },
+        );
+    }
+
+    /// Asks the agent (typing meanwhile), then commits the reply, or an apology.
+    async fn turn(&self, key: &ChatKey, platform: &Arc<dyn Platform>, batch: Vec<StoredInbound>) {
+        let user_text = batch
+            .iter()
+            .map(render_inbound)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
+        let history = match self
+            .services
+            .store
+            .history(&key.platform, &key.chat, HISTORY_TURNS)
+        {
+            Ok(h) => h,
+            Err(e) => {
+                error!("reading history: {e}");
+                Vec::new()
+            }
+        };
+        let mut messages: Vec<ChatMessage> = history
+            .into_iter()
+            .map(|(role, content)| ChatMessage { role, content })
+            .collect();
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: user_text.clone(),
+        });
+        let label = self
+            .services
+            .platforms
+            .get(&key.platform)
+            .map(|l| l.registration.label)
+            .unwrap_or("a messaging app");
+        let request = AgentRequest {
+            platform: key.platform.clone(),
+            platform_label: label.to_string(),
+            chat: key.chat.clone(),
+            messages,
+        };
+        let started = Instant::now();
+        let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request));
+        let outcome = tokio::select! {
+            outcome = reply => outcome,
+            never = keep_typing(platform.as_ref(), &key.chat) => match never {},
+        };
+        self.services.metrics.observe_agent(started.elapsed());
+        let (assistant, reply, result) = match outcome {
+            Ok(Ok(text)) if !text.trim().is_empty() => (Some(text.clone()), text, "ok"),
+            Ok(Ok(_)) => {
+                warn!("agent returned an empty reply");
+                (None, APOLOGY.to_string(), "empty")
+            }
+            Ok(Err(e)) => {
+                warn!("agent failed: {e:#}");
+                (None, APOLOGY.to_string(), "error")
+            }
+            Err(_) => {
+                warn!("agent did not answer within {}s", self.timeout.as_secs());
+                (None, APOLOGY.to_string(), "timeout")
+            }
+        };
+        self.services.metrics.inc(
+            "hermes_agent_turns_total",
+            &[("platform", &key.platform), ("outcome", result)],
+        );
+        let parts = platform.format(&reply);
+        let commit = TurnCommit {
+            platform: &key.platform,
+            chat: &key.chat,
+            inbound_ids: &ids,
+            user: Some(&user_text),
+            assistant: assistant.as_deref(),
+            parts: &parts,
+            origin: "reply",
+        };
+        // Committing and leaving the running set happen without an await in between, so a
+        // `/stop` either cancels the turn before it commits or finds it finished.
+        match self.services.store.commit_turn(&commit) {
+            Ok(_) => info!(
+                "reply queued in {} part(s) after {:.1}s",
+                parts.len(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(StoreError::Conflict(why)) => {
+                info!("reply dropped: its messages were answered meanwhile ({why})")
+            }
+            Err(e) => error!("could not record the turn (it will run again): {e}"),
+        }
+        self.running.borrow_mut().remove(key);
+        if self.services.store.is_shared()
+            && let Err(e) = self
+                .services
+                .store
+                .release_conversation(&key.platform, &key.chat)
+        {
+            warn!("giving the conversation back (it lapses by itself): {e}");
+        }
+        self.services.outbox.notify_one();
+    }
+}
+
+impl chat::Turns for Dispatcher {
+    fn cancel(&self, key: &ChatKey) -> Option<Vec<i64>> {
+        let running = self.running.borrow_mut().remove(key)?;
+        running.task.abort();
+        self.services
+            .store
+            .mark_inbound(&running.inbound_ids, "cancelled")
+            .ok()?;
+        Some(running.inbound_ids)
+    }
+
+    fn started(&self, key: &ChatKey) -> Option<Instant> {
+        self.running.borrow().get(key).map(|r| r.started)
+    }
+}
+
+/// Shows the chat that a reply is being written, for as long as it is awaited.
+async fn keep_typing(platform: &dyn Platform, chat: &str) -> std::convert::Infallible {
+    loop {
+        platform.typing(chat).await;
+        actix_rt::time::sleep(platform.typing_every()).await;
+    }
+}
+
+/// The text the agent sees for one inbound message, attachments included.
+fn render_inbound(msg: &StoredInbound) -> String {
+    let mut text = msg.text.trim().to_string();
+    for a in &msg.attachments {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[attachment: {} {}]",
+            a.content_type.as_deref().unwrap_or("file"),
+            a.url
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use platform_api::Attachment;
+
+    use super::*;
+
+    #[test]
+    fn the_agent_sees_attachments_after_the_text() {
+        let msg = |text: &str, attachments: Vec<Attachment>| StoredInbound {
+            id: 1,
+            platform: "sms".into(),
+            chat: "+15550001111".into(),
+            sender: "+15550001111".into(),
+            text: text.into(),
+            attachments,
+            control: None,
+        };
+        let photo = || Attachment {
+            url: "https://api.twilio.com/media/ME1".into(),
+            content_type: Some("image/jpeg".into()),
+        };
+        let file = Attachment {
+            url: "https://cdn.example/doc".into(),
+            content_type: None,
+        };
+        assert_eq!(render_inbound(&msg("  hello \n", vec![])), "hello");
+        assert_eq!(
+            render_inbound(&msg("look", vec![photo()])),
+            "look\n[attachment: image/jpeg https://api.twilio.com/media/ME1]"
+        );
+        assert_eq!(
+            render_inbound(&msg(" ", vec![photo(), file])),
+            "[attachment: image/jpeg https://api.twilio.com/media/ME1]\n[attachment: file https://cdn.example/doc]"
+        );
+    }
+}
