@@ -125,6 +125,34 @@ fn texts_sent_during_a_turn_are_answered_together_none_dropped() {
 }
 
 #[test]
+fn a_long_backlog_is_answered_in_turns_of_at_most_16_kib() {
+    let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
+    llm.set_delay(Duration::from_millis(1500));
+    let gw = start(&home, &twilio, &llm, &[]);
+    gw.text(ALICE, "first", "SM02200000000000000000000000000000");
+    llm.wait_for_requests(1, WAIT);
+    // 24 texts of 1,000 characters arrive while the first turn runs: 24,000 bytes, more than
+    // one turn takes.
+    let texts: Vec<String> = (0..24)
+        .map(|i| format!("t{i:02} {}", "x".repeat(996)))
+        .collect();
+    for (i, text) in texts.iter().enumerate() {
+        assert_eq!(gw.text(ALICE, text, &format!("SM021{i:0>29}")).status, 200);
+    }
+    gw.settle(WAIT);
+    let asked: Vec<String> = llm
+        .requests()
+        .iter()
+        .skip(1)
+        .map(|r| contents(r).pop().unwrap().1)
+        .collect();
+    assert_eq!(asked.len(), 2, "two more turns: {asked:?}");
+    assert!(asked.iter().all(|a| a.len() <= 16 * 1024));
+    // Every text given to the agent once, in order.
+    assert_eq!(asked.join("\n"), texts.join("\n"));
+}
+
+#[test]
 fn stop_cancels_a_slow_turn_and_status_help_need_no_agent() {
     let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
     llm.set_delay(Duration::from_secs(4));

@@ -37,6 +37,12 @@ const PASS_LIMIT: usize = 2000;
 /// Waiting messages of one chat a turn takes at most, beyond those its pass saw.
 const CHAT_LIMIT: usize = 500;
 
+/// Text of waiting messages one turn takes at most (one message, however long, always goes):
+/// a turn's memory, and what the agent is asked at once, stay bounded in bytes, not only in
+/// messages, after an outage left a chat with a long backlog. What is left waits for the next
+/// turn.
+const TURN_TEXT_LIMIT: usize = 16 * 1024;
+
 /// What a conversation's hold lasts beyond the longest turn (with a shared database).
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
@@ -256,6 +262,7 @@ impl Dispatcher {
         msgs: Vec<StoredInbound>,
     ) -> anyhow::Result<()> {
         let mut batch: Vec<StoredInbound> = Vec::new();
+        let mut batch_text = 0;
         // Senders looked up in the pairing table during this call.
         let mut approved: HashMap<String, bool> = HashMap::new();
         for msg in msgs {
@@ -270,8 +277,13 @@ impl Dispatcher {
                 // A command after queued text waits for the turn that answers the text.
                 Some(_) => break,
                 None if running => {}
+                // The turn is full: the rest waits for the next one.
+                None if !batch.is_empty() && batch_text + msg.text.len() > TURN_TEXT_LIMIT => {
+                    break;
+                }
                 None => {
                     if self.admit(key, platform, &msg)? {
+                        batch_text += msg.text.len();
                         batch.push(msg);
                     }
                 }

@@ -19,6 +19,10 @@ pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try ag
 /// Turns of history sent to the agent as context.
 const HISTORY_TURNS: usize = 40;
 
+/// Text of history sent to the agent at most, the newest kept: the context of a long
+/// conversation stays within what a model takes, and a turn's memory within a bound.
+const HISTORY_TEXT_LIMIT: usize = 64 * 1024;
+
 /// A turn running in this gateway.
 pub(super) struct Running {
     pub(super) task: actix_rt::task::JoinHandle<()>,
@@ -89,7 +93,7 @@ impl Dispatcher {
                 Vec::new()
             }
         };
-        let mut messages: Vec<ChatMessage> = history
+        let mut messages: Vec<ChatMessage> = newest_within(history, HISTORY_TEXT_LIMIT)
             .into_iter()
             .map(|(role, content)| ChatMessage { role, content })
             .collect();
@@ -196,6 +200,21 @@ async fn keep_typing(platform: &dyn Platform, chat: &str) -> std::convert::Infal
 }
 
 /// The text the agent sees for one inbound message, attachments included.
+/// The newest entries of `history` (oldest first) whose text fits in `limit` bytes.
+fn newest_within(mut history: Vec<(String, String)>, limit: usize) -> Vec<(String, String)> {
+    let mut total = 0;
+    let keep = history
+        .iter()
+        .rev()
+        .take_while(|(_, content)| {
+            total += content.len();
+            total <= limit
+        })
+        .count();
+    history.drain(..history.len() - keep);
+    history
+}
+
 fn render_inbound(msg: &StoredInbound) -> String {
     let mut text = msg.text.trim().to_string();
     for a in &msg.attachments {
@@ -216,6 +235,25 @@ mod tests {
     use platform_api::Attachment;
 
     use super::*;
+
+    #[test]
+    fn history_keeps_the_newest_turns_that_fit() {
+        let turn = |role: &str, n: usize| (role.to_string(), "x".repeat(n));
+        let history = vec![turn("user", 40), turn("assistant", 30), turn("user", 20)];
+        let kept = |limit| {
+            newest_within(history.clone(), limit)
+                .iter()
+                .map(|(_, c)| c.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(1_000), [40, 30, 20]);
+        assert_eq!(kept(90), [40, 30, 20]);
+        assert_eq!(kept(89), [30, 20]);
+        assert_eq!(kept(50), [30, 20]);
+        assert_eq!(kept(49), [20]);
+        assert_eq!(kept(19), Vec::<usize>::new());
+        assert!(newest_within(Vec::new(), 10).is_empty());
+    }
 
     #[test]
     fn the_agent_sees_attachments_after_the_text() {
