@@ -1,14 +1,13 @@
 //! What runs inside `hermes gateway`: build the enabled platforms, listen, dispatch, send,
 //! until a signal.
 //!
-//! A platform's route ([`server`]) or receive loop hands a message to the [`ingress::Ingress`],
-//! which makes it durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues
-//! the reply in the outbox; the outbox's [`Sender`] delivers the parts
-//! ([`crate::outbox`]). The [`scheduler::Scheduler`] runs due jobs with the cron [`Runner`],
-//! whose output takes the same outbox path. [`receivers`] runs the loops of
-//! platforms that are polled rather than posted to. With a shared database the
-//! [`heartbeat`] tells the other gateways this one is alive. [`run_until`] wires these
-//! together and drains them in order on shutdown.
+//! A platform's route ([`server`]) or receive loop ([`receivers`], for platforms that are
+//! polled rather than posted to) hands a message to the [`ingress::Ingress`], which makes it
+//! durable and stores it; the [`dispatcher::Dispatcher`] answers it and queues the reply in the
+//! outbox, whose [`Sender`] delivers the parts ([`crate::outbox`]). The
+//! [`scheduler::Scheduler`] runs due jobs with the cron [`Runner`], whose output takes the same
+//! outbox path. With a shared database the [`heartbeat`] tells the other gateways this one is
+//! alive. [`run_until`] wires these together and drains them in order on shutdown.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,8 @@ use hermes_config::Config;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::cron::runner::Runner;
+use crate::outbox::sender::Sender;
 use crate::services::{Services, build_platforms};
 use crate::settings::{self, HOST};
 
@@ -27,8 +28,6 @@ pub mod receivers;
 pub mod scheduler;
 pub mod server;
 
-use crate::cron::runner::Runner;
-use crate::outbox::sender::Sender;
 use dispatcher::{Dispatcher, Limits};
 use ingress::Ingress;
 use scheduler::Scheduler;
