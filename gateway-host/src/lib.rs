@@ -51,24 +51,6 @@ use platform_telegram as _;
 #[cfg(feature = "webhook")]
 use platform_webhook as _;
 
-/// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says otherwise; call first,
-/// before any thread starts. glibc gives a thread that finds the allocator busy an arena of
-/// its own, up to eight per core, and what is freed in one arena is not reused by another:
-/// under a flood the gateway's threads (listeners, the importer, the store's runtime, blocking
-/// pools) each grow one, and resident memory follows. With two, the load bench's allowed-senders
-/// run peaked at about 32 MB instead of 43 MB, at the same throughput (BENCHMARKS.md). A call of
-/// the C library's own tuning knob: no allocator crate does this for glibc's allocator.
-pub fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes a setting of the allocator; called before any thread
-        // starts, nothing is allocating concurrently.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
 /// Selects the TLS crypto provider for outgoing HTTPS (idempotent).
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
