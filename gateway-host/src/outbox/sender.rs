@@ -191,23 +191,15 @@ impl Sender {
             return Ok(());
         };
         let attempts = claim.attempt;
-        // What the provider answered is recorded only while this sender still holds the part.
-        let lost = |recorded: bool| {
-            if !recorded {
-                warn!(
-                    "[{name}] part {}/{} to {who}: this gateway's claim on it lapsed while sending and another took the part over; its outcome here is not recorded (the part is looked up at the provider instead)",
-                    part.index, part.count
-                );
-            }
-            !recorded
-        };
         let m = &self.services.metrics;
         match platform.send(&part.chat, &part.part).await {
             Ok(receipt) => {
-                let recorded = self
-                    .persist(|| store.mark_sent(claim, &receipt.provider_id, receipt.segments))
-                    .await?;
-                if lost(recorded) {
+                if !self
+                    .record(part, &who, || {
+                        store.mark_sent(claim, &receipt.provider_id, receipt.segments)
+                    })
+                    .await?
+                {
                     return Ok(());
                 }
                 m.inc("hermes_outbound_sent_total", &[("platform", name)]);
@@ -228,10 +220,10 @@ impl Sender {
             }) if attempts < MAX_ATTEMPTS => {
                 let delay = backoff(attempts, after);
                 let at = store.now() + delay.as_millis() as i64;
-                let recorded = self
-                    .persist(|| store.mark_retry(claim, at, &message, code))
-                    .await?;
-                if lost(recorded) {
+                if !self
+                    .record(part, &who, || store.mark_retry(claim, at, &message, code))
+                    .await?
+                {
                     return Ok(());
                 }
                 m.inc("hermes_outbound_retried_total", &[("platform", name)]);
@@ -243,12 +235,12 @@ impl Sender {
             Err(err @ SendError::OptedOut { .. }) => {
                 self.persist(|| store.suppress(name, &part.chat, "provider reports opt-out"))
                     .await?;
-                let recorded = self
-                    .persist(|| {
+                if !self
+                    .record(part, &who, || {
                         store.mark_final(claim, PartState::Suppressed, &err.to_string(), err.code())
                     })
-                    .await?;
-                if lost(recorded) {
+                    .await?
+                {
                     return Ok(());
                 }
                 m.inc(
@@ -260,10 +252,12 @@ impl Sender {
             Err(err @ SendError::Ambiguous { .. }) => {
                 let after = platform.reconcile_after();
                 let at = store.now() + after.as_millis() as i64;
-                let recorded = self
-                    .persist(|| store.mark_ambiguous(claim, &err.to_string(), Some(at)))
-                    .await?;
-                if lost(recorded) {
+                if !self
+                    .record(part, &who, || {
+                        store.mark_ambiguous(claim, &err.to_string(), Some(at))
+                    })
+                    .await?
+                {
                     return Ok(());
                 }
                 m.inc("hermes_outbound_ambiguous_total", &[("platform", name)]);
@@ -275,12 +269,12 @@ impl Sender {
                 );
             }
             Err(err) => {
-                let recorded = self
-                    .persist(|| {
+                if !self
+                    .record(part, &who, || {
                         store.mark_final(claim, PartState::Failed, &err.to_string(), err.code())
                     })
-                    .await?;
-                if lost(recorded) {
+                    .await?
+                {
                     return Ok(());
                 }
                 m.inc(
@@ -298,6 +292,25 @@ impl Sender {
 }
 
 impl Sender {
+    /// Records what became of a send with `write`, which changes the part only while this
+    /// sender's claim still holds it; false, said once in the log, when the claim was lost
+    /// (it lapsed and another gateway took the part over, to look it up at the provider).
+    async fn record(
+        &self,
+        part: &OutboxPart,
+        who: &str,
+        write: impl Fn() -> Result<bool, crate::store::StoreError>,
+    ) -> anyhow::Result<bool> {
+        let recorded = self.persist(write).await?;
+        if !recorded {
+            warn!(
+                "[{}] part {}/{} to {who}: this gateway's claim on it lapsed while sending and another took the part over; its outcome here is not recorded (the part is looked up at the provider instead)",
+                part.platform, part.index, part.count
+            );
+        }
+        Ok(recorded)
+    }
+
     /// Records what became of a send, trying again while the database is out of reach: the
     /// provider has answered, and forgetting its answer would leave the part to be looked up
     /// (or, for a refusal, retried) when its lease runs out. Gives up after [`LEASE`].

@@ -18,9 +18,17 @@ macro_rules! db_now {
 }
 pub(crate) use db_now;
 
-/// SQL for the server's time now in microseconds since the epoch.
-pub(super) const DB_NOW_US: &str =
-    "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
+/// SQL for the server's time now in microseconds since the epoch: what this gateway's
+/// reading of the server's clock is corrected by.
+macro_rules! db_now_us {
+    () => {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+    };
+}
+pub(crate) use db_now_us;
+
+/// A query of the server's time now in microseconds since the epoch.
+pub(super) const DB_NOW_US: &str = concat!("SELECT ", db_now_us!());
 
 /// This machine's offset from the server's clock.
 #[derive(Default)]

@@ -1,6 +1,6 @@
 //! Heartbeats of the gateways sharing the PostgreSQL database.
 use super::PgStore;
-use super::clock::db_now;
+use super::clock::{db_now, db_now_us};
 use crate::{REPLICA_STALE_MS, Replica, ReplicaStore, Result, Transport};
 
 impl ReplicaStore for PgStore {
@@ -15,7 +15,8 @@ impl ReplicaStore for PgStore {
                     db_now!(),
                     ")
                      ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at
-                     RETURNING (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+                     RETURNING ",
+                    db_now_us!()
                 ))
                 .await?;
             let sent = crate::now_us();
