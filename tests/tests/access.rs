@@ -191,6 +191,8 @@ fn metrics_count_what_happens() {
         "{}",
         gw.get("/metrics").body
     );
+    // Counted once imported: the last text may still be in the journal.
+    gw.settle(WAIT);
     assert_eq!(metric("hermes_inbound_accepted_total{platform=\"sms\"}"), 2);
     assert_eq!(
         metric("hermes_inbound_rejected_total{platform=\"sms\",reason=\"duplicate\"}"),
