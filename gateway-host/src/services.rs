@@ -11,6 +11,7 @@ use platform_api::{HomeChannel, Platform, Registration, registrations};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::agent::persona::Persona;
 use crate::metrics::Metrics;
 use crate::settings::{self, HOST};
 use crate::store::Store;
@@ -41,6 +42,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The time zone cron schedules are evaluated in.
     pub timezone: chrono_tz::Tz,
+    /// Who the agent is: the system message of every turn.
+    pub persona: Arc<Persona>,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             outbox: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             timezone: crate::cron::schedule::zone(&config.section(HOST))?,
+            persona: Arc::new(Persona::from_config(&config.section(HOST), config.home())?),
         })
     }
 

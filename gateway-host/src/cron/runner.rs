@@ -9,7 +9,7 @@ use hermes_config::Config;
 use platform_api::registration;
 use tracing::{info, warn};
 
-use crate::agent::{Agent, AgentRequest, ChatMessage};
+use crate::agent::{Agent, AgentRequest, ChatMessage, Session};
 use crate::outbox::deliver::{self, Content, Delivery, Target};
 use crate::services::Services;
 use crate::settings::HOST;
@@ -63,7 +63,7 @@ impl Runner {
         let started = Instant::now();
         let targets = deliver::parse_targets(&job.deliver);
         let result = match &targets {
-            Ok(targets) => self.execute(job, targets).await,
+            Ok(targets) => self.execute(job, targets, run_id).await,
             Err(problem) => Err(format!("the job's delivery targets are invalid: {problem}")),
         };
         let (status, output, deliveries) = match result {
@@ -119,11 +119,11 @@ impl Runner {
         })
     }
 
-    async fn execute(&self, job: &Job, targets: &[Target]) -> Result<String, String> {
+    async fn execute(&self, job: &Job, targets: &[Target], run_id: i64) -> Result<String, String> {
         let limit = self.timeout;
         let work = async {
             match job.kind {
-                JobKind::Prompt => self.prompt(job, targets).await,
+                JobKind::Prompt => self.prompt(job, targets, run_id).await,
                 JobKind::Command => command(&job.payload).await,
             }
         };
@@ -136,7 +136,9 @@ impl Runner {
         }
     }
 
-    async fn prompt(&self, job: &Job, targets: &[Target]) -> Result<String, String> {
+    /// Asks the agent for the job's output: a turn of its own each run, in a session of its own
+    /// (the chat's conversation is not the job's).
+    async fn prompt(&self, job: &Job, targets: &[Target], run_id: i64) -> Result<String, String> {
         // The agent writes for where the output goes: the origin chat, else the first platform.
         let platform = job
             .origin_platform
@@ -151,17 +153,28 @@ impl Runner {
         let label = registration(&platform)
             .map(|r| r.label)
             .unwrap_or("a scheduled message");
+        let prompt = self.services.persona.prompt(&platform, label);
+        let chat = job.origin_chat.clone().unwrap_or_default();
+        let run = format!("cron-{}-{run_id}", job.id);
         let request = AgentRequest {
             platform: platform.clone(),
             platform_label: label.to_string(),
-            chat: job.origin_chat.clone().unwrap_or_default(),
-            messages: vec![ChatMessage {
-                role: "user".into(),
-                content: job.payload.clone(),
-            }],
+            session: Session {
+                id: run.clone(),
+                key: if chat.is_empty() {
+                    format!("cron:{}", job.id)
+                } else {
+                    format!("{platform}:{chat}")
+                },
+            },
+            chat,
+            turn_id: run,
+            system: prompt.system,
+            hint: prompt.hint,
+            messages: vec![ChatMessage::new("user", job.payload.clone())],
         };
         self.agent
-            .reply(&request)
+            .reply(&request, None)
             .await
             .map_err(|e| format!("the agent failed: {e:#}"))
     }

@@ -8,7 +8,7 @@ use platform_api::Platform;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::Dispatcher;
-use crate::agent::{AgentRequest, ChatMessage};
+use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
 use crate::chat;
 use crate::chat_key::ChatKey;
 use crate::store::{StoreError, StoredInbound, TurnCommit};
@@ -97,24 +97,30 @@ impl Dispatcher {
             .into_iter()
             .map(|(role, content)| ChatMessage { role, content })
             .collect();
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: user_text.clone(),
-        });
+        messages.push(ChatMessage::new("user", user_text.clone()));
         let label = self
             .services
             .platforms
             .get(&key.platform)
             .map(|l| l.registration.label)
             .unwrap_or("a messaging app");
+        let prompt = self.services.persona.prompt(&key.platform, label);
+        let tag = chat_tag(&key.platform, &key.chat);
         let request = AgentRequest {
             platform: key.platform.clone(),
             platform_label: label.to_string(),
             chat: key.chat.clone(),
+            turn_id: format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]),
+            system: prompt.system,
+            hint: prompt.hint,
+            session: Session {
+                id: tag,
+                key: format!("{}:{}", key.platform, key.chat),
+            },
             messages,
         };
         let started = Instant::now();
-        let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request));
+        let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request, None));
         let outcome = tokio::select! {
             outcome = reply => outcome,
             never = keep_typing(platform.as_ref(), &key.chat) => match never {},

@@ -1,0 +1,195 @@
+//! Agent backends: who writes the replies.
+//!
+//! - `echo`: built in, answers `You said: <text>`;
+//! - `openai`: any OpenAI-compatible chat-completions server ([`openai`]);
+//! - `command`: a program run per turn, the conversation as JSON on stdin, the reply on stdout
+//!   ([`command`]).
+//!
+//! The host builds every request the same way ([`AgentRequest`]): the system message, the
+//! history it keeps, the new user message, and the turn's id, the same when a turn is run again
+//! after a crash. A backend that can stream publishes the reply as it grows ([`Live`]); the
+//! host shows it where the platform can.
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use platform_api::ConfigSection;
+use serde::Serialize;
+
+use crate::settings;
+
+pub mod command;
+pub mod openai;
+pub mod persona;
+mod sse;
+
+/// One message of a conversation as the agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Its text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message of `role` with `content`.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.to_string(),
+            content: content.into(),
+        }
+    }
+}
+
+/// The conversation as a backend that keeps its own history knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// This conversation: a new one after `/new` or `/reset`.
+    pub id: String,
+    /// The chat, stable across `/new`: `<platform>:<chat>`.
+    pub key: String,
+}
+
+/// What the agent is asked to answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentRequest {
+    /// Platform name.
+    pub platform: String,
+    /// Platform label, as people know it.
+    pub platform_label: String,
+    /// The chat.
+    pub chat: String,
+    /// This turn: the same when it is run again after a crash (`Idempotency-Key`).
+    pub turn_id: String,
+    /// The system message: the persona, the platform's hint, the date and time.
+    pub system: String,
+    /// The platform's hint alone, for a backend that brings its own persona.
+    pub hint: Option<String>,
+    /// The conversation, for a backend that keeps its history itself.
+    pub session: Session,
+    /// History, oldest first, ending with the new user message.
+    pub messages: Vec<ChatMessage>,
+}
+
+impl AgentRequest {
+    /// The new user message: the last one.
+    pub fn last_user(&self) -> &str {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// The reply so far, as a streaming backend writes it: every update holds the whole text
+/// received until then. Whoever shows it reads the latest value at its own pace.
+pub type Live = tokio::sync::watch::Sender<String>;
+
+/// A backend that writes replies.
+#[async_trait(?Send)]
+pub trait Agent {
+    /// The reply to the last message of the request. A backend that streams publishes the
+    /// growing text to `live` when given one; the finished reply is returned either way.
+    async fn reply(&self, request: &AgentRequest, live: Option<&Live>) -> anyhow::Result<String>;
+
+    /// Whether replies arrive as they are written (given a `live` to write to).
+    fn streams(&self) -> bool {
+        false
+    }
+}
+
+/// The built-in agent that echoes the user.
+pub struct Echo;
+
+#[async_trait(?Send)]
+impl Agent for Echo {
+    async fn reply(&self, request: &AgentRequest, _live: Option<&Live>) -> anyhow::Result<String> {
+        Ok(format!("You said: {}", request.last_user()))
+    }
+}
+
+/// Names a chat in ids sent to the agent server without naming it: a digest of the platform
+/// and the chat (a phone number is personal data; the id only has to be unique and stable).
+pub fn chat_tag(platform: &str, chat: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::new()
+        .chain_update(platform.as_bytes())
+        .chain_update([0])
+        .chain_update(chat.as_bytes())
+        .finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{platform}-{hex}")
+}
+
+/// The configured backend and the per-turn time limit.
+pub fn from_config(section: &ConfigSection) -> anyhow::Result<(Rc<dyn Agent>, Duration)> {
+    let timeout = Duration::from_secs(
+        section
+            .number(settings::AGENT_TIMEOUT_SECS.env)?
+            .unwrap_or(120)
+            .max(1),
+    );
+    let kind = section
+        .choice(settings::AGENT.env, &["echo", "openai", "command"])?
+        .unwrap_or_else(|| "echo".to_string());
+    let agent: Rc<dyn Agent> = match kind.as_str() {
+        "openai" => {
+            let url = section
+                .url(settings::AGENT_URL.env)?
+                .context("HERMES_AGENT=openai needs HERMES_AGENT_URL (a base URL ending in /v1)")?;
+            let model = section
+                .text(settings::AGENT_MODEL.env)
+                .context("HERMES_AGENT=openai needs HERMES_AGENT_MODEL")?
+                .to_string();
+            Rc::new(openai::OpenAi::new(
+                &url,
+                model,
+                section
+                    .text(settings::AGENT_API_KEY.env)
+                    .map(str::to_string),
+                timeout,
+            ))
+        }
+        "command" => Rc::new(command::Command::new(
+            section
+                .text(settings::AGENT_COMMAND.env)
+                .context("HERMES_AGENT=command needs HERMES_AGENT_COMMAND")?,
+        )),
+        _ => Rc::new(Echo),
+    };
+    Ok((agent, timeout))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A request of one user message on SMS.
+    pub(crate) fn request(text: &str) -> AgentRequest {
+        AgentRequest {
+            platform: "sms".into(),
+            platform_label: "SMS".into(),
+            chat: "+15550001111".into(),
+            turn_id: "sms-1-1".into(),
+            system: "You are terse.".into(),
+            hint: Some("Plain text.".into()),
+            session: Session {
+                id: "sms-1".into(),
+                key: "sms:+15550001111".into(),
+            },
+            messages: vec![ChatMessage::new("user", text)],
+        }
+    }
+
+    #[actix_rt::test]
+    async fn echo_answers_the_last_user_message() {
+        assert_eq!(
+            Echo.reply(&request("hi"), None).await.unwrap(),
+            "You said: hi"
+        );
+    }
+}
