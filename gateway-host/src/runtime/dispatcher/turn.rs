@@ -271,6 +271,7 @@ mod tests {
             text: text.into(),
             attachments,
             control: None,
+            live_message: None,
         };
         let photo = || Attachment {
             url: "https://api.twilio.com/media/ME1".into(),
