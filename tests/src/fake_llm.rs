@@ -4,11 +4,21 @@
 //! content is `You said: <last user message>` unless a fixed reply is set. Tests can slow it down,
 //! make it fail, or make it require an API key. It counts how many requests of one conversation
 //! (the first word of the last user message) it answered at once. `GET /v1/models` lists one
-//! model. The `stream` option is ignored: the answer is always a whole `chat.completion`.
+//! model.
+//!
+//! A request with `"stream": true` is answered with server-sent events as OpenAI streams them:
+//! `chat.completion.chunk` objects, the first with `delta.role`, then the same reply cut into
+//! pieces (word by word, at a pace tests set), a last chunk with `finish_reason: "stop"` (and the
+//! usage when `stream_options.include_usage` asks), then `data: [DONE]`. Tests can break a
+//! stream mid-way or hold it, and read when each answer's first piece was written.
+use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use platform_api::loopback::LoopbackServer;
@@ -30,6 +40,7 @@ struct State {
     in_flight: std::collections::HashMap<String, usize>,
     /// The most requests with the same first word ever answered at once.
     most_at_once: usize,
+    streaming: Streaming,
 }
 
 /// A request being answered, counted in [`State::in_flight`] until dropped.
@@ -169,6 +180,104 @@ impl FakeLlm {
     }
 }
 
+/// How streamed answers are paced, broken and held, and what each one did.
+#[derive(Default)]
+struct Streaming {
+    pace: Duration,
+    break_after: Option<usize>,
+    hold_after: Option<usize>,
+    answers: Vec<StreamedAnswer>,
+}
+
+/// One answer streamed as server-sent events.
+#[derive(Clone, Debug)]
+pub struct StreamedAnswer {
+    /// The last user message of the request (tests name each turn in it).
+    pub prompt: String,
+    /// When the answer started (its headers were handed to the connection).
+    pub started: Instant,
+    /// When its first piece of text was handed to the connection.
+    pub first_piece: Option<Instant>,
+    /// The pieces of text written so far.
+    pub pieces: usize,
+    /// How it ended; `None` while it is being written.
+    pub end: Option<StreamEnd>,
+}
+
+/// How a streamed answer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Every piece, the `finish_reason` and `[DONE]` were written.
+    Finished,
+    /// The connection was closed mid-way, as [`FakeLlm::break_stream_after`] asked.
+    Broken,
+    /// The client went away before the end.
+    Abandoned,
+}
+
+/// Streaming: pace, faults and what was streamed.
+impl FakeLlm {
+    /// Waits `pace` between two pieces of every streamed answer from now on.
+    pub fn set_stream_pace(&self, pace: Duration) {
+        self.shared.lock().streaming.pace = pace;
+    }
+
+    /// Streamed answers from now on stop after `pieces` pieces of text: the connection is
+    /// closed with neither a `finish_reason` nor `[DONE]`, as when a server dies mid-answer.
+    pub fn break_stream_after(&self, pieces: usize) {
+        self.shared.lock().streaming.break_after = Some(pieces);
+    }
+
+    /// Streamed answers are written whole again.
+    pub fn mend_streams(&self) {
+        self.shared.lock().streaming.break_after = None;
+    }
+
+    /// Streamed answers, those being written included, pause after `pieces` pieces of text
+    /// until [`FakeLlm::release_streams`]: a model that stalls mid-answer.
+    pub fn hold_stream_after(&self, pieces: usize) {
+        self.shared.lock().streaming.hold_after = Some(pieces);
+    }
+
+    /// Lets held streamed answers (and later ones) go on.
+    pub fn release_streams(&self) {
+        self.shared.lock().streaming.hold_after = None;
+    }
+
+    /// Every streamed answer, in the order they started.
+    pub fn streamed(&self) -> Vec<StreamedAnswer> {
+        self.shared.lock().streaming.answers.clone()
+    }
+
+    /// When the first piece of text of each streamed answer was written, in the order the
+    /// answers started (answers that wrote none are left out).
+    pub fn first_token_times(&self) -> Vec<Instant> {
+        let state = self.shared.lock();
+        state
+            .streaming
+            .answers
+            .iter()
+            .filter_map(|a| a.first_piece)
+            .collect()
+    }
+
+    /// Waits until `done` holds for the streamed answers or `timeout` passes; returns them.
+    pub fn wait_for_streamed(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[StreamedAnswer]) -> bool,
+    ) -> Vec<StreamedAnswer> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let answers = self.streamed();
+            if done(&answers) || Instant::now() >= deadline {
+                return answers;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl std::fmt::Debug for FakeLlm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeLlm")
@@ -290,32 +399,213 @@ async fn completions(
     let content = reply.unwrap_or_else(|| format!("You said: {}", last_user_text(messages)));
     let prompt_tokens: usize = messages.iter().map(|m| words(&text_of(m))).sum();
     let completion_tokens = words(&content);
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_MODEL);
-    HttpResponse::Ok().json(json!({
-        "id": format!("chatcmpl-fake{answered:06}"),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content, "refusal": null},
-            "logprobs": null,
-            "finish_reason": "stop",
-        }],
-        "usage": {
+    let answer = Completion {
+        id: format!("chatcmpl-fake{answered:06}"),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        model: request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_MODEL)
+            .to_string(),
+        usage: json!({
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-        },
+        }),
+        content,
+    };
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let include_usage = request["stream_options"]["include_usage"].as_bool() == Some(true);
+        return stream(&shared, answer, last_user_text(messages), include_usage);
+    }
+    HttpResponse::Ok().json(json!({
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": answer.created,
+        "model": answer.model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": answer.content, "refusal": null},
+            "logprobs": null,
+            "finish_reason": "stop",
+        }],
+        "usage": answer.usage,
         "system_fingerprint": null,
     }))
+}
+
+/// A reply about to be given, whole or streamed.
+struct Completion {
+    id: String,
+    created: u64,
+    model: String,
+    content: String,
+    usage: Value,
+}
+
+impl Completion {
+    /// One `chat.completion.chunk` event with `choices[0]` made of `delta` and `finish_reason`.
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> web::Bytes {
+        let choices = json!([{
+            "index": 0,
+            "delta": delta,
+            "logprobs": null,
+            "finish_reason": finish_reason,
+        }]);
+        self.event(choices, Value::Null)
+    }
+
+    /// A chunk event with these `choices` and `usage`.
+    fn event(&self, choices: Value, usage: Value) -> web::Bytes {
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": null,
+            "choices": choices,
+            "usage": usage,
+        });
+        web::Bytes::from(format!("data: {chunk}\n\n"))
+    }
+}
+
+/// Answers with `answer` streamed: a task writes the events, paced, into the response's body.
+fn stream(
+    shared: &web::Data<Shared>,
+    answer: Completion,
+    prompt: String,
+    include_usage: bool,
+) -> HttpResponse {
+    let index = {
+        let mut state = shared.lock();
+        state.streaming.answers.push(StreamedAnswer {
+            prompt,
+            started: Instant::now(),
+            first_piece: None,
+            pieces: 0,
+            end: None,
+        });
+        state.streaming.answers.len() - 1
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let shared = shared.clone();
+    actix_rt::spawn(async move {
+        let end = write_stream(&shared, &answer, index, include_usage, &tx).await;
+        shared.lock().streaming.answers[index].end = Some(end);
+        if end == StreamEnd::Broken {
+            // An error from the body makes the server drop the connection without the last
+            // chunk of the chunked encoding: the client sees the answer cut off.
+            let _ = tx.send(Err(io::Error::other("the fake LLM broke the stream")));
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(EventStream { rx, cut: None })
+}
+
+/// Writes the events of `answer` (the `index`th streamed answer) to `tx`; says how it ended.
+async fn write_stream(
+    shared: &Shared,
+    answer: &Completion,
+    index: usize,
+    include_usage: bool,
+    tx: &Events,
+) -> StreamEnd {
+    let send = |bytes: web::Bytes| tx.send(Ok(bytes)).is_ok();
+    let role = json!({"role": "assistant", "content": "", "refusal": null});
+    if !send(answer.chunk(role, None)) {
+        return StreamEnd::Abandoned;
+    }
+    for (n, piece) in answer
+        .content
+        .split_inclusive(char::is_whitespace)
+        .enumerate()
+    {
+        let (pace, broken) = {
+            let state = shared.lock();
+            let broken = state.streaming.break_after.is_some_and(|after| n >= after);
+            (state.streaming.pace, broken)
+        };
+        if broken {
+            return StreamEnd::Broken;
+        }
+        if n > 0 && !pace.is_zero() {
+            actix_rt::time::sleep(pace).await;
+        }
+        while shared
+            .lock()
+            .streaming
+            .hold_after
+            .is_some_and(|after| n >= after)
+        {
+            if tx.is_closed() {
+                return StreamEnd::Abandoned;
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !send(answer.chunk(json!({"content": piece}), None)) {
+            return StreamEnd::Abandoned;
+        }
+        let mut state = shared.lock();
+        let written = &mut state.streaming.answers[index];
+        written.pieces = n + 1;
+        written.first_piece.get_or_insert_with(Instant::now);
+    }
+    let mut events = vec![answer.chunk(json!({}), Some("stop"))];
+    if include_usage {
+        events.push(answer.event(json!([]), answer.usage.clone()));
+    }
+    events.push(web::Bytes::from_static(b"data: [DONE]\n\n"));
+    if events.into_iter().all(send) {
+        StreamEnd::Finished
+    } else {
+        StreamEnd::Abandoned
+    }
+}
+
+/// What a streamed answer's writer hands to its body: events, or an error that cuts it off.
+type Events = tokio::sync::mpsc::UnboundedSender<io::Result<web::Bytes>>;
+
+/// The body of a streamed answer: what its writer task sends, until the task ends.
+///
+/// A channel from a task rather than `HttpResponse::streaming`: the writer is plain async code
+/// (pace, hold, break), and the crate needs no stream combinators for it.
+struct EventStream {
+    rx: tokio::sync::mpsc::UnboundedReceiver<io::Result<web::Bytes>>,
+    /// The error that cuts the answer off, kept for one turn so that what came before it is
+    /// written out first (the server drops the connection, unwritten data included, on an error).
+    cut: Option<io::Error>,
+}
+
+impl MessageBody for EventStream {
+    type Error = io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, io::Error>>> {
+        let this = self.get_mut();
+        if let Some(cut) = this.cut.take() {
+            return Poll::Ready(Some(Err(cut)));
+        }
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(Some(Err(cut))) => {
+                this.cut = Some(cut);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
 }
 
 /// The text of the last `user` message.
@@ -474,5 +764,183 @@ mod tests {
         let models = http::request(llm.addr(), "GET", "/v1/models", &[], b"").expect("an answer");
         assert_eq!(models.status, 200);
         llm.stop();
+    }
+
+    fn streaming(text: &str) -> Value {
+        let mut body = chat(text);
+        body["stream"] = json!(true);
+        body
+    }
+
+    /// Posts `body` and returns the raw answer, head and (chunked) body as they came.
+    fn raw_post(llm: &FakeLlm, body: &Value) -> String {
+        use std::io::{Read, Write};
+        let body = body.to_string();
+        let mut stream = std::net::TcpStream::connect(llm.addr()).expect("connecting");
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("writing");
+        stream.write_all(body.as_bytes()).expect("writing");
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        String::from_utf8(raw).expect("UTF-8")
+    }
+
+    /// The data of each event of a streamed body (one line each; chunk sizes, when the body
+    /// is still chunked, are lines of their own).
+    fn data_of(body: &str) -> Vec<String> {
+        body.lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The text of the content deltas of `events`.
+    fn streamed_text(events: &[String]) -> String {
+        events
+            .iter()
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .filter_map(|chunk| {
+                chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streams_the_same_reply_as_openai_chunks() {
+        let llm = FakeLlm::start();
+        let body = streaming("hello there");
+        let response = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .expect("the fake LLM answers");
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/event-stream; charset=utf-8")
+        );
+        let events = data_of(&response.body);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        let chunks: Vec<Value> = events[..events.len() - 1]
+            .iter()
+            .map(|data| serde_json::from_str(data).expect("a JSON chunk"))
+            .collect();
+        // The role, four words, the finish.
+        assert_eq!(chunks.len(), 6, "{events:?}");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk")
+        );
+        assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]));
+        assert!(chunks.iter().all(|c| c["model"] == "test-model"));
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        let pieces: Vec<&str> = chunks[1..5]
+            .iter()
+            .map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(pieces, ["You ", "said: ", "hello ", "there"]);
+        assert!(
+            chunks[..5]
+                .iter()
+                .all(|c| c["choices"][0]["finish_reason"].is_null())
+        );
+        assert_eq!(chunks[5]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[5]["choices"][0]["delta"], json!({}));
+
+        // The same reply as a whole answer gives; the usage when asked for.
+        let (_, whole) = post(&llm, &chat("hello there"), None);
+        assert_eq!(
+            streamed_text(&events),
+            whole["choices"][0]["message"]["content"]
+        );
+        llm.set_reply("fixed");
+        let mut body = streaming("x");
+        body["stream_options"] = json!({"include_usage": true});
+        let events = data_of(&raw_post(&llm, &body));
+        let usage: Value = serde_json::from_str(&events[events.len() - 2]).expect("JSON");
+        assert_eq!(usage["choices"], json!([]));
+        assert_eq!(usage["usage"]["completion_tokens"], 1);
+
+        let streamed = llm.streamed();
+        assert_eq!(streamed.len(), 2);
+        assert_eq!(streamed[0].prompt, "hello there");
+        assert_eq!(streamed[0].pieces, 4);
+        assert_eq!(streamed[0].end, Some(StreamEnd::Finished));
+        let firsts = llm.first_token_times();
+        assert_eq!(firsts.len(), 2);
+        assert!(firsts[0] >= streamed[0].started && firsts[1] > firsts[0]);
+    }
+
+    #[test]
+    fn a_stream_is_paced_broken_or_held_as_asked() {
+        let llm = FakeLlm::start();
+        llm.set_reply("one two three four");
+        llm.set_stream_pace(Duration::from_millis(100));
+        let started = Instant::now();
+        let answer = raw_post(&llm, &streaming("paced"));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(streamed_text(&data_of(&answer)), "one two three four");
+        let paced = &llm.streamed()[0];
+        let first = paced.first_piece.expect("a first piece");
+        assert!(
+            first - paced.started < Duration::from_millis(100),
+            "{paced:?}"
+        );
+
+        // Broken: two pieces, then the connection closes without the finish, [DONE] or the
+        // chunked encoding's last chunk.
+        llm.set_stream_pace(Duration::ZERO);
+        llm.break_stream_after(2);
+        let answer = raw_post(&llm, &streaming("broken"));
+        let events = data_of(&answer);
+        assert_eq!(streamed_text(&events), "one two ");
+        assert!(!answer.contains("[DONE]"), "{answer}");
+        assert!(!answer.contains("finish_reason\":\"stop"), "{answer}");
+        assert!(!answer.ends_with("0\r\n\r\n"), "{answer}");
+        assert_eq!(llm.streamed()[1].end, Some(StreamEnd::Broken));
+        llm.mend_streams();
+
+        // Held after one piece until released.
+        llm.hold_stream_after(1);
+        let reader = std::thread::spawn({
+            let llm = llm.clone();
+            move || raw_post(&llm, &streaming("held"))
+        });
+        let seen = llm.wait_for_streamed(Duration::from_secs(10), |a| {
+            a.get(2).is_some_and(|a| a.pieces == 1)
+        });
+        assert_eq!(seen[2].pieces, 1);
+        let held_at = Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!reader.is_finished(), "the answer waits while held");
+        llm.release_streams();
+        let answer = reader.join().expect("the reader");
+        assert!(held_at.elapsed() >= Duration::from_millis(200));
+        assert_eq!(streamed_text(&data_of(&answer)), "one two three four");
+        assert_eq!(llm.streamed()[2].end, Some(StreamEnd::Finished));
+        assert_eq!(llm.first_token_times().len(), 3);
+    }
+
+    #[test]
+    fn a_stream_fails_like_a_whole_answer_before_it_starts() {
+        let llm = FakeLlm::start();
+        llm.fail_next(1);
+        let (status, answer) = post(&llm, &streaming("x"), None);
+        assert_eq!(status, 500);
+        assert_eq!(answer["error"]["type"], "server_error");
+        assert!(llm.streamed().is_empty());
     }
 }

@@ -2,7 +2,6 @@
 //! 4,096-unit limit, unknown and blocked chats) and `sendChatAction`.
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
@@ -30,8 +29,54 @@ const ACTIONS: &[&str] = &[
     "upload_video_note",
 ];
 
+impl Attempt {
+    /// A call with these parameters that has just arrived, not answered yet.
+    pub(super) fn arrived(shared: &Shared, params: &Map<String, Value>) -> Attempt {
+        Attempt {
+            chat_id: text_param(params, "chat_id"),
+            text: text_param(params, "text"),
+            parse_mode: text_param(params, "parse_mode"),
+            status: None,
+            description: None,
+            elapsed: shared.elapsed(),
+        }
+    }
+}
+
+/// The text a chat shows for `text` sent with `parse_mode`, checked as `sendMessage` and
+/// `sendMessageDraft` check it; or the description of a 400.
+pub(super) fn visible_text(text: &str, parse_mode: Option<&str>) -> Result<html::Parsed, String> {
+    let parsed = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => html::trimmed(text.to_string(), Vec::new()),
+        Some("html") => {
+            html::parse(text).map_err(|why| format!("Bad Request: can't parse entities: {why}"))?
+        }
+        Some(_) => return Err("Bad Request: unsupported parse_mode".to_string()),
+    };
+    if parsed.text.is_empty() {
+        return Err("Bad Request: message text is empty".to_string());
+    }
+    if utf16_len(&parsed.text) > MAX_MESSAGE_UNITS {
+        return Err("Bad Request: message is too long".to_string());
+    }
+    Ok(parsed)
+}
+
+/// A 429 as Telegram sends it: `parameters.retry_after` and the `Retry-After` header.
+pub(super) fn too_many_requests(retry_after: u64) -> HttpResponse {
+    let description = format!("Too Many Requests: retry after {retry_after}");
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", retry_after.to_string()))
+        .json(json!({
+            "ok": false,
+            "error_code": 429,
+            "description": description,
+            "parameters": {"retry_after": retry_after},
+        }))
+}
+
 /// The chat a `chat_id` names: a known id, or `@username` of a known chat.
-fn chat(state: &State, chat_id: &str) -> Option<Chat> {
+pub(super) fn chat(state: &State, chat_id: &str) -> Option<Chat> {
     match chat_id.trim().parse::<i64>() {
         Ok(id) => state.chats.get(&id).cloned(),
         Err(_) => {
@@ -64,20 +109,10 @@ fn process_send(
         return refuse(403, "Forbidden: bot was blocked by the user");
     }
     let text = text.unwrap_or_default();
-    let parsed = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("") => html::trimmed(text.to_string(), Vec::new()),
-        Some("html") => match html::parse(text) {
-            Ok(parsed) => parsed,
-            Err(why) => return refuse(400, &format!("Bad Request: can't parse entities: {why}")),
-        },
-        Some(_) => return refuse(400, "Bad Request: unsupported parse_mode"),
+    let parsed = match visible_text(text, parse_mode) {
+        Ok(parsed) => parsed,
+        Err(description) => return refuse(400, &description),
     };
-    if parsed.text.is_empty() {
-        return refuse(400, "Bad Request: message text is empty");
-    }
-    if utf16_len(&parsed.text) > MAX_MESSAGE_UNITS {
-        return refuse(400, "Bad Request: message is too long");
-    }
     let next = state.next_message_id.entry(chat.id).or_insert(1);
     let message_id = *next;
     *next += 1;
@@ -91,6 +126,8 @@ fn process_send(
         elapsed: shared.elapsed(),
     };
     state.sent.push(sent.clone());
+    // The message replaces the draft the chat showed.
+    state.showing.remove(&chat.id);
     let message = Message {
         message_id,
         from: Some(shared.bot.clone()),
@@ -111,26 +148,17 @@ pub(super) async fn send_message(
     shared: &web::Data<Shared>,
     params: &Map<String, Value>,
 ) -> HttpResponse {
-    let chat_id = text_param(params, "chat_id");
-    let text = text_param(params, "text");
-    let parse_mode = text_param(params, "parse_mode");
-    let mut attempt = Attempt {
-        chat_id: chat_id.clone(),
-        text: text.clone(),
-        parse_mode: parse_mode.clone(),
-        status: None,
-        description: None,
-        elapsed: shared.elapsed(),
-    };
+    let mut attempt = Attempt::arrived(shared, params);
     let fault = shared.lock().faults.pop_front();
     let mut delay = None;
     let refused = match fault {
-        Some(Fault::TooManyRequests { retry_after }) => Some((
-            429,
-            format!("Too Many Requests: retry after {retry_after}"),
-            Some(retry_after),
-        )),
-        Some(Fault::ServerError) => Some((500, "Internal Server Error".to_string(), None)),
+        Some(Fault::TooManyRequests { retry_after }) => {
+            attempt.status = Some(429);
+            attempt.description = Some(format!("Too Many Requests: retry after {retry_after}"));
+            shared.lock().attempts.push(attempt);
+            return too_many_requests(retry_after);
+        }
+        Some(Fault::ServerError) => Some((500, "Internal Server Error".to_string())),
         Some(Fault::BadGateway) => {
             attempt.status = Some(502);
             attempt.description = Some("Bad Gateway".to_string());
@@ -150,25 +178,17 @@ pub(super) async fn send_message(
         }
         None => None,
     };
-    if let Some((status, description, retry_after)) = refused {
+    if let Some((status, description)) = refused {
         attempt.status = Some(status);
         attempt.description = Some(description.clone());
         shared.lock().attempts.push(attempt);
-        let mut body = json!({"ok": false, "error_code": status, "description": description});
-        let mut response = HttpResponse::build(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        );
-        if let Some(secs) = retry_after {
-            body["parameters"] = json!({"retry_after": secs});
-            response.insert_header(("Retry-After", secs.to_string()));
-        }
-        return response.json(body);
+        return error(status, &description);
     }
     let result = process_send(
         shared,
-        chat_id.as_deref(),
-        text.as_deref(),
-        parse_mode.as_deref(),
+        attempt.chat_id.as_deref(),
+        attempt.text.as_deref(),
+        attempt.parse_mode.as_deref(),
     );
     let response = match result {
         Ok((message, sent, callback)) => {

@@ -8,13 +8,17 @@
 //! set); `setWebhook`, `deleteWebhook`, `getWebhookInfo` (while a webhook is set each update is
 //! POSTed to it with the secret header, retried until it answers 2xx, and the last failure is
 //! reported); `sendMessage` (HTML checked as Telegram parses it, the 4,096-unit limit, unknown
-//! chats); `sendChatAction`; `getFile`, and file downloads from `/file/bot<token>/<path>`.
+//! chats); `sendMessageDraft` (Bot API 9.3: a reply shown while it is written, private chats
+//! only, limited per chat as [`EmulatorConfig::draft_burst`] says); `sendChatAction`;
+//! `getFile`, and file downloads from `/file/bot<token>/<path>`.
 //!
 //! Tests play the users ([`Emulator::user_writes`], [`Emulator::write`] in groups,
 //! [`Emulator::reply_to`], photos and documents), script faults ([`Fault`], and chats that
 //! blocked the bot with [`Emulator::block`]) and read back what happened: messages sent,
-//! every send attempt, chat actions, `getUpdates` calls, webhook posts. Other processes can
-//! read the same from `GET /_emulator/sent`, `/_emulator/attempts`, `/_emulator/actions`,
+//! every send attempt, draft updates ([`Emulator::drafts`], the draft a chat shows now with
+//! [`Emulator::showing`], and when text first became visible with [`Emulator::first_visible`]),
+//! chat actions, `getUpdates` calls, webhook posts. Other processes can read the same from
+//! `GET /_emulator/sent`, `/_emulator/attempts`, `/_emulator/drafts`, `/_emulator/actions`,
 //! `/_emulator/polls`, `/_emulator/webhook_posts` and `/_emulator/updates`.
 //!
 //! Relaxations, for loopback use: a webhook may be `http://127.0.0.1…` or `http://localhost…`
@@ -37,12 +41,14 @@ use crate::types::{
     Chat, Document, File, Message, MessageEntity, PhotoSize, Update, User, WebhookInfo,
 };
 
+mod drafts;
 mod files;
 mod html;
 mod messages;
 mod updates;
 mod webhook;
 
+use drafts::send_message_draft;
 use files::{download, get_file};
 use messages::{send_chat_action, send_message};
 use updates::get_updates;
@@ -61,6 +67,15 @@ pub struct EmulatorConfig {
     pub bot_username: String,
     /// The bot's display name.
     pub bot_name: String,
+    /// Draft updates a chat takes at once before the rate applies: each chat has a bucket of
+    /// this many, refilled at [`EmulatorConfig::drafts_per_second`]; an update finding it empty
+    /// is answered 429 with `retry_after`. Telegram publishes no figure for drafts (about one
+    /// message a second per chat is its advice for messages); the default, 3 refilled at 2.5 a
+    /// second, never refuses a client that keeps to 2 updates a second, and refuses one that
+    /// sends 4 a second within 2 seconds.
+    pub draft_burst: u32,
+    /// How fast a chat's draft bucket refills, in updates per second.
+    pub drafts_per_second: f64,
 }
 
 impl Default for EmulatorConfig {
@@ -70,9 +85,16 @@ impl Default for EmulatorConfig {
             bot_id: 7_000_000_001,
             bot_username: "hermes_test_bot".to_string(),
             bot_name: "Hermes".to_string(),
+            draft_burst: DRAFT_BURST,
+            drafts_per_second: DRAFTS_PER_SECOND,
         }
     }
 }
+
+/// The default of [`EmulatorConfig::draft_burst`].
+const DRAFT_BURST: u32 = 3;
+/// The default of [`EmulatorConfig::drafts_per_second`].
+const DRAFTS_PER_SECOND: f64 = 2.5;
 
 impl EmulatorConfig {
     /// A bot with a random token (and the id in it), as `@username`.
@@ -82,7 +104,7 @@ impl EmulatorConfig {
             token: format!("{bot_id}:AA{:032x}", rand::random::<u128>()),
             bot_id,
             bot_username: username.to_string(),
-            bot_name: "Hermes".to_string(),
+            ..EmulatorConfig::default()
         }
     }
 }
@@ -174,7 +196,30 @@ pub struct SentMessage {
     pub elapsed: Duration,
 }
 
-/// One `sendMessage` call, whatever the answer.
+/// A draft update the chat showed (`sendMessageDraft` answered 200): the reply being written,
+/// until the next update of the chat, a message sent to it, or 30 seconds without update.
+#[derive(Clone, Debug, Serialize)]
+pub struct Draft {
+    /// The chat (a private one).
+    pub chat_id: i64,
+    /// The `draft_id` parameter: one per reply being written.
+    pub draft_id: i64,
+    /// The `message_thread_id` parameter.
+    pub message_thread_id: Option<i64>,
+    /// What the chat shows: the text after the HTML was parsed, trimmed.
+    pub text: String,
+    /// The `text` parameter as sent.
+    pub body: String,
+    /// The `parse_mode` parameter.
+    pub parse_mode: Option<String>,
+    /// The formatting Telegram made of the HTML.
+    pub entities: Vec<MessageEntity>,
+    /// When it arrived, from the start of the emulator.
+    pub elapsed: Duration,
+}
+
+/// One `sendMessage` (or, in [`Emulator::draft_attempts`], `sendMessageDraft`) call, whatever
+/// the answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
     /// The `chat_id` parameter.
@@ -254,6 +299,8 @@ pub enum Fault {
 
 /// Called with each message sent.
 type Callback = Arc<dyn Fn(&SentMessage) + Send + Sync>;
+/// Called with each draft update shown.
+type DraftCallback = Arc<dyn Fn(&Draft) + Send + Sync>;
 
 struct Hook {
     url: String,
@@ -285,11 +332,20 @@ struct State {
     hook_generation: u64,
     next_file: u64,
     on_message: Option<Callback>,
+    drafts: Vec<Draft>,
+    draft_attempts: Vec<Attempt>,
+    /// The draft each chat shows now.
+    showing: HashMap<i64, Draft>,
+    /// Each chat's draft bucket: updates left, and when it was last refilled.
+    draft_buckets: HashMap<i64, (f64, Instant)>,
+    on_draft: Option<DraftCallback>,
 }
 
 struct Shared {
     token: String,
     bot: User,
+    draft_burst: u32,
+    drafts_per_second: f64,
     started: Instant,
     state: Mutex<State>,
     /// Woken on every change a waiting poll or delivery loop may care about.
@@ -345,6 +401,8 @@ impl Emulator {
                 last_name: None,
                 username: Some(config.bot_username),
             },
+            draft_burst: config.draft_burst,
+            drafts_per_second: config.drafts_per_second,
             started: Instant::now(),
             state: Mutex::new(State {
                 chats: HashMap::new(),
@@ -364,6 +422,11 @@ impl Emulator {
                 hook_generation: 0,
                 next_file: 1,
                 on_message: None,
+                drafts: Vec::new(),
+                draft_attempts: Vec::new(),
+                showing: HashMap::new(),
+                draft_buckets: HashMap::new(),
+                on_draft: None,
             }),
             changed: Notify::new(),
         });
@@ -376,6 +439,7 @@ impl Emulator {
                     .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                     .route("/_emulator/sent", web::get().to(read_sent))
                     .route("/_emulator/attempts", web::get().to(read_attempts))
+                    .route("/_emulator/drafts", web::get().to(read_drafts))
                     .route("/_emulator/actions", web::get().to(read_actions))
                     .route("/_emulator/polls", web::get().to(read_polls))
                     .route("/_emulator/webhook_posts", web::get().to(read_posts))
@@ -628,6 +692,68 @@ impl Emulator {
         self.shared.lock().attempts.clone()
     }
 
+    /// Every draft update shown, in order.
+    pub fn drafts(&self) -> Vec<Draft> {
+        self.shared.lock().drafts.clone()
+    }
+
+    /// The draft updates shown in `chat_id`, in order.
+    pub fn drafts_to(&self, chat_id: i64) -> Vec<Draft> {
+        let state = self.shared.lock();
+        state
+            .drafts
+            .iter()
+            .filter(|d| d.chat_id == chat_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until at least `n` draft updates were shown or `timeout` passes; returns them all.
+    pub fn wait_for_drafts(&self, n: usize, timeout: Duration) -> Vec<Draft> {
+        wait_for(n, timeout, || self.drafts())
+    }
+
+    /// Every `sendMessageDraft` call, in order, whatever the answer.
+    pub fn draft_attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().draft_attempts.clone()
+    }
+
+    /// The draft `chat_id` shows now: the last update, unless a message was sent to the chat
+    /// since or it is older than Telegram keeps a draft (30 seconds).
+    pub fn showing(&self, chat_id: i64) -> Option<Draft> {
+        let state = self.shared.lock();
+        let draft = state.showing.get(&chat_id)?;
+        (self.shared.elapsed().saturating_sub(draft.elapsed) < DRAFT_LIFETIME)
+            .then(|| draft.clone())
+    }
+
+    /// When text first became visible in `chat_id` at or after `since`: the first draft
+    /// update or message sent there, whichever came first.
+    pub fn first_visible(&self, chat_id: i64, since: Instant) -> Option<Instant> {
+        let started = self.shared.started;
+        let state = self.shared.lock();
+        let drafts = state
+            .drafts
+            .iter()
+            .filter(|d| d.chat_id == chat_id)
+            .map(|d| d.elapsed);
+        let sent = state
+            .sent
+            .iter()
+            .filter(|m| m.chat_id == chat_id)
+            .map(|m| m.elapsed);
+        drafts
+            .chain(sent)
+            .map(|at| started + at)
+            .filter(|&at| at >= since)
+            .min()
+    }
+
+    /// Sets the function called (on the server's thread) with each draft update shown.
+    pub fn set_on_draft(&self, f: Box<dyn Fn(&Draft) + Send + Sync>) {
+        self.shared.lock().on_draft = Some(Arc::from(f));
+    }
+
     /// Every accepted `sendChatAction`, in order.
     pub fn chat_actions(&self) -> Vec<ChatAction> {
         self.shared.lock().actions.clone()
@@ -653,6 +779,9 @@ impl Emulator {
         webhook_info(&self.shared.lock())
     }
 }
+
+/// How long Telegram shows a draft that is not updated.
+const DRAFT_LIFETIME: Duration = Duration::from_secs(30);
 
 /// Polls `read` until it returns at least `n` items or `timeout` passes; returns the last read.
 fn wait_for<T>(n: usize, timeout: Duration, read: impl Fn() -> Vec<T>) -> Vec<T> {
@@ -808,6 +937,10 @@ async fn read_attempts(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&shared.lock().attempts)
 }
 
+async fn read_drafts(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().drafts)
+}
+
 async fn read_actions(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&shared.lock().actions)
 }
@@ -857,6 +990,7 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
         "deletewebhook" => delete_webhook(&shared, &params),
         "getwebhookinfo" => ok(webhook_info(&shared.lock())),
         "sendmessage" => send_message(&shared, &params).await,
+        "sendmessagedraft" => send_message_draft(&shared, &params),
         "sendchataction" => send_chat_action(&shared, &params),
         "getfile" => get_file(&shared, &params),
         _ => error(404, "Not Found"),

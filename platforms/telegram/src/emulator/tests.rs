@@ -419,6 +419,187 @@ fn faults_and_blocked_chats_answer_with_telegrams_errors() {
 }
 
 #[test]
+fn drafts_are_shown_in_private_chats_until_a_message_replaces_them() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let since = Instant::now();
+    let first = call(
+        &emu,
+        "sendMessageDraft",
+        json!({"chat_id": ada.id, "draft_id": 7, "text": "<b>Hal</b>", "parse_mode": "HTML"}),
+    );
+    assert_eq!(first.status, 200);
+    assert_eq!(first.json, json!({"ok": true, "result": true}));
+    let shown = emu.showing(ada.id).expect("the draft is shown");
+    assert_eq!((shown.draft_id, shown.text.as_str()), (7, "Hal"));
+    assert_eq!(shown.entities[0].kind, "bold");
+    // Form-encoded, with a thread, as some clients send it.
+    let path = format!("/bot{}/sendMessageDraft", emu.token());
+    let form = format!(
+        "chat_id={}&draft_id=7&message_thread_id=3&text=Hallo+world",
+        ada.id
+    );
+    let second = exchange(
+        &emu,
+        "POST",
+        &path,
+        "application/x-www-form-urlencoded",
+        &form,
+    );
+    assert_eq!(second.status, 200, "{}", second.json);
+    let shown = emu.showing(ada.id).expect("the draft is shown");
+    assert_eq!(shown.text, "Hallo world");
+    assert_eq!(shown.message_thread_id, Some(3));
+    let drafts = emu.drafts_to(ada.id);
+    assert_eq!(drafts.len(), 2);
+    assert!(drafts[1].elapsed >= drafts[0].elapsed);
+
+    // When text first became visible: the first draft; after it, the message that follows.
+    let visible = emu.first_visible(ada.id, since).expect("visible");
+    assert!(visible >= since && visible <= Instant::now());
+    let later = Instant::now();
+    assert_eq!(emu.first_visible(ada.id, later), None);
+    let sent = call(
+        &emu,
+        "sendMessage",
+        json!({"chat_id": ada.id, "text": "Hallo world!"}),
+    );
+    assert_eq!(sent.status, 200);
+    assert!(
+        emu.showing(ada.id).is_none(),
+        "the message replaced the draft"
+    );
+    let message = emu.first_visible(ada.id, later).expect("the message");
+    assert!(message > visible);
+    let read = exchange(&emu, "GET", "/_emulator/drafts", "text/plain", "");
+    assert_eq!(read.json[1]["text"], "Hallo world");
+}
+
+#[test]
+fn drafts_are_refused_as_telegram_refuses_them() {
+    let emu = emulator();
+    let ada = ada();
+    let room = group(-1001, "Ops");
+    emu.add_chat(&ada.chat());
+    emu.add_chat(&room);
+    for (params, description) in [
+        (
+            json!({"chat_id": room.id, "draft_id": 1, "text": "hi"}),
+            "Bad Request: TEXTDRAFT_PEER_INVALID",
+        ),
+        (
+            json!({"chat_id": 777, "draft_id": 1, "text": "hi"}),
+            "Bad Request: chat not found",
+        ),
+        (
+            json!({"draft_id": 1, "text": "hi"}),
+            "Bad Request: chat_id is empty",
+        ),
+        (
+            json!({"chat_id": ada.id, "draft_id": 0, "text": "hi"}),
+            "Bad Request: draft_id must be non-zero",
+        ),
+        (
+            json!({"chat_id": ada.id, "text": "hi"}),
+            "Bad Request: draft_id must be non-zero",
+        ),
+        (
+            json!({"chat_id": ada.id, "draft_id": 1, "text": ""}),
+            "Bad Request: message text is empty",
+        ),
+        (
+            json!({"chat_id": ada.id, "draft_id": 1, "text": "<b></b> ", "parse_mode": "HTML"}),
+            "Bad Request: message text is empty",
+        ),
+        (
+            json!({"chat_id": ada.id, "draft_id": 1, "text": "x".repeat(4097)}),
+            "Bad Request: message is too long",
+        ),
+        (
+            json!({"chat_id": ada.id, "draft_id": 1, "text": "<i>open", "parse_mode": "HTML"}),
+            "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"i\"",
+        ),
+    ] {
+        let answer = call(&emu, "sendMessageDraft", params.clone());
+        assert_eq!(answer.status, 400, "{params}");
+        assert_eq!(answer.json["description"], description, "{params}");
+        assert_eq!(answer.json["ok"], false);
+    }
+    // The longest text is taken.
+    let longest = json!({"chat_id": ada.id, "draft_id": 1, "text": "x".repeat(4096)});
+    assert_eq!(call(&emu, "sendMessageDraft", longest).status, 200);
+    emu.block(ada.id);
+    let blocked = call(
+        &emu,
+        "sendMessageDraft",
+        json!({"chat_id": ada.id, "draft_id": 1, "text": "hi"}),
+    );
+    assert_eq!(blocked.status, 403);
+    assert_eq!(emu.drafts().len(), 1);
+    let statuses: Vec<Option<u16>> = emu.draft_attempts().iter().map(|a| a.status).collect();
+    assert_eq!(statuses.len(), 11);
+    assert_eq!(statuses[9..], [Some(200), Some(403)]);
+    assert!(emu.attempts().is_empty(), "drafts are not messages");
+}
+
+/// Sends `n` draft updates to `chat` at `per_second`, on a fixed schedule; returns the answers.
+fn drafts_at(emu: &Emulator, chat: i64, n: u32, per_second: f64) -> Vec<Answer> {
+    let start = Instant::now();
+    (0..n)
+        .map(|i| {
+            let due = start + Duration::from_secs_f64(f64::from(i) / per_second);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let text = format!("update {i}");
+            call(
+                emu,
+                "sendMessageDraft",
+                json!({"chat_id": chat, "draft_id": 9, "text": text}),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn draft_updates_faster_than_the_chat_allows_are_answered_429() {
+    let emu = emulator();
+    let (ada, bob) = (ada(), Person::new(5151, "Bob"));
+    emu.add_chat(&ada.chat());
+    emu.add_chat(&bob.chat());
+    // Two a second, the documented pace, is never refused.
+    let steady = drafts_at(&emu, ada.id, 8, 2.0);
+    assert!(steady.iter().all(|a| a.status == 200));
+    // Four a second is refused once the burst is spent, with Telegram's 429.
+    let hurried = drafts_at(&emu, bob.id, 12, 4.0);
+    let refused = hurried
+        .iter()
+        .position(|a| a.status == 429)
+        .expect("a 429 for four updates a second");
+    assert!(refused >= DRAFT_BURST as usize, "{refused}");
+    let answer = &hurried[refused];
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    assert_eq!(
+        answer.json,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})
+    );
+    // Each chat has its bucket: Ada's was not touched by Bob's.
+    let one = drafts_at(&emu, ada.id, 1, 1.0);
+    assert_eq!(one[0].status, 200);
+
+    // A stricter chat limit, as a test may set it.
+    let strict = Emulator::start(EmulatorConfig {
+        draft_burst: 1,
+        drafts_per_second: 0.5,
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts");
+    strict.add_chat(&ada.chat());
+    let answers = drafts_at(&strict, ada.id, 2, 100.0);
+    assert_eq!(answers[0].status, 200);
+    assert_eq!(answers[1].json["parameters"]["retry_after"], 2);
+}
+
+#[test]
 fn chat_actions_files_and_read_backs() {
     let emu = emulator();
     let ada = ada();
