@@ -5,9 +5,11 @@
 //! see no draft; Discord sees one message posted, edited, ending with the finished reply and
 //! no second message; neither gets more calls than its rate allows; a stream that breaks ends
 //! in one apology and no half reply; the gateway killed mid-stream and started again ends with
-//! the same single message; with streaming off the reply is posted once.
+//! the same single message; with streaming off the reply is posted once. The sandbox shows a
+//! streamed reply growing.
 use std::time::Duration;
 
+use expectrl::{Eof, Expect, Session};
 use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use platform_telegram::emulator::{Draft, Emulator, EmulatorConfig, Person, group};
@@ -165,4 +167,34 @@ fn a_broken_stream_on_telegram_ends_in_one_apology() {
     let sent = emu.sent_to(ada().id);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].text, APOLOGY);
+}
+
+#[test]
+fn the_telegram_sandbox_shows_the_reply_growing() {
+    let (home, llm) = (Home::new(), slow_llm(Duration::from_millis(40)));
+    let url = llm.base_url();
+    let env = [
+        ("TERM", "xterm"),
+        ("HERMES_AGENT", "openai"),
+        ("HERMES_AGENT_URL", url.as_str()),
+        ("HERMES_AGENT_MODEL", "test-model"),
+    ];
+    let mut command = command(home.path(), &env);
+    command.args(["gateway", "--sandbox", "--platform", "telegram"]);
+    let mut session = Session::spawn(command).expect("spawning hermes on a pty");
+    let _ = session.get_process_mut().set_window_size(400, 50);
+    session.set_expect_timeout(Some(WAIT));
+    session.expect("Type a message").expect("the chat is ready");
+    session.send_line("a long story please").expect("typing");
+    session
+        .expect("… word1")
+        .expect("the reply shown while it is written");
+    session
+        .expect(format!("[part 1/1] {}", long_reply()).as_str())
+        .expect("then the finished reply");
+    session.send("\x04").expect("Ctrl-D");
+    session
+        .expect("sandbox closed")
+        .expect("closes on end of input");
+    session.expect(Eof).expect("exits");
 }

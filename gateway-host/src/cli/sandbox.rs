@@ -1,6 +1,7 @@
 //! `hermes gateway --sandbox`: the real gateway against a provider emulator served by the same
 //! process, with the terminal as the user's phone. Typed lines become signed inbound webhooks;
-//! every message the gateway sends back is printed with its part number and billed segments.
+//! every message the gateway sends back is printed with its part number and billed segments,
+//! and a reply shown while it is written (a draft, an edited message) as `…` lines that grow.
 use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -59,6 +60,11 @@ fn describe(reply: &SandboxReply) -> String {
         "← [part {part} · {encoding} · {} {unit}] {}",
         reply.segments, reply.body
     )
+}
+
+/// A reply being written, as the terminal shows each update of it.
+fn describe_live(reply: &SandboxReply) -> String {
+    format!("… {}", reply.body)
 }
 
 /// A delivery report worth showing: where a part ended up (not the intermediate `sent`).
@@ -135,6 +141,7 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
         sandbox.address()
     );
     sandbox.on_reply(Box::new(|reply| println!("{}", describe(&reply))));
+    sandbox.on_live(Box::new(|reply| println!("{}", describe_live(&reply))));
     sandbox.on_status(Box::new(|status| {
         if let Some(line) = describe_status(&status) {
             println!("{line}");
@@ -208,6 +215,7 @@ mod tests {
             ..reply("You said: hi (1/2)", 1)
         };
         assert_eq!(describe(&unbilled), "← [part 1/2] You said: hi (1/2)");
+        assert_eq!(describe_live(&unbilled), "… You said: hi (1/2)");
         let status = |body: &str, status: &str, error_code| SandboxStatus {
             reply: reply(body, 1),
             status: status.into(),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
 
-use crate::emulator::{Emulator, EmulatorConfig, Person, SentMessage};
+use crate::emulator::{Draft, Emulator, EmulatorConfig, Person, SentMessage};
 
 /// The sandbox user's id (and private chat).
 const USER_ID: i64 = 100_200_300;
@@ -31,9 +31,18 @@ inventory::submit! {
 }
 
 fn reply(message: &SentMessage) -> SandboxReply {
+    shown(message.chat_id, &message.text)
+}
+
+/// A draft as the reply being written.
+fn drafted(draft: &Draft) -> SandboxReply {
+    shown(draft.chat_id, &draft.text)
+}
+
+fn shown(chat_id: i64, text: &str) -> SandboxReply {
     SandboxReply {
-        chat: message.chat_id.to_string(),
-        body: message.text.clone(),
+        chat: chat_id.to_string(),
+        body: text.to_string(),
         encoding: None,
         segments: 1,
     }
@@ -91,5 +100,9 @@ impl Sandbox for TelegramSandbox {
 
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+
+    fn on_live(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_draft(Box::new(move |d| f(drafted(d))));
     }
 }
