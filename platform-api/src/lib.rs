@@ -13,6 +13,8 @@
 //! - **send**: [`Platform::send`] delivers one part to one chat; a [`SendError`] says whether a
 //!   retry can help.
 //! - **home_channel**: [`Platform::home_channel`] names where cron output goes.
+//! - **live** (optional): [`Platform::live`] and [`Platform::show_live`] show a reply while the
+//!   agent writes it, where the provider can (a draft, or a message edited as it grows).
 //!
 //! A platform may also submit an [`OperatorGuide`]: which optional settings `hermes gateway
 //! setup` asks up front, the steps it prints at the end, and the account checks of
@@ -124,7 +126,9 @@ pub mod text;
 pub use access::AccessSettings;
 pub use config::{ConfigSection, ConfigValue};
 pub use error::{ConfigError, SendError};
-pub use message::{Attachment, Control, DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
+pub use message::{
+    Attachment, Control, DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt,
+};
 pub use operator::{Check, Checkup, OperatorGuide, Verdict, operator_guide};
 pub use origin::Origin;
 pub use platform::{

@@ -52,6 +52,13 @@ pub struct Part {
     pub encoding: Option<String>,
     /// Billed units: SMS segments; 1 for platforms that bill per message or not at all.
     pub segments: u32,
+    /// The provider's id of a message this part replaces (edits) instead of sending a new
+    /// one: the message a reply was shown in while it was written ([`LiveView::message`]).
+    /// Only a platform that shows replies live by posting and editing a message gets such
+    /// parts. Editing to the same text twice changes nothing, so a part whose edit had an
+    /// unknown outcome is simply sent again, never looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<String>,
 }
 
 impl Part {
@@ -61,8 +68,23 @@ impl Part {
             body: body.into(),
             encoding: None,
             segments: 1,
+            edit: None,
         }
     }
+}
+
+/// What a platform keeps of one reply shown while it is written ([`Platform::show_live`]),
+/// from one update to the next within a turn.
+///
+/// [`Platform::show_live`]: crate::Platform::show_live
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveView {
+    /// An id for the turn's preview, non-zero and the same for the whole turn (Telegram's
+    /// `draft_id`); the host chooses it.
+    pub draft_id: i64,
+    /// The provider's id of the message the reply is shown in, once posted (Discord): later
+    /// updates edit it, and the finished reply's first part replaces it ([`Part::edit`]).
+    pub message: Option<String>,
 }
 
 /// What a platform returns for a delivered part.

@@ -7,7 +7,7 @@ use actix_web::web::ServiceConfig;
 use async_trait::async_trait;
 
 use crate::error::SendError;
-use crate::message::{DeliveryStatus, HomeChannel, Inbound, Part, Receipt};
+use crate::message::{DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt};
 
 /// A messaging platform adapter. The host holds it as `Arc<dyn Platform>`.
 ///
@@ -86,6 +86,33 @@ pub trait Platform: Send + Sync + 'static {
     /// time the platform shows the indicator for.
     fn typing_every(&self) -> Duration {
         Duration::from_secs(4)
+    }
+
+    /// Whether `chat` can show a reply while the agent writes it, and if so the least time
+    /// between two updates (the provider's rate for such updates). The finished reply is
+    /// sent through the outbox all the same. The default shows finished replies only.
+    fn live(&self, chat: &str) -> Option<Duration> {
+        let _ = chat;
+        None
+    }
+
+    /// Shows `body` (the finished reply's first part as it stands: formatted, within the
+    /// platform's limit) as the reply being written in `chat`, replacing what an earlier call
+    /// of the same turn showed; `view` is the turn's, kept from call to call. The host calls
+    /// it only for chats [`Self::live`] accepts, at most once per interval it named. A
+    /// platform that posts a message sets [`LiveView::message`] once it exists: the host
+    /// records it before the next call, and the finished reply's first part edits it.
+    async fn show_live(
+        &self,
+        chat: &str,
+        view: &mut LiveView,
+        body: &str,
+    ) -> Result<(), SendError> {
+        let _ = (chat, view, body);
+        Err(SendError::Permanent {
+            code: None,
+            message: format!("{} does not show replies as they are written", self.name()),
+        })
     }
 
     /// A chat id as it may appear in logs (phone numbers are redacted).

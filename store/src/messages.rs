@@ -23,6 +23,10 @@ pub struct StoredInbound {
     pub attachments: Vec<Attachment>,
     /// Carrier keyword.
     pub control: Option<Control>,
+    /// The provider's id of the message that showed the reply to it while the reply was
+    /// being written, when a turn answering it got that far (recorded on the turn's first
+    /// message): a turn run again after a crash keeps editing that message.
+    pub live_message: Option<String>,
 }
 
 /// A stored outgoing part.
@@ -170,6 +174,12 @@ pub trait MessageStore {
 
     /// How many inbound messages wait for the dispatcher.
     fn pending_inbound_count(&self) -> Result<usize>;
+
+    /// Records, on the first inbound message a turn answers, the provider's id of the message
+    /// showing the reply while it is written, before that message is edited: a turn run again
+    /// after a crash finds it ([`StoredInbound::live_message`]) and edits it instead of posting
+    /// a second one.
+    fn set_live_message(&self, inbound_id: i64, provider_id: &str) -> Result<()>;
 
     /// Marks inbound messages as handled without a turn (`ignored`, `unauthorized`, …).
     fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()>;

@@ -107,6 +107,7 @@ const TABLES: &[Table] = &[
             text("control"),
             int("received_at"),
             text("state"),
+            text("live_message"),
         ],
     },
     Table {
@@ -182,6 +183,7 @@ const TABLES: &[Table] = &[
                 Kind::Int,
                 "CASE WHEN state = 'sending' THEN :now ELSE reconcile_at END",
             ),
+            text("edit"),
         ],
     },
     Table {

@@ -1,12 +1,14 @@
 //! The sender: delivers queued parts in order per chat, retrying what can be retried, never
 //! re-sending blindly what may already have gone out (such a part is looked up at the
 //! provider first: [`Sender::reconcile`]), and pacing each platform to its provider's rate.
+//! A part that edits a message ([`Part::edit`]) is the exception: editing twice to the same
+//! text changes nothing, so an edit whose outcome is unknown is simply made again.
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use platform_api::{Lookup, SendError};
+use platform_api::{Lookup, Part, SendError};
 use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -192,7 +194,8 @@ impl Sender {
         };
         let attempts = claim.attempt;
         let m = &self.services.metrics;
-        match platform.send(&part.chat, &part.part).await {
+        let sent = platform.send(&part.chat, &part.part).await;
+        match sent.map_err(|err| repeatable(err, &part.part)) {
             Ok(receipt) => {
                 if !self
                     .record(part, &who, || {
@@ -349,14 +352,25 @@ impl Sender {
         };
         let who = platform.redact(&part.chat);
         let now = store.now();
+        let edit = part.part.edit.is_some();
         let ready_at = due.attempted_at + platform.reconcile_after().as_millis() as i64;
-        if ready_at > now {
+        if !edit && ready_at > now {
             store.reschedule_reconcile(part.id, due.reconcile_at, Some(ready_at))?;
             return Ok(());
         }
         // Ours while it lasts: another sender on the same database leaves it alone.
         let lease = now + LOOKUP_LEASE.as_millis() as i64;
         if !store.reschedule_reconcile(part.id, due.reconcile_at, Some(lease))? {
+            return Ok(());
+        }
+        if edit {
+            if store.reconcile_unsent(part.id, lease)? {
+                info!(
+                    "[{name}] part {}/{} to {who} edits a message and was interrupted: editing it again",
+                    part.index, part.count
+                );
+                self.services.outbox.notify_one();
+            }
             return Ok(());
         }
         let attempted_at = std::time::UNIX_EPOCH
@@ -428,6 +442,19 @@ impl Sender {
     }
 }
 
+/// A send error as the sender treats it: an edit whose outcome is unknown can be made again
+/// (see the module's documentation).
+fn repeatable(err: SendError, part: &Part) -> SendError {
+    match err {
+        SendError::Ambiguous { message } if part.edit.is_some() => SendError::Retry {
+            after: None,
+            code: None,
+            message,
+        },
+        other => other,
+    }
+}
+
 fn code_label(code: Option<i64>) -> String {
     code.map(|c| c.to_string())
         .unwrap_or_else(|| "none".to_string())
@@ -436,6 +463,26 @@ fn code_label(code: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edit_with_an_unknown_outcome_is_retried_and_a_new_message_is_not() {
+        let unknown = || SendError::Ambiguous {
+            message: "no answer within 15s".into(),
+        };
+        let edit = Part {
+            edit: Some("1300".into()),
+            ..Part::plain("done")
+        };
+        assert!(matches!(
+            repeatable(unknown(), &edit),
+            SendError::Retry { after: None, .. }
+        ));
+        assert_eq!(
+            repeatable(unknown(), &Part::plain("done")),
+            unknown(),
+            "a new message may exist: looked up, not re-sent"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_honours_retry_after() {

@@ -50,6 +50,16 @@ impl Route {
         }
     }
 
+    /// `PATCH /channels/{id}/messages/{message}`: edit a message.
+    pub fn edit_message(channel: &str, message: &str) -> Route {
+        Route {
+            method: Method::PATCH,
+            path: format!("/channels/{channel}/messages/{message}"),
+            key: "PATCH /channels/{id}/messages/{id}",
+            major: channel.to_string(),
+        }
+    }
+
     /// `GET /channels/{id}/messages?after=…&limit=…`: messages newer than `after`.
     pub fn list_messages(channel: &str, after: u64, limit: u8) -> Route {
         Route {
@@ -296,13 +306,26 @@ impl Rest {
         json: Option<&B>,
         timeout: Duration,
     ) -> Result<Answer, CallError> {
+        self.call_waiting(route, json, timeout, MAX_INLINE_WAIT)
+            .await
+    }
+
+    /// [`Rest::call`], waiting at most `max_wait` for the rate limit (zero: a call that would
+    /// have to wait is not made, and [`CallError::Limited`] says for how long).
+    pub async fn call_waiting<B: Serialize>(
+        &self,
+        route: &Route,
+        json: Option<&B>,
+        timeout: Duration,
+        max_wait: Duration,
+    ) -> Result<Answer, CallError> {
         let started = Instant::now();
         loop {
             let wait = self.limits().reserve(route, Instant::now());
             if wait.is_zero() {
                 break;
             }
-            if started.elapsed() + wait > MAX_INLINE_WAIT {
+            if started.elapsed() + wait > max_wait {
                 return Err(CallError::Limited { after: wait });
             }
             actix_web::rt::time::sleep(wait).await;

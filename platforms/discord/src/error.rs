@@ -11,6 +11,8 @@ use crate::types::ErrorBody;
 /// The recipient does not accept direct messages from the bot (closed DMs, blocked it, or
 /// shares no server with it).
 pub const CANNOT_MESSAGE_USER: i64 = 50007;
+/// The message does not exist (any more): a message being edited was deleted.
+pub const UNKNOWN_MESSAGE: i64 = 10008;
 /// The channel does not exist (or the bot cannot know it).
 pub const UNKNOWN_CHANNEL: i64 = 10003;
 /// The bot cannot see the channel.

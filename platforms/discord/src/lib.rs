@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use platform_api::{
-    AccessPolicy, Advice, ConfigError, ConfigSection, HomeChannel, InboundSink, Lookup, Part,
-    Platform, Receipt, Registration, SendError, async_trait,
+    AccessPolicy, Advice, ConfigError, ConfigSection, HomeChannel, InboundSink, LiveView, Lookup,
+    Part, Platform, Receipt, Registration, SendError, async_trait,
 };
 
 pub use format::{MAX_MESSAGE_CHARS, format};
@@ -156,6 +156,20 @@ impl Platform for Discord {
 
     fn home_channel(&self) -> Option<HomeChannel> {
         self.settings.home.clone()
+    }
+
+    /// Every channel, DMs and servers alike, unless `DISCORD_STREAMING=false`.
+    fn live(&self, _chat: &str) -> Option<Duration> {
+        self.settings.streaming.then_some(sender::LIVE_EVERY)
+    }
+
+    async fn show_live(
+        &self,
+        chat: &str,
+        view: &mut LiveView,
+        body: &str,
+    ) -> Result<(), SendError> {
+        sender::show_live(&self.rest, chat, view, body).await
     }
 
     async fn typing(&self, chat: &str) {

@@ -1,14 +1,16 @@
-//! Sending: one part as one message (`POST /channels/{id}/messages`), the typing indicator, and
-//! the look-up of a message whose send had an unknown outcome.
+//! Sending: one part as one message (`POST /channels/{id}/messages`), or as an edit of the
+//! message that showed the reply while it was written (`PATCH …/messages/{id}`); that message
+//! posted and edited as the reply grows ([`show_live`]); the typing indicator; and the look-up
+//! of a message whose send had an unknown outcome.
 use std::time::{Duration, SystemTime};
 
 use platform_api::http::transport_error;
-use platform_api::{Lookup, Part, Receipt, SendError};
+use platform_api::{LiveView, Lookup, Part, Receipt, SendError};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::client::{CallError, Rest, Route};
-use crate::error::classify;
+use crate::client::{CallError, MAX_INLINE_WAIT, Rest, Route};
+use crate::error::{UNKNOWN_MESSAGE, classify};
 use crate::settings::parse_chat;
 use crate::types::{Message, snowflake_at};
 
@@ -18,8 +20,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const LOOKUP_MARGIN: Duration = Duration::from_secs(30);
 /// Messages read per look-up (Discord's maximum is 100).
 pub const LOOKUP_LIMIT: u8 = 50;
+/// The least time between two updates of a reply shown while it is written: Discord lets a
+/// channel's messages be edited about five times in five seconds, and the route's bucket
+/// ([`crate::client`]) is kept besides.
+pub const LIVE_EVERY: Duration = Duration::from_secs(1);
 
-/// The JSON body of a new message.
+/// The JSON body of a new message, or of an edit.
 #[derive(Debug, Serialize)]
 pub struct NewMessage<'a> {
     /// The text, Markdown included.
@@ -48,7 +54,9 @@ pub async fn send_part(rest: &Rest, chat: &str, part: &Part) -> Result<Receipt, 
     send_part_within(rest, chat, part, REQUEST_TIMEOUT).await
 }
 
-/// [`send_part`], giving Discord `timeout` to answer.
+/// [`send_part`], giving Discord `timeout` to answer. A part that edits a message
+/// ([`Part::edit`]) replaces its text; when that message was deleted meanwhile, the part is
+/// posted as a new message instead.
 pub async fn send_part_within(
     rest: &Rest,
     chat: &str,
@@ -56,19 +64,80 @@ pub async fn send_part_within(
     timeout: Duration,
 ) -> Result<Receipt, SendError> {
     let channel = channel_of(chat)?;
+    if let Some(message) = &part.edit {
+        let route = Route::edit_message(&channel, message);
+        match write(rest, &route, &part.body, timeout, MAX_INLINE_WAIT).await {
+            Err(SendError::Permanent {
+                code: Some(UNKNOWN_MESSAGE),
+                ..
+            }) => {
+                debug!("[discord] message {message} to edit is gone; posting the part anew");
+            }
+            written => {
+                return written.map(|provider_id| Receipt {
+                    provider_id,
+                    segments: None,
+                });
+            }
+        }
+    }
+    let route = Route::create_message(&channel);
+    let provider_id = write(rest, &route, &part.body, timeout, MAX_INLINE_WAIT).await?;
+    Ok(Receipt {
+        provider_id,
+        segments: None,
+    })
+}
+
+/// Shows `body` as the reply being written in `chat`: posts it the first time (its id goes
+/// into `view`), edits that message afterwards. Never waits for a rate limit: an empty
+/// bucket is a retry after its refill, by when the host has newer text to show.
+pub async fn show_live(
+    rest: &Rest,
+    chat: &str,
+    view: &mut LiveView,
+    body: &str,
+) -> Result<(), SendError> {
+    let channel = channel_of(chat)?;
+    match &view.message {
+        Some(message) => {
+            let route = Route::edit_message(&channel, message);
+            write(rest, &route, body, REQUEST_TIMEOUT, Duration::ZERO).await?;
+        }
+        None => {
+            let route = Route::create_message(&channel);
+            let id = write(rest, &route, body, REQUEST_TIMEOUT, Duration::ZERO).await?;
+            view.message = Some(id);
+        }
+    }
+    Ok(())
+}
+
+/// Creates or edits a message (`route`) with `content`, waiting at most `max_wait` for the
+/// route's rate limit; returns the message's id.
+async fn write(
+    rest: &Rest,
+    route: &Route,
+    content: &str,
+    timeout: Duration,
+    max_wait: Duration,
+) -> Result<String, SendError> {
     let body = NewMessage {
-        content: &part.body,
+        content,
         allowed_mentions: AllowedMentions { parse: &["users"] },
     };
-    let route = Route::create_message(&channel);
-    let answer = match rest.call(&route, Some(&body), timeout).await {
+    let answer = match rest
+        .call_waiting(route, Some(&body), timeout, max_wait)
+        .await
+    {
         Ok(answer) => answer,
         Err(CallError::Limited { after }) => {
             return Err(SendError::Retry {
                 after: Some(after),
                 code: None,
                 message: format!(
-                    "Discord's rate limit for channel {channel} refills in {:.1}s",
+                    "Discord's rate limit for channel {} refills in {:.1}s",
+                    route.major,
                     after.as_secs_f64()
                 ),
             });
@@ -85,13 +154,9 @@ pub async fn send_part_within(
         ));
     }
     // A 2xx means the message exists; an unreadable answer only costs us its id.
-    let provider_id = serde_json::from_slice::<Message>(&answer.body)
+    Ok(serde_json::from_slice::<Message>(&answer.body)
         .map(|message| message.id)
-        .unwrap_or_else(|_| format!("discord-{:016x}", rand::random::<u64>()));
-    Ok(Receipt {
-        provider_id,
-        segments: None,
-    })
+        .unwrap_or_else(|_| format!("discord-{:016x}", rand::random::<u64>())))
 }
 
 /// Shows the typing indicator in a channel (Discord shows it for about ten seconds). A failure

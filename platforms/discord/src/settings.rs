@@ -55,6 +55,15 @@ pub const ENABLED: Setting = Setting::new(
 )
 .kind(SettingKind::Bool);
 
+/// `DISCORD_STREAMING`.
+pub const STREAMING: Setting = Setting::new(
+    "DISCORD_STREAMING",
+    "streaming",
+    "Show a reply as it is written: post its first text, then edit the message as more arrives (false: the finished reply only)",
+)
+.default("true")
+.kind(SettingKind::Bool);
+
 /// Where Discord's REST API lives, version 10.
 pub const DEFAULT_API_BASE_URL: &str = "https://discord.com/api/v10";
 
@@ -69,6 +78,7 @@ pub const SETTINGS: &[Setting] = &[
     ACCESS.unauthorized,
     API_BASE_URL,
     GATEWAY_URL,
+    STREAMING,
     ENABLED,
 ];
 
@@ -126,6 +136,8 @@ pub struct DiscordSettings {
     pub access: AccessPolicy,
     /// Where cron output and notifications go: a channel id and its display name.
     pub home: Option<HomeChannel>,
+    /// Whether replies are shown as they are written, in a message edited as they grow.
+    pub streaming: bool,
 }
 
 impl fmt::Debug for DiscordSettings {
@@ -185,6 +197,7 @@ impl DiscordSettings {
             gateway_url,
             access,
             home,
+            streaming: section.bool(STREAMING.env)?.unwrap_or(true),
         })
     }
 }

@@ -51,6 +51,7 @@ pub fn format(markdown: &str) -> Vec<Part> {
                 body: span.body(&plain),
                 encoding: Some(encoding.label().to_owned()),
                 segments,
+                edit: None,
             }
         })
         .collect()

@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use actix_web::web;
 use platform_api::{
-    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Part, Platform, Receipt,
-    Registration, SendError, async_trait,
+    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, LiveView, Part, Platform,
+    Receipt, Registration, SendError, async_trait,
 };
 use tracing::info;
 
@@ -175,6 +175,22 @@ impl Platform for Telegram {
 
     fn home_channel(&self) -> Option<HomeChannel> {
         self.settings.home_channel.clone()
+    }
+
+    /// Private chats (a user's id, positive), unless `TELEGRAM_STREAMING=false`: Telegram
+    /// shows drafts there only. Groups get the finished reply.
+    fn live(&self, chat: &str) -> Option<Duration> {
+        let private = chat.trim().parse::<i64>().is_ok_and(|id| id > 0);
+        (self.settings.streaming && private).then_some(sender::DRAFT_EVERY)
+    }
+
+    async fn show_live(
+        &self,
+        chat: &str,
+        view: &mut LiveView,
+        body: &str,
+    ) -> Result<(), SendError> {
+        sender::show_draft(&self.api, chat, view, body).await
     }
 
     async fn typing(&self, chat: &str) {

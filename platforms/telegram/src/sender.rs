@@ -1,7 +1,8 @@
-//! `sendMessage` and `sendChatAction`: one part to one chat, and the typing indicator.
+//! `sendMessage`, `sendMessageDraft` and `sendChatAction`: one part to one chat, a reply shown
+//! as a draft while it is written, and the typing indicator.
 use std::time::Duration;
 
-use platform_api::{Part, Receipt, SendError};
+use platform_api::{LiveView, Part, Receipt, SendError};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
@@ -14,6 +15,11 @@ use crate::format::shown;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for the answer to a typing action.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the answer to a draft: a lost one is replaced by the next.
+const DRAFT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time between two drafts of one chat: Telegram takes about two a second, and a
+/// little more than half a second apart keeps any one-second window at two.
+pub const DRAFT_EVERY: Duration = Duration::from_millis(600);
 
 /// The parameters of `sendMessage`.
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -21,6 +27,21 @@ pub struct SendMessage<'a> {
     /// The chat.
     pub chat_id: i64,
     /// The text, as HTML when `parse_mode` is `HTML`.
+    pub text: &'a str,
+    /// `HTML`, or absent for plain text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_mode: Option<&'a str>,
+}
+
+/// The parameters of `sendMessageDraft`: a preview of a message being written, shown in a
+/// private chat until the bot sends the message itself.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct SendMessageDraft<'a> {
+    /// The chat (a private chat: a user's id).
+    pub chat_id: i64,
+    /// The draft, non-zero; updates with the same id replace each other.
+    pub draft_id: i64,
+    /// The text so far, 1-4,096 characters, as HTML when `parse_mode` is `HTML`.
     pub text: &'a str,
     /// `HTML`, or absent for plain text.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +145,34 @@ pub async fn send_part(api: &Api, chat: &str, part: &Part) -> Result<Receipt, Se
     }
 }
 
+/// Shows `body` (a formatted part, HTML) as the draft `view.draft_id` of a reply being written
+/// in `chat`; like a part, HTML Telegram cannot parse is shown as plain text.
+pub async fn show_draft(
+    api: &Api,
+    chat: &str,
+    view: &LiveView,
+    body: &str,
+) -> Result<(), SendError> {
+    let chat_id = chat_id(chat)?;
+    let draft = |text, parse_mode| SendMessageDraft {
+        chat_id,
+        draft_id: view.draft_id,
+        text,
+        parse_mode,
+    };
+    let shown_as = |params| api.call::<_, bool>("sendMessageDraft", params, DRAFT_TIMEOUT);
+    match shown_as(&draft(body, Some("HTML"))).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Answer(answer)) if is_parse_error(answer.status, &answer.description()) => {
+            shown_as(&draft(&shown(body), None))
+                .await
+                .map(drop)
+                .map_err(|err| to_send_error(api, err))
+        }
+        Err(err) => Err(to_send_error(api, err)),
+    }
+}
+
 /// Shows "typing…" in `chat` for about five seconds; a failure is only logged.
 pub async fn typing(api: &Api, chat: &str) {
     let Ok(chat_id) = chat_id(chat) else {
@@ -161,6 +210,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(plain, serde_json::json!({"chat_id": 5, "text": "Hi"}));
+    }
+
+    #[test]
+    fn a_draft_names_its_chat_and_draft() {
+        let body = serde_json::to_value(SendMessageDraft {
+            chat_id: 42,
+            draft_id: 7,
+            text: "<b>Hal</b>",
+            parse_mode: Some("HTML"),
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"chat_id": 42, "draft_id": 7, "text": "<b>Hal</b>", "parse_mode": "HTML"})
+        );
     }
 
     #[test]

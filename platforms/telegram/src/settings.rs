@@ -72,6 +72,15 @@ pub const ENABLED: Setting = Setting::new(
 )
 .kind(SettingKind::Bool);
 
+/// `TELEGRAM_STREAMING`.
+pub const STREAMING: Setting = Setting::new(
+    "TELEGRAM_STREAMING",
+    "streaming",
+    "Show a reply in a private chat as it is written, as a draft (false: the finished reply only)",
+)
+.default("true")
+.kind(SettingKind::Bool);
+
 /// Telegram's own Bot API server.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.telegram.org";
 /// Where the webhook server listens by default (one of the four ports Telegram posts to).
@@ -92,6 +101,7 @@ pub const SETTINGS: &[Setting] = &[
     WEBHOOK_URL,
     WEBHOOK_PORT,
     WEBHOOK_SECRET,
+    STREAMING,
     ENABLED,
 ];
 
@@ -169,6 +179,8 @@ pub struct TelegramSettings {
     pub home_channel: Option<HomeChannel>,
     /// Webhook mode, when `TELEGRAM_WEBHOOK_URL` is set; long polling otherwise.
     pub webhook: Option<WebhookSettings>,
+    /// Whether replies in private chats are shown as drafts while they are written.
+    pub streaming: bool,
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -272,6 +284,7 @@ impl TelegramSettings {
             access,
             home_channel,
             webhook,
+            streaming: section.bool(STREAMING.env)?.unwrap_or(true),
         })
     }
 }

@@ -36,8 +36,8 @@ fn outbox_row(r: &Row) -> OutboxRow {
 fn reconcilable_row(r: &Row) -> Reconcilable {
     Reconcilable {
         part: part_row(r),
-        attempted_at: r.get(9),
-        reconcile_at: r.get(10),
+        attempted_at: r.get(10),
+        reconcile_at: r.get(11),
     }
 }
 
@@ -71,7 +71,7 @@ impl DeliveryStore for PgStore {
             let rows = client
                 .query(
                     "SELECT id, platform, chat, body, encoding, segments, part_index, part_count, attempts,
-                            COALESCE(attempted_at, updated_at), reconcile_at
+                            edit, COALESCE(attempted_at, updated_at), reconcile_at
                      FROM outbox WHERE state = 'ambiguous' AND reconcile_at <= $1
                      ORDER BY reconcile_at, id LIMIT $2",
                     &[&now, &(limit as i64)],

@@ -184,8 +184,8 @@ async fn insert_parts(
         let row = client
             .query_one(
                 "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
-                                     next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) RETURNING id",
+                                     next_attempt_at, created_at, updated_at, edit)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10) RETURNING id",
                 &[
                     &platform,
                     &chat,
@@ -196,6 +196,7 @@ async fn insert_parts(
                     &count,
                     &origin,
                     &now,
+                    &part.edit,
                 ],
             )
             .await?;
@@ -215,11 +216,12 @@ fn inbound_row(r: &Row) -> StoredInbound {
         text: r.get(4),
         attachments: serde_json::from_str(&attachments).unwrap_or_default(),
         control: control.as_deref().and_then(parse_control),
+        live_message: r.get(7),
     }
 }
 
-/// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
-/// segments, part index, part count, attempts).
+/// An outgoing part from the first ten columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts, edit).
 pub(super) fn part_row(r: &Row) -> OutboxPart {
     let segments: i64 = r.get(5);
     OutboxPart {
@@ -230,6 +232,7 @@ pub(super) fn part_row(r: &Row) -> OutboxPart {
             body: r.get(3),
             encoding: r.get(4),
             segments: u32::try_from(segments).unwrap_or(1),
+            edit: r.get(9),
         },
         index: r.get(6),
         count: r.get(7),
@@ -286,7 +289,7 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+                    "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
                      WHERE state = 'pending' ORDER BY id LIMIT $1",
                     &[&(limit as i64)],
                 )
@@ -306,7 +309,7 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+                    "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
                      WHERE platform = $1 AND chat = $2 AND id > $3 AND state = 'pending'
                      ORDER BY id LIMIT $4",
                     &[&platform, &chat, &after, &(limit as i64)],
@@ -325,6 +328,14 @@ impl MessageStore for PgStore {
                 .get(0);
             Ok(n as usize)
         })
+    }
+
+    fn set_live_message(&self, inbound_id: i64, provider_id: &str) -> Result<()> {
+        self.exec(
+            "UPDATE inbound SET live_message = $2 WHERE id = $1",
+            &[&inbound_id, &provider_id],
+        )?;
+        Ok(())
     }
 
     fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
@@ -520,7 +531,7 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts
+                    "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit
                      FROM outbox o
                      WHERE o.state = 'pending' AND o.next_attempt_at <= $1
                        AND NOT EXISTS (SELECT 1 FROM outbox p

@@ -195,6 +195,12 @@ CREATE TABLE receive_cursors (
     updated_at BIGINT NOT NULL
 );
 "#,
+    // Replies shown while they are written: the message showing a turn's reply, and the
+    // message a part edits (SPEC section 11).
+    r#"
+ALTER TABLE inbound ADD COLUMN live_message TEXT;
+ALTER TABLE outbox ADD COLUMN edit TEXT;
+"#,
 ];
 
 impl Drop for PgStore {

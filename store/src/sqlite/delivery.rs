@@ -61,15 +61,15 @@ impl DeliveryStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, platform, chat, body, encoding, segments, part_index, part_count, attempts,
-                    COALESCE(attempted_at, updated_at), reconcile_at
+                    edit, COALESCE(attempted_at, updated_at), reconcile_at
              FROM outbox WHERE state = 'ambiguous' AND reconcile_at <= ?1
              ORDER BY reconcile_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now, limit as i64], |r| {
             Ok(Reconcilable {
                 part: part_row(r)?,
-                attempted_at: r.get(9)?,
-                reconcile_at: r.get(10)?,
+                attempted_at: r.get(10)?,
+                reconcile_at: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// A stored inbound message from the columns id, platform, chat, sender, text, attachments,
-/// control.
+/// control, live message.
 fn inbound_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInbound> {
     let attachments: String = r.get(5)?;
     let control: Option<String> = r.get(6)?;
@@ -24,6 +24,7 @@ fn inbound_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInbound> {
         text: r.get(4)?,
         attachments: serde_json::from_str(&attachments).unwrap_or_default(),
         control: control.as_deref().and_then(parse_control),
+        live_message: r.get(7)?,
     })
 }
 
@@ -33,8 +34,8 @@ pub(super) fn held(update: &str) -> String {
     format!("{update} WHERE id = ?1 AND state = 'sending' AND attempts = ?2 AND claimed_by = ?3")
 }
 
-/// An outgoing part from the first nine columns of `r` (id, platform, chat, body, encoding,
-/// segments, part index, part count, attempts).
+/// An outgoing part from the first ten columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts, edit).
 pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
     Ok(OutboxPart {
         id: r.get(0)?,
@@ -44,6 +45,7 @@ pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
             body: r.get(3)?,
             encoding: r.get(4)?,
             segments: r.get(5)?,
+            edit: r.get(9)?,
         },
         index: r.get(6)?,
         count: r.get(7)?,
@@ -79,7 +81,7 @@ impl MessageStore for SqliteStore {
     fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+            "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
              WHERE state = 'pending' ORDER BY id LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit as i64], inbound_row)?;
@@ -95,7 +97,7 @@ impl MessageStore for SqliteStore {
     ) -> Result<Vec<StoredInbound>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, platform, chat, sender, text, attachments, control FROM inbound
+            "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
              WHERE platform = ?1 AND chat = ?2 AND id > ?3 AND state = 'pending'
              ORDER BY id LIMIT ?4",
         )?;
@@ -109,6 +111,13 @@ impl MessageStore for SqliteStore {
             .prepare_cached("SELECT COUNT(*) FROM inbound WHERE state = 'pending'")?
             .query_row([], |r| r.get(0))?;
         Ok(n as usize)
+    }
+
+    fn set_live_message(&self, inbound_id: i64, provider_id: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE inbound SET live_message = ?2 WHERE id = ?1")?
+            .execute(params![inbound_id, provider_id])?;
+        Ok(())
     }
 
     fn mark_inbound(&self, ids: &[i64], state: &str) -> Result<()> {
@@ -227,7 +236,7 @@ impl MessageStore for SqliteStore {
     fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts
+            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit
              FROM outbox o
              WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outbox p

@@ -160,6 +160,12 @@ CREATE TABLE receive_cursors (
     updated_at INTEGER NOT NULL
 );
 "#,
+    // Replies shown while they are written: the message showing a turn's reply, and the
+    // message a part edits (SPEC section 11).
+    r#"
+ALTER TABLE inbound ADD COLUMN live_message TEXT;
+ALTER TABLE outbox ADD COLUMN edit TEXT;
+"#,
 ];
 
 /// The SQLite backend: one connection, shared behind a lock.
@@ -378,8 +384,8 @@ impl SqliteStore {
         let count = parts.len() as i64;
         for (i, part) in parts.iter().enumerate() {
             tx.prepare_cached("INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
-                                     next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)")?.execute(params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now],
+                                     next_attempt_at, created_at, updated_at, edit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?10)")?.execute(params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now, part.edit],
             )?;
             ids.push(tx.last_insert_rowid());
         }

@@ -218,3 +218,78 @@ fn a_turn_whose_messages_were_answered_meanwhile_records_nothing() {
         );
     }
 }
+
+#[test]
+fn a_live_message_is_kept_with_its_inbound_and_a_part_names_what_it_edits() {
+    for backend in backends() {
+        let store = backend.open();
+        store.insert_inbound(&inbound("SM1", "tell me")).unwrap();
+        store.insert_inbound(&inbound("SM2", "more")).unwrap();
+        let ids = pending_ids(&store);
+        assert!(
+            store
+                .pending_inbound(10)
+                .unwrap()
+                .iter()
+                .all(|m| m.live_message.is_none())
+        );
+        store
+            .set_live_message(ids[0], "1300000000000000001")
+            .unwrap();
+        // A restarted gateway reads it back, from either listing.
+        drop(store);
+        let store = backend.open();
+        let pending = store.pending_inbound(10).unwrap();
+        assert_eq!(
+            pending[0].live_message.as_deref(),
+            Some("1300000000000000001")
+        );
+        assert_eq!(pending[1].live_message, None);
+        let of_chat = store
+            .pending_inbound_of("sms", "+15550001111", 0, 10)
+            .unwrap();
+        assert_eq!(
+            of_chat[0].live_message.as_deref(),
+            Some("1300000000000000001")
+        );
+        let parts = [
+            Part {
+                edit: Some("1300000000000000001".into()),
+                ..Part::plain("the whole reply")
+            },
+            Part::plain("its second part"),
+        ];
+        assert!(
+            store
+                .claim_conversation("sms", "+15550001111", LEASE)
+                .unwrap()
+        );
+        let queued = store
+            .commit_turn(&TurnCommit {
+                platform: "sms",
+                chat: "+15550001111",
+                inbound_ids: &ids,
+                user: Some("tell me\nmore"),
+                assistant: Some("the whole reply"),
+                parts: &parts,
+                origin: "reply",
+            })
+            .unwrap();
+        let due = store.due_parts(now_ms(), 10).unwrap();
+        assert_eq!(due[0].part, parts[0], "{}", backend.name);
+        // Interrupted mid-send, the part is looked up with what it edits.
+        assert!(store.claim(queued[0], Duration::ZERO).unwrap().is_some());
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(store.expire_leases().unwrap(), 1);
+        let ambiguous = store.reconcilable(store.now() + 1000, 10).unwrap();
+        assert_eq!(ambiguous[0].part.part, parts[0], "{}", backend.name);
+        assert!(
+            store
+                .reconcile_unsent(queued[0], ambiguous[0].reconcile_at)
+                .unwrap()
+        );
+        let due = store.due_parts(now_ms(), 10).unwrap();
+        assert_eq!(due[0].part.edit.as_deref(), Some("1300000000000000001"));
+        assert_eq!(due[0].id, queued[0]);
+    }
+}

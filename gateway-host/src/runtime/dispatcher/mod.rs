@@ -25,6 +25,7 @@ use crate::services::Services;
 use crate::store::{StoredInbound, TurnCommit};
 
 mod access;
+mod live;
 mod turn;
 
 pub use access::RATE_NOTICE;

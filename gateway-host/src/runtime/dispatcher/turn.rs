@@ -1,13 +1,18 @@
 //! Agent turns: one at a time per conversation, a bounded number at once; the reply and the
-//! messages it answers are committed with its outbox parts in one transaction.
+//! messages it answers are committed with its outbox parts in one transaction. Where the
+//! agent streams and the chat can show it, the reply is shown while it is written
+//! ([`super::live`]); the finished reply's first part then replaces the message that showed
+//! it, if one was posted (also when the turn ends in an apology).
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use platform_api::Platform;
+use platform_api::{LiveView, Platform};
+use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::Dispatcher;
+use super::{Dispatcher, live};
 use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
 use crate::chat;
 use crate::chat_key::ChatKey;
@@ -106,11 +111,17 @@ impl Dispatcher {
             .unwrap_or("a messaging app");
         let prompt = self.services.persona.prompt(&key.platform, label);
         let tag = chat_tag(&key.platform, &key.chat);
+        let turn_id = format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]);
+        // A turn run again after a crash keeps to the message it was shown in.
+        let view = LiveView {
+            draft_id: live::draft_id(&turn_id),
+            message: batch[0].live_message.clone(),
+        };
         let request = AgentRequest {
             platform: key.platform.clone(),
             platform_label: label.to_string(),
             chat: key.chat.clone(),
-            turn_id: format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]),
+            turn_id,
             system: prompt.system,
             hint: prompt.hint,
             session: Session {
@@ -120,10 +131,49 @@ impl Dispatcher {
             messages,
         };
         let started = Instant::now();
-        let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request, None));
-        let outcome = tokio::select! {
-            outcome = reply => outcome,
-            never = keep_typing(platform.as_ref(), &key.chat) => match never {},
+        let visible = Cell::new(false);
+        let every = platform.live(&key.chat).filter(|_| self.agent.streams());
+        let (outcome, view) = match every {
+            Some(every) => {
+                let (live, text) = watch::channel(String::new());
+                let reply = async move {
+                    let outcome =
+                        tokio::time::timeout(self.timeout, self.agent.reply(&request, Some(&live)))
+                            .await;
+                    // The presenter stops once the reply is done.
+                    drop(live);
+                    outcome
+                };
+                let record =
+                    |message: &str| match self.services.store.set_live_message(ids[0], message) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            error!("recording the message that shows the reply: {e}");
+                            false
+                        }
+                    };
+                let presented = live::present(
+                    platform.as_ref(),
+                    &key.chat,
+                    every,
+                    view,
+                    text,
+                    record,
+                    &visible,
+                );
+                tokio::select! {
+                    both = async { tokio::join!(reply, presented) } => both,
+                    never = keep_typing(platform.as_ref(), &key.chat, &visible) => match never {},
+                }
+            }
+            None => {
+                let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request, None));
+                let outcome = tokio::select! {
+                    outcome = reply => outcome,
+                    never = keep_typing(platform.as_ref(), &key.chat, &visible) => match never {},
+                };
+                (outcome, view)
+            }
         };
         self.services.metrics.observe_agent(started.elapsed());
         let (assistant, reply, result) = match outcome {
@@ -145,7 +195,10 @@ impl Dispatcher {
             "hermes_agent_turns_total",
             &[("platform", &key.platform), ("outcome", result)],
         );
-        let parts = platform.format(&reply);
+        let mut parts = platform.format(&reply);
+        if let (Some(message), Some(first)) = (view.message, parts.first_mut()) {
+            first.edit = Some(message);
+        }
         let commit = TurnCommit {
             platform: &key.platform,
             chat: &key.chat,
@@ -197,10 +250,17 @@ impl chat::Turns for Dispatcher {
     }
 }
 
-/// Shows the chat that a reply is being written, for as long as it is awaited.
-async fn keep_typing(platform: &dyn Platform, chat: &str) -> std::convert::Infallible {
+/// Shows the chat that a reply is being written, for as long as it is awaited and none of
+/// it is `visible`.
+async fn keep_typing(
+    platform: &dyn Platform,
+    chat: &str,
+    visible: &Cell<bool>,
+) -> std::convert::Infallible {
     loop {
-        platform.typing(chat).await;
+        if !visible.get() {
+            platform.typing(chat).await;
+        }
         actix_rt::time::sleep(platform.typing_every()).await;
     }
 }
@@ -271,6 +331,7 @@ mod tests {
             text: text.into(),
             attachments,
             control: None,
+            live_message: None,
         };
         let photo = || Attachment {
             url: "https://api.twilio.com/media/ME1".into(),
