@@ -3,11 +3,13 @@
 //!
 //! - The REST API: `GET /gateway/bot`, `GET /users/@me`, `GET /applications/@me`,
 //!   `GET /channels/{id}`, `POST /channels/{id}/messages` (validated as Discord does: empty,
-//!   over 2,000 characters, unknown channel, a user who does not take the bot's DMs), `GET
-//!   /channels/{id}/messages?after=&limit=` and `POST /channels/{id}/typing`, all under
-//!   `/api/v10` and behind `Authorization: Bot <token>`; message creation carries Discord's
-//!   rate-limit headers (a bucket per channel, [`EmulatorConfig::messages_per_window`]) and
-//!   answers 429 when the bucket is empty or a [`Fault`] says so.
+//!   over 2,000 characters, unknown channel, a user who does not take the bot's DMs), `PATCH
+//!   /channels/{id}/messages/{id}` (the bot's own messages only, the same content checks,
+//!   unknown message), `GET /channels/{id}/messages?after=&limit=` and `POST
+//!   /channels/{id}/typing`, all under `/api/v10` and behind `Authorization: Bot <token>`;
+//!   message creation and edits carry Discord's rate-limit headers (a bucket per route and
+//!   channel, [`EmulatorConfig::messages_per_window`], [`EmulatorConfig::edits_per_window`])
+//!   and answer 429 when the bucket is empty or a [`Fault`] says so.
 //! - The gateway (`/gateway`; sessions resume on `/gateway-resume`): Hello with
 //!   [`EmulatorConfig::heartbeat_interval`], heartbeat acknowledgements, Identify checked (token:
 //!   close 4004; intents: 4013, or 4014 when the Message Content Intent is asked for and not
@@ -19,8 +21,10 @@
 //! a mention, a reply to the bot, an attachment): each becomes a `MESSAGE_CREATE` for the bot's
 //! session. While no socket is connected, events wait for the session and are delivered when
 //! it resumes (or, before any session, to the first one), so a dropped socket loses nothing.
-//! Read-backs: [`Emulator::messages`] (what the bot created), [`Emulator::attempts`] (every
-//! create, with its answer), [`Emulator::typing`] and the gateway counters
+//! Read-backs: [`Emulator::messages`] (what the bot created, as it reads now),
+//! [`Emulator::attempts`] (every create, with its answer), [`Emulator::edits`] and
+//! [`Emulator::edit_attempts`], [`Emulator::versions`] (a message's text after each change),
+//! [`Emulator::first_visible`], [`Emulator::typing`] and the gateway counters
 //! ([`Emulator::counters`]).
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -57,13 +61,17 @@ pub struct EmulatorConfig {
     pub heartbeat_interval: Duration,
     /// Messages the bot may create per channel per [`EmulatorConfig::window`].
     pub messages_per_window: u32,
+    /// Edits of its messages the bot may make per channel per [`EmulatorConfig::window`],
+    /// in a bucket of their own.
+    pub edits_per_window: u32,
     /// The length of a rate-limit window.
     pub window: Duration,
 }
 
 impl EmulatorConfig {
     /// A bot with `token`, the Message Content Intent enabled, Discord's heartbeat interval
-    /// (41.25 s) and its message rate limit (5 per channel per 5 s).
+    /// (41.25 s) and its message rate limits (5 creations per channel per 5 s, and 5 edits:
+    /// Discord publishes no figure for edits; its headers tell a client the bucket it is in).
     pub fn new(token: &str) -> EmulatorConfig {
         EmulatorConfig {
             token: token.to_string(),
@@ -72,6 +80,7 @@ impl EmulatorConfig {
             message_content_intent: true,
             heartbeat_interval: Duration::from_millis(41_250),
             messages_per_window: 5,
+            edits_per_window: 5,
             window: Duration::from_secs(5),
         }
     }
@@ -89,18 +98,49 @@ pub struct CreatedMessage {
     pub id: String,
     /// The channel it is in.
     pub channel_id: String,
-    /// Its text.
+    /// Its text now (after the edits; [`Emulator::versions`] has each).
     pub content: String,
     /// When it was created.
     #[serde(skip)]
     pub at: SystemTime,
+    /// When it was created, from the start of the emulator: when its first text became
+    /// visible.
+    pub elapsed: Duration,
 }
 
-/// One `POST /channels/{id}/messages` that passed authentication, with its answer.
+/// One edit of a bot's message that Discord accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    /// The message edited.
+    pub message_id: String,
+    /// Its channel.
+    pub channel_id: String,
+    /// Its text after the edit.
+    pub content: String,
+    /// When it was edited.
+    #[serde(skip)]
+    pub at: SystemTime,
+    /// When the edit arrived, from the start of the emulator.
+    pub elapsed: Duration,
+}
+
+/// A message's text from one change to the next: as created, then after each edit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Version {
+    /// The text.
+    pub content: String,
+    /// When it became visible, from the start of the emulator.
+    pub elapsed: Duration,
+}
+
+/// One `POST /channels/{id}/messages` (or, in [`Emulator::edit_attempts`], `PATCH
+/// /channels/{id}/messages/{id}`) that passed authentication, with its answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Attempt {
     /// The channel in the path.
     pub channel_id: String,
+    /// The message in the path, for an edit.
+    pub message_id: Option<String>,
     /// The `content` of the body, when there was one.
     pub content: Option<String>,
     /// The HTTP status answered.
@@ -139,7 +179,8 @@ pub struct Counters {
     pub client_close_codes: Vec<u16>,
 }
 
-/// A scripted answer to the next message creation, in place of normal processing.
+/// A scripted answer to the next message creation (or edit, [`Emulator::push_edit_fault`]), in
+/// place of normal processing.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
     /// 429 with `retry_after` (seconds) in the body and `Retry-After` rounded up.
@@ -153,8 +194,8 @@ pub enum Fault {
     ServerError,
     /// 502 Bad Gateway with Cloudflare's HTML page.
     BadGateway,
-    /// Create the message, but answer only after this long (a client that times out first
-    /// cannot know it exists).
+    /// Create (or edit) the message, but answer only after this long (a client that times out
+    /// first cannot know it happened).
     AcceptThenDelay(Duration),
 }
 
@@ -268,6 +309,8 @@ struct Channel {
 
 /// Called with each message the bot creates.
 type Callback = Arc<dyn Fn(&CreatedMessage) + Send + Sync>;
+/// Called with each edit the bot makes.
+type EditCallback = Arc<dyn Fn(&Edit) + Send + Sync>;
 
 struct State {
     message_content_intent: bool,
@@ -287,10 +330,16 @@ struct State {
     created: Vec<CreatedMessage>,
     attempts: Vec<Attempt>,
     typing: Vec<TypingCall>,
-    /// Creations counted per channel in the current window, and when it ends.
-    buckets: HashMap<String, (u32, Instant)>,
+    /// Calls counted per route and channel in the current window, and when it ends.
+    buckets: HashMap<(rest::Route, String), (u32, Instant)>,
     faults: VecDeque<Fault>,
     on_message: Option<Callback>,
+    edits: Vec<Edit>,
+    edit_attempts: Vec<Attempt>,
+    edit_faults: VecDeque<Fault>,
+    /// Each bot message's text after each change, by id.
+    versions: HashMap<String, Vec<Version>>,
+    on_edit: Option<EditCallback>,
 }
 
 struct Shared {
@@ -442,6 +491,11 @@ impl Emulator {
                 buckets: HashMap::new(),
                 faults: VecDeque::new(),
                 on_message: None,
+                edits: Vec::new(),
+                edit_attempts: Vec::new(),
+                edit_faults: VecDeque::new(),
+                versions: HashMap::new(),
+                on_edit: None,
             }),
             config,
         });
@@ -612,6 +666,11 @@ impl Emulator {
         self.shared.lock().faults.push_back(fault);
     }
 
+    /// Queues a scripted answer; each message edit that passes authentication takes one.
+    pub fn push_edit_fault(&self, fault: Fault) {
+        self.shared.lock().edit_faults.push_back(fault);
+    }
+
     /// Drops every open gateway socket without a close frame, as a network failure would.
     pub fn drop_sockets(&self) {
         self.shared.lock().broadcast(Out::Drop);
@@ -700,6 +759,50 @@ impl Emulator {
     /// Every message creation that passed authentication, in order, whatever the answer.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.shared.lock().attempts.clone()
+    }
+
+    /// Every edit the bot made, in order.
+    pub fn edits(&self) -> Vec<Edit> {
+        self.shared.lock().edits.clone()
+    }
+
+    /// Waits until the bot made at least `n` edits or `timeout` passes; returns them all.
+    pub fn wait_for_edits(&self, n: usize, timeout: Duration) -> Vec<Edit> {
+        self.wait_until(timeout, |e| e.edits().len() >= n);
+        self.edits()
+    }
+
+    /// Every message edit that passed authentication, in order, whatever the answer.
+    pub fn edit_attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().edit_attempts.clone()
+    }
+
+    /// The text of the bot's message `id` after each change: as created, then after each edit.
+    pub fn versions(&self, id: &str) -> Vec<Version> {
+        self.shared
+            .lock()
+            .versions
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// When text first became visible in `channel_id` at or after `since`: the first message
+    /// the bot created there (an edit changes text already shown).
+    pub fn first_visible(&self, channel_id: &str, since: Instant) -> Option<Instant> {
+        let started = self.shared.started;
+        let state = self.shared.lock();
+        state
+            .created
+            .iter()
+            .filter(|m| m.channel_id == channel_id)
+            .map(|m| started + m.elapsed)
+            .find(|&at| at >= since)
+    }
+
+    /// Sets the function called (on the server's thread) with each edit the bot makes.
+    pub fn set_on_edit(&self, f: Box<dyn Fn(&Edit) + Send + Sync>) {
+        self.shared.lock().on_edit = Some(Arc::from(f));
     }
 
     /// Every typing indicator the bot showed, in order.

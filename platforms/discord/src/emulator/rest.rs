@@ -6,11 +6,16 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde_json::{Value, json};
 
-use super::{Attempt, CreatedMessage, Fault, Shared, Stored, TypingCall, timestamp};
+use super::{
+    Attempt, CreatedMessage, Edit, EditCallback, EmulatorConfig, Fault, Shared, State, Stored,
+    TypingCall, Version, timestamp,
+};
 use crate::MAX_MESSAGE_CHARS;
 
 /// The bucket hash every message creation answers with (the channel is its major parameter).
 const CREATE_BUCKET: &str = "80c17d2f203122d936070c88c8d10f33";
+/// The bucket hash every message edit answers with.
+const EDIT_BUCKET: &str = "d7e4a9b3c1f2e5a6b8c9d0e1f2a3b4c5";
 
 /// Every API call: authenticated, then routed by method and path.
 pub(super) async fn api(
@@ -38,6 +43,9 @@ pub(super) async fn api(
         (Method::GET, ["applications", "@me"]) => application(&shared),
         (Method::GET, ["channels", id]) => channel(&shared, id),
         (Method::POST, ["channels", id, "messages"]) => create_message(&shared, id, &body).await,
+        (Method::PATCH, ["channels", id, "messages", message]) => {
+            edit_message(&shared, id, message, &body).await
+        }
         (Method::GET, ["channels", id, "messages"]) => {
             list_messages(&shared, id, req.query_string())
         }
@@ -110,33 +118,90 @@ fn channel(shared: &Shared, id: &str) -> HttpResponse {
     }
 }
 
-/// Adds the rate-limit headers of a bucket with `remaining` calls that resets in `reset_after`.
-fn limit_headers(
-    builder: &mut HttpResponseBuilder,
+/// A route with a rate-limit bucket per channel (its major parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Route {
+    /// `POST /channels/{id}/messages`.
+    Create,
+    /// `PATCH /channels/{id}/messages/{id}`.
+    Edit,
+}
+
+impl Route {
+    /// The bucket's hash, as `X-RateLimit-Bucket` names it.
+    fn hash(self) -> &'static str {
+        match self {
+            Route::Create => CREATE_BUCKET,
+            Route::Edit => EDIT_BUCKET,
+        }
+    }
+
+    /// The calls a channel's bucket allows per window.
+    fn limit(self, config: &EmulatorConfig) -> u32 {
+        match self {
+            Route::Create => config.messages_per_window,
+            Route::Edit => config.edits_per_window,
+        }
+    }
+}
+
+/// Where a call stands in its channel's bucket.
+struct Bucket {
+    route: Route,
     limit: u32,
+    /// The bucket was empty: the call is refused with 429.
+    over: bool,
     remaining: u32,
     reset_after: Duration,
-) {
-    let reset_at = SystemTime::now() + reset_after;
+}
+
+/// Counts a call of `route` in `channel_id`'s bucket: a window of the route's limit.
+fn take(shared: &Shared, state: &mut State, route: Route, channel_id: &str) -> Bucket {
+    let limit = route.limit(&shared.config);
+    let now = Instant::now();
+    let window = shared.config.window;
+    let entry = state
+        .buckets
+        .entry((route, channel_id.to_string()))
+        .or_insert((0, now + window));
+    if entry.1 <= now {
+        *entry = (0, now + window);
+    }
+    let over = entry.0 >= limit;
+    if !over {
+        entry.0 += 1;
+    }
+    Bucket {
+        route,
+        limit,
+        over,
+        remaining: limit.saturating_sub(entry.0),
+        reset_after: entry.1 - now,
+    }
+}
+
+/// Adds the rate-limit headers of `bucket`, with `remaining` calls left.
+fn limit_headers(builder: &mut HttpResponseBuilder, bucket: &Bucket, remaining: u32) {
+    let reset_at = SystemTime::now() + bucket.reset_after;
     let reset_epoch = reset_at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
     builder
-        .insert_header(("X-RateLimit-Limit", limit.to_string()))
+        .insert_header(("X-RateLimit-Limit", bucket.limit.to_string()))
         .insert_header(("X-RateLimit-Remaining", remaining.to_string()))
         .insert_header(("X-RateLimit-Reset", format!("{reset_epoch:.3}")))
         .insert_header((
             "X-RateLimit-Reset-After",
-            format!("{:.3}", reset_after.as_secs_f64()),
+            format!("{:.3}", bucket.reset_after.as_secs_f64()),
         ))
-        .insert_header(("X-RateLimit-Bucket", CREATE_BUCKET));
+        .insert_header(("X-RateLimit-Bucket", bucket.route.hash()));
 }
 
 /// A 429 as Discord sends it.
-fn rate_limited(retry_after: f64, global: bool, limit: u32, reset_after: Duration) -> HttpResponse {
+fn rate_limited(retry_after: f64, global: bool, bucket: &Bucket) -> HttpResponse {
     let mut builder = HttpResponse::TooManyRequests();
-    limit_headers(&mut builder, limit, 0, reset_after);
+    limit_headers(&mut builder, bucket, 0);
     builder
         .insert_header(("Retry-After", (retry_after.ceil() as u64).to_string()))
         .insert_header(("X-RateLimit-Scope", if global { "global" } else { "user" }));
@@ -150,24 +215,98 @@ fn rate_limited(retry_after: f64, global: bool, limit: u32, reset_after: Duratio
     }))
 }
 
-async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpResponse {
-    let elapsed = shared.started.elapsed();
+/// The answer a call gets before its body is looked at, with its status: a scripted fault,
+/// or 429 when its bucket is empty. `None` when the call goes on ([`Fault::AcceptThenDelay`]
+/// answers late, after doing it).
+fn refused_early(fault: Option<&Fault>, bucket: &Bucket) -> Option<(u16, HttpResponse)> {
+    match fault {
+        Some(Fault::RateLimited {
+            retry_after,
+            global,
+        }) => return Some((429, rate_limited(*retry_after, *global, bucket))),
+        Some(Fault::ServerError) => {
+            return Some((500, error(500, 0, "500: Internal Server Error")));
+        }
+        Some(Fault::BadGateway) => {
+            return Some((502, HttpResponse::BadGateway()
+                .content_type("text/html")
+                .body("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>")));
+        }
+        Some(Fault::AcceptThenDelay(_)) | None => {}
+    }
+    bucket.over.then(|| {
+        let retry_after = bucket.reset_after.as_secs_f64();
+        (429, rate_limited(retry_after, false, bucket))
+    })
+}
+
+/// A refusal: Discord's error `body` with the bucket's headers.
+fn refusal(status: u16, body: Value, bucket: &Bucket) -> HttpResponse {
+    let mut builder =
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    limit_headers(&mut builder, bucket, bucket.remaining);
+    builder.json(body)
+}
+
+/// Why a call is refused: status, Discord's code and its error body.
+type Refusal = (u16, i64, Value);
+
+fn invalid_json() -> Refusal {
+    let body = json!({"message": "The request body contains invalid JSON.", "code": 50109});
+    (400, 50109, body)
+}
+
+/// Checks a message's `content` (with the rest of the `body`) as Discord does.
+fn check_content(body: &Value, content: &str) -> Result<(), Refusal> {
+    let has_other = ["embeds", "attachments", "sticker_ids", "poll"]
+        .iter()
+        .any(|field| {
+            body.get(field)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        });
+    if content.is_empty() && !has_other {
+        let body = json!({"message": "Cannot send an empty message", "code": 50006});
+        return Err((400, 50006, body));
+    }
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        let body = json!({
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": {"content": {"_errors": [{
+                "code": "BASE_TYPE_MAX_LENGTH",
+                "message": format!("Must be {MAX_MESSAGE_CHARS} or fewer in length."),
+            }]}},
+        });
+        return Err((400, 50035, body));
+    }
+    Ok(())
+}
+
+/// A call's body: parsed when it is JSON, and its `content`.
+fn read_body(body: &[u8]) -> (Option<Value>, Option<String>) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let content = parsed
         .as_ref()
         .and_then(|v| v.get("content"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    (parsed, content)
+}
+
+async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpResponse {
+    let elapsed = shared.started.elapsed();
+    let (parsed, content) = read_body(body);
     let record = |status: u16, code: Option<i64>| {
         shared.lock().attempts.push(Attempt {
             channel_id: channel_id.to_string(),
+            message_id: None,
             content: content.clone(),
             status,
             code,
             elapsed,
         });
     };
-    let limit = shared.config.messages_per_window;
     let (fault, blocked, bucket) = {
         let mut state = shared.lock();
         let Some(channel) = state.channels.get(channel_id) else {
@@ -180,98 +319,27 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
             .as_ref()
             .is_some_and(|user| state.blocked.contains(user));
         let fault = state.faults.pop_front();
-        // The channel's bucket: a window of `limit` calls.
-        let now = Instant::now();
-        let window = shared.config.window;
-        let entry = state
-            .buckets
-            .entry(channel_id.to_string())
-            .or_insert((0, now + window));
-        if entry.1 <= now {
-            *entry = (0, now + window);
-        }
-        let over = entry.0 >= limit;
-        if !over {
-            entry.0 += 1;
-        }
-        let bucket = (over, limit.saturating_sub(entry.0), entry.1 - now);
+        let bucket = take(shared, &mut state, Route::Create, channel_id);
         (fault, blocked, bucket)
     };
-    let (over, remaining, reset_after) = bucket;
-    match fault {
-        Some(Fault::RateLimited {
-            retry_after,
-            global,
-        }) => {
-            record(429, None);
-            return rate_limited(retry_after, global, limit, reset_after);
-        }
-        Some(Fault::ServerError) => {
-            record(500, None);
-            return error(500, 0, "500: Internal Server Error");
-        }
-        Some(Fault::BadGateway) => {
-            record(502, None);
-            return HttpResponse::BadGateway()
-                .content_type("text/html")
-                .body("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>");
-        }
-        Some(Fault::AcceptThenDelay(_)) | None => {}
+    if let Some((status, answer)) = refused_early(fault.as_ref(), &bucket) {
+        record(status, None);
+        return answer;
     }
-    if over {
-        record(429, None);
-        return rate_limited(reset_after.as_secs_f64(), false, limit, reset_after);
-    }
-    let refuse = |status: u16, code: i64, body: Value| {
+    let refuse = |(status, code, body): Refusal| {
         record(status, Some(code));
-        let mut builder =
-            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
-        limit_headers(&mut builder, limit, remaining, reset_after);
-        builder.json(body)
+        refusal(status, body, &bucket)
     };
     let Some(parsed) = parsed else {
-        return refuse(
-            400,
-            50109,
-            json!({"message": "The request body contains invalid JSON.", "code": 50109}),
-        );
+        return refuse(invalid_json());
     };
     let content = content.clone().unwrap_or_default();
-    let has_other = ["embeds", "attachments", "sticker_ids", "poll"]
-        .iter()
-        .any(|field| {
-            parsed
-                .get(field)
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty())
-        });
-    if content.is_empty() && !has_other {
-        return refuse(
-            400,
-            50006,
-            json!({"message": "Cannot send an empty message", "code": 50006}),
-        );
-    }
-    if content.chars().count() > MAX_MESSAGE_CHARS {
-        return refuse(
-            400,
-            50035,
-            json!({
-                "message": "Invalid Form Body",
-                "code": 50035,
-                "errors": {"content": {"_errors": [{
-                    "code": "BASE_TYPE_MAX_LENGTH",
-                    "message": format!("Must be {MAX_MESSAGE_CHARS} or fewer in length."),
-                }]}},
-            }),
-        );
+    if let Err(refused) = check_content(&parsed, &content) {
+        return refuse(refused);
     }
     if blocked {
-        return refuse(
-            403,
-            50007,
-            json!({"message": "Cannot send messages to this user", "code": 50007}),
-        );
+        let body = json!({"message": "Cannot send messages to this user", "code": 50007});
+        return refuse((403, 50007, body));
     }
     let (message, callback, created) = {
         let mut state = shared.lock();
@@ -310,10 +378,19 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
             channel_id: channel_id.to_string(),
             content: content.clone(),
             at: now,
+            elapsed,
         };
         state.created.push(created.clone());
+        state.versions.insert(
+            id.to_string(),
+            vec![Version {
+                content: content.clone(),
+                elapsed,
+            }],
+        );
         state.attempts.push(Attempt {
             channel_id: channel_id.to_string(),
+            message_id: None,
             content: Some(content.clone()),
             status: 200,
             code: None,
@@ -328,8 +405,131 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
         actix_web::rt::time::sleep(delay).await;
     }
     let mut builder = HttpResponse::Ok();
-    limit_headers(&mut builder, limit, remaining, reset_after);
+    limit_headers(&mut builder, &bucket, bucket.remaining);
     builder.json(message)
+}
+
+async fn edit_message(
+    shared: &Shared,
+    channel_id: &str,
+    message_id: &str,
+    body: &[u8],
+) -> HttpResponse {
+    let elapsed = shared.started.elapsed();
+    let (parsed, content) = read_body(body);
+    let record = |status: u16, code: Option<i64>| {
+        shared.lock().edit_attempts.push(Attempt {
+            channel_id: channel_id.to_string(),
+            message_id: Some(message_id.to_string()),
+            content: content.clone(),
+            status,
+            code,
+            elapsed,
+        });
+    };
+    let (fault, bucket) = {
+        let mut state = shared.lock();
+        if !state.channels.contains_key(channel_id) {
+            drop(state);
+            record(404, Some(10003));
+            return unknown_channel();
+        }
+        let fault = state.edit_faults.pop_front();
+        (fault, take(shared, &mut state, Route::Edit, channel_id))
+    };
+    if let Some((status, answer)) = refused_early(fault.as_ref(), &bucket) {
+        record(status, None);
+        return answer;
+    }
+    let edited = {
+        let mut state = shared.lock();
+        apply_edit(
+            shared,
+            &mut state,
+            channel_id,
+            message_id,
+            parsed.as_ref(),
+            content.as_deref(),
+            elapsed,
+        )
+    };
+    let (message, edit, callback) = match edited {
+        Ok(edited) => edited,
+        Err((status, code, body)) => {
+            record(status, Some(code));
+            return refusal(status, body, &bucket);
+        }
+    };
+    record(200, None);
+    if let Some(callback) = callback {
+        callback(&edit);
+    }
+    if let Some(Fault::AcceptThenDelay(delay)) = fault {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    let mut builder = HttpResponse::Ok();
+    limit_headers(&mut builder, &bucket, bucket.remaining);
+    builder.json(message)
+}
+
+/// Edits the bot's message `message_id` in `channel_id` as Discord would, or says why not;
+/// returns the message as it is now, the record of the edit and the callback to tell.
+fn apply_edit(
+    shared: &Shared,
+    state: &mut State,
+    channel_id: &str,
+    message_id: &str,
+    body: Option<&Value>,
+    content: Option<&str>,
+    elapsed: Duration,
+) -> Result<(Value, Edit, Option<EditCallback>), Refusal> {
+    let Some(stored) = state
+        .stored
+        .iter_mut()
+        .find(|m| m.channel_id == channel_id && m.id.to_string() == message_id)
+    else {
+        return Err((
+            404,
+            10008,
+            json!({"message": "Unknown Message", "code": 10008}),
+        ));
+    };
+    if stored.json["author"]["id"] != shared.config.bot_id.as_str() {
+        let body =
+            json!({"message": "Cannot edit a message authored by another user", "code": 50005});
+        return Err((403, 50005, body));
+    }
+    let Some(body) = body else {
+        return Err(invalid_json());
+    };
+    if let Some(content) = content {
+        check_content(body, content)?;
+        stored.json["content"] = json!(content);
+    }
+    let now = SystemTime::now();
+    stored.json["edited_timestamp"] = json!(timestamp(now));
+    let message = stored.json.clone();
+    let text = message["content"].as_str().unwrap_or_default().to_string();
+    if let Some(created) = state.created.iter_mut().find(|m| m.id == message_id) {
+        created.content = text.clone();
+    }
+    state
+        .versions
+        .entry(message_id.to_string())
+        .or_default()
+        .push(Version {
+            content: text.clone(),
+            elapsed,
+        });
+    let edit = Edit {
+        message_id: message_id.to_string(),
+        channel_id: channel_id.to_string(),
+        content: text,
+        at: now,
+        elapsed,
+    };
+    state.edits.push(edit.clone());
+    Ok((message, edit, state.on_edit.clone()))
 }
 
 fn list_messages(shared: &Shared, channel_id: &str, query: &str) -> HttpResponse {

@@ -10,6 +10,7 @@ use platform_api::{
 
 use super::*;
 use crate::Discord;
+use crate::MAX_MESSAGE_CHARS;
 use crate::settings::DiscordSettings;
 
 const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.GtEsT1.emulator-token-0123456789abcdefghij";
@@ -604,4 +605,276 @@ fn the_emulator_refuses_what_discord_refuses() {
             serde_json::json!({"message": "401: Unauthorized", "code": 0})
         );
     }
+}
+
+/// One REST call with the bot's token: status, the rate-limit bucket header and the JSON body.
+fn call(emulator: &Emulator, method: &str, path: &str, body: &str) -> (u16, Headers, Value) {
+    let url = format!("{}{path}", emulator.api_base_url());
+    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let body = body.to_string();
+    block_on(async move {
+        let mut response = awc::Client::default()
+            .request(method, url)
+            .insert_header(("Authorization", format!("Bot {TOKEN}")))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body)
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let headers = Headers {
+            bucket: header("x-ratelimit-bucket"),
+            remaining: header("x-ratelimit-remaining"),
+            retry_after: header("retry-after"),
+        };
+        let json = response.json().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), headers, json)
+    })
+}
+
+/// The rate-limit headers a test looks at.
+#[derive(Debug)]
+struct Headers {
+    bucket: Option<String>,
+    remaining: Option<String>,
+    retry_after: Option<String>,
+}
+
+fn post_text(emulator: &Emulator, channel: &str, text: &str) -> String {
+    let path = format!("/channels/{channel}/messages");
+    let (status, _, json) = call(
+        emulator,
+        "POST",
+        &path,
+        &json!({"content": text}).to_string(),
+    );
+    assert_eq!(status, 200, "{json}");
+    json["id"].as_str().unwrap().to_string()
+}
+
+fn edit_text(emulator: &Emulator, channel: &str, id: &str, text: &str) -> (u16, Headers, Value) {
+    let path = format!("/channels/{channel}/messages/{id}");
+    call(
+        emulator,
+        "PATCH",
+        &path,
+        &json!({"content": text}).to_string(),
+    )
+}
+
+#[test]
+fn edits_change_the_bots_own_messages_as_discord_does() {
+    // Room for every edit below in the bucket (its headers start at the default, 5).
+    let emulator = emulator_with(|c| c.edits_per_window = 50);
+    let since = Instant::now();
+    let id = post_text(&emulator, GENERAL_CHANNEL, "Hel");
+    let posted = Instant::now();
+    let (status, headers, message) = edit_text(&emulator, GENERAL_CHANNEL, &id, "Hello wor");
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["id"], id.as_str());
+    assert_eq!(message["content"], "Hello wor");
+    assert!(message["edited_timestamp"].is_string(), "{message}");
+    assert_eq!(message["author"]["id"], emulator.bot_id());
+    assert_eq!(headers.remaining.as_deref(), Some("49"));
+    let edit_bucket = headers.bucket.clone().expect("a bucket");
+    assert_ne!(
+        Some(edit_bucket),
+        call(
+            &emulator,
+            "POST",
+            &format!("/channels/{GENERAL_CHANNEL}/messages"),
+            r#"{"content":"x"}"#
+        )
+        .1
+        .bucket,
+        "edits have a bucket of their own"
+    );
+    assert_eq!(
+        edit_text(&emulator, GENERAL_CHANNEL, &id, "Hello world").0,
+        200
+    );
+
+    let versions: Vec<String> = emulator
+        .versions(&id)
+        .into_iter()
+        .map(|v| v.content)
+        .collect();
+    assert_eq!(versions, ["Hel", "Hello wor", "Hello world"]);
+    assert!(
+        emulator
+            .versions(&id)
+            .windows(2)
+            .all(|v| v[0].elapsed <= v[1].elapsed)
+    );
+    assert_eq!(emulator.messages()[0].content, "Hello world");
+    assert_eq!(emulator.edits().len(), 2);
+    assert_eq!(emulator.edits()[1].content, "Hello world");
+    let visible = emulator
+        .first_visible(GENERAL_CHANNEL, since)
+        .expect("posted");
+    assert!(visible >= since && visible <= posted);
+    let listed = call(
+        &emulator,
+        "GET",
+        &format!("/channels/{GENERAL_CHANNEL}/messages"),
+        "",
+    )
+    .2;
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["content"], "Hello world");
+    assert!(listed["edited_timestamp"].is_string());
+
+    // What Discord refuses.
+    let theirs = emulator.post(Post::guild(ALICE, GENERAL_CHANNEL, "mine"));
+    let other = emulator.add_channel("other");
+    let path = format!("/channels/{GENERAL_CHANNEL}/messages/{id}");
+    for (channel, message, body, status, code) in [
+        (
+            GENERAL_CHANNEL,
+            theirs.as_str(),
+            json!({"content": "x"}).to_string(),
+            403,
+            50005,
+        ),
+        (
+            GENERAL_CHANNEL,
+            "1999999999999999999",
+            json!({"content": "x"}).to_string(),
+            404,
+            10008,
+        ),
+        (
+            other.as_str(),
+            id.as_str(),
+            json!({"content": "x"}).to_string(),
+            404,
+            10008,
+        ),
+        (
+            "1999999999999999999",
+            id.as_str(),
+            json!({"content": "x"}).to_string(),
+            404,
+            10003,
+        ),
+        (
+            GENERAL_CHANNEL,
+            id.as_str(),
+            json!({"content": "x".repeat(2001)}).to_string(),
+            400,
+            50035,
+        ),
+        (
+            GENERAL_CHANNEL,
+            id.as_str(),
+            json!({"content": ""}).to_string(),
+            400,
+            50006,
+        ),
+        (
+            GENERAL_CHANNEL,
+            id.as_str(),
+            "{not json".to_string(),
+            400,
+            50109,
+        ),
+    ] {
+        let path = format!("/channels/{channel}/messages/{message}");
+        let (got, _, json) = call(&emulator, "PATCH", &path, &body);
+        assert_eq!(
+            (got, json["code"].as_i64()),
+            (status, Some(code)),
+            "{path} {json}"
+        );
+    }
+    let (_, _, json) = call(
+        &emulator,
+        "PATCH",
+        &path,
+        &json!({"content": ""}).to_string(),
+    );
+    assert_eq!(json["message"], "Cannot send an empty message");
+    let (_, _, json) = edit_text(&emulator, GENERAL_CHANNEL, &theirs, "x");
+    assert_eq!(
+        json["message"],
+        "Cannot edit a message authored by another user"
+    );
+    let (_, _, json) = edit_text(&emulator, GENERAL_CHANNEL, "1999999999999999999", "x");
+    assert_eq!(json["message"], "Unknown Message");
+    assert_eq!(
+        emulator.versions(&id).len(),
+        3,
+        "a refused edit changes nothing"
+    );
+    let longest = "y".repeat(MAX_MESSAGE_CHARS);
+    assert_eq!(edit_text(&emulator, GENERAL_CHANNEL, &id, &longest).0, 200);
+
+    let statuses: Vec<u16> = emulator.edit_attempts().iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            200, 200, 403, 404, 404, 404, 400, 400, 400, 400, 403, 404, 200
+        ]
+    );
+    assert!(
+        emulator
+            .edit_attempts()
+            .iter()
+            .all(|a| a.message_id.is_some())
+    );
+    assert_eq!(emulator.attempts().len(), 2, "edits are not creations");
+}
+
+#[test]
+fn edits_have_a_rate_limit_bucket_per_channel() {
+    let emulator = emulator_with(|c| {
+        c.edits_per_window = 2;
+        c.window = Duration::from_millis(800);
+    });
+    let id = post_text(&emulator, GENERAL_CHANNEL, "one");
+    let elsewhere = emulator.add_channel("elsewhere");
+    let other = post_text(&emulator, &elsewhere, "two");
+    let answers: Vec<(u16, Headers, Value)> = (0..3)
+        .map(|i| edit_text(&emulator, GENERAL_CHANNEL, &id, &format!("one {i}")))
+        .collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let (_, headers, json) = &answers[2];
+    assert_eq!(headers.remaining.as_deref(), Some("0"));
+    assert_eq!(headers.bucket, answers[0].1.bucket);
+    assert_eq!(headers.retry_after.as_deref(), Some("1"));
+    assert_eq!(json["message"], "You are being rate limited.");
+    assert_eq!(json["global"], false);
+    let retry_after = json["retry_after"].as_f64().unwrap();
+    assert!(retry_after > 0.0 && retry_after <= 0.8, "{retry_after}");
+    assert_eq!(
+        emulator.versions(&id).len(),
+        3,
+        "the refused edit changed nothing"
+    );
+    // Another channel, and creations, have buckets of their own.
+    assert_eq!(edit_text(&emulator, &elsewhere, &other, "two 1").0, 200);
+    post_text(&emulator, GENERAL_CHANNEL, "three");
+    // The window passes, and scripted faults answer edits too.
+    std::thread::sleep(Duration::from_secs_f64(retry_after));
+    emulator.push_edit_fault(Fault::ServerError);
+    assert_eq!(edit_text(&emulator, GENERAL_CHANNEL, &id, "one 3").0, 500);
+    assert_eq!(edit_text(&emulator, GENERAL_CHANNEL, &id, "one 4").0, 200);
+    let edits_here = emulator
+        .edit_attempts()
+        .iter()
+        .filter(|a| a.channel_id == GENERAL_CHANNEL)
+        .count();
+    assert_eq!(edits_here, 5);
 }
