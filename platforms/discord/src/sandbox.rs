@@ -1,13 +1,15 @@
 //! The Discord sandbox: the emulator stands in for Discord, and the terminal is a user who
 //! sends the bot direct messages. Discord is polled over its gateway, so a typed line becomes a
-//! `MESSAGE_CREATE` on the bot's socket; the gateway's listener port is not used.
+//! `MESSAGE_CREATE` on the bot's socket; the gateway's listener port is not used. A reply
+//! shown while it is written is a message posted, then edited: each edit is shown as the
+//! reply growing, the last one being the finished reply.
 use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
 
-use crate::emulator::{CreatedMessage, Emulator, EmulatorConfig};
+use crate::emulator::{CreatedMessage, Edit, Emulator, EmulatorConfig};
 use crate::settings::{ACCESS, API_BASE_URL, BOT_TOKEN, ENABLED, GATEWAY_URL};
 
 /// The sandbox user's id.
@@ -39,9 +41,18 @@ inventory::submit! {
 }
 
 fn reply(message: &CreatedMessage) -> SandboxReply {
+    shown(&message.channel_id, &message.content)
+}
+
+/// An edit as the reply it shows.
+fn edited(edit: &Edit) -> SandboxReply {
+    shown(&edit.channel_id, &edit.content)
+}
+
+fn shown(channel: &str, content: &str) -> SandboxReply {
     SandboxReply {
-        chat: message.channel_id.clone(),
-        body: message.content.clone(),
+        chat: channel.to_string(),
+        body: content.to_string(),
         encoding: None,
         segments: 1,
     }
@@ -82,6 +93,10 @@ impl Sandbox for DiscordSandbox {
 
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+
+    fn on_live(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_edit(Box::new(move |e| f(edited(e))));
     }
 }
 
