@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
 
-use crate::emulator::{CreatedMessage, Emulator, EmulatorConfig};
+use crate::emulator::{CreatedMessage, Edit, Emulator, EmulatorConfig};
 use crate::settings::{ACCESS, API_BASE_URL, BOT_TOKEN, ENABLED, GATEWAY_URL};
 
 /// The sandbox user's id.
@@ -42,6 +42,15 @@ fn reply(message: &CreatedMessage) -> SandboxReply {
     SandboxReply {
         chat: message.channel_id.clone(),
         body: message.content.clone(),
+        encoding: None,
+        segments: 1,
+    }
+}
+
+fn update(edit: &Edit) -> SandboxReply {
+    SandboxReply {
+        chat: edit.channel_id.clone(),
+        body: edit.content.clone(),
         encoding: None,
         segments: 1,
     }
@@ -82,6 +91,12 @@ impl Sandbox for DiscordSandbox {
 
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+
+    /// Each edit of a message the bot posted: the reply shown as it grows, and at last the
+    /// finished reply's first part.
+    fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_edit(Box::new(move |e| f(update(e))));
     }
 }
 

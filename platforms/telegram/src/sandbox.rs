@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
 
-use crate::emulator::{Emulator, EmulatorConfig, Person, SentMessage};
+use crate::emulator::{Draft, Emulator, EmulatorConfig, Person, SentMessage};
 
 /// The sandbox user's id (and private chat).
 const USER_ID: i64 = 100_200_300;
@@ -34,6 +34,15 @@ fn reply(message: &SentMessage) -> SandboxReply {
     SandboxReply {
         chat: message.chat_id.to_string(),
         body: message.text.clone(),
+        encoding: None,
+        segments: 1,
+    }
+}
+
+fn update(draft: &Draft) -> SandboxReply {
+    SandboxReply {
+        chat: draft.chat_id.to_string(),
+        body: draft.text.clone(),
         encoding: None,
         segments: 1,
     }
@@ -91,5 +100,10 @@ impl Sandbox for TelegramSandbox {
 
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    }
+
+    /// Each draft update (`sendMessageDraft`): the reply as it is written.
+    fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_draft(Box::new(move |d| f(update(d))));
     }
 }
