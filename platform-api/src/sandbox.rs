@@ -50,9 +50,10 @@ pub trait Sandbox: Send + Sync {
     }
     /// Calls `f` for every message the platform sends.
     fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>);
-    /// Calls `f` each time the reply being written shows more (a draft updated, a message
-    /// edited), with what the user sees now; a stand-in without such previews never calls it.
-    fn on_live(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+    /// Calls `f` each time the reply being written is shown again, grown (a Telegram draft
+    /// updated, a Discord message edited); a stand-in whose provider shows only finished
+    /// replies never calls it.
+    fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         drop(f);
     }
     /// Calls `f` each time the provider reports on a message it took; a stand-in without

@@ -16,23 +16,14 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use gateway_tests::harness::*;
 use gateway_tests::http::{KeepAlive, post_request};
+use stats::{ms, percentile};
+
+mod stats;
 
 const CONNECTIONS: usize = 8;
 const RUN: Duration = Duration::from_secs(5);
 /// Connections of the fixed-rate runs: few, so that client threads do not crowd the server.
 const RATE_CONNECTIONS: usize = 2;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// Signed webhook requests from a sender who is not allowed: stored, acknowledged, no reply.
 fn requests(n: usize, tag: &str, from: impl Fn(usize) -> String) -> Vec<Vec<u8>> {

@@ -218,13 +218,13 @@ fn sandbox_streams(platform: &str, growing: &str, finished: &str) {
 fn the_telegram_sandbox_shows_the_reply_growing() {
     // Drafts, then the message.
     let finished = format!("← [part 1/1] {}", long_reply());
-    sandbox_streams("telegram", "… word1", &finished);
+    sandbox_streams("telegram", "✎ word1", &finished);
 }
 
 #[test]
 fn the_discord_sandbox_shows_the_reply_growing() {
     // The message posted with the first text, then edited to the finished reply.
-    let finished = format!("… {}", long_reply());
+    let finished = format!("✎ {}", long_reply());
     sandbox_streams("discord", "← [part 1/1] word1", &finished);
 }
 

@@ -1,7 +1,8 @@
 //! `hermes gateway --sandbox`: the real gateway against a provider emulator served by the same
 //! process, with the terminal as the user's phone. Typed lines become signed inbound webhooks;
 //! every message the gateway sends back is printed with its part number and billed segments,
-//! and a reply shown while it is written (a draft, an edited message) as `…` lines that grow.
+//! and a reply shown while it is written (a Telegram draft, a Discord message edited) is
+//! printed each time it grows.
 use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -62,9 +63,9 @@ fn describe(reply: &SandboxReply) -> String {
     )
 }
 
-/// A reply being written, as the terminal shows each update of it.
-fn describe_live(reply: &SandboxReply) -> String {
-    format!("… {}", reply.body)
+/// A reply shown again as it grows (a draft updated, a message edited).
+fn describe_update(update: &SandboxReply) -> String {
+    format!("✎ {}", update.body)
 }
 
 /// A delivery report worth showing: where a part ended up (not the intermediate `sent`).
@@ -141,7 +142,7 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
         sandbox.address()
     );
     sandbox.on_reply(Box::new(|reply| println!("{}", describe(&reply))));
-    sandbox.on_live(Box::new(|reply| println!("{}", describe_live(&reply))));
+    sandbox.on_update(Box::new(|update| println!("{}", describe_update(&update))));
     sandbox.on_status(Box::new(|status| {
         if let Some(line) = describe_status(&status) {
             println!("{line}");
@@ -215,7 +216,7 @@ mod tests {
             ..reply("You said: hi (1/2)", 1)
         };
         assert_eq!(describe(&unbilled), "← [part 1/2] You said: hi (1/2)");
-        assert_eq!(describe_live(&unbilled), "… You said: hi (1/2)");
+        assert_eq!(describe_update(&unbilled), "✎ You said: hi (1/2)");
         let status = |body: &str, status: &str, error_code| SandboxStatus {
             reply: reply(body, 1),
             status: status.into(),

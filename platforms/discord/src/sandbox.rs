@@ -1,8 +1,6 @@
 //! The Discord sandbox: the emulator stands in for Discord, and the terminal is a user who
 //! sends the bot direct messages. Discord is polled over its gateway, so a typed line becomes a
-//! `MESSAGE_CREATE` on the bot's socket; the gateway's listener port is not used. A reply
-//! shown while it is written is a message posted, then edited: each edit is shown as the
-//! reply growing, the last one being the finished reply.
+//! `MESSAGE_CREATE` on the bot's socket; the gateway's listener port is not used.
 use std::net::SocketAddr;
 
 use base64::Engine;
@@ -41,18 +39,18 @@ inventory::submit! {
 }
 
 fn reply(message: &CreatedMessage) -> SandboxReply {
-    shown(&message.channel_id, &message.content)
-}
-
-/// An edit as the reply it shows.
-fn edited(edit: &Edit) -> SandboxReply {
-    shown(&edit.channel_id, &edit.content)
-}
-
-fn shown(channel: &str, content: &str) -> SandboxReply {
     SandboxReply {
-        chat: channel.to_string(),
-        body: content.to_string(),
+        chat: message.channel_id.clone(),
+        body: message.content.clone(),
+        encoding: None,
+        segments: 1,
+    }
+}
+
+fn update(edit: &Edit) -> SandboxReply {
+    SandboxReply {
+        chat: edit.channel_id.clone(),
+        body: edit.content.clone(),
         encoding: None,
         segments: 1,
     }
@@ -95,8 +93,10 @@ impl Sandbox for DiscordSandbox {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
     }
 
-    fn on_live(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
-        self.emulator.set_on_edit(Box::new(move |e| f(edited(e))));
+    /// Each edit of a message the bot posted: the reply shown as it grows, and at last the
+    /// finished reply's first part.
+    fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_edit(Box::new(move |e| f(update(e))));
     }
 }
 

@@ -31,18 +31,18 @@ inventory::submit! {
 }
 
 fn reply(message: &SentMessage) -> SandboxReply {
-    shown(message.chat_id, &message.text)
-}
-
-/// A draft as the reply being written.
-fn drafted(draft: &Draft) -> SandboxReply {
-    shown(draft.chat_id, &draft.text)
-}
-
-fn shown(chat_id: i64, text: &str) -> SandboxReply {
     SandboxReply {
-        chat: chat_id.to_string(),
-        body: text.to_string(),
+        chat: message.chat_id.to_string(),
+        body: message.text.clone(),
+        encoding: None,
+        segments: 1,
+    }
+}
+
+fn update(draft: &Draft) -> SandboxReply {
+    SandboxReply {
+        chat: draft.chat_id.to_string(),
+        body: draft.text.clone(),
         encoding: None,
         segments: 1,
     }
@@ -102,7 +102,8 @@ impl Sandbox for TelegramSandbox {
         self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
     }
 
-    fn on_live(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
-        self.emulator.set_on_draft(Box::new(move |d| f(drafted(d))));
+    /// Each draft update (`sendMessageDraft`): the reply as it is written.
+    fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        self.emulator.set_on_draft(Box::new(move |d| f(update(d))));
     }
 }

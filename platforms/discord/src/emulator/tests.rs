@@ -878,3 +878,34 @@ fn edits_have_a_rate_limit_bucket_per_channel() {
         .count();
     assert_eq!(edits_here, 5);
 }
+
+#[test]
+fn the_sandbox_shows_a_live_message_growing() {
+    install_crypto();
+    let provider = platform_api::sandbox::sandbox_providers()
+        .into_iter()
+        .find(|p| p.platform == "discord")
+        .expect("the Discord sandbox is registered");
+    let sandbox = (provider.start)(0).expect("the sandbox starts");
+    let settings = sandbox.settings();
+    let section = ConfigSection::from_pairs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let discord = Discord::new(DiscordSettings::from_config(&section).expect("valid settings"));
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let updates = Arc::new(Mutex::new(Vec::new()));
+    let (seen_replies, seen_updates) = (replies.clone(), updates.clone());
+    sandbox.on_reply(Box::new(move |r| seen_replies.lock().unwrap().push(r.body)));
+    sandbox.on_update(Box::new(move |u| seen_updates.lock().unwrap().push(u.body)));
+    let user = sandbox.user();
+    block_on(async {
+        let mut view = platform_api::LiveView::default();
+        for written in ["Once", "Once upon", "Once upon a time"] {
+            discord
+                .show_live(&user, &mut view, written)
+                .await
+                .expect("shown to the sandbox user");
+        }
+        assert!(view.message.is_some(), "the live message was posted");
+    });
+    assert_eq!(*replies.lock().unwrap(), ["Once"], "posted once");
+    assert_eq!(*updates.lock().unwrap(), ["Once upon", "Once upon a time"]);
+}

@@ -945,6 +945,9 @@ fn the_sandbox_points_the_platform_at_the_emulator_and_relays_replies() {
     let replies = Arc::new(Mutex::new(Vec::new()));
     let seen = replies.clone();
     sandbox.on_reply(Box::new(move |reply| seen.lock().unwrap().push(reply)));
+    let updates = Arc::new(Mutex::new(Vec::new()));
+    let seen = updates.clone();
+    sandbox.on_update(Box::new(move |update| seen.lock().unwrap().push(update)));
 
     // The user's message is fetched by the platform's receive loop, as the gateway runs it.
     let user = sandbox.user();
@@ -963,12 +966,31 @@ fn the_sandbox_points_the_platform_at_the_emulator_and_relays_replies() {
     );
 
     on_actix(async {
+        // The reply shown as it is written, then sent.
+        let mut view = platform_api::LiveView {
+            draft_id: 5,
+            message: None,
+        };
+        for written in ["You said:", "You said: hi **there**"] {
+            let body = &telegram.format(written)[0].body;
+            telegram
+                .show_live(&user, &mut view, body)
+                .await
+                .expect("a draft for the sandbox user");
+        }
         let part = &telegram.format("You said: hi **there**")[0];
         telegram
             .send(&user, part)
             .await
             .expect("sent to the sandbox user");
     });
+    let updates: Vec<String> = updates
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|u| u.body.clone())
+        .collect();
+    assert_eq!(updates, ["You said:", "You said: hi there"]);
     let replies = replies.lock().unwrap();
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].chat, user);
