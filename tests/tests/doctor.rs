@@ -3,6 +3,7 @@
 use std::process::Output;
 use std::time::Duration;
 
+use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use gateway_tests::prism::{Prism, twilio_spec};
 use platform_sms::emulator::{Emulator, EmulatorConfig};
@@ -373,4 +374,104 @@ fn doctor_requests_match_twilios_openapi_description() {
         .count();
     // One update per --fix run: the pair is set in the same request as the webhook.
     assert_eq!(updates, 2, "{requests:#?}");
+}
+
+/// Runs `hermes gateway doctor` on `home` with only the agent's settings (no platform).
+fn agent_doctor(home: &Home, env: &[(&str, &str)]) -> String {
+    let output = run(home.path(), env, &["gateway", "doctor"], "");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn the_agent_server_its_model_and_the_persona_are_checked() {
+    let llm = FakeLlm::start();
+    let url = llm.base_url();
+    let home = Home::new();
+    std::fs::write(home.path().join("SOUL.md"), "You are Ada.\n").unwrap();
+    let openai = |model: &'static str| {
+        vec![
+            ("HERMES_AGENT", "openai"),
+            ("HERMES_AGENT_URL", url.as_str()),
+            ("HERMES_AGENT_MODEL", model),
+        ]
+    };
+    let text = agent_doctor(&home, &openai("fake-llm"));
+    for line in [
+        "\nAgent\n".to_string(),
+        format!(
+            "ok       persona: {}, 12 characters",
+            home.path().join("SOUL.md").display()
+        ),
+        format!("ok       agent server: {url} answers (1 model(s) listed)"),
+        "ok       model: fake-llm is served".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line:?} in:\n{text}");
+    }
+
+    let text = agent_doctor(&home, &openai("llama3.2"));
+    for line in [
+        "problem  model: llama3.2 (HERMES_AGENT_MODEL) is not among the models the server lists: fake-llm",
+        "fix: set HERMES_AGENT_MODEL to one of them",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+
+    llm.stop();
+    let text = agent_doctor(&home, &openai("fake-llm"));
+    assert!(
+        text.contains(&format!("problem  agent server: cannot reach {url}: ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_hermes_backend_needs_a_key_and_hermes_agents_session_header() {
+    // An OpenAI-compatible server that is not Hermes Agent: it has no capabilities to show.
+    let llm = FakeLlm::start();
+    let url = llm.base_url();
+    let home = Home::new();
+    let hermes = [
+        ("HERMES_AGENT", "hermes"),
+        ("HERMES_AGENT_URL", url.as_str()),
+    ];
+    let text = agent_doctor(&home, &hermes);
+    for line in [
+        "problem  API key: HERMES_AGENT=hermes needs HERMES_AGENT_API_KEY: Hermes Agent refuses X-Hermes-Session-Id (403) from a caller without its key",
+        "ok       model: Hermes Agent's own (fake-llm)",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    let mut env = hermes.to_vec();
+    env.push(("HERMES_AGENT_API_KEY", "a-key-of-16-chars-or-more"));
+    let text = agent_doctor(&home, &env);
+    let line = format!(
+        "problem  session header: {url} is not Hermes Agent's API server (GET /capabilities answers 404)"
+    );
+    assert!(text.contains(&line), "{line:?} in:\n{text}");
+    assert!(text.contains("use HERMES_AGENT=openai"), "{text}");
+}
+
+#[test]
+fn a_missing_persona_file_is_a_problem_with_its_fix() {
+    let home = Home::new();
+    let text = agent_doctor(&home, &[("HERMES_SYSTEM_PROMPT_FILE", "gone.md")]);
+    let line = format!(
+        "problem  persona: HERMES_SYSTEM_PROMPT_FILE (from environment): cannot read the persona file {}",
+        home.path().join("gone.md").display()
+    );
+    assert!(text.contains(&line), "{line:?} in:\n{text}");
+    assert!(
+        text.contains("fix: create the file, or unset HERMES_SYSTEM_PROMPT_FILE"),
+        "{text}"
+    );
+    let text = agent_doctor(&home, &[]);
+    assert!(
+        text.contains("ok       persona: the built-in default (none of HERMES_SYSTEM_PROMPT"),
+        "{text}"
+    );
+    assert!(text.contains("ok       agent: echo (built in"), "{text}");
 }
