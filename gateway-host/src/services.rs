@@ -52,6 +52,7 @@ impl Services {
         config: &Config,
         platforms: BTreeMap<String, Loaded>,
     ) -> anyhow::Result<Services> {
+        let timezone = crate::cron::schedule::zone(&config.section(HOST))?;
         Ok(Services {
             store: open_store(config)?,
             platforms,
@@ -59,8 +60,8 @@ impl Services {
             inbound: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
-            timezone: crate::cron::schedule::zone(&config.section(HOST))?,
-            persona: Arc::new(Persona::from_config(&config.section(HOST), config.home())?),
+            timezone,
+            persona: Arc::new(Persona::from_config(config, timezone)?),
         })
     }
 

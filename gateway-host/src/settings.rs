@@ -36,6 +36,18 @@ pub const AGENT_COMMAND: Setting = Setting::new(
     "agent.command",
     "For command: program run per turn (via sh -c), conversation as JSON on stdin, reply on stdout",
 );
+/// `HERMES_SYSTEM_PROMPT`.
+pub const SYSTEM_PROMPT: Setting = Setting::new(
+    "HERMES_SYSTEM_PROMPT",
+    "agent.system_prompt",
+    "Who the agent is (its persona), as text; first of HERMES_SYSTEM_PROMPT, HERMES_SYSTEM_PROMPT_FILE and HERMES_HOME/SOUL.md",
+);
+/// `HERMES_SYSTEM_PROMPT_FILE`.
+pub const SYSTEM_PROMPT_FILE: Setting = Setting::new(
+    "HERMES_SYSTEM_PROMPT_FILE",
+    "agent.system_prompt_file",
+    "File holding the persona (relative: in HERMES_HOME), read again when it changes; must exist when set",
+);
 /// `HERMES_AGENT_TIMEOUT_SECS`.
 pub const AGENT_TIMEOUT_SECS: Setting = Setting::new(
     "HERMES_AGENT_TIMEOUT_SECS",
@@ -80,7 +92,7 @@ pub const MAX_OUTBOX: Setting = Setting::new(
 pub const TIMEZONE: Setting = Setting::new(
     "HERMES_TIMEZONE",
     "gateway.timezone",
-    "IANA time zone for cron schedules, default the local zone",
+    "IANA time zone for cron schedules and the date and time the agent is told, default the local zone",
 );
 /// `HERMES_LOG_FORMAT`.
 pub const LOG_FORMAT: Setting = Setting::new(
@@ -98,6 +110,8 @@ pub const HOST_SETTINGS: &[Setting] = &[
     AGENT_MODEL,
     AGENT_API_KEY,
     AGENT_COMMAND,
+    SYSTEM_PROMPT,
+    SYSTEM_PROMPT_FILE,
     AGENT_TIMEOUT_SECS,
     MAX_CONCURRENT_TURNS,
     MIN_FREE_DISK_MB,

@@ -69,6 +69,12 @@ impl ConfigSection {
         self.values.get(var).filter(|v| !v.text.trim().is_empty())
     }
 
+    /// The value of a variable with its origin, also when it is set to empty (which a few
+    /// settings give a meaning: `<P>_PROMPT_HINT=` removes the platform's hint).
+    pub fn raw(&self, var: &str) -> Option<&ConfigValue> {
+        self.values.get(var)
+    }
+
     /// The trimmed text of a variable, if set.
     pub fn text(&self, var: &str) -> Option<&str> {
         self.get(var).map(|v| v.text.trim())

@@ -15,6 +15,8 @@
 //! - **home_channel**: [`Platform::home_channel`] names where cron output goes.
 //! - **live** (optional): [`Platform::live`] and [`Platform::show_live`] show a reply while the
 //!   agent writes it, where the provider can (a draft, or a message edited as it grows).
+//! - **prompt hint**: [`Registration::prompt_hint`] tells the agent how to write for the
+//!   platform ([`prompt`]).
 //!
 //! A platform may also submit an [`OperatorGuide`]: which optional settings `hermes gateway
 //! setup` asks up front, the steps it prints at the end, and the account checks of
@@ -28,11 +30,13 @@
 //!
 //! use platform_api::{
 //!     AccessPolicy, ConfigError, ConfigSection, HomeChannel, Part, Platform, Receipt,
-//!     Registration, SendError, Setting, async_trait, inventory, registration, stub, text,
+//!     Registration, SendError, Setting, async_trait, inventory, prompt_hint, registration, stub,
+//!     text,
 //! };
 //!
 //! const TOKEN: Setting = Setting::new("PAGER_TOKEN", "token", "API token").required().secret();
 //! const HOME: Setting = Setting::new("PAGER_HOME_CHANNEL", "home_channel", "Pager for cron output");
+//! const HINT: Setting = prompt_hint!("PAGER", "Pagers show 160 characters: one short line.");
 //!
 //! struct Pager {
 //!     access: AccessPolicy,
@@ -82,8 +86,9 @@
 //!         name: "pager",
 //!         label: "Pager",
 //!         stub: false,
-//!         settings: &[TOKEN, HOME],
+//!         settings: &[TOKEN, HOME, HINT],
 //!         home_channel_setting: Some(HOME.env),
+//!         prompt_hint: Some(HINT),
 //!         enabled,
 //!         format,
 //!         parse_chat: stub::parse_chat,
@@ -98,6 +103,8 @@
 //! let platform = (pager.build)(&section).expect("valid settings");
 //! assert_eq!(platform.home_channel().map(|home| home.chat).as_deref(), Some("ops"));
 //! assert_eq!(platform.format("**Paged.**")[0].body, "Paged.");
+//! // What the agent is told about writing for it, unless PAGER_PROMPT_HINT says otherwise.
+//! assert_eq!(pager.hint(&section).as_deref(), HINT.default);
 //! ```
 #![deny(missing_docs)]
 
@@ -113,6 +120,7 @@ pub mod operator;
 mod origin;
 pub mod phone;
 mod platform;
+pub mod prompt;
 mod redact;
 mod registration;
 pub mod route;

@@ -18,6 +18,9 @@ pub struct Registration {
     pub settings: &'static [Setting],
     /// The setting that holds its home channel, written by `/sethome`.
     pub home_channel_setting: Option<&'static str>,
+    /// The setting holding what the agent is told about writing for this platform, declared
+    /// with [`prompt_hint!`](crate::prompt_hint) and also listed in `settings`.
+    pub prompt_hint: Option<Setting>,
     /// Whether it is enabled under this configuration; `Err` says why not.
     pub enabled: fn(&ConfigSection) -> Result<(), String>,
     /// Formats agent Markdown as the platform would send it; needs no credentials, so that
@@ -28,6 +31,16 @@ pub struct Registration {
     pub parse_chat: fn(&str) -> Result<String, String>,
     /// Builds the platform from its settings, or says which setting is wrong.
     pub build: fn(&ConfigSection) -> Result<Arc<dyn Platform>, ConfigError>,
+}
+
+impl Registration {
+    /// The platform's prompt hint under `section`: `<P>_PROMPT_HINT` when set (empty: none),
+    /// else the built-in one; `None` for a platform that declares no hint.
+    pub fn hint(&self, section: &ConfigSection) -> Option<String> {
+        self.prompt_hint
+            .as_ref()
+            .and_then(|setting| crate::prompt::hint(setting, section))
+    }
 }
 
 inventory::collect!(Registration);

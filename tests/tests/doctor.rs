@@ -3,8 +3,10 @@
 use std::process::Output;
 use std::time::Duration;
 
+use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use gateway_tests::prism::{Prism, twilio_spec};
+use platform_api::loopback::LoopbackServer;
 use platform_sms::emulator::{Emulator, EmulatorConfig};
 
 /// A webhook URL Twilio may still have from an earlier tunnel.
@@ -373,4 +375,204 @@ fn doctor_requests_match_twilios_openapi_description() {
         .count();
     // One update per --fix run: the pair is set in the same request as the webhook.
     assert_eq!(updates, 2, "{requests:#?}");
+}
+
+/// Runs `hermes gateway doctor` on `home` with only the agent's settings (no platform).
+fn agent_doctor(home: &Home, env: &[(&str, &str)]) -> String {
+    let output = run(home.path(), env, &["gateway", "doctor"], "");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn the_agent_server_its_model_and_the_persona_are_checked() {
+    let llm = FakeLlm::start();
+    let url = llm.base_url();
+    let home = Home::new();
+    std::fs::write(home.path().join("SOUL.md"), "You are Ada.\n").unwrap();
+    let openai = |model: &'static str| {
+        vec![
+            ("HERMES_AGENT", "openai"),
+            ("HERMES_AGENT_URL", url.as_str()),
+            ("HERMES_AGENT_MODEL", model),
+        ]
+    };
+    let text = agent_doctor(&home, &openai("fake-llm"));
+    for line in [
+        "\nAgent\n".to_string(),
+        format!(
+            "ok       persona: {}, 12 characters",
+            home.path().join("SOUL.md").display()
+        ),
+        format!("ok       agent server: {url} answers (1 model(s) listed)"),
+        "ok       model: fake-llm is served".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line:?} in:\n{text}");
+    }
+
+    let text = agent_doctor(&home, &openai("llama3.2"));
+    for line in [
+        "problem  model: llama3.2 (HERMES_AGENT_MODEL) is not among the models the server lists: fake-llm",
+        "fix: set HERMES_AGENT_MODEL to one of them",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+
+    llm.stop();
+    let text = agent_doctor(&home, &openai("fake-llm"));
+    assert!(
+        text.contains(&format!("problem  agent server: cannot reach {url}: ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_hermes_backend_needs_a_key_and_hermes_agents_session_header() {
+    // An OpenAI-compatible server that is not Hermes Agent: it has no capabilities to show.
+    let llm = FakeLlm::start();
+    let url = llm.base_url();
+    let home = Home::new();
+    let hermes = [
+        ("HERMES_AGENT", "hermes"),
+        ("HERMES_AGENT_URL", url.as_str()),
+    ];
+    let text = agent_doctor(&home, &hermes);
+    for line in [
+        "problem  API key: HERMES_AGENT=hermes needs HERMES_AGENT_API_KEY: Hermes Agent refuses X-Hermes-Session-Id (403) from a caller without its key",
+        "ok       model: Hermes Agent's own (fake-llm)",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    let mut env = hermes.to_vec();
+    env.push(("HERMES_AGENT_API_KEY", "a-key-of-16-chars-or-more"));
+    let text = agent_doctor(&home, &env);
+    let line = format!(
+        "problem  session header: {url} is not Hermes Agent's API server (GET /capabilities answers 404)"
+    );
+    assert!(text.contains(&line), "{line:?} in:\n{text}");
+    assert!(text.contains("use HERMES_AGENT=openai"), "{text}");
+}
+
+#[test]
+fn a_missing_persona_file_is_a_problem_with_its_fix() {
+    let home = Home::new();
+    let text = agent_doctor(&home, &[("HERMES_SYSTEM_PROMPT_FILE", "gone.md")]);
+    let line = format!(
+        "problem  persona: HERMES_SYSTEM_PROMPT_FILE (from environment): cannot read the persona file {}",
+        home.path().join("gone.md").display()
+    );
+    assert!(text.contains(&line), "{line:?} in:\n{text}");
+    assert!(
+        text.contains("fix: create the file, or unset HERMES_SYSTEM_PROMPT_FILE"),
+        "{text}"
+    );
+    let text = agent_doctor(&home, &[]);
+    assert!(
+        text.contains("ok       persona: the built-in default (none of HERMES_SYSTEM_PROMPT"),
+        "{text}"
+    );
+    assert!(text.contains("ok       agent: echo (built in"), "{text}");
+}
+
+/// Hermes Agent's API server as far as the doctor asks it, as `hermes-agent` 0.19.0 answers
+/// (`gateway/platforms/api_server.py`): `GET /v1/models` and `GET /v1/capabilities`, each 401
+/// without the bearer key when the server has one (`API_SERVER_KEY`), and its capabilities
+/// saying whether the key is required.
+fn hermes_api_server(key: Option<&'static str>) -> (LoopbackServer, String) {
+    use actix_web::{HttpRequest, HttpResponse, web};
+    let authorized = move |req: &HttpRequest| {
+        let given = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        key.is_none() || given == key
+    };
+    let refused = || {
+        HttpResponse::Unauthorized().json(serde_json::json!({
+            "error": {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}
+        }))
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = LoopbackServer::start("hermes-api", listener, move |cfg: &mut web::ServiceConfig| {
+        cfg.route(
+            "/v1/models",
+            web::get().to(move |req: HttpRequest| async move {
+                if !authorized(&req) {
+                    return refused();
+                }
+                HttpResponse::Ok().json(serde_json::json!({
+                    "object": "list",
+                    "data": [{"id": "hermes-agent", "object": "model", "created": 0, "owned_by": "hermes"}]
+                }))
+            }),
+        )
+        .route(
+            "/v1/capabilities",
+            web::get().to(move |req: HttpRequest| async move {
+                if !authorized(&req) {
+                    return refused();
+                }
+                HttpResponse::Ok().json(serde_json::json!({
+                    "object": "hermes.api_server.capabilities",
+                    "platform": "hermes-agent",
+                    "model": "hermes-agent",
+                    "auth": {"type": "bearer", "required": key.is_some()},
+                    "features": {
+                        "chat_completions": true,
+                        "session_continuity_header": "X-Hermes-Session-Id",
+                        "session_key_header": "X-Hermes-Session-Key"
+                    }
+                }))
+            }),
+        );
+    })
+    .unwrap();
+    let url = format!("http://{}/v1", server.addr());
+    (server, url)
+}
+
+#[test]
+fn hermes_agents_session_header_is_accepted_only_with_its_key() {
+    const KEY: &str = "hermes-api-server-key-0123";
+    let home = Home::new();
+    let (_server, url) = hermes_api_server(Some(KEY));
+    let doctor_with = |url: &str, key: &str| {
+        let env = [
+            ("HERMES_AGENT", "hermes"),
+            ("HERMES_AGENT_URL", url),
+            ("HERMES_AGENT_API_KEY", key),
+        ];
+        agent_doctor(&home, &env)
+    };
+    let text = doctor_with(&url, KEY);
+    for line in [
+        format!("ok       agent server: {url} answers (1 model(s) listed)"),
+        "ok       model: Hermes Agent's own (hermes-agent)".to_string(),
+        "ok       session header: Hermes Agent keeps each conversation by X-Hermes-Session-Id (the key is accepted)".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line:?} in:\n{text}");
+    }
+    let text = doctor_with(&url, "not-the-key-of-this-server");
+    assert!(
+        text.contains(&format!(
+            "problem  agent server: {url} refuses the API key (401): Invalid API key"
+        )) && text.contains(
+            "fix: set HERMES_AGENT_API_KEY to the server's key (Hermes Agent's API_SERVER_KEY)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-key-of-this-server"), "{text}");
+
+    // A server without a key of its own takes any caller, and refuses the session header.
+    let (_open, url) = hermes_api_server(None);
+    let text = doctor_with(&url, KEY);
+    assert!(
+        text.contains("problem  session header: Hermes Agent's API server has no API key, and refuses X-Hermes-Session-Id (403) without one")
+            && text.contains("fix: set API_SERVER_KEY in Hermes Agent's ~/.hermes/.env"),
+        "{text}"
+    );
 }

@@ -121,6 +121,7 @@ fn the_wizard_asks_in_order_re_asks_bad_answers_and_writes_env() {
     wizard.answer("SMS_HOME_CHANNEL", ALICE);
     // The advanced settings stay closed unless asked for.
     wizard.answer("advanced settings?", "");
+    wizard.answer("Set up the agent too", "n");
 
     wizard.expect("Wrote 6 setting(s)");
     wizard.expect("Phone Numbers → Manage → Active numbers → +1555***4567");
@@ -151,7 +152,29 @@ fn the_wizard_offers_current_values_and_keeps_the_secret_without_showing_it() {
         "{EXISTING}TWILIO_ACCOUNT_SID={SID}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_PHONE_NUMBER={OUR_NUMBER}\nSMS_WEBHOOK_URL={URL}\n"
     );
     home.write_env(&existing);
-    let mut wizard = Wizard::start(&home, &["--platform", "sms"]);
+    let mut wizard = past_the_sms_questions(&home, "y");
+    wizard.answer("Set up the agent too", "n");
+    wizard.expect("Wrote 1 setting(s)");
+    let (code, transcript) = wizard.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(!transcript.contains(AUTH_TOKEN), "{transcript}");
+    assert_eq!(
+        home.read_env(),
+        format!("{existing}SMS_ALLOW_ALL_USERS=true\n")
+    );
+}
+
+/// A `.env` with SMS set up, so that the wizard's SMS questions are answered with Enter.
+fn sms_done() -> String {
+    format!(
+        "{EXISTING}TWILIO_ACCOUNT_SID={SID}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_PHONE_NUMBER={OUR_NUMBER}\nSMS_WEBHOOK_URL={URL}\nSMS_ALLOW_ALL_USERS=true\n"
+    )
+}
+
+/// Starts the SMS wizard on `home` whose `.env` has the SMS credentials, keeps them, and
+/// answers `allow_all` to SMS_ALLOW_ALL_USERS.
+fn past_the_sms_questions(home: &Home, allow_all: &str) -> Wizard {
+    let mut wizard = Wizard::start(home, &["--platform", "sms"]);
     wizard.expect(SID);
     wizard.send("\r");
     wizard.answer("TWILIO_AUTH_TOKEN (keep current)", "");
@@ -160,16 +183,118 @@ fn the_wizard_offers_current_values_and_keeps_the_secret_without_showing_it() {
     wizard.expect(URL);
     wizard.send("\r");
     wizard.answer("SMS_ALLOWED_USERS", "");
-    wizard.answer("SMS_ALLOW_ALL_USERS", "y");
+    wizard.answer("SMS_ALLOW_ALL_USERS", allow_all);
     wizard.answer("SMS_HOME_CHANNEL", "");
     wizard.answer("advanced settings?", "");
-    wizard.expect("Wrote 1 setting(s)");
+    wizard
+}
+
+#[test]
+fn the_wizard_writes_the_persona_to_soul_md_and_sets_up_hermes_agent() {
+    let home = Home::new();
+    home.write_env(&sms_done());
+    let mut wizard = past_the_sms_questions(&home, "");
+    wizard.answer("Set up the agent too", "y");
+    wizard.answer(
+        "Who is the agent?",
+        "You are Ada, the assistant of Rosa's flower shop.",
+    );
+    wizard.expect("Which agent answers?");
+    wizard.send("hermes\r");
+    wizard.expect("API_SERVER_KEY (16 characters or more)");
+    // Hermes Agent's API server is reached at /v1: anything else is asked again.
+    wizard.answer("HERMES_AGENT_URL", "http://hermes.internal:8642");
+    wizard.expect("ending in /v1");
+    wizard.send("/v1\r");
+    wizard.answer("HERMES_AGENT_API_KEY", "");
+    wizard.expect("HERMES_AGENT_API_KEY is required");
+    wizard.send("sk-hermes-key-0123456789\r");
+    wizard.expect("Wrote the persona to");
+    wizard.expect("Wrote 3 setting(s)");
     let (code, transcript) = wizard.finish();
     assert_eq!(code, 0, "{transcript}");
-    assert!(!transcript.contains(AUTH_TOKEN), "{transcript}");
+    assert!(!transcript.contains("sk-hermes-key"), "{transcript}");
     assert_eq!(
         home.read_env(),
-        format!("{existing}SMS_ALLOW_ALL_USERS=true\n")
+        format!(
+            "{}HERMES_AGENT=hermes\nHERMES_AGENT_URL=http://hermes.internal:8642/v1\nHERMES_AGENT_API_KEY=sk-hermes-key-0123456789\n",
+            sms_done()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("SOUL.md")).unwrap(),
+        "You are Ada, the assistant of Rosa's flower shop.\n"
+    );
+}
+
+#[test]
+fn the_wizard_keeps_an_existing_soul_md_and_offers_a_local_openai_server() {
+    let home = Home::new();
+    home.write_env(&sms_done());
+    let soul = home.path().join("SOUL.md");
+    std::fs::write(&soul, "You are Max, a terse butler.\n").unwrap();
+    let mut wizard = past_the_sms_questions(&home, "");
+    wizard.answer("Set up the agent too", "");
+    wizard.expect("Keep the persona in");
+    wizard.answer("It begins: You are Max, a terse butler.", "");
+    wizard.expect("Which agent answers?");
+    wizard.send("openai\r");
+    // Ollama's address is offered; Enter takes it.
+    wizard.answer("http://127.0.0.1:11434/v1", "");
+    wizard.answer("HERMES_AGENT_MODEL", "llama3.2");
+    wizard.answer("HERMES_AGENT_API_KEY", "");
+    wizard.expect("Wrote 3 setting(s)");
+    let (code, transcript) = wizard.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(!transcript.contains("Wrote the persona"), "{transcript}");
+    assert_eq!(
+        home.read_env(),
+        format!(
+            "{}HERMES_AGENT=openai\nHERMES_AGENT_URL=http://127.0.0.1:11434/v1\nHERMES_AGENT_MODEL=llama3.2\n",
+            sms_done()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&soul).unwrap(),
+        "You are Max, a terse butler.\n"
+    );
+}
+
+#[test]
+fn non_interactive_setup_takes_the_agents_settings_and_names_what_a_backend_lacks() {
+    let home = Home::new();
+    home.write_env(&sms_done());
+    let setup = |sets: &[&str]| {
+        let mut args = vec!["gateway", "setup", "--non-interactive", "--platform", "sms"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        // The environment's HERMES_AGENT is this run's, never written.
+        run(home.path(), &[("HERMES_AGENT", "echo")], &args, "")
+    };
+    let output = setup(&["HERMES_AGENT=command"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("nothing was written")
+            && stderr.contains("HERMES_AGENT=command needs HERMES_AGENT_COMMAND"),
+        "{stderr}"
+    );
+    assert_eq!(home.read_env(), sms_done());
+
+    let output = setup(&[
+        "HERMES_AGENT=openai",
+        "HERMES_AGENT_URL=http://127.0.0.1:11434/v1",
+        "HERMES_AGENT_MODEL=qwen3",
+        "HERMES_SYSTEM_PROMPT=You are terse.",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        home.read_env(),
+        format!(
+            "{}HERMES_AGENT=openai\nHERMES_AGENT_URL=http://127.0.0.1:11434/v1\nHERMES_AGENT_MODEL=qwen3\nHERMES_SYSTEM_PROMPT='You are terse.'\n",
+            sms_done()
+        )
     );
 }
 

@@ -191,6 +191,8 @@ fn the_setup_wizard_offers_it_and_writes_its_settings() {
     wizard.send("ops-room\r").expect("typing");
     expect(&mut wizard, "advanced settings?");
     wizard.send("\r").expect("typing");
+    expect(&mut wizard, "Set up the agent too");
+    wizard.send("n\r").expect("typing");
     expect(&mut wizard, "Wrote 4 setting(s)");
     let _ = wizard.expect(Eof);
     let status = wizard.get_process().wait().expect("exit status");

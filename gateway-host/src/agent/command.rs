@@ -1,6 +1,6 @@
 //! The `command` backend: a program run per turn, the request as JSON on stdin (the system
-//! message, the history and the new message, the session and the turn's id), the reply on
-//! stdout.
+//! message, the history and the new message, the session and the turn's id: the README's
+//! "The command backend's JSON" documents it), the reply on stdout.
 use std::process::Stdio;
 
 use anyhow::{Context, bail};
@@ -72,6 +72,41 @@ impl Agent for Command {
 mod tests {
     use super::*;
     use crate::agent::tests::request;
+
+    /// The README documents this object ("The command backend's JSON"): its fields change only
+    /// with it.
+    #[test]
+    fn the_json_has_the_documented_fields() {
+        let value = serde_json::to_value(request("hi")).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "chat",
+                "hint",
+                "messages",
+                "platform",
+                "platform_label",
+                "session",
+                "system",
+                "turn_id"
+            ]
+        );
+        assert_eq!(
+            value["session"],
+            serde_json::json!({"id": "sms-1", "key": "sms:+15550001111"})
+        );
+        assert_eq!(
+            value["messages"][0],
+            serde_json::json!({"role": "user", "content": "hi"})
+        );
+    }
 
     #[actix_rt::test]
     async fn a_program_answers_from_its_json() {

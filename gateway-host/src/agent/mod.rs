@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::settings;
 
+pub mod checkup;
 pub mod command;
 pub mod openai;
 pub mod persona;

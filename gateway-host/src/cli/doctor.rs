@@ -1,8 +1,9 @@
 //! `hermes gateway doctor [--fix]`: checks the configuration of the host and of every
 //! registered platform, the shared database when there is one (reachable, schema version, the
-//! gateways alive on it) and the inbound journal, then runs the live account checks that an
-//! enabled platform offers in its [`platform_api::OperatorGuide`] (for SMS: credentials, number,
-//! Messaging webhook).
+//! gateways alive on it), the inbound journal and the agent (the persona's source; the
+//! server, the model and Hermes Agent's session header: [`crate::agent::checkup`]), then runs
+//! the live account checks that an enabled platform offers in its
+//! [`platform_api::OperatorGuide`] (for SMS: credentials, number, Messaging webhook).
 //! Each line says ok or what is wrong and how to fix it; the exit code is 0 only when nothing is.
 use std::path::Path;
 use std::process::ExitCode;
@@ -384,6 +385,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         Err(e) => println!("  cannot read the database: {e:#}"),
     }
 
+    crate::install_crypto();
+    let system = actix_rt::System::new();
+    println!("\nAgent");
+    report(&system.block_on(crate::agent::checkup::checks(&config)));
+
     // Account checks run only for platforms whose settings are complete and valid.
     let ready: Vec<_> = registrations()
         .into_iter()
@@ -394,8 +400,6 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         .filter_map(|r| operator_guide(r.name).map(|g| (r, g)))
         .collect();
     if !ready.is_empty() {
-        crate::install_crypto();
-        let system = actix_rt::System::new();
         for (registration, guide) in ready {
             println!("\n{} account", registration.label);
             let section = config.section(registration.name);

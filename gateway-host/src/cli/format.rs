@@ -2,9 +2,8 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use platform_api::{registration, registrations};
 
 /// `hermes format`.
 #[derive(Args, Debug)]
@@ -19,14 +18,7 @@ pub struct FormatArgs {
 
 /// Runs `hermes format`: prints the parts, their encoding and billed segments.
 pub fn run(args: FormatArgs) -> anyhow::Result<ExitCode> {
-    let Some(reg) = registration(&args.platform) else {
-        let names: Vec<&str> = registrations().iter().map(|r| r.name).collect();
-        bail!(
-            "unknown platform {:?}; registered: {}",
-            args.platform,
-            names.join(", ")
-        );
-    };
+    let reg = super::known_platform(&args.platform)?;
     let mut markdown = String::new();
     std::io::stdin()
         .read_to_string(&mut markdown)

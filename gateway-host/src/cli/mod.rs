@@ -1,19 +1,22 @@
 //! The `hermes` command line: the clap definitions, logging set-up and dispatch. Each
 //! subcommand has its own file: [`gateway`] (run, and [`sandbox`] for `--sandbox`) with
 //! [`setup`] and [`doctor`] below it, [`platforms`], [`format`](mod@format), [`send`],
-//! [`cron`], [`pairing`], [`outbox`] and [`migrate`].
+//! [`cron`], [`pairing`], [`outbox`], [`migrate`] and [`agent`].
 //!
 //! Nothing outside this module uses it: the commands call into the rest of the crate
 //! ([`crate::runtime`] for `hermes gateway`, [`crate::outbox::deliver`] for what is sent,
 //! [`crate::config`] for the configuration).
 use std::process::ExitCode;
 
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use hermes_config::Config;
+use platform_api::{Registration, registration, registrations};
 
 use crate::config::load_config;
 use crate::settings::{self, HOST};
 
+pub mod agent;
 pub mod cron;
 pub mod doctor;
 pub mod format;
@@ -50,6 +53,8 @@ enum Command {
     Pairing(pairing::PairingArgs),
     /// Outgoing parts and their delivery (`list`, `retry ID`).
     Outbox(outbox::OutboxArgs),
+    /// What the agent is told (`prompt --platform NAME`: the system message of a turn).
+    Agent(agent::AgentArgs),
     /// Copy this home's SQLite database into an empty PostgreSQL database (`--to URL`).
     Migrate(migrate::MigrateArgs),
 }
@@ -84,5 +89,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pairing(args) => pairing::run(args),
         Command::Outbox(args) => outbox::run(&load_config()?, args),
         Command::Migrate(args) => migrate::run(&load_config()?, args),
+        Command::Agent(args) => agent::run(&load_config()?, args),
+    }
+}
+
+/// The registration of the platform named on the command line, or an error listing the
+/// registered ones.
+fn known_platform(name: &str) -> anyhow::Result<&'static Registration> {
+    match registration(name) {
+        Some(registration) => Ok(registration),
+        None => {
+            let names: Vec<&str> = registrations().iter().map(|r| r.name).collect();
+            bail!(
+                "unknown platform {name:?}; registered: {}",
+                names.join(", ")
+            )
+        }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! The questions come from the platform's settings table: the required settings first, then
 //! the optional ones its [`OperatorGuide`] calls essential, then (behind one question) the rest.
-//! Every answer is checked with [`Setting::validate`] as it is typed. `--non-interactive` takes
-//! the values from `--set` and the environment instead, for scripts.
+//! Every answer is checked with [`Setting::validate`] as it is typed. Then, unless declined, the
+//! agent's questions ([`agent`]): the persona (`SOUL.md`) and the backend. `--non-interactive`
+//! takes the values from `--set` (the platform's and the agent's settings) and the platform's
+//! variables in the environment instead, for scripts.
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,6 +23,9 @@ use platform_api::{
 };
 
 use crate::config::load_config;
+use crate::settings::HOST;
+
+pub mod agent;
 
 /// Width that explanations are wrapped to, so they read well in an 80-column terminal.
 const LINE_WIDTH: usize = 78;
@@ -185,21 +190,14 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     let config = load_config()?;
     let chosen = args.platform.as_deref().map(find_platform).transpose()?;
     let outcome = match (args.non_interactive, chosen) {
-        (true, Some(registration)) => scripted_values(
-            registration.name,
-            registration.settings,
-            &args.set,
-            std::env::vars(),
-            &config.section(registration.name),
-        )
-        .map(|values| (registration, values)),
+        (true, Some(registration)) => scripted(&config, registration, &args.set),
         (true, None) => bail!(
             "--non-interactive needs --platform NAME (one of: {})",
             platform_names()
         ),
         (false, chosen) => interview(&config, chosen),
     };
-    let (registration, values) = match outcome {
+    let (registration, values, soul) = match outcome {
         Ok(done) => done,
         Err(err) => match err.downcast_ref::<InquireError>() {
             Some(InquireError::OperationCanceled | InquireError::OperationInterrupted) => {
@@ -216,8 +214,49 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     if !values.is_empty() {
         write(&path, &values)?;
     }
+    if let Some(persona) = soul {
+        let written = agent::write_soul(config.home(), &persona)?;
+        println!("\nWrote the persona to {}.", written.display());
+    }
     print_summary(&config, registration, &values, &path);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a setup decided: the platform, the settings to write, and a new persona for `SOUL.md`.
+type Decided = (
+    &'static Registration,
+    Vec<(&'static str, String)>,
+    Option<String>,
+);
+
+/// A scripted setup: the platform's values from `--set` and the environment, the agent's from
+/// `--set` alone (the environment's `HERMES_AGENT…` may be meant for this run only).
+fn scripted(
+    config: &Config,
+    registration: &'static Registration,
+    sets: &[String],
+) -> anyhow::Result<Decided> {
+    let is_agents = |pair: &String| {
+        let var = pair.split_once('=').map(|(var, _)| var.trim());
+        agent::SETTINGS.iter().any(|s| Some(s.env) == var)
+    };
+    let (agent_sets, platform_sets): (Vec<String>, Vec<String>) =
+        sets.iter().cloned().partition(is_agents);
+    let mut values = scripted_values(
+        registration.name,
+        registration.settings,
+        &platform_sets,
+        std::env::vars(),
+        &config.section(registration.name),
+    )?;
+    let host = config.section(HOST);
+    let agent_values = scripted_values("the agent", &agent::SETTINGS, &agent_sets, [], &host)?;
+    let problems = agent::scripted_problems(&agent_values, &host);
+    if !problems.is_empty() {
+        bail!("nothing was written:\n  {}", problems.join("\n  "));
+    }
+    values.extend(agent_values);
+    Ok((registration, values, None))
 }
 
 fn platform_names() -> String {
@@ -295,10 +334,7 @@ impl std::fmt::Display for Choice {
 }
 
 /// The interactive questions; returns the platform and the values to write.
-fn interview(
-    config: &Config,
-    chosen: Option<&'static Registration>,
-) -> anyhow::Result<(&'static Registration, Vec<(&'static str, String)>)> {
+fn interview(config: &Config, chosen: Option<&'static Registration>) -> anyhow::Result<Decided> {
     let registration = match chosen {
         Some(registration) => registration,
         None => {
@@ -353,7 +389,17 @@ fn interview(
             }
         }
     }
-    Ok((registration, values))
+    let mut soul = None;
+    let agent = Confirm::new("Set up the agent too (who it is, which model answers)?")
+        .with_default(true)
+        .with_help_message("the persona (SOUL.md) and the backend: echo, openai, hermes or command")
+        .prompt()?;
+    if agent {
+        let answers = agent::interview(config)?;
+        values.extend(answers.values);
+        soul = answers.soul;
+    }
+    Ok((registration, values, soul))
 }
 
 /// Asks for one setting; `Some` is a value to write, `None` leaves the configuration as it is.
@@ -361,6 +407,19 @@ fn ask(
     setting: &'static Setting,
     current: Option<&ConfigValue>,
     guide: Option<&OperatorGuide>,
+) -> anyhow::Result<Option<String>> {
+    ask_checked(setting, current, guide, None)
+}
+
+/// A check of an answer beyond its setting's kind.
+type Extra = Option<fn(&str) -> Result<(), String>>;
+
+/// [`ask`], with `extra` checking a typed answer beyond the setting's kind.
+fn ask_checked(
+    setting: &'static Setting,
+    current: Option<&ConfigValue>,
+    guide: Option<&OperatorGuide>,
+    extra: Extra,
 ) -> anyhow::Result<Option<String>> {
     let explanation = guide.and_then(|g| {
         g.explanations
@@ -393,7 +452,7 @@ fn ask(
                 .without_confirmation()
                 .with_display_mode(PasswordDisplayMode::Masked)
                 .with_help_message(&help)
-                .with_validator(move |input: &str| Ok(check(setting, input, required)))
+                .with_validator(move |input: &str| Ok(check(setting, input, required, extra)))
                 .prompt()?;
             match (typed.trim().is_empty(), current_text) {
                 (false, _) => normalized(setting, &typed).ok(),
@@ -432,7 +491,7 @@ fn ask(
             let required = setting.required && effective.is_none();
             let mut prompt = Text::new(setting.env)
                 .with_help_message(setting.help)
-                .with_validator(move |input: &str| Ok(check(setting, input, required)));
+                .with_validator(move |input: &str| Ok(check(setting, input, required, extra)));
             if let Some(default) = &effective {
                 prompt = prompt.with_default(default);
             }
@@ -466,8 +525,9 @@ fn wrap(text: &str, width: usize) -> String {
     lines.join("\n")
 }
 
-/// The wizard's check of one answer: the setting's own validation, and presence when required.
-fn check(setting: &Setting, input: &str, required: bool) -> Validation {
+/// The wizard's check of one answer: the setting's own validation, `extra`, and presence when
+/// required.
+fn check(setting: &Setting, input: &str, required: bool, extra: Extra) -> Validation {
     if input.trim().is_empty() {
         return if required {
             Validation::Invalid(format!("{} is required", setting.env).into())
@@ -475,7 +535,10 @@ fn check(setting: &Setting, input: &str, required: bool) -> Validation {
             Validation::Valid
         };
     }
-    match setting.validate(input) {
+    let checked = setting
+        .validate(input)
+        .and_then(|()| extra.map_or(Ok(()), |extra| extra(input.trim())));
+    match checked {
         Ok(()) => Validation::Valid,
         Err(reason) => Validation::Invalid(reason.into()),
     }

@@ -170,6 +170,7 @@ mod tests {
             stub: false,
             settings: &[],
             home_channel_setting: None,
+            prompt_hint: None,
             enabled: |_| Ok(()),
             format: |m| vec![Part::plain(m)],
             parse_chat: |c| Ok(c.to_string()),

@@ -25,7 +25,8 @@ const SECRET_WORDS: &[&str] = &[
 /// environment variable name; a key that is not lowercase snake case; empty or multi-line help;
 /// a credential (its variable contains `TOKEN`, `SECRET`, `PASSWORD`, `API_KEY`, …) not marked
 /// secret, or a secret with a built-in default; a default its own kind rejects; a choice that is
-/// not lowercase; a home-channel setting that is not one of its settings, or is secret; an
+/// not lowercase; a home-channel setting that is not one of its settings, or is secret; a
+/// prompt hint that is not one of its settings, or is secret or required; an
 /// `enabled` that says yes to an empty configuration without a reason, or a `parse_chat` that
 /// accepts an empty chat; and a constructor that fails with only the required settings set
 /// ([`sample_section`]), or that succeeds when one of them is missing or fails naming another.
@@ -70,6 +71,23 @@ pub(super) fn registration_findings(registration: &Registration) -> (Vec<String>
             )),
             Some(_) => {}
         },
+    }
+    if let Some(hint) = &registration.prompt_hint {
+        match registration.settings.iter().find(|s| s.env == hint.env) {
+            None => problems.push(format!(
+                "prompt_hint {:?} is not one of its settings",
+                hint.env
+            )),
+            Some(setting) if setting != hint => problems.push(format!(
+                "prompt_hint {} differs from the setting of that name in its settings",
+                hint.env
+            )),
+            Some(_) if hint.secret || hint.required => problems.push(format!(
+                "prompt hint {} is secret or required, but it is text shown to the agent and has a built-in value",
+                hint.env
+            )),
+            Some(_) => {}
+        }
     }
     match (registration.enabled)(&ConfigSection::default()) {
         Ok(()) => warnings.push(

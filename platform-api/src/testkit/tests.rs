@@ -25,7 +25,8 @@ const HOME_NAME: Setting =
 const PORT: Setting = Setting::new("DEMO_PORT", "port", "Port")
     .default("8099")
     .kind(SettingKind::Port);
-const GOOD_SETTINGS: &[Setting] = &[TOKEN, HOME, HOME_NAME, PORT];
+const HINT: Setting = crate::prompt_hint!("DEMO", "Demo screens show plain text.");
+const GOOD_SETTINGS: &[Setting] = &[TOKEN, HOME, HOME_NAME, PORT, HINT];
 
 fn enabled(section: &ConfigSection) -> Result<(), String> {
     section
@@ -58,6 +59,7 @@ fn good() -> Registration {
         stub: true,
         settings: GOOD_SETTINGS,
         home_channel_setting: Some(HOME.env),
+        prompt_hint: Some(HINT),
         enabled,
         format,
         parse_chat: stub::parse_chat,
@@ -107,6 +109,7 @@ fn registration_defects_are_found() {
         label: " ",
         settings: BAD,
         home_channel_setting: Some("DEMO_HOME"),
+        prompt_hint: Some(HINT.secret()),
         ..good()
     };
     let (problems, _) = registration_findings(&registration);
@@ -123,9 +126,34 @@ fn registration_defects_are_found() {
         "\"2DEMO\" is not a valid environment variable name",
         "2DEMO: help must be one line",
         "home_channel_setting \"DEMO_HOME\" is not one of its settings",
+        "prompt_hint \"DEMO_PROMPT_HINT\" is not one of its settings",
     ] {
         assert!(has(&problems, needle), "{needle} not in {problems:#?}");
     }
+}
+
+#[test]
+fn a_prompt_hint_unlike_its_setting_is_found() {
+    static SECRET_HINT: &[Setting] = &[TOKEN, HOME, HOME_NAME, PORT, HINT.secret()];
+    let registration = Registration {
+        settings: SECRET_HINT,
+        prompt_hint: Some(HINT.secret()),
+        ..good()
+    };
+    let (problems, _) = registration_findings(&registration);
+    assert!(
+        has(
+            &problems,
+            "prompt hint DEMO_PROMPT_HINT is secret or required"
+        ),
+        "{problems:#?}"
+    );
+    let registration = Registration {
+        prompt_hint: Some(HINT.default("Something else.")),
+        ..good()
+    };
+    let (problems, _) = registration_findings(&registration);
+    assert!(has(&problems, "differs from the setting"), "{problems:#?}");
 }
 
 #[test]
@@ -147,6 +175,7 @@ fn constructors_must_need_exactly_the_required_settings() {
     let loose = Registration {
         settings: LOOSE,
         home_channel_setting: None,
+        prompt_hint: None,
         build: builds_anyway,
         ..good()
     };
@@ -181,6 +210,7 @@ fn naming_advice_is_a_warning_not_a_problem() {
     ];
     let registration = Registration {
         settings: MIXED,
+        prompt_hint: None,
         ..good()
     };
     let (problems, warnings) = registration_findings(&registration);

@@ -4,7 +4,7 @@ use std::fmt;
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings, redact_url,
+    access_settings, prompt_hint, redact_url,
 };
 
 /// `DISCORD_BOT_TOKEN`.
@@ -67,6 +67,11 @@ pub const STREAMING: Setting = Setting::new(
 /// Where Discord's REST API lives, version 10.
 pub const DEFAULT_API_BASE_URL: &str = "https://discord.com/api/v10";
 
+/// `DISCORD_PROMPT_HINT`: what the agent is told about writing for Discord, after the persona.
+pub const PROMPT_HINT: Setting = prompt_hint!(
+    "DISCORD",
+    "Your replies are sent as Discord messages: Markdown is fine; keep replies easy to read in a chat."
+);
 /// Every Discord setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     BOT_TOKEN,
@@ -74,6 +79,7 @@ pub const SETTINGS: &[Setting] = &[
     ACCESS.allow_all_users,
     ACCESS.home_channel,
     ACCESS.home_channel_name,
+    PROMPT_HINT,
     ACCESS.rate_limit_per_minute,
     ACCESS.unauthorized,
     API_BASE_URL,

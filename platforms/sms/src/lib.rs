@@ -77,6 +77,7 @@ inventory::submit! {
         stub: false,
         settings: settings::SETTINGS,
         home_channel_setting: Some(settings::ACCESS.home_channel.env),
+        prompt_hint: Some(settings::PROMPT_HINT),
         enabled: settings::enabled,
         format: format::format,
         parse_chat: phone::normalize,

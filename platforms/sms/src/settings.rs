@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings, phone, redact_url,
+    access_settings, phone, prompt_hint, redact_url,
 };
 
 use crate::signature::url_variants;
@@ -123,6 +123,11 @@ pub const REQUEST_TIMEOUT_SECS: Setting = Setting::new(
 .default("20")
 .kind(SettingKind::Number);
 
+/// `SMS_PROMPT_HINT`: what the agent is told about writing for SMS, after the persona.
+pub const PROMPT_HINT: Setting = prompt_hint!(
+    "SMS",
+    "Your replies are sent as SMS text messages: write plain text (no Markdown, tables or headings), keep it brief, and fit the answer in one message when you can."
+);
 /// Every SMS setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     ACCOUNT_SID,
@@ -137,6 +142,7 @@ pub const SETTINGS: &[Setting] = &[
     ACCESS.allow_all_users,
     ACCESS.home_channel,
     ACCESS.home_channel_name,
+    PROMPT_HINT,
     API_BASE_URL,
     MESSAGING_SERVICE_SID,
     ENABLED,

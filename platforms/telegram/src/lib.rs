@@ -95,6 +95,7 @@ inventory::submit! {
         stub: false,
         settings: settings::SETTINGS,
         home_channel_setting: Some(settings::HOME_CHANNEL.env),
+        prompt_hint: Some(settings::PROMPT_HINT),
         enabled: settings::enabled,
         format,
         parse_chat: settings::parse_chat,

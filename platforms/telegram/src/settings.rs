@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use actix_web::http::Uri;
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings, redact_url,
+    access_settings, prompt_hint, redact_url,
 };
 
 /// `TELEGRAM_BOT_TOKEN`.
@@ -88,6 +88,11 @@ pub const DEFAULT_WEBHOOK_PORT: u16 = 8443;
 /// Longest webhook secret Telegram accepts.
 pub const MAX_SECRET_CHARS: usize = 256;
 
+/// `TELEGRAM_PROMPT_HINT`: what the agent is told about writing for Telegram, after the persona.
+pub const PROMPT_HINT: Setting = prompt_hint!(
+    "TELEGRAM",
+    "Your replies are sent as Telegram messages: Markdown (bold, italics, code, links, lists) is fine; avoid tables, and keep replies easy to read on a phone."
+);
 /// Every Telegram setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     BOT_TOKEN,
@@ -95,6 +100,7 @@ pub const SETTINGS: &[Setting] = &[
     ACCESS.allow_all_users,
     ACCESS.home_channel,
     ACCESS.home_channel_name,
+    PROMPT_HINT,
     ACCESS.rate_limit_per_minute,
     ACCESS.unauthorized,
     API_BASE_URL,

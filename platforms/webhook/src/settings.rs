@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
-    access_settings, redact_url,
+    access_settings, prompt_hint, redact_url,
 };
 
 use crate::webhook::parse_chat;
@@ -53,6 +53,11 @@ pub const ENABLED: Setting = Setting::new(
 )
 .kind(SettingKind::Bool);
 
+/// `WEBHOOK_PROMPT_HINT`: what the agent is told about writing for the JSON webhook, after the persona.
+pub const PROMPT_HINT: Setting = prompt_hint!(
+    "WEBHOOK",
+    "Your replies are delivered as text to another system through a webhook, Markdown as written."
+);
 /// Every JSON webhook setting, in the order the wizard asks and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     SECRET,
@@ -63,6 +68,7 @@ pub const SETTINGS: &[Setting] = &[
     ACCESS.allow_all_users,
     ACCESS.home_channel,
     ACCESS.home_channel_name,
+    PROMPT_HINT,
     ENABLED,
     ACCESS.rate_limit_per_minute,
     ACCESS.unauthorized,
