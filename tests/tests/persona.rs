@@ -1,8 +1,9 @@
 //! Who the agent is, through the real binary and the fake LLM: the persona set by
 //! `HERMES_SYSTEM_PROMPT`, `HERMES_SYSTEM_PROMPT_FILE` or `$HERMES_HOME/SOUL.md` (the first set
 //! or present wins) reaches the model, a file edited while the gateway runs is read at the next
-//! turn, `SMS_PROMPT_HINT` replaces or removes the platform's hint, and `hermes agent prompt`
-//! prints exactly the system message the model then receives.
+//! turn, `SMS_PROMPT_HINT` replaces or removes the platform's hint, a cron job's prompt gets
+//! them too, and `hermes agent prompt` prints exactly the system message the model then
+//! receives.
 use std::time::Duration;
 
 use gateway_tests::fake_llm::FakeLlm;
@@ -270,4 +271,49 @@ fn agent_prompt_shows_the_default_persona_and_refuses_an_unknown_platform() {
         stderr.contains("unknown platform \"pager\"") && stderr.contains("sms"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_scheduled_prompt_is_asked_with_the_persona_and_the_platforms_hint() {
+    let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
+    std::fs::write(
+        home.path().join("SOUL.md"),
+        "You are Ada, Rosa's assistant.",
+    )
+    .unwrap();
+    let url = llm.base_url();
+    let api = twilio.base_url();
+    let mut env = agent_env(&url, &[]);
+    let sms = sms_env(&api);
+    env.extend(sms.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let deliver = format!("sms:{ALICE}");
+    let add = [
+        "cron",
+        "add",
+        "--schedule",
+        "every 1d",
+        "--prompt",
+        "Remind Rosa to water the ferns.",
+        "--deliver",
+        deliver.as_str(),
+    ];
+    let output = run(home.path(), &env, &add, "");
+    assert!(output.status.success(), "{output:?}");
+    let id = text(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let output = run(home.path(), &env, &["cron", "run", &id], "");
+    assert!(output.status.success(), "{output:?}");
+    let requests = llm.wait_for_requests(1, WAIT);
+    let system = system_of(&requests[0]);
+    let expected = agent_prompt(&home, &env);
+    // The minute may have turned between the run and the look.
+    let (persona_and_hint, _) = system.rsplit_once("\n\n").expect("a date line");
+    assert!(
+        expected.starts_with(&format!("{persona_and_hint}\n\nCurrent date and time: ")),
+        "the job's system message:\n{system}\n\n`hermes agent prompt`:\n{expected}"
+    );
+    assert!(persona_and_hint.starts_with("You are Ada, Rosa's assistant.\n\n"));
 }

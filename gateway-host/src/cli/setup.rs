@@ -333,7 +333,7 @@ impl std::fmt::Display for Choice {
     }
 }
 
-/// The interactive questions; returns the platform and the values to write.
+/// The interactive questions; returns the platform, the values to write and a new persona.
 fn interview(config: &Config, chosen: Option<&'static Registration>) -> anyhow::Result<Decided> {
     let registration = match chosen {
         Some(registration) => registration,
