@@ -389,3 +389,24 @@ fn discord_streaming_off_posts_the_finished_reply_once() {
     assert_eq!(messages_in(&emu, &dm).len(), 1);
     assert!(emu.edit_attempts().is_empty(), "{:#?}", emu.edit_attempts());
 }
+
+#[test]
+fn a_discord_post_whose_answer_is_lost_is_found_and_finished_not_posted_twice() {
+    let (home, llm, emu) = discord_setup(Duration::from_millis(20));
+    // Discord creates the live message but answers after the client gave up on it.
+    emu.push_fault(discord::Fault::AcceptThenDelay(Duration::from_secs(20)));
+    let gateway = discord_gateway(&home, &emu, &llm, &[]);
+    let dm = emu.dm_channel(ALICE);
+    emu.dm(ALICE, "tell me a long story");
+    let message = ends_as(&emu, &dm, &long_reply(), &gateway);
+    home.wait_drained(WAIT);
+    assert_eq!(messages_in(&emu, &dm).len(), 1, "{:#?}", emu.messages());
+    let recorded = count(
+        &home,
+        &format!(
+            "SELECT count(*) FROM inbound WHERE live_message = '{}'",
+            message.id
+        ),
+    );
+    assert_eq!(recorded, 1, "{}", gateway.logs());
+}

@@ -12,7 +12,8 @@
 //!   close codes) and [`inbound`]: which messages are for the agent;
 //! - [`format`](mod@format): agent Markdown kept (Discord renders it), split into numbered
 //!   messages of at most 2,000 characters;
-//! - [`sender`] and [`error`]: creating messages, the typing indicator, looking up a send whose
+//! - [`sender`] and [`error`]: creating and editing messages (a reply shown while it is
+//!   written is a message posted, then edited), the typing indicator, looking up a send whose
 //!   outcome is unknown, and Discord's answers as typed send errors;
 //! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
 //!   `hermes gateway doctor`;

@@ -12,8 +12,9 @@
 //! - [`receive`]: long polling, and the start of webhook mode; [`webhook`]: its route;
 //!   [`inbound`]: which updates reach the agent, and how;
 //! - [`format`](mod@format): agent Markdown → Telegram HTML parts;
-//! - [`sender`] and [`error`]: `sendMessage` and the typing action, and Telegram's errors as
-//!   typed send errors;
+//! - [`sender`] and [`error`]: `sendMessage`, `sendMessageDraft` (a reply shown in a private
+//!   chat while it is written) and the typing action, and Telegram's errors as typed send
+//!   errors;
 //! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
 //!   `hermes gateway doctor`;
 //! - `emulator` and `sandbox` (feature `emulator`): a loopback Bot API for tests and

@@ -9,11 +9,12 @@
 //!
 //! A platform that posts a message for it reports the message's id ([`LiveView::message`]);
 //! the presenter has it recorded in the store before anything else, so that a turn run again
-//! after a crash edits that message rather than posting another.
+//! after a crash edits that message rather than posting another. A post whose outcome is
+//! unknown is looked up at the provider for the same reason.
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use platform_api::{LiveView, Platform, SendError};
+use platform_api::{LiveView, Lookup, Part, Platform, SendError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -45,6 +46,7 @@ pub(super) async fn present(
         if !body.is_empty() && body != shown {
             next += every;
             let posted = view.message.is_some();
+            let attempted_at = SystemTime::now();
             match platform.show_live(chat, &mut view, &body).await {
                 Ok(()) => {
                     shown = body;
@@ -61,6 +63,12 @@ pub(super) async fn present(
                     warn!(
                         "showing the reply as it is written failed, the finished reply follows: {err}"
                     );
+                    if !posted && matches!(err, SendError::Ambiguous { .. }) {
+                        view.message = find_posted(platform, chat, &body, attempted_at).await;
+                        if let Some(message) = &view.message {
+                            record(message);
+                        }
+                    }
                     return view;
                 }
             }
@@ -81,6 +89,23 @@ pub(super) async fn present(
                 },
             }
         }
+    }
+}
+
+/// The message a post of `body` whose outcome is unknown created, if the provider lists it:
+/// the finished reply then edits it instead of being a second message.
+async fn find_posted(
+    platform: &dyn Platform,
+    chat: &str,
+    body: &str,
+    attempted_at: SystemTime,
+) -> Option<String> {
+    match platform
+        .lookup(chat, &Part::plain(body), attempted_at)
+        .await
+    {
+        Lookup::Matches(found) => found.into_iter().next().map(|r| r.provider_id),
+        Lookup::Failed(_) | Lookup::Unsupported => None,
     }
 }
 
@@ -118,6 +143,8 @@ mod tests {
         shown: Mutex<Vec<(Instant, String, Option<String>)>>,
         /// Answers 429 to this update (counted from 0), once.
         limited_at: Option<usize>,
+        /// The first post is made but its answer lost (a timeout).
+        lost_answer: bool,
     }
 
     #[async_trait(?Send)]
@@ -142,6 +169,19 @@ mod tests {
         fn home_channel(&self) -> Option<HomeChannel> {
             None
         }
+        async fn lookup(&self, _chat: &str, part: &Part, _at: std::time::SystemTime) -> Lookup {
+            let shown = self.shown.lock().unwrap();
+            let posted = shown.iter().any(|s| s.1 == part.body);
+            Lookup::Matches(
+                posted
+                    .then(|| Receipt {
+                        provider_id: "m7".into(),
+                        segments: None,
+                    })
+                    .into_iter()
+                    .collect(),
+            )
+        }
         async fn show_live(
             &self,
             _chat: &str,
@@ -161,6 +201,15 @@ mod tests {
                 });
             }
             let edited = view.message.clone();
+            if self.lost_answer && edited.is_none() {
+                self.shown
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now(), body.to_string(), None));
+                return Err(SendError::Ambiguous {
+                    message: "no answer within 15s".into(),
+                });
+            }
             view.message.get_or_insert_with(|| "m1".to_string());
             self.shown
                 .lock()
@@ -271,6 +320,20 @@ mod tests {
             .map(|s| s.1.clone())
             .collect();
         assert_eq!(bodies, ["0123456", "0123456789"]);
+    }
+
+    #[actix_rt::test]
+    async fn a_post_whose_answer_was_lost_is_found_and_recorded_not_posted_again() {
+        tokio::time::pause();
+        let screen = Screen {
+            lost_answer: true,
+            ..Screen::default()
+        };
+        let (view, recorded, _) = run(&screen, &["Hi", " there"], EVERY).await;
+        assert_eq!(view.message.as_deref(), Some("m7"));
+        assert_eq!(recorded, ["m7"]);
+        // Nothing more was shown: the finished reply edits the message found.
+        assert_eq!(screen.shown.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use platform_api::{LiveView, Platform};
 use tokio::sync::watch;
+use tokio::time::error::Elapsed;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{Dispatcher, live};
@@ -131,50 +132,7 @@ impl Dispatcher {
             messages,
         };
         let started = Instant::now();
-        let visible = Cell::new(false);
-        let every = platform.live(&key.chat).filter(|_| self.agent.streams());
-        let (outcome, view) = match every {
-            Some(every) => {
-                let (live, text) = watch::channel(String::new());
-                let reply = async move {
-                    let outcome =
-                        tokio::time::timeout(self.timeout, self.agent.reply(&request, Some(&live)))
-                            .await;
-                    // The presenter stops once the reply is done.
-                    drop(live);
-                    outcome
-                };
-                let record =
-                    |message: &str| match self.services.store.set_live_message(ids[0], message) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            error!("recording the message that shows the reply: {e}");
-                            false
-                        }
-                    };
-                let presented = live::present(
-                    platform.as_ref(),
-                    &key.chat,
-                    every,
-                    view,
-                    text,
-                    record,
-                    &visible,
-                );
-                tokio::select! {
-                    both = async { tokio::join!(reply, presented) } => both,
-                    never = keep_typing(platform.as_ref(), &key.chat, &visible) => match never {},
-                }
-            }
-            None => {
-                let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request, None));
-                let outcome = tokio::select! {
-                    outcome = reply => outcome,
-                    never = keep_typing(platform.as_ref(), &key.chat, &visible) => match never {},
-                };
-                (outcome, view)
-            }
-        };
+        let (outcome, view) = self.ask(key, platform, request, view, ids[0]).await;
         self.services.metrics.observe_agent(started.elapsed());
         let (assistant, reply, result) = match outcome {
             Ok(Ok(text)) if !text.trim().is_empty() => (Some(text.clone()), text, "ok"),
@@ -231,6 +189,60 @@ impl Dispatcher {
             warn!("giving the conversation back (it lapses by itself): {e}");
         }
         self.services.outbox.notify_one();
+    }
+}
+
+impl Dispatcher {
+    /// Asks the agent for the reply to `request` within the turn's time limit, typing
+    /// meanwhile; where the agent streams and the chat can show it, the reply is shown while it
+    /// is written. Returns the agent's outcome and the view it was shown in (`view` as given
+    /// otherwise). A message posted to show it is recorded on `first_inbound`.
+    async fn ask(
+        &self,
+        key: &ChatKey,
+        platform: &Arc<dyn Platform>,
+        request: AgentRequest,
+        view: LiveView,
+        first_inbound: i64,
+    ) -> (Result<anyhow::Result<String>, Elapsed>, LiveView) {
+        let visible = Cell::new(false);
+        let typing = keep_typing(platform.as_ref(), &key.chat, &visible);
+        let Some(every) = platform.live(&key.chat).filter(|_| self.agent.streams()) else {
+            let reply = tokio::time::timeout(self.timeout, self.agent.reply(&request, None));
+            return tokio::select! {
+                outcome = reply => (outcome, view),
+                never = typing => match never {},
+            };
+        };
+        let (live, text) = watch::channel(String::new());
+        let reply = async move {
+            let outcome =
+                tokio::time::timeout(self.timeout, self.agent.reply(&request, Some(&live))).await;
+            // The presenter stops once the reply is done.
+            drop(live);
+            outcome
+        };
+        let record =
+            |message: &str| match self.services.store.set_live_message(first_inbound, message) {
+                Ok(()) => true,
+                Err(e) => {
+                    error!("recording the message that shows the reply: {e}");
+                    false
+                }
+            };
+        let presented = live::present(
+            platform.as_ref(),
+            &key.chat,
+            every,
+            view,
+            text,
+            record,
+            &visible,
+        );
+        tokio::select! {
+            both = async { tokio::join!(reply, presented) } => both,
+            never = typing => match never {},
+        }
     }
 }
 
