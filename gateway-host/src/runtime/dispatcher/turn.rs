@@ -11,7 +11,7 @@ use super::Dispatcher;
 use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
 use crate::chat;
 use crate::chat_key::ChatKey;
-use crate::store::{StoreError, StoredInbound, TurnCommit};
+use crate::store::{Conversation, StoreError, StoredInbound, TurnCommit};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -106,15 +106,23 @@ impl Dispatcher {
             .unwrap_or("a messaging app");
         let prompt = self.services.persona.prompt(&key.platform, label);
         let tag = chat_tag(&key.platform, &key.chat);
+        let turn_id = format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]);
+        let session_id = match self.services.store.conversation(&key.platform, &key.chat) {
+            Ok(conversation) => session_id(&tag, conversation),
+            Err(e) => {
+                error!("reading the conversation (this turn gets a session of its own): {e}");
+                format!("{turn_id}-alone")
+            }
+        };
         let request = AgentRequest {
             platform: key.platform.clone(),
             platform_label: label.to_string(),
             chat: key.chat.clone(),
-            turn_id: format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]),
+            turn_id,
             system: prompt.system,
             hint: prompt.hint,
             session: Session {
-                id: tag,
+                id: session_id,
                 key: format!("{}:{}", key.platform, key.chat),
             },
             messages,
@@ -195,6 +203,14 @@ impl chat::Turns for Dispatcher {
     fn started(&self, key: &ChatKey) -> Option<Instant> {
         self.running.borrow().get(key).map(|r| r.started)
     }
+}
+
+/// The id of a conversation for an agent server that keeps the history itself: the chat's tag,
+/// the conversation's row and when it started. A new one after `/new`; never one an older
+/// conversation had, even in a home whose database was made anew (its ids start again, its
+/// clock does not).
+fn session_id(tag: &str, conversation: Conversation) -> String {
+    format!("{tag}-{}-{}", conversation.id, conversation.started_at)
 }
 
 /// Shows the chat that a reply is being written, for as long as it is awaited.
