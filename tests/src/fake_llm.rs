@@ -4,7 +4,8 @@
 //! content is `You said: <last user message>` unless a fixed reply is set. Tests can slow it down,
 //! make it fail, or make it require an API key. It counts how many requests of one conversation
 //! (the first word of the last user message) it answered at once. `GET /v1/models` lists one
-//! model. The `stream` option is ignored: the answer is always a whole `chat.completion`.
+//! model. With `"stream": true` the same answer comes as server-sent events. Every request's
+//! headers are recorded.
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +31,10 @@ struct State {
     in_flight: std::collections::HashMap<String, usize>,
     /// The most requests with the same first word ever answered at once.
     most_at_once: usize,
+    /// The headers of every chat-completions request, in order ([`FakeLlm::headers`]).
+    headers: Vec<Headers>,
+    /// Whether session headers get Hermes Agent's 403 ([`FakeLlm::refuse_sessions`]).
+    refuse_sessions: bool,
 }
 
 /// A request being answered, counted in [`State::in_flight`] until dropped.
@@ -223,6 +228,7 @@ async fn completions(
         if let Ok(value) = &parsed {
             state.requests.push(value.clone());
         }
+        state.headers.push(Headers::of(&req));
         (state.delay, state.key.clone())
     };
     if !delay.is_zero() {
@@ -251,6 +257,9 @@ async fn completions(
                 message,
             );
         }
+    }
+    if let Some(refusal) = refuse_session(&shared, &req) {
+        return refusal;
     }
     let request = match parsed {
         Ok(value) => value,
@@ -298,6 +307,14 @@ async fn completions(
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_MODEL);
+    if request.get("stream") == Some(&Value::Bool(true)) {
+        return streamed(
+            &format!("chatcmpl-fake{answered:06}"),
+            model,
+            created,
+            &content,
+        );
+    }
     HttpResponse::Ok().json(json!({
         "id": format!("chatcmpl-fake{answered:06}"),
         "object": "chat.completion",
@@ -316,6 +333,87 @@ async fn completions(
         },
         "system_fingerprint": null,
     }))
+}
+
+// Headers, refused sessions and streamed answers: what the `hermes` backend and Hermes Agent
+// (whose model this fake also plays) need.
+
+/// The headers of one request.
+#[derive(Clone, Debug, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    fn of(req: &HttpRequest) -> Headers {
+        Headers(
+            req.headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_ascii_lowercase(), value)
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of the header `name` (any case), if it was sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FakeLlm {
+    /// The headers of every chat-completions request received, in order.
+    pub fn headers(&self) -> Vec<Headers> {
+        self.shared.lock().headers.clone()
+    }
+
+    /// Answers requests that name a session (`X-Hermes-Session-Id` or `-Key`) as Hermes
+    /// Agent's API server does when it has no `API_SERVER_KEY`: 403.
+    pub fn refuse_sessions(&self) {
+        self.shared.lock().refuse_sessions = true;
+    }
+}
+
+/// Hermes Agent's 403 to a session header, when asked to refuse them.
+fn refuse_session(shared: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
+    let names_one = ["X-Hermes-Session-Id", "X-Hermes-Session-Key"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    (names_one && shared.lock().refuse_sessions).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            None,
+            "Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.",
+        )
+    })
+}
+
+/// `content` as an OpenAI server streams it: a chunk per word, then one with the
+/// `finish_reason`, then `[DONE]`.
+fn streamed(id: &str, model: &str, created: u64, content: &str) -> HttpResponse {
+    let chunk = |delta: Value, finish: Value| {
+        let chunk = json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        format!("data: {chunk}\n\n")
+    };
+    let mut body = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
+    for piece in content.split_inclusive(' ') {
+        body.push_str(&chunk(json!({"content": piece}), Value::Null));
+    }
+    body.push_str(&chunk(json!({}), json!("stop")));
+    body.push_str("data: [DONE]\n\n");
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .body(body)
 }
 
 /// The text of the last `user` message.
