@@ -3,7 +3,8 @@
 //!
 //! Each server gets a `HERMES_HOME` of its own in a temporary folder: `config.yaml` names its
 //! model, a [`FakeLlm`] on loopback (which records what Hermes sends it), with a
-//! `model.context_length` so that Hermes does not look the model up; the environment turns the
+//! `model.context_length` so that Hermes does not look the model up, and one attempt per call
+//! (`agent.api_max_retries`) so that a failing model fails a turn quickly; the environment turns the
 //! API server on (`API_SERVER_ENABLED`, `API_SERVER_KEY`, `API_SERVER_PORT`) and keeps it
 //! offline (`HERMES_DISABLE_LAZY_INSTALLS`, `TIRITH_ENABLED=false`, no supervisor, a `HOME` of
 //! its own so nothing of the machine's user is read).
@@ -43,7 +44,7 @@ impl HermesAgent {
         )?;
         let home = tempfile::tempdir().expect("a temporary HERMES_HOME");
         let config = format!(
-            "model:\n  default: fake-model\n  provider: custom\n  base_url: {}\n  api_key: fake-llm-key\n  context_length: {CONTEXT_LENGTH}\n",
+            "model:\n  default: fake-model\n  provider: custom\n  base_url: {}\n  api_key: fake-llm-key\n  context_length: {CONTEXT_LENGTH}\nagent:\n  api_max_retries: 1\n",
             model.base_url()
         );
         std::fs::write(home.path().join("config.yaml"), config).expect("writing config.yaml");

@@ -1,5 +1,6 @@
 //! Harness for black-box tests of the `hermes` binary.
 pub mod fake_llm;
+pub mod growing;
 pub mod harness;
 pub mod hermes_agent;
 pub mod http;

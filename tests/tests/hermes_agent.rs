@@ -143,6 +143,35 @@ fn hermes_keeps_each_conversations_history_and_new_starts_another() {
 }
 
 #[test]
+fn a_run_that_failed_inside_hermes_is_a_failed_turn_not_a_reply() {
+    let llm = FakeLlm::start();
+    let Some(hermes) = HermesAgent::start(&llm) else {
+        return;
+    };
+    llm.require_key("not-the-key-hermes-has");
+    let (home, twilio) = (Home::new(), emulator());
+    let gw = start(&home, &twilio, &hermes.base_url(), hermes_agent::API_KEY);
+    gw.text(
+        ALICE,
+        "charlie anyone there",
+        "SM75000000000000000000000000000001",
+    );
+    let sent = twilio.wait_for_messages(1, WAIT);
+    assert!(
+        sent[0].body.starts_with("Sorry, I couldn't answer that"),
+        "{}\n{}",
+        sent[0].body,
+        hermes.log()
+    );
+    assert!(
+        gw.logs()
+            .contains("the agent server reported a failed reply"),
+        "{}",
+        gw.logs()
+    );
+}
+
+#[test]
 fn every_call_names_its_session_turn_and_key_and_sends_only_the_new_message() {
     let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
     let gw = start(&home, &twilio, &llm.base_url(), KEY);

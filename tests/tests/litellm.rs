@@ -1,13 +1,10 @@
-//! LiteLLM's proxy, a real OpenAI-compatible server (its model a `mock_response`): the `openai`
-//! backend's round trip through the real binary, and the chat-completions client reading a
-//! real server's stream.
+//! LiteLLM's proxy, a real OpenAI-compatible server (its model a `mock_response`), behind the
+//! `openai` backend of the real binary. (The client reading its stream is tested in
+//! `gateway-host/tests/agent_servers.rs`.)
 use std::time::Duration;
 
-use gateway_host::agent::openai::ChatClient;
-use gateway_host::agent::{AgentRequest, ChatMessage, Session};
 use gateway_tests::harness::*;
 use gateway_tests::litellm::{self, LiteLlm};
-use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -39,52 +36,4 @@ fn the_openai_backend_answers_through_litellm() {
     gw.settle(WAIT);
     let bodies: Vec<String> = twilio.messages().into_iter().map(|m| m.body).collect();
     assert_eq!(bodies, [REPLY], "{}", proxy.log());
-}
-
-#[test]
-fn a_streamed_answer_is_read_as_it_grows() {
-    let Some(proxy) = LiteLlm::start(REPLY) else {
-        return;
-    };
-    let request = AgentRequest {
-        platform: "sms".into(),
-        platform_label: "SMS".into(),
-        chat: ALICE.into(),
-        turn_id: "sms-test-1-1".into(),
-        system: "Be brief.".into(),
-        hint: None,
-        session: Session {
-            id: "sms-test-1".into(),
-            key: format!("sms:{ALICE}"),
-        },
-        messages: vec![ChatMessage::new("user", "When are you open?")],
-    };
-    let client = ChatClient::new(&proxy.base_url(), Some(litellm::MASTER_KEY.into()), WAIT);
-    let body = json!({
-        "model": litellm::MODEL,
-        "messages": [{"role": "user", "content": "When are you open?"}],
-    });
-    let (reply, seen) = actix_rt::System::new().block_on(async {
-        let (live, mut updates) = tokio::sync::watch::channel(String::new());
-        let watcher = actix_rt::spawn(async move {
-            let mut seen = Vec::new();
-            while updates.changed().await.is_ok() {
-                seen.push(updates.borrow_and_update().clone());
-            }
-            seen
-        });
-        let reply = client.complete(body, &request, &[], Some(&live)).await;
-        drop(live);
-        (reply, watcher.await.expect("the watcher ends"))
-    });
-    let reply = reply.unwrap_or_else(|e| panic!("{e:#}\n{}", proxy.log()));
-    assert_eq!(reply, REPLY);
-    assert!(seen.len() > 1, "the text came in one piece: {seen:?}");
-    for pair in seen.windows(2) {
-        assert!(
-            pair[1].starts_with(&pair[0]) && pair[1].len() > pair[0].len(),
-            "each update extends the last: {pair:?}"
-        );
-    }
-    assert_eq!(seen.last().map(String::as_str), Some(REPLY));
 }
