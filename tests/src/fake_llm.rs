@@ -555,6 +555,62 @@ mod tests {
     }
 
     #[test]
+    fn records_headers_streams_and_refuses_sessions_as_asked() {
+        let llm = FakeLlm::start();
+        let body = json!({"stream": true, "messages": [{"role": "user", "content": "two words"}]});
+        let session = [
+            ("Content-Type", "application/json"),
+            ("X-Hermes-Session-Id", "s-1"),
+        ];
+        let streamed = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &session,
+            body.to_string().as_bytes(),
+        )
+        .expect("an answer");
+        assert_eq!(streamed.status, 200);
+        assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+        let data: Vec<&str> = streamed
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect();
+        assert_eq!(data.last(), Some(&"[DONE]"));
+        let chunks: Vec<Value> = data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("a JSON chunk"))
+            .collect();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "You said: two words");
+        assert!(chunks.len() > 3, "a chunk per word: {chunks:?}");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "stop"
+        );
+        assert_eq!(llm.headers()[0].get("x-hermes-session-id"), Some("s-1"));
+
+        llm.refuse_sessions();
+        let (status, answer) = post(&llm, &chat("no session header"), None);
+        assert_eq!(status, 200, "{answer}");
+        let refused = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &session,
+            chat("x").to_string().as_bytes(),
+        )
+        .expect("an answer");
+        assert_eq!(refused.status, 403);
+        assert!(refused.body.contains("API_SERVER_KEY"), "{}", refused.body);
+        assert_eq!(llm.headers().len(), 3);
+    }
+
+    #[test]
     fn rejects_malformed_requests() {
         let llm = FakeLlm::start();
         let response = http::request(

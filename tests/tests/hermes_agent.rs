@@ -226,6 +226,10 @@ fn every_call_names_its_session_turn_and_key_and_sends_only_the_new_message() {
     for (i, a) in turns.iter().enumerate() {
         assert!(turns[i + 1..].iter().all(|b| a != b), "{turns:?}");
     }
+    // The gateway keeps the history all the same: both sides of the four exchanges, in three
+    // conversations.
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM turns"), 8);
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM conversations"), 3);
 }
 
 #[test]
