@@ -233,6 +233,27 @@ fn every_call_names_its_session_turn_and_key_and_sends_only_the_new_message() {
 }
 
 #[test]
+fn a_home_made_anew_never_names_an_old_session() {
+    let (twilio, llm) = (emulator(), FakeLlm::start());
+    for (i, home) in [Home::new(), Home::new()].iter().enumerate() {
+        let gw = start(home, &twilio, &llm.base_url(), KEY);
+        gw.text(ALICE, "hello again", &format!("SM76{:030}", i + 1));
+        twilio.wait_for_messages(i + 1, WAIT);
+    }
+    let headers = llm.headers();
+    let sessions: Vec<Option<&str>> = headers
+        .iter()
+        .map(|h| h.get("X-Hermes-Session-Id"))
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions[0].is_some());
+    assert_ne!(
+        sessions[0], sessions[1],
+        "the first conversation of each home"
+    );
+}
+
+#[test]
 fn a_turn_run_again_after_a_crash_carries_the_same_idempotency_key() {
     let (home, twilio, llm) = (Home::new(), emulator(), FakeLlm::start());
     llm.hold();

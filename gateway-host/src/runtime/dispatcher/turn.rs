@@ -278,6 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn a_session_names_the_chat_the_conversation_and_its_start() {
+        let started = |id, started_at| Conversation { id, started_at };
+        let first = session_id("sms-1a2b", started(1, 1_796_582_098_123));
+        assert_eq!(first, "sms-1a2b-1-1796582098123");
+        // The next conversation, and the first of a home made anew: neither is the first.
+        assert_ne!(session_id("sms-1a2b", started(2, 1_796_582_098_999)), first);
+        assert_ne!(session_id("sms-1a2b", started(1, 1_796_600_000_000)), first);
+    }
+
+    #[test]
     fn the_agent_sees_attachments_after_the_text() {
         let msg = |text: &str, attachments: Vec<Attachment>| StoredInbound {
             id: 1,
