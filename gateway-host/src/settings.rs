@@ -2,32 +2,34 @@
 use hermes_config::{Schema, SchemaSection};
 use platform_api::{Setting, SettingKind, registrations};
 
+/// The agent backends `HERMES_AGENT` names.
+pub const AGENT_BACKENDS: &[&str] = &["echo", "openai", "hermes", "command"];
 /// `HERMES_AGENT`.
 pub const AGENT: Setting = Setting::new(
     "HERMES_AGENT",
     "agent.backend",
-    "Agent backend: echo (built in), openai (OpenAI-compatible server) or command",
+    "Agent backend: echo (built in), openai (OpenAI-compatible server), hermes (Hermes Agent's API server) or command",
 )
 .default("echo")
-.kind(SettingKind::Choice(&["echo", "openai", "command"]));
+.kind(SettingKind::Choice(AGENT_BACKENDS));
 /// `HERMES_AGENT_URL`.
 pub const AGENT_URL: Setting = Setting::new(
     "HERMES_AGENT_URL",
     "agent.url",
-    "For openai: base URL ending in /v1, e.g. http://127.0.0.1:11434/v1",
+    "For openai and hermes: base URL ending in /v1, e.g. http://127.0.0.1:11434/v1 (Hermes Agent: http://127.0.0.1:8642/v1)",
 )
 .kind(SettingKind::Url);
 /// `HERMES_AGENT_MODEL`.
 pub const AGENT_MODEL: Setting = Setting::new(
     "HERMES_AGENT_MODEL",
     "agent.model",
-    "For openai: model name",
+    "For openai: model name; for hermes: a model_routes alias of Hermes Agent (default hermes-agent, its own model)",
 );
 /// `HERMES_AGENT_API_KEY`.
 pub const AGENT_API_KEY: Setting = Setting::new(
     "HERMES_AGENT_API_KEY",
     "agent.api_key",
-    "For openai: bearer key (optional for local servers)",
+    "For openai: bearer key (optional for local servers); for hermes: Hermes Agent's API_SERVER_KEY (required)",
 )
 .secret();
 /// `HERMES_AGENT_COMMAND`.

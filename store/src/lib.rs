@@ -34,7 +34,9 @@ pub use cron::{CronStore, Job, JobKind, NewJob, PartOutcome, RunStatus};
 pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
 };
-pub use messages::{MessageStore, OutboxPart, PartClaim, PartState, StoredInbound, TurnCommit};
+pub use messages::{
+    Conversation, MessageStore, OutboxPart, PartClaim, PartState, StoredInbound, TurnCommit,
+};
 pub(crate) use messages::{control_str, parse_control};
 pub use pairing::{PairingEntry, PairingRequest, PairingStore};
 pub use replicas::{Checks, REPLICA_STALE_MS, Replica, ReplicaStore, Transport};

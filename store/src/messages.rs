@@ -104,6 +104,16 @@ impl PartState {
     }
 }
 
+/// A chat's active conversation: from its first message until `/new` or `/reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    /// Row id: a later conversation of the same database has a higher one.
+    pub id: i64,
+    /// When it started (store time): with the id, names it apart from a conversation of
+    /// another database that happens to have the same id.
+    pub started_at: Millis,
+}
+
 /// Everything a finished turn (or chat command) writes, in one transaction.
 #[derive(Debug, Default)]
 pub struct TurnCommit<'a> {
@@ -193,6 +203,10 @@ pub trait MessageStore {
 
     /// Number of turns in the active conversation.
     fn turn_count(&self, platform: &str, chat: &str) -> Result<i64>;
+
+    /// The active conversation, started if there is none (as [`MessageStore::commit_turn`]
+    /// would start it): the same until [`MessageStore::reset_conversation`], another after.
+    fn conversation(&self, platform: &str, chat: &str) -> Result<Conversation>;
 
     /// Ends the active conversation; the next message starts a fresh one.
     fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()>;

@@ -10,7 +10,8 @@
 //! `chat.completion.chunk` objects, the first with `delta.role`, then the same reply cut into
 //! pieces (word by word, at a pace tests set), a last chunk with `finish_reason: "stop"` (and the
 //! usage when `stream_options.include_usage` asks), then `data: [DONE]`. Tests can break a
-//! stream mid-way or hold it, and read when each answer's first piece was written.
+//! stream mid-way or hold it, and read when each answer's first piece was written. Every
+//! request's headers are recorded.
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
@@ -41,6 +42,10 @@ struct State {
     /// The most requests with the same first word ever answered at once.
     most_at_once: usize,
     streaming: Streaming,
+    /// The headers of every chat-completions request, in order ([`FakeLlm::headers`]).
+    headers: Vec<Headers>,
+    /// Whether session headers get Hermes Agent's 403 ([`FakeLlm::refuse_sessions`]).
+    refuse_sessions: bool,
 }
 
 /// A request being answered, counted in [`State::in_flight`] until dropped.
@@ -332,6 +337,7 @@ async fn completions(
         if let Ok(value) = &parsed {
             state.requests.push(value.clone());
         }
+        state.headers.push(Headers::of(&req));
         (state.delay, state.key.clone())
     };
     if !delay.is_zero() {
@@ -360,6 +366,9 @@ async fn completions(
                 message,
             );
         }
+    }
+    if let Some(refusal) = refuse_session(&shared, &req) {
+        return refusal;
     }
     let request = match parsed {
         Ok(value) => value,
@@ -608,6 +617,63 @@ impl MessageBody for EventStream {
     }
 }
 
+// Headers and refused sessions: what the `hermes` backend and Hermes Agent
+// (whose model this fake also plays) need.
+
+/// The headers of one request.
+#[derive(Clone, Debug, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    fn of(req: &HttpRequest) -> Headers {
+        Headers(
+            req.headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_ascii_lowercase(), value)
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of the header `name` (any case), if it was sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FakeLlm {
+    /// The headers of every chat-completions request received, in order.
+    pub fn headers(&self) -> Vec<Headers> {
+        self.shared.lock().headers.clone()
+    }
+
+    /// Answers requests that name a session (`X-Hermes-Session-Id` or `-Key`) as Hermes
+    /// Agent's API server does when it has no `API_SERVER_KEY`: 403.
+    pub fn refuse_sessions(&self) {
+        self.shared.lock().refuse_sessions = true;
+    }
+}
+
+/// Hermes Agent's 403 to a session header, when asked to refuse them.
+fn refuse_session(shared: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
+    let names_one = ["X-Hermes-Session-Id", "X-Hermes-Session-Key"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    (names_one && shared.lock().refuse_sessions).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            None,
+            "Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.",
+        )
+    })
+}
+
 /// The text of the last `user` message.
 fn last_user_text(messages: &[Value]) -> String {
     messages
@@ -744,6 +810,62 @@ mod tests {
         assert_eq!(answer["error"]["code"], "invalid_api_key");
         assert_eq!(post(&llm, &chat("bad"), Some("Bearer sk-wrong")).0, 401);
         assert_eq!(post(&llm, &chat("good"), Some("Bearer sk-test")).0, 200);
+    }
+
+    #[test]
+    fn records_headers_streams_and_refuses_sessions_as_asked() {
+        let llm = FakeLlm::start();
+        let body = json!({"stream": true, "messages": [{"role": "user", "content": "two words"}]});
+        let session = [
+            ("Content-Type", "application/json"),
+            ("X-Hermes-Session-Id", "s-1"),
+        ];
+        let streamed = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &session,
+            body.to_string().as_bytes(),
+        )
+        .expect("an answer");
+        assert_eq!(streamed.status, 200);
+        assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+        let data: Vec<&str> = streamed
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect();
+        assert_eq!(data.last(), Some(&"[DONE]"));
+        let chunks: Vec<Value> = data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("a JSON chunk"))
+            .collect();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "You said: two words");
+        assert!(chunks.len() > 3, "a chunk per word: {chunks:?}");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "stop"
+        );
+        assert_eq!(llm.headers()[0].get("x-hermes-session-id"), Some("s-1"));
+
+        llm.refuse_sessions();
+        let (status, answer) = post(&llm, &chat("no session header"), None);
+        assert_eq!(status, 200, "{answer}");
+        let refused = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/chat/completions",
+            &session,
+            chat("x").to_string().as_bytes(),
+        )
+        .expect("an answer");
+        assert_eq!(refused.status, 403);
+        assert!(refused.body.contains("API_SERVER_KEY"), "{}", refused.body);
+        assert_eq!(llm.headers().len(), 3);
     }
 
     #[test]

@@ -5,13 +5,11 @@
 //! Prism is an npm package installed into the workspace's `.tools` (see `.ci/run`). When it is
 //! missing, [`Prism::start`] panics under CI (`CI=true`) and otherwise prints how
 //! to install it and returns `None`, so that a contract test can skip itself.
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::server_process::{self, ServerProcess};
 
 /// How long Prism may take to load a spec and listen (Twilio's takes about 3 s on one core).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -20,16 +18,9 @@ const LISTENING: &str = "Prism is listening on";
 /// How to install Prism where the tests look for it.
 const INSTALL: &str = "npm install --prefix .tools @stoplight/prism-cli@5";
 
-/// The workspace root (the folder holding `.tools` and `tests`).
-fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")))
-}
-
 /// Where `.ci/run` installs Prism.
 pub fn prism_bin() -> PathBuf {
-    workspace_root().join(".tools/node_modules/.bin/prism")
+    server_process::workspace_root().join(".tools/node_modules/.bin/prism")
 }
 
 /// Twilio's OpenAPI description of REST API v2010, kept in the repository as a test fixture.
@@ -52,9 +43,7 @@ pub struct Request {
 
 /// A running Prism mock server; killed (with its process group) when dropped.
 pub struct Prism {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
+    server: ServerProcess,
 }
 
 impl Prism {
@@ -68,7 +57,7 @@ impl Prism {
             let why = format!(
                 "Prism is not installed at {}; install it with `{INSTALL}` in {}",
                 bin.display(),
-                workspace_root().display()
+                server_process::workspace_root().display()
             );
             if platform_api::testkit::in_ci() {
                 panic!("{why} (.ci/run does this)");
@@ -76,87 +65,29 @@ impl Prism {
             eprintln!("skipping the contract test: {why}");
             return None;
         }
-        // Prism takes its port on the command line: find one that is free right now.
-        let port = TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
+        let port = server_process::free_port();
         let mut command = Command::new(&bin);
         command
             .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-            .arg(spec)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that drop can end node and anything it started.
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let mut prism = Prism { child, port, log };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !prism.log().contains(LISTENING) {
-            if let Ok(Some(status)) = prism.child.try_wait() {
-                panic!("Prism exited ({status}) before listening:\n{}", prism.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Prism did not listen within {}s:\n{}",
-                START_TIMEOUT.as_secs(),
-                prism.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(prism)
+            .arg(spec);
+        let mut server = ServerProcess::spawn("Prism", command, port);
+        server.wait_until("listening", START_TIMEOUT, |s| s.log().contains(LISTENING));
+        Some(Prism { server })
     }
 
     /// The mock's base URL, `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.server.addr())
     }
 
     /// Everything Prism logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.server.log()
     }
 
     /// Every request received so far, in order, with its validation verdict.
     pub fn requests(&self) -> Vec<Request> {
         parse_requests(&self.log())
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        // SAFETY: signalling the process group of our own child, created with process_group(0).
-        unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -176,7 +176,9 @@ fn a_bad_setting_names_the_variable_and_where_it_came_from() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("HERMES_AGENT (from environment): expected one of echo, openai, command"),
+        stderr.contains(
+            "HERMES_AGENT (from environment): expected one of echo, openai, hermes, command"
+        ),
         "{stderr}"
     );
 }

@@ -2,6 +2,7 @@
 //!
 //! - `echo`: built in, answers `You said: <text>`;
 //! - `openai`: any OpenAI-compatible chat-completions server ([`openai`]);
+//! - `hermes`: Hermes Agent's API server, which keeps the conversation itself ([`hermes`]);
 //! - `command`: a program run per turn, the conversation as JSON on stdin, the reply on stdout
 //!   ([`command`]).
 //!
@@ -21,6 +22,7 @@ use crate::settings;
 
 pub mod checkup;
 pub mod command;
+pub mod hermes;
 pub mod openai;
 pub mod persona;
 mod sse;
@@ -135,7 +137,7 @@ pub fn from_config(section: &ConfigSection) -> anyhow::Result<(Rc<dyn Agent>, Du
             .max(1),
     );
     let kind = section
-        .choice(settings::AGENT.env, &["echo", "openai", "command"])?
+        .choice(settings::AGENT.env, settings::AGENT_BACKENDS)?
         .unwrap_or_else(|| "echo".to_string());
     let agent: Rc<dyn Agent> = match kind.as_str() {
         "openai" => {
@@ -152,6 +154,26 @@ pub fn from_config(section: &ConfigSection) -> anyhow::Result<(Rc<dyn Agent>, Du
                 section
                     .text(settings::AGENT_API_KEY.env)
                     .map(str::to_string),
+                timeout,
+            ))
+        }
+        "hermes" => {
+            let url = section.url(settings::AGENT_URL.env)?.context(
+                "HERMES_AGENT=hermes needs HERMES_AGENT_URL (Hermes Agent's API server, ending in /v1, e.g. http://127.0.0.1:8642/v1)",
+            )?;
+            let api_key = section
+                .text(settings::AGENT_API_KEY.env)
+                .filter(|k| !k.is_empty())
+                .context(
+                "HERMES_AGENT=hermes needs HERMES_AGENT_API_KEY (the API_SERVER_KEY of Hermes Agent's API server: it keeps sessions only for a client with its key)",
+            )?;
+            let model = section
+                .text(settings::AGENT_MODEL.env)
+                .unwrap_or(hermes::DEFAULT_MODEL);
+            Rc::new(hermes::Hermes::new(
+                &url,
+                model.to_string(),
+                api_key.to_string(),
                 timeout,
             ))
         }

@@ -75,16 +75,61 @@ impl ChatClient {
             .await
             .context("reading the agent server's answer")?;
         if !status.is_success() {
-            let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-            bail!("agent server answered {status}: {text}");
+            return Err(Refusal {
+                status: status.as_u16(),
+                text: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            }
+            .into());
         }
         let value: Value =
             serde_json::from_slice(&bytes).context("agent server answered non-JSON")?;
-        let content = value["choices"][0]["message"]["content"]
+        let choice = &value["choices"][0];
+        if choice["finish_reason"] == "error" {
+            bail!(
+                "the agent server reported a failed reply: {}",
+                failure(&value)
+            );
+        }
+        let content = choice["message"]["content"]
             .as_str()
             .context("agent server's answer has no choices[0].message.content")?;
         Ok(content.trim().to_string())
     }
+}
+
+/// The agent server answered with an error status.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The start of the answer's body: the server's own words.
+    pub text: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reason = actix_web::http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        write!(
+            f,
+            "agent server answered {} {reason}: {}",
+            self.status, self.text
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// What a reply that finished with `finish_reason: "error"` says went wrong: the chunk's
+/// `error.message` (Hermes Agent sends one), else the text it carried.
+fn failure(value: &Value) -> String {
+    let said = value["error"]["message"]
+        .as_str()
+        .or_else(|| value["choices"][0]["message"]["content"].as_str())
+        .unwrap_or("no reason given");
+    said.chars().take(300).collect()
 }
 
 /// Reads a streamed answer, publishing the text as it grows. A stream that ends before the
@@ -123,6 +168,12 @@ fn take_chunk(data: &str, text: &mut String, live: &Live) -> anyhow::Result<bool
         bail!("the agent server reported an error mid-stream: {error}");
     }
     let choice = &chunk["choices"][0];
+    if choice["finish_reason"] == "error" {
+        bail!(
+            "the agent server reported a failed reply: {}",
+            failure(&chunk)
+        );
+    }
     if let Some(piece) = choice["delta"]["content"].as_str()
         && !piece.is_empty()
     {

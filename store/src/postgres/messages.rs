@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::PgStore;
 use super::clock::db_now;
 use crate::{
-    MessageStore, Millis, OutboxPart, PartClaim, PartState, REPLICA_STALE_MS, Result,
+    Conversation, MessageStore, Millis, OutboxPart, PartClaim, PartState, REPLICA_STALE_MS, Result,
     StoredInbound, TurnCommit, control_str, journal, parse_control, to_ms,
 };
 
@@ -167,6 +167,33 @@ async fn record_position(
         )
         .await?;
     Ok(())
+}
+
+/// The chat's active conversation, started at `now` if there is none (two replicas starting
+/// one at once meet on the unique index; the loser reads the winner's).
+async fn active_conversation(
+    client: &impl deadpool_postgres::GenericClient,
+    platform: &str,
+    chat: &str,
+    now: Millis,
+) -> Result<Conversation> {
+    client
+        .execute(
+            "INSERT INTO conversations (platform, chat, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (platform, chat) WHERE active DO NOTHING",
+            &[&platform, &chat, &now],
+        )
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT id, created_at FROM conversations WHERE platform = $1 AND chat = $2 AND active",
+            &[&platform, &chat],
+        )
+        .await?;
+    Ok(Conversation {
+        id: row.get(0),
+        started_at: row.get(1),
+    })
 }
 
 /// Queues `parts` for a chat; returns their ids in order.
@@ -392,6 +419,13 @@ impl MessageStore for PgStore {
         })
     }
 
+    fn conversation(&self, platform: &str, chat: &str) -> Result<Conversation> {
+        self.block(async {
+            let client = self.client().await?;
+            active_conversation(&client, platform, chat, self.server_now()).await
+        })
+    }
+
     fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
         self.exec(
             "UPDATE conversations SET active = FALSE WHERE platform = $1 AND chat = $2 AND active",
@@ -421,21 +455,9 @@ impl MessageStore for PgStore {
                 ));
             }
             if commit.user.is_some() || commit.assistant.is_some() {
-                // The active conversation, started if there is none (two replicas starting one
-                // at once meet on the unique index; the loser reads the winner's).
-                tx.execute(
-                    "INSERT INTO conversations (platform, chat, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (platform, chat) WHERE active DO NOTHING",
-                    &[&commit.platform, &commit.chat, &now],
-                )
-                .await?;
-                let conversation: i64 = tx
-                    .query_one(
-                        "SELECT id FROM conversations WHERE platform = $1 AND chat = $2 AND active",
-                        &[&commit.platform, &commit.chat],
-                    )
+                let conversation = active_conversation(&tx, commit.platform, commit.chat, now)
                     .await?
-                    .get(0);
+                    .id;
                 for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
                     if let Some(content) = content {
                         tx.execute(

@@ -7,8 +7,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, process_alive};
 use crate::{
-    MessageStore, Millis, OutboxPart, PartClaim, PartState, Result, StoreError, StoredInbound,
-    TurnCommit, journal, now_ms, parse_control,
+    Conversation, MessageStore, Millis, OutboxPart, PartClaim, PartState, Result, StoreError,
+    StoredInbound, TurnCommit, journal, now_ms, parse_control,
 };
 
 /// A stored inbound message from the columns id, platform, chat, sender, text, attachments,
@@ -167,6 +167,15 @@ impl MessageStore for SqliteStore {
             .query_row(params![platform, chat], |r| r.get(0))?)
     }
 
+    fn conversation(&self, platform: &str, chat: &str) -> Result<Conversation> {
+        let mut conn = self.conn();
+        // Looked up and started in one write transaction: two callers never start two.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let conversation = Self::active_conversation(&tx, platform, chat)?;
+        tx.commit()?;
+        Ok(conversation)
+    }
+
     fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()> {
         self.conn().prepare_cached("UPDATE conversations SET active = 0 WHERE platform = ?1 AND chat = ?2 AND active = 1")?.execute(params![platform, chat],
         )?;
@@ -178,7 +187,7 @@ impl MessageStore for SqliteStore {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
         if commit.user.is_some() || commit.assistant.is_some() {
-            let conversation = Self::active_conversation(&tx, commit.platform, commit.chat)?;
+            let conversation = Self::active_conversation(&tx, commit.platform, commit.chat)?.id;
             for (role, content) in [("user", commit.user), ("assistant", commit.assistant)] {
                 if let Some(content) = content {
                     tx.prepare_cached("INSERT INTO turns (conversation_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![conversation, role, content, now],

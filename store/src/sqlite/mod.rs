@@ -7,7 +7,7 @@ use std::time::Duration;
 use platform_api::{Accepted, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Millis, Result, control_str, journal, now_ms, to_ms};
+use crate::{Conversation, Millis, Result, control_str, journal, now_ms, to_ms};
 
 mod cron;
 mod delivery;
@@ -353,21 +353,35 @@ impl SqliteStore {
         })
     }
 
-    fn active_conversation(conn: &Connection, platform: &str, chat: &str) -> rusqlite::Result<i64> {
-        let existing: Option<i64> = conn
+    /// The chat's active conversation, started now if there is none.
+    fn active_conversation(
+        conn: &Connection,
+        platform: &str,
+        chat: &str,
+    ) -> rusqlite::Result<Conversation> {
+        let existing = conn
             .prepare_cached(
-                "SELECT id FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1",
+                "SELECT id, created_at FROM conversations WHERE platform = ?1 AND chat = ?2 AND active = 1",
             )?
-            .query_row(params![platform, chat], |r| r.get(0))
+            .query_row(params![platform, chat], |r| {
+                Ok(Conversation {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                })
+            })
             .optional()?;
         match existing {
-            Some(id) => Ok(id),
+            Some(conversation) => Ok(conversation),
             None => {
+                let started_at = now_ms();
                 conn.prepare_cached(
                     "INSERT INTO conversations (platform, chat, created_at) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![platform, chat, now_ms()])?;
-                Ok(conn.last_insert_rowid())
+                .execute(params![platform, chat, started_at])?;
+                Ok(Conversation {
+                    id: conn.last_insert_rowid(),
+                    started_at,
+                })
             }
         }
     }

@@ -163,6 +163,49 @@ fn turns_commit_history_parts_and_inbound_together() {
 }
 
 #[test]
+fn a_chat_keeps_its_conversation_until_it_is_reset() {
+    for backend in backends() {
+        let store = backend.open();
+        let first = store.conversation("sms", "+15550001111").unwrap();
+        assert_eq!(store.conversation("sms", "+15550001111").unwrap(), first);
+        let other = store.conversation("sms", "+15550002222").unwrap();
+        assert_ne!(other.id, first.id, "{}", backend.name);
+        // A turn is recorded in the conversation already started, not in a new one.
+        store.insert_inbound(&inbound("SM1", "hi")).unwrap();
+        assert!(
+            store
+                .claim_conversation("sms", "+15550001111", LEASE)
+                .unwrap()
+        );
+        store
+            .commit_turn(&TurnCommit {
+                platform: "sms",
+                chat: "+15550001111",
+                inbound_ids: &pending_ids(&store),
+                user: Some("hi"),
+                assistant: Some("hello"),
+                origin: "reply",
+                ..TurnCommit::default()
+            })
+            .unwrap();
+        assert_eq!(
+            backend.open().conversation("sms", "+15550001111").unwrap(),
+            first
+        );
+        store.reset_conversation("sms", "+15550001111").unwrap();
+        let next = store.conversation("sms", "+15550001111").unwrap();
+        assert!(
+            next.id > first.id,
+            "{}: {next:?} after {first:?}",
+            backend.name
+        );
+        assert!(next.started_at >= first.started_at);
+        assert_eq!(store.turn_count("sms", "+15550001111").unwrap(), 0);
+        assert_eq!(store.conversation("sms", "+15550002222").unwrap(), other);
+    }
+}
+
+#[test]
 fn expired_leases_become_ambiguous_not_resent() {
     for backend in backends() {
         let store = backend.open();

@@ -17,7 +17,7 @@ use super::{Dispatcher, live};
 use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
 use crate::chat;
 use crate::chat_key::ChatKey;
-use crate::store::{StoreError, StoredInbound, TurnCommit};
+use crate::store::{Conversation, StoreError, StoredInbound, TurnCommit};
 
 /// The one message a user gets when the agent fails or times out.
 pub const APOLOGY: &str = "Sorry, I couldn't answer that just now. Please try again in a moment, or send /reset to start over.";
@@ -113,6 +113,13 @@ impl Dispatcher {
         let prompt = self.services.persona.prompt(&key.platform, label);
         let tag = chat_tag(&key.platform, &key.chat);
         let turn_id = format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]);
+        let session_id = match self.services.store.conversation(&key.platform, &key.chat) {
+            Ok(conversation) => session_id(&tag, conversation),
+            Err(e) => {
+                error!("reading the conversation (this turn gets a session of its own): {e}");
+                format!("{turn_id}-alone")
+            }
+        };
         // A turn run again after a crash keeps to the message it was shown in.
         let view = LiveView {
             draft_id: live::draft_id(&turn_id),
@@ -126,7 +133,7 @@ impl Dispatcher {
             system: prompt.system,
             hint: prompt.hint,
             session: Session {
-                id: tag,
+                id: session_id,
                 key: format!("{}:{}", key.platform, key.chat),
             },
             messages,
@@ -262,6 +269,14 @@ impl chat::Turns for Dispatcher {
     }
 }
 
+/// The id of a conversation for an agent server that keeps the history itself: the chat's tag,
+/// the conversation's row and when it started. A new one after `/new`; never one an older
+/// conversation had, even in a home whose database was made anew (its ids start again, its
+/// clock does not).
+fn session_id(tag: &str, conversation: Conversation) -> String {
+    format!("{tag}-{}-{}", conversation.id, conversation.started_at)
+}
+
 /// Shows the chat that a reply is being written, for as long as it is awaited and none of
 /// it is `visible`.
 async fn keep_typing(
@@ -331,6 +346,16 @@ mod tests {
         assert_eq!(kept(49), [20]);
         assert_eq!(kept(19), Vec::<usize>::new());
         assert!(newest_within(Vec::new(), 10).is_empty());
+    }
+
+    #[test]
+    fn a_session_names_the_chat_the_conversation_and_its_start() {
+        let started = |id, started_at| Conversation { id, started_at };
+        let first = session_id("sms-1a2b", started(1, 1_796_582_098_123));
+        assert_eq!(first, "sms-1a2b-1-1796582098123");
+        // The next conversation, and the first of a home made anew: neither is the first.
+        assert_ne!(session_id("sms-1a2b", started(2, 1_796_582_098_999)), first);
+        assert_ne!(session_id("sms-1a2b", started(1, 1_796_600_000_000)), first);
     }
 
     #[test]
