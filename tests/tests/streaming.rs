@@ -185,6 +185,42 @@ fn a_broken_stream_on_telegram_ends_in_one_apology() {
     assert_eq!(sent[0].text, APOLOGY);
 }
 
+#[test]
+fn a_telegram_gateway_killed_mid_stream_sends_the_finished_reply_once() {
+    let (home, llm) = (Home::new(), slow_llm(Duration::from_millis(300)));
+    let emu = Emulator::start(EmulatorConfig::default()).expect("the Telegram emulator");
+    let env = telegram_env(&emu, &llm, &[]);
+    let mut first = telegram_gateway(&home, &env);
+    emu.user_writes(&ada(), "tell me a long story");
+    // Killed with the reply half shown as a draft.
+    let shown = eventually(WAIT, || (emu.drafts_to(ada().id).len() >= 2).then_some(()));
+    assert!(shown.is_some(), "{}", first.logs());
+    first.kill();
+    let half = emu.drafts_to(ada().id);
+    assert!(
+        emu.sent_to(ada().id).is_empty(),
+        "{:#?}",
+        emu.sent_to(ada().id)
+    );
+
+    llm.set_stream_pace(Duration::from_millis(20));
+    let second = telegram_gateway(&home, &env);
+    let sent = emu.wait_for_sent(1, WAIT);
+    assert_eq!(sent.len(), 1, "{}", second.logs());
+    assert_eq!(sent[0].text, long_reply());
+    home.wait_drained(WAIT);
+    assert_eq!(emu.sent_to(ada().id).len(), 1, "one finished message");
+    assert!(emu.showing(ada().id).is_none(), "the draft gave way to it");
+    // The turn run again kept its draft: the same `draft_id` grew on from the start.
+    let drafts = emu.drafts_to(ada().id);
+    assert!(drafts.len() > half.len(), "{drafts:#?}");
+    assert!(
+        drafts.iter().all(|d| d.draft_id == half[0].draft_id),
+        "{drafts:#?}"
+    );
+    assert_eq!(llm.streamed().len(), 2, "asked again after the crash");
+}
+
 /// Runs `hermes gateway --sandbox --platform NAME` with a streaming agent, types a line, and
 /// expects `growing` (the reply while it is written), then `finished`.
 fn sandbox_streams(platform: &str, growing: &str, finished: &str) {
