@@ -398,6 +398,25 @@ fn a_discord_gateway_killed_mid_stream_finishes_the_same_message() {
 }
 
 #[test]
+fn a_reply_stopped_mid_stream_on_discord_gives_way_to_the_answer_of_stop() {
+    let (home, llm, emu) = discord_setup(Duration::from_millis(300));
+    let gateway = discord_gateway(&home, &emu, &llm, &[]);
+    let dm = emu.dm_channel(ALICE);
+    emu.dm(ALICE, "tell me a long story");
+    let shown = eventually(WAIT, || (!emu.edits().is_empty()).then_some(()));
+    assert!(shown.is_some(), "{}", gateway.logs());
+    emu.dm(ALICE, "/stop");
+    let message = ends_as(&emu, &dm, "Stopped.", &gateway);
+    home.wait_drained(WAIT);
+    assert_eq!(messages_in(&emu, &dm).len(), 1, "{:#?}", emu.messages());
+    let versions = emu.versions(&message.id);
+    assert!(
+        versions.len() >= 2 && long_reply().starts_with(&versions[0].content),
+        "the half reply was shown first: {versions:#?}"
+    );
+}
+
+#[test]
 fn a_broken_stream_on_discord_turns_the_half_reply_into_the_apology() {
     let (home, llm, emu) = discord_setup(Duration::from_millis(100));
     llm.break_stream_after(15);

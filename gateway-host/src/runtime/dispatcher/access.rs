@@ -125,7 +125,7 @@ impl Dispatcher {
                     "This number is not set up to chat yet. Ask the owner to run: hermes pairing approve {} {code} (valid for 1 hour).",
                     msg.platform
                 );
-                self.reply_now(key, platform, &[], &text)
+                self.reply_now(key, platform, &[], &text, None)
             }
             PairingRequest::AlreadyIssued => Ok(()),
             PairingRequest::Limited => {
@@ -172,7 +172,7 @@ impl Dispatcher {
         );
         self.defer_mark(msg.id, "rate-limited");
         if notice {
-            self.reply_now(key, platform, &[], RATE_NOTICE)?;
+            self.reply_now(key, platform, &[], RATE_NOTICE, None)?;
         }
         Ok(false)
     }

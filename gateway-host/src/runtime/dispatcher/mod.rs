@@ -73,6 +73,9 @@ pub struct Dispatcher {
     max_outbox: usize,
     outbox_full: Cell<bool>,
     marks: RefCell<Vec<(i64, &'static str)>>,
+    /// The message a turn cancelled by a chat command was being shown in: that command's
+    /// answer replaces it.
+    stopped_in: RefCell<Option<String>>,
 }
 
 impl Dispatcher {
@@ -101,6 +104,7 @@ impl Dispatcher {
             max_outbox,
             outbox_full: Cell::new(false),
             marks: RefCell::new(Vec::new()),
+            stopped_in: RefCell::new(None),
         })
     }
 
@@ -300,15 +304,22 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Queues a reply the host writes itself (a command's answer, a notice) for the chat.
+    /// Queues a reply the host writes itself (a command's answer, a notice) for the chat; its
+    /// first part replaces the message `replaces` names, if any ([`Part::edit`]).
+    ///
+    /// [`Part::edit`]: platform_api::Part::edit
     fn reply_now(
         &self,
         key: &ChatKey,
         platform: &Arc<dyn Platform>,
         inbound_ids: &[i64],
         text: &str,
+        replaces: Option<String>,
     ) -> anyhow::Result<()> {
-        let parts = platform.format(text);
+        let mut parts = platform.format(text);
+        if let Some(first) = parts.first_mut() {
+            first.edit = replaces;
+        }
         self.services.store.commit_turn(&TurnCommit {
             platform: &key.platform,
             chat: &key.chat,
@@ -338,13 +349,16 @@ impl Dispatcher {
             agent: &self.agent,
             timeout: self.timeout,
         };
-        let reply = command.apply(&cx)?;
+        let reply = command.apply(&cx);
+        // A reply stopped while it was shown gives way to the command's answer.
+        let replaces = self.stopped_in.take();
+        let reply = reply?;
         info!(
             "[{}] command {:?} from {}",
             key.platform,
             command,
             platform.redact(&msg.sender)
         );
-        self.reply_now(key, platform, &[msg.id], &reply)
+        self.reply_now(key, platform, &[msg.id], &reply, replaces)
     }
 }

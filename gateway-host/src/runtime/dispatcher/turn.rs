@@ -34,6 +34,8 @@ pub(super) struct Running {
     pub(super) task: actix_rt::task::JoinHandle<()>,
     inbound_ids: Vec<i64>,
     started: Instant,
+    /// The message the reply is being shown in, once posted (Discord).
+    shown_in: Option<String>,
 }
 
 impl Dispatcher {
@@ -45,6 +47,7 @@ impl Dispatcher {
         batch: Vec<StoredInbound>,
     ) {
         let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
+        let shown_in = batch[0].live_message.clone();
         let this = Rc::clone(self);
         let span = info_span!("turn", platform = %key.platform, chat = %platform.redact(&key.chat), messages = ids.len());
         let task_key = key.clone();
@@ -76,6 +79,7 @@ impl Dispatcher {
                 task,
                 inbound_ids: ids,
                 started: Instant::now(),
+                shown_in,
             },
         );
     }
@@ -229,14 +233,18 @@ impl Dispatcher {
             drop(live);
             outcome
         };
-        let record =
-            |message: &str| match self.services.store.set_live_message(first_inbound, message) {
+        let record = |message: &str| {
+            if let Some(running) = self.running.borrow_mut().get_mut(key) {
+                running.shown_in = Some(message.to_string());
+            }
+            match self.services.store.set_live_message(first_inbound, message) {
                 Ok(()) => true,
                 Err(e) => {
                     error!("recording the message that shows the reply: {e}");
                     false
                 }
-            };
+            }
+        };
         let presented = live::present(
             platform.as_ref(),
             &key.chat,
@@ -254,9 +262,12 @@ impl Dispatcher {
 }
 
 impl chat::Turns for Dispatcher {
+    /// Also keeps the message the stopped reply was being shown in, if any: the command's
+    /// answer replaces it, so that no half reply is left standing.
     fn cancel(&self, key: &ChatKey) -> Option<Vec<i64>> {
         let running = self.running.borrow_mut().remove(key)?;
         running.task.abort();
+        self.stopped_in.replace(running.shown_in);
         self.services
             .store
             .mark_inbound(&running.inbound_ids, "cancelled")
