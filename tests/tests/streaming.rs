@@ -398,6 +398,36 @@ fn a_discord_gateway_killed_mid_stream_finishes_the_same_message() {
 }
 
 #[test]
+fn a_discord_gateway_killed_between_the_post_and_its_record_finishes_the_same_message() {
+    let (home, llm, emu) = discord_setup(Duration::from_millis(300));
+    // Discord makes the message but its answer is late: the gateway dies before it knows the id.
+    emu.push_fault(discord::Fault::AcceptThenDelay(Duration::from_secs(20)));
+    let mut first = discord_gateway(&home, &emu, &llm, &[]);
+    let dm = emu.dm_channel(ALICE);
+    emu.dm(ALICE, "tell me a long story");
+    let posted = eventually(WAIT, || (messages_in(&emu, &dm).len() == 1).then_some(()));
+    assert!(posted.is_some(), "{}", first.logs());
+    first.kill();
+    let unrecorded = "SELECT count(*) FROM inbound WHERE live_message IS NOT NULL";
+    assert_eq!(
+        count(&home, unrecorded),
+        0,
+        "killed before the id was recorded"
+    );
+    let half = messages_in(&emu, &dm);
+
+    llm.set_stream_pace(Duration::from_millis(20));
+    let second = discord_gateway(&home, &emu, &llm, &[]);
+    let message = ends_as(&emu, &dm, &long_reply(), &second);
+    home.wait_drained(WAIT);
+    assert_eq!(
+        message.id, half[0].id,
+        "the same message, found by its nonce"
+    );
+    assert_eq!(messages_in(&emu, &dm).len(), 1, "{:#?}", emu.messages());
+}
+
+#[test]
 fn a_reply_stopped_mid_stream_on_discord_gives_way_to_the_answer_of_stop() {
     let (home, llm, emu) = discord_setup(Duration::from_millis(300));
     let gateway = discord_gateway(&home, &emu, &llm, &[]);

@@ -33,6 +33,13 @@ pub struct NewMessage<'a> {
     /// Which mentions in the text notify: users only, never `@everyone` or roles, whatever the
     /// agent wrote.
     pub allowed_mentions: AllowedMentions,
+    /// With `enforce_nonce`, Discord answers a second creation with the same nonce (within a
+    /// few minutes) with the message the first created, instead of a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Whether the nonce makes the creation idempotent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enforce_nonce: bool,
 }
 
 /// Discord's `allowed_mentions` object.
@@ -66,7 +73,7 @@ pub async fn send_part_within(
     let channel = channel_of(chat)?;
     if let Some(message) = &part.edit {
         let route = Route::edit_message(&channel, message);
-        match write(rest, &route, &part.body, timeout, MAX_INLINE_WAIT).await {
+        match write(rest, &route, &part.body, None, timeout, MAX_INLINE_WAIT).await {
             Err(SendError::Permanent {
                 code: Some(UNKNOWN_MESSAGE),
                 ..
@@ -82,7 +89,7 @@ pub async fn send_part_within(
         }
     }
     let route = Route::create_message(&channel);
-    let provider_id = write(rest, &route, &part.body, timeout, MAX_INLINE_WAIT).await?;
+    let provider_id = write(rest, &route, &part.body, None, timeout, MAX_INLINE_WAIT).await?;
     Ok(Receipt {
         provider_id,
         segments: None,
@@ -102,29 +109,35 @@ pub async fn show_live(
     match &view.message {
         Some(message) => {
             let route = Route::edit_message(&channel, message);
-            write(rest, &route, body, REQUEST_TIMEOUT, Duration::ZERO).await?;
+            write(rest, &route, body, None, REQUEST_TIMEOUT, Duration::ZERO).await?;
         }
         None => {
             let route = Route::create_message(&channel);
-            let id = write(rest, &route, body, REQUEST_TIMEOUT, Duration::ZERO).await?;
+            // The turn's nonce: a turn run again after a crash that came between the post and
+            // its record gets the message it posted, not a second one.
+            let nonce = Some(format!("live{}", view.draft_id));
+            let id = write(rest, &route, body, nonce, REQUEST_TIMEOUT, Duration::ZERO).await?;
             view.message = Some(id);
         }
     }
     Ok(())
 }
 
-/// Creates or edits a message (`route`) with `content`, waiting at most `max_wait` for the
-/// route's rate limit; returns the message's id.
+/// Creates or edits a message (`route`) with `content` (a creation made idempotent by `nonce`
+/// when given), waiting at most `max_wait` for the route's rate limit; returns the message's id.
 async fn write(
     rest: &Rest,
     route: &Route,
     content: &str,
+    nonce: Option<String>,
     timeout: Duration,
     max_wait: Duration,
 ) -> Result<String, SendError> {
     let body = NewMessage {
         content,
         allowed_mentions: AllowedMentions { parse: &["users"] },
+        enforce_nonce: nonce.is_some(),
+        nonce,
     };
     let answer = match rest
         .call_waiting(route, Some(&body), timeout, max_wait)
@@ -268,6 +281,8 @@ mod tests {
         let body = serde_json::to_value(NewMessage {
             content: "@everyone hi",
             allowed_mentions: AllowedMentions { parse: &["users"] },
+            nonce: None,
+            enforce_nonce: false,
         })
         .unwrap();
         assert_eq!(

@@ -328,6 +328,8 @@ struct State {
     blocked: HashSet<String>,
     stored: Vec<Stored>,
     created: Vec<CreatedMessage>,
+    /// Messages created with `enforce_nonce`, by channel and nonce, with when.
+    nonces: HashMap<(String, String), (u64, Instant)>,
     attempts: Vec<Attempt>,
     typing: Vec<TypingCall>,
     /// Calls counted per route and channel in the current window, and when it ends.
@@ -486,6 +488,7 @@ impl Emulator {
                 blocked: HashSet::new(),
                 stored: Vec::new(),
                 created: Vec::new(),
+                nonces: HashMap::new(),
                 attempts: Vec::new(),
                 typing: Vec::new(),
                 buckets: HashMap::new(),

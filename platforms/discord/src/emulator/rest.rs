@@ -341,9 +341,26 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
         let body = json!({"message": "Cannot send messages to this user", "code": 50007});
         return refuse((403, 50007, body));
     }
+    let nonce = match nonce_of(&parsed) {
+        Ok(nonce) => nonce,
+        Err(refused) => return refuse(refused),
+    };
+    if let Some(earlier) = nonce
+        .as_ref()
+        .and_then(|nonce| created_with(shared, channel_id, nonce))
+    {
+        record(200, None);
+        let mut builder = HttpResponse::Ok();
+        limit_headers(&mut builder, &bucket, bucket.remaining);
+        return builder.json(earlier);
+    }
     let (message, callback, created) = {
         let mut state = shared.lock();
         let id = state.snowflake();
+        if let Some(nonce) = nonce {
+            let key = (channel_id.to_string(), nonce);
+            state.nonces.insert(key, (id, Instant::now()));
+        }
         let now = SystemTime::now();
         let mut message = json!({
             "id": id.to_string(),
@@ -407,6 +424,47 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
     let mut builder = HttpResponse::Ok();
     limit_headers(&mut builder, &bucket, bucket.remaining);
     builder.json(message)
+}
+
+/// How long Discord remembers a nonce given with `enforce_nonce` ("the past few minutes").
+const NONCE_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The nonce a creation enforces, if any: a string of at most 25 characters or an integer, as
+/// Discord takes it; anything else is refused as Discord refuses it.
+fn nonce_of(body: &Value) -> Result<Option<String>, Refusal> {
+    if body.get("enforce_nonce").and_then(Value::as_bool) != Some(true) {
+        return Ok(None);
+    }
+    let nonce = match body.get("nonce") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= 25 => s.clone(),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(_) => {
+            let body = json!({
+                "message": "Invalid Form Body",
+                "code": 50035,
+                "errors": {"nonce": {"_errors": [{
+                    "code": "BASE_TYPE_MAX_LENGTH",
+                    "message": "Must be 25 or fewer in length.",
+                }]}},
+            });
+            return Err((400, 50035, body));
+        }
+    };
+    Ok(Some(nonce))
+}
+
+/// The message created in `channel_id` with `nonce` within [`NONCE_WINDOW`], as stored now.
+fn created_with(shared: &Shared, channel_id: &str, nonce: &str) -> Option<Value> {
+    let state = shared.lock();
+    let (id, at) = state
+        .nonces
+        .get(&(channel_id.to_string(), nonce.to_string()))?;
+    if at.elapsed() > NONCE_WINDOW {
+        return None;
+    }
+    let stored = state.stored.iter().find(|m| m.id == *id)?;
+    Some(stored.json.clone())
 }
 
 async fn edit_message(

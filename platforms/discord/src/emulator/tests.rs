@@ -909,3 +909,31 @@ fn the_sandbox_shows_a_live_message_growing() {
     assert_eq!(*replies.lock().unwrap(), ["Once"], "posted once");
     assert_eq!(*updates.lock().unwrap(), ["Once upon", "Once upon a time"]);
 }
+
+#[test]
+fn a_creation_with_an_enforced_nonce_is_made_once() {
+    let emulator = emulator();
+    let path = format!("/channels/{GENERAL_CHANNEL}/messages");
+    let once = r#"{"content":"Hel","nonce":"live42","enforce_nonce":true}"#;
+    let (status, _, first) = call(&emulator, "POST", &path, once);
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().expect("an id").to_string();
+    assert_eq!(edit_text(&emulator, GENERAL_CHANNEL, &id, "Hello").0, 200);
+    // The same nonce again: the message it made, as it stands now, and no new one.
+    let (status, _, again) = call(&emulator, "POST", &path, once);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["content"], "Hello");
+    assert_eq!(emulator.messages().len(), 1);
+    // Without enforce_nonce, or with another nonce or channel, a message is made each time.
+    let loose = r#"{"content":"x","nonce":"live42"}"#;
+    assert_ne!(call(&emulator, "POST", &path, loose).2["id"], id.as_str());
+    let other = r#"{"content":"x","nonce":"live43","enforce_nonce":true}"#;
+    assert_ne!(call(&emulator, "POST", &path, other).2["id"], id.as_str());
+    assert_eq!(emulator.messages().len(), 3);
+    // Discord refuses a nonce over 25 characters.
+    let long = r#"{"content":"x","nonce":"abcdefghijklmnopqrstuvwxyz","enforce_nonce":true}"#;
+    let (status, _, refused) = call(&emulator, "POST", &path, long);
+    assert_eq!(status, 400);
+    assert_eq!(refused["code"], 50035);
+}
