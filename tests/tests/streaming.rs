@@ -327,6 +327,15 @@ fn ends_as(
     })
 }
 
+/// The message `id` showed the start of [`long_reply`] before it was changed.
+fn half_reply_shown_first(emu: &discord::Emulator, id: &str) {
+    let versions = emu.versions(id);
+    assert!(
+        versions.len() >= 2 && long_reply().starts_with(&versions[0].content),
+        "the half reply was shown first: {versions:#?}"
+    );
+}
+
 /// No call to Discord was refused: every creation and edit kept to the buckets.
 fn within_the_rate(emu: &discord::Emulator) {
     let refused: Vec<_> = emu
@@ -439,11 +448,7 @@ fn a_reply_stopped_mid_stream_on_discord_gives_way_to_the_answer_of_stop() {
     let message = ends_as(&emu, &dm, "Stopped.", &gateway);
     home.wait_drained(WAIT);
     assert_eq!(messages_in(&emu, &dm).len(), 1, "{:#?}", emu.messages());
-    let versions = emu.versions(&message.id);
-    assert!(
-        versions.len() >= 2 && long_reply().starts_with(&versions[0].content),
-        "the half reply was shown first: {versions:#?}"
-    );
+    half_reply_shown_first(&emu, &message.id);
 }
 
 #[test]
@@ -456,11 +461,7 @@ fn a_broken_stream_on_discord_turns_the_half_reply_into_the_apology() {
     let message = ends_as(&emu, &dm, APOLOGY, &gateway);
     home.wait_drained(WAIT);
     assert_eq!(messages_in(&emu, &dm).len(), 1, "{:#?}", emu.messages());
-    let versions = emu.versions(&message.id);
-    assert!(
-        versions.len() >= 2 && long_reply().starts_with(&versions[0].content),
-        "the half reply was shown first: {versions:#?}"
-    );
+    half_reply_shown_first(&emu, &message.id);
 }
 
 #[test]
