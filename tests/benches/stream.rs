@@ -58,7 +58,6 @@ fn agent_env(llm: &FakeLlm) -> Vec<(String, String)> {
         ("HERMES_AGENT", "openai".to_string()),
         ("HERMES_AGENT_URL", llm.base_url()),
         ("HERMES_AGENT_MODEL", "bench-model".to_string()),
-        ("RUST_LOG", "warn".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
