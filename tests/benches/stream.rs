@@ -7,8 +7,11 @@
 //! [`CHATS`] users write at once, each waiting for the finished reply to its message and at
 //! least [`THINK`] between two messages of its own (a person reading, and Discord's bucket of 5
 //! messages per channel per 5 s never the limit); each reply is [`WORDS`] words streamed a
-//! word every [`PACE`]. The bench also checks that every call to the service was accepted (no
-//! 429) and counts the turns whose first text was a draft or a posted live message.
+//! word every [`PACE`], with as many turns allowed at once as there are users. Beside the
+//! measure it reports the time from the user's message to the fake LLM starting its answer,
+//! and from there to its first token. It also checks that every call to the service was
+//! accepted (no 429) and counts the turns whose first text was a draft or a posted live
+//! message.
 //!
 //! Run: `cargo bench -p gateway-tests --bench stream` (numbers go into BENCHMARKS.md);
 //! `-- telegram` or `-- discord` runs one platform.
@@ -58,6 +61,8 @@ fn agent_env(llm: &FakeLlm) -> Vec<(String, String)> {
         ("HERMES_AGENT", "openai".to_string()),
         ("HERMES_AGENT_URL", llm.base_url()),
         ("HERMES_AGENT_MODEL", "bench-model".to_string()),
+        // Every user's turn starts at once (the default, 8, would queue them).
+        ("HERMES_MAX_CONCURRENT_TURNS", CHATS.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -115,7 +120,9 @@ fn converse(
 struct Measured {
     /// From the model's first token to the first text the user saw, per turn.
     latencies: Vec<Duration>,
-    /// From the user's message to the model's first token, per turn.
+    /// From the user's message to the fake LLM starting its answer, per turn.
+    to_request: Vec<Duration>,
+    /// From the fake LLM starting its answer to its first token, per turn.
     to_first_token: Vec<Duration>,
 }
 
@@ -127,22 +134,25 @@ fn measure(
 ) -> Measured {
     let streamed = llm.streamed();
     let mut latencies = Vec::with_capacity(turns.len());
+    let mut to_request = Vec::with_capacity(turns.len());
     let mut to_first_token = Vec::with_capacity(turns.len());
     for turn in turns {
-        let first_token = streamed
-            .iter()
-            .find(|a| a.prompt == turn.prompt)
-            .and_then(|a| a.first_piece)
+        let answer = streamed.iter().find(|a| a.prompt == turn.prompt);
+        let (started, first_token) = answer
+            .and_then(|a| Some((a.started, a.first_piece?)))
             .unwrap_or_else(|| panic!("{:?} was not answered streaming", turn.prompt));
         let shown = visible(turn.chat, first_token)
             .unwrap_or_else(|| panic!("nothing was shown for {:?}", turn.prompt));
         latencies.push(shown - first_token);
-        to_first_token.push(first_token - turn.written);
+        to_request.push(started - turn.written);
+        to_first_token.push(first_token - started);
     }
     latencies.sort();
+    to_request.sort();
     to_first_token.sort();
     Measured {
         latencies,
+        to_request,
         to_first_token,
     }
 }
@@ -150,12 +160,13 @@ fn measure(
 fn row(name: &str, measured: &Measured) {
     let l = &measured.latencies;
     println!(
-        "| {name} | {} | {} | {} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} |",
         l.len(),
         ms(percentile(l, 0.5)),
         ms(percentile(l, 0.9)),
         ms(percentile(l, 0.99)),
         ms(l.last().copied().unwrap_or_default()),
+        ms(percentile(&measured.to_request, 0.5)),
         ms(percentile(&measured.to_first_token, 0.5)),
     );
 }
@@ -314,7 +325,7 @@ fn main() {
         PACE.as_millis()
     );
     println!(
-        "| platform | turns | p50 | p90 | p99 | max | message → first token p50 |\n|---|---|---|---|---|---|---|"
+        "| platform | turns | p50 | p90 | p99 | max | message → agent asked, p50 | asked → first token, p50 |\n|---|---|---|---|---|---|---|---|"
     );
     if only("telegram") {
         telegram_run();
