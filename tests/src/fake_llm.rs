@@ -12,6 +12,10 @@
 //! usage when `stream_options.include_usage` asks), then `data: [DONE]`. Tests can break a
 //! stream mid-way or hold it, and read when each answer's first piece was written. Every
 //! request's headers are recorded.
+//!
+//! `POST /v1/audio/transcriptions` transcribes a multipart `file` as OpenAI's speech-to-text
+//! does, its errors included: the transcript is one a test set for those exact bytes, or
+//! [`default_transcript`] (the file's name and size). Each request read is recorded.
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
@@ -46,6 +50,10 @@ struct State {
     headers: Vec<Headers>,
     /// Whether session headers get Hermes Agent's 403 ([`FakeLlm::refuse_sessions`]).
     refuse_sessions: bool,
+    /// Transcripts set for exact audio bytes ([`FakeLlm::set_transcript`]).
+    transcripts: std::collections::HashMap<Vec<u8>, String>,
+    /// Every transcription request read whole, in order ([`FakeLlm::transcriptions`]).
+    transcriptions: Vec<TranscriptionRequest>,
 }
 
 /// A request being answered, counted in [`State::in_flight`] until dropped.
@@ -106,6 +114,7 @@ impl FakeLlm {
                 cfg.app_data(data.clone())
                     .route("/v1/chat/completions", web::post().to(completions))
                     .route("/v1/models", web::get().to(models))
+                    .route("/v1/audio/transcriptions", web::post().to(transcriptions))
                     .default_service(web::to(not_found));
             })
             .expect("the fake LLM server listens");
@@ -293,14 +302,64 @@ impl std::fmt::Debug for FakeLlm {
 
 /// An OpenAI-style error answer.
 fn error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> HttpResponse {
+    error_on(status, kind, code, None, message)
+}
+
+/// An OpenAI-style error answer that names the parameter at fault.
+fn error_on(
+    status: StatusCode,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+    message: &str,
+) -> HttpResponse {
     HttpResponse::build(status).json(json!({
         "error": {
             "message": message,
             "type": kind,
-            "param": null,
+            "param": param,
             "code": code,
         }
     }))
+}
+
+/// OpenAI's 500, when [`FakeLlm::fail_next`] left failures to give; takes one.
+fn take_failure(state: &mut State) -> Option<HttpResponse> {
+    (state.failures > 0).then(|| {
+        state.failures -= 1;
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            None,
+            "The server had an error while processing your request. Sorry about that!",
+        )
+    })
+}
+
+/// OpenAI's 401 when a key is required ([`FakeLlm::require_key`]) and the request's
+/// `Authorization: Bearer` is missing or another.
+fn key_refusal(req: &HttpRequest, key: Option<&str>) -> Option<HttpResponse> {
+    let key = key?;
+    let given = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(key) {
+        return None;
+    }
+    let message = match given {
+        Some(_) => "Incorrect API key provided.",
+        None => {
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        }
+    };
+    Some(error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+        message,
+    ))
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -346,26 +405,8 @@ async fn completions(
     while shared.lock().held {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
-    if let Some(key) = key {
-        let given = req
-            .headers()
-            .get("Authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(key.as_str()) {
-            let message = match given {
-                Some(_) => "Incorrect API key provided.",
-                None => {
-                    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-                }
-            };
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                Some("invalid_api_key"),
-                message,
-            );
-        }
+    if let Some(refusal) = key_refusal(&req, key.as_deref()) {
+        return refusal;
     }
     if let Some(refusal) = refuse_session(&shared, &req) {
         return refusal;
@@ -392,15 +433,8 @@ async fn completions(
     };
     let (reply, answered) = {
         let mut state = shared.lock();
-        if state.failures > 0 {
-            state.failures -= 1;
-            drop(state);
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                None,
-                "The server had an error while processing your request. Sorry about that!",
-            );
+        if let Some(failure) = take_failure(&mut state) {
+            return failure;
         }
         state.answered += 1;
         (state.reply.clone(), state.answered)
@@ -672,6 +706,294 @@ fn refuse_session(shared: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
             "Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.",
         )
     })
+}
+
+// Transcriptions: `POST /v1/audio/transcriptions` as OpenAI's speech-to-text answers it, for
+// voice notes (`HERMES_STT_URL` is the fake's `base_url`).
+
+/// OpenAI's limit on an upload to the audio endpoints: 25 MiB.
+pub const MAX_AUDIO_BYTES: usize = 25 * 1024 * 1024;
+
+/// The file extensions OpenAI transcribes; it judges a file by its name.
+const AUDIO_FORMATS: [&str; 10] = [
+    "flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm",
+];
+
+/// The `response_format`s OpenAI knows, as its error lists them.
+const RESPONSE_FORMATS: [&str; 5] = ["json", "text", "srt", "verbose_json", "vtt"];
+
+/// How many bytes of audio make a second, for the `duration` of answers: 16 kHz 16-bit mono
+/// PCM, what voice notes are usually converted to.
+const AUDIO_BYTES_PER_SECOND: f64 = 32_000.0;
+
+/// One transcription request as the fake read it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TranscriptionRequest {
+    /// The `model` field, if sent.
+    pub model: Option<String>,
+    /// The filename of the `file` part, if it had one.
+    pub filename: Option<String>,
+    /// The content type of the `file` part, if it had one.
+    pub content_type: Option<String>,
+    /// How many bytes of audio the `file` part held.
+    pub size: usize,
+    /// Whether a `file` part was sent at all.
+    pub has_file: bool,
+    /// The other fields (`language`, `prompt`, `response_format`, `temperature`, …) by name.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Transcriptions: what the fake answers and what it was asked.
+impl FakeLlm {
+    /// Answers `text` as the transcript of exactly these audio bytes from now on. Other audio
+    /// is transcribed as [`default_transcript`] says.
+    pub fn set_transcript(&self, audio: &[u8], text: &str) {
+        self.shared
+            .lock()
+            .transcripts
+            .insert(audio.to_vec(), text.to_string());
+    }
+
+    /// Every transcription request whose form was read whole (those answered with a 400
+    /// included, those over [`MAX_AUDIO_BYTES`] not), in order.
+    pub fn transcriptions(&self) -> Vec<TranscriptionRequest> {
+        self.shared.lock().transcriptions.clone()
+    }
+}
+
+/// The transcript of audio no test set one for: `transcript of <filename> (<n> bytes)`, so that
+/// a black-box test can predict it from the file it sends.
+pub fn default_transcript(filename: &str, size: usize) -> String {
+    format!("transcript of {filename} ({size} bytes)")
+}
+
+async fn transcriptions(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let key = shared.lock().key.clone();
+    if let Some(refusal) = key_refusal(&req, key.as_deref()) {
+        return refusal;
+    }
+    let (request, audio) = match read_form(&req, payload).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
+    };
+    shared.lock().transcriptions.push(request.clone());
+    if let Some(refusal) = invalid_transcription(&request) {
+        return refusal;
+    }
+    let transcript = {
+        let mut state = shared.lock();
+        if let Some(failure) = take_failure(&mut state) {
+            return failure;
+        }
+        state.transcripts.get(&audio).cloned()
+    };
+    let filename = request.filename.as_deref().unwrap_or_default();
+    let text = transcript.unwrap_or_else(|| default_transcript(filename, audio.len()));
+    transcription_answer(&request, &text)
+}
+
+/// Reads the multipart form: the `file` part's bytes and every other field as text. Answers
+/// OpenAI's 400 to a body that is not a form and its 413 once the audio passes
+/// [`MAX_AUDIO_BYTES`].
+async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(TranscriptionRequest, Vec<u8>), HttpResponse> {
+    use futures_util::StreamExt;
+
+    let malformed = |_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            "Could not parse multipart form",
+        )
+    };
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut request = TranscriptionRequest::default();
+    let mut audio = Vec::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(malformed)?;
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            request.has_file = true;
+            request.filename = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .map(str::to_string);
+            request.content_type = field.content_type().map(ToString::to_string);
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            value.extend_from_slice(&chunk.map_err(malformed)?);
+            if value.len() > MAX_AUDIO_BYTES {
+                let message = format!(
+                    "Maximum content size limit ({MAX_AUDIO_BYTES}) exceeded ({} bytes read)",
+                    value.len()
+                );
+                return Err(error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "server_error",
+                    None,
+                    &message,
+                ));
+            }
+        }
+        match name.as_str() {
+            "file" => audio = value,
+            "model" => request.model = Some(String::from_utf8_lossy(&value).into_owned()),
+            _ => {
+                let value = String::from_utf8_lossy(&value).into_owned();
+                request.fields.insert(name, value);
+            }
+        }
+    }
+    request.size = audio.len();
+    Ok((request, audio))
+}
+
+/// OpenAI's 400 to a form it cannot transcribe: a required field missing, an unknown
+/// `response_format`, a file whose name is not of an audio format, or empty audio.
+fn invalid_transcription(request: &TranscriptionRequest) -> Option<HttpResponse> {
+    let bad = |param: Option<&str>, code: Option<&str>, message: &str| {
+        Some(error_on(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            code,
+            param,
+            message,
+        ))
+    };
+    let missing: Vec<&str> = [
+        ("file", request.has_file),
+        ("model", request.model.is_some()),
+    ]
+    .iter()
+    .filter(|(_, sent)| !sent)
+    .map(|(name, _)| *name)
+    .collect();
+    if !missing.is_empty() {
+        let errors = if missing.len() == 1 {
+            "error"
+        } else {
+            "errors"
+        };
+        let mut message = format!("{} validation {errors} for Request", missing.len());
+        for name in missing {
+            message.push_str(&format!(
+                "\nbody -> {name}\n  field required (type=value_error.missing)"
+            ));
+        }
+        return bad(None, None, &message);
+    }
+    let format = response_format(request);
+    if !RESPONSE_FORMATS.contains(&format) {
+        let formats = python_list(&RESPONSE_FORMATS);
+        let message = format!("'{format}' is not one of {formats} - 'response_format'");
+        return bad(None, None, &message);
+    }
+    let extension = request
+        .filename
+        .as_deref()
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, extension)| extension.to_ascii_lowercase());
+    if !extension.is_some_and(|e| AUDIO_FORMATS.contains(&e.as_str())) {
+        let formats = python_list(&AUDIO_FORMATS);
+        let message = format!("Invalid file format. Supported formats: {formats}");
+        return bad(None, None, &message);
+    }
+    (request.size == 0).then(|| {
+        error_on(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("audio_too_short"),
+            Some("file"),
+            "Audio file is too short. Minimum audio length is 0.1 seconds.",
+        )
+    })
+}
+
+/// `['a', 'b']`, as OpenAI's (Python) messages list names.
+fn python_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("'{item}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The `response_format` asked for; `json` when none is.
+fn response_format(request: &TranscriptionRequest) -> &str {
+    request
+        .fields
+        .get("response_format")
+        .map_or("json", String::as_str)
+}
+
+/// The transcript in the `response_format` asked for: `{"text"}` (`json`), the bare text and a
+/// line end (`text`), one segment with the `language` (as sent, `english` by default) and a
+/// `duration` (`verbose_json`), or one SubRip or WebVTT cue (`srt`, `vtt`).
+fn transcription_answer(request: &TranscriptionRequest, text: &str) -> HttpResponse {
+    let duration = (request.size as f64 / AUDIO_BYTES_PER_SECOND * 100.0).round() / 100.0;
+    let plain = |body: String| {
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(body)
+    };
+    let seconds = json!({"type": "duration", "seconds": duration.ceil() as u64});
+    match response_format(request) {
+        "text" => plain(format!("{text}\n")),
+        "srt" => plain(format!(
+            "1\n{} --> {}\n{text}\n\n",
+            timestamp(0.0, ','),
+            timestamp(duration, ',')
+        )),
+        "vtt" => plain(format!(
+            "WEBVTT\n\n{} --> {}\n{text}\n\n",
+            timestamp(0.0, '.'),
+            timestamp(duration, '.')
+        )),
+        "verbose_json" => {
+            let temperature = request
+                .fields
+                .get("temperature")
+                .and_then(|t| t.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            HttpResponse::Ok().json(json!({
+                "task": "transcribe",
+                "language": request.fields.get("language").map_or("english", String::as_str),
+                "duration": duration,
+                "text": text,
+                "segments": [{
+                    "id": 0,
+                    "seek": 0,
+                    "start": 0.0,
+                    "end": duration,
+                    "text": text,
+                    "tokens": [],
+                    "temperature": temperature,
+                    "avg_logprob": -0.25,
+                    "compression_ratio": 1.0,
+                    "no_speech_prob": 0.01,
+                }],
+                "usage": seconds,
+            }))
+        }
+        _ => HttpResponse::Ok().json(json!({"text": text, "usage": seconds})),
+    }
+}
+
+/// `HH:MM:SS<sep>mmm`, as subtitles write a time.
+fn timestamp(seconds: f64, separator: char) -> String {
+    let millis = (seconds * 1000.0).round() as u64;
+    let (hours, rest) = (millis / 3_600_000, millis % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    format!(
+        "{hours:02}:{minutes:02}:{:02}{separator}{:03}",
+        rest / 1000,
+        rest % 1000
+    )
 }
 
 /// The text of the last `user` message.
@@ -1068,5 +1390,253 @@ mod tests {
         assert_eq!(status, 500);
         assert_eq!(answer["error"]["type"], "server_error");
         assert!(llm.streamed().is_empty());
+    }
+
+    /// One part of a multipart form: a file when it has a filename and content type.
+    struct Part<'a> {
+        name: &'a str,
+        file: Option<(&'a str, &'a str)>,
+        body: &'a [u8],
+    }
+
+    fn field<'a>(name: &'a str, value: &'a str) -> Part<'a> {
+        Part {
+            name,
+            file: None,
+            body: value.as_bytes(),
+        }
+    }
+
+    fn audio<'a>(filename: &'a str, body: &'a [u8]) -> Part<'a> {
+        Part {
+            name: "file",
+            file: Some((filename, "audio/ogg")),
+            body,
+        }
+    }
+
+    /// Posts `parts` as `multipart/form-data` to the transcriptions route.
+    fn transcribe(llm: &FakeLlm, parts: &[Part], auth: Option<&str>) -> http::Response {
+        let boundary = "hermes-test-boundary";
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", part.name);
+            if let Some((filename, content_type)) = part.file {
+                disposition.push_str(&format!(
+                    "; filename=\"{filename}\"\r\nContent-Type: {content_type}"
+                ));
+            }
+            body.extend_from_slice(format!("{disposition}\r\n\r\n").as_bytes());
+            body.extend_from_slice(part.body);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let mut headers = vec![("Content-Type", content_type.as_str())];
+        if let Some(auth) = auth {
+            headers.push(("Authorization", auth));
+        }
+        http::request(
+            llm.addr(),
+            "POST",
+            "/v1/audio/transcriptions",
+            &headers,
+            &body,
+        )
+        .expect("the fake LLM answers")
+    }
+
+    fn json_of(response: &http::Response) -> Value {
+        serde_json::from_str(&response.body).expect("a JSON answer")
+    }
+
+    #[test]
+    fn transcribes_audio_in_each_response_format() {
+        let llm = FakeLlm::start();
+        let voice = vec![7u8; 64_000];
+        let response = transcribe(
+            &llm,
+            &[audio("note.ogg", &voice), field("model", "whisper-1")],
+            None,
+        );
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(
+            json_of(&response)["text"],
+            default_transcript("note.ogg", 64_000)
+        );
+        assert_eq!(
+            default_transcript("note.ogg", 64_000),
+            "transcript of note.ogg (64000 bytes)"
+        );
+
+        llm.set_transcript(&voice, "call me back at noon");
+        let as_text = |format: &str| {
+            let parts = [
+                field("model", "whisper-1"),
+                audio("voice.OGG", &voice),
+                field("response_format", format),
+                field("language", "fr"),
+                field("temperature", "0.2"),
+            ];
+            transcribe(&llm, &parts, None)
+        };
+        let answer = json_of(&as_text("json"));
+        assert_eq!(answer["text"], "call me back at noon");
+        let text = as_text("text");
+        assert_eq!(text.status, 200);
+        assert_eq!(
+            text.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(text.body, "call me back at noon\n");
+        let verbose = json_of(&as_text("verbose_json"));
+        assert_eq!(verbose["task"], "transcribe");
+        assert_eq!(verbose["language"], "fr");
+        assert_eq!(verbose["duration"], 2.0);
+        assert_eq!(verbose["text"], "call me back at noon");
+        assert_eq!(verbose["segments"][0]["text"], "call me back at noon");
+        assert_eq!(verbose["segments"][0]["end"], 2.0);
+        assert_eq!(verbose["segments"][0]["temperature"], 0.2);
+        assert_eq!(
+            as_text("srt").body,
+            "1\n00:00:00,000 --> 00:00:02,000\ncall me back at noon\n\n"
+        );
+        assert_eq!(
+            as_text("vtt").body,
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\ncall me back at noon\n\n"
+        );
+
+        let recorded = llm.transcriptions();
+        assert_eq!(recorded.len(), 6);
+        assert_eq!(recorded[0].model.as_deref(), Some("whisper-1"));
+        assert_eq!(recorded[0].filename.as_deref(), Some("note.ogg"));
+        assert_eq!(recorded[0].content_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(recorded[0].size, 64_000);
+        assert!(recorded[0].fields.is_empty());
+        let fields = &recorded[5].fields;
+        assert_eq!(
+            fields.get("response_format").map(String::as_str),
+            Some("vtt")
+        );
+        assert_eq!(fields.get("language").map(String::as_str), Some("fr"));
+        assert_eq!(fields.get("temperature").map(String::as_str), Some("0.2"));
+        assert!(llm.requests().is_empty(), "no chat request was made");
+    }
+
+    #[test]
+    fn refuses_transcriptions_as_openai_does() {
+        let llm = FakeLlm::start();
+        let voice = b"OggS voice";
+        let refused = |parts: &[Part]| {
+            let response = transcribe(&llm, parts, None);
+            assert_eq!(response.status, 400, "{}", response.body);
+            let answer = json_of(&response);
+            assert_eq!(answer["error"]["type"], "invalid_request_error");
+            answer["error"].clone()
+        };
+        let no_file = refused(&[field("model", "whisper-1")]);
+        assert_eq!(
+            no_file["message"],
+            "1 validation error for Request\nbody -> file\n  field required (type=value_error.missing)"
+        );
+        let no_model = refused(&[audio("a.ogg", voice)]);
+        assert!(
+            no_model["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("body -> model\n  field required")),
+            "{no_model}"
+        );
+        let neither = refused(&[field("language", "en")]);
+        assert!(
+            neither["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("2 validation errors")),
+            "{neither}"
+        );
+        let model = field("model", "whisper-1");
+        let text_file = refused(&[audio("a.txt", voice), field("model", "whisper-1")]);
+        assert_eq!(
+            text_file["message"],
+            "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']"
+        );
+        let empty = refused(&[audio("a.ogg", b""), field("model", "whisper-1")]);
+        assert_eq!(empty["code"], "audio_too_short");
+        assert_eq!(empty["param"], "file");
+        let format = refused(&[
+            audio("a.ogg", voice),
+            model,
+            field("response_format", "xml"),
+        ]);
+        assert_eq!(
+            format["message"],
+            "'xml' is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - 'response_format'"
+        );
+        assert_eq!(llm.transcriptions().len(), 6, "refused forms are recorded");
+
+        let not_a_form = http::request(
+            llm.addr(),
+            "POST",
+            "/v1/audio/transcriptions",
+            &[("Content-Type", "application/json")],
+            b"{\"model\": \"whisper-1\"}",
+        )
+        .expect("an answer");
+        assert_eq!(not_a_form.status, 400, "{}", not_a_form.body);
+        assert_eq!(
+            json_of(&not_a_form)["error"]["message"],
+            "Could not parse multipart form"
+        );
+
+        let huge = vec![0u8; MAX_AUDIO_BYTES + 1];
+        let too_large = transcribe(
+            &llm,
+            &[field("model", "whisper-1"), audio("long.wav", &huge)],
+            None,
+        );
+        assert_eq!(too_large.status, 413, "{}", too_large.body);
+        let error = &json_of(&too_large)["error"];
+        assert_eq!(error["type"], "server_error");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Maximum content size limit (26214400) exceeded (")),
+            "{error}"
+        );
+        let just_fits = vec![0u8; MAX_AUDIO_BYTES];
+        let fits = transcribe(
+            &llm,
+            &[field("model", "whisper-1"), audio("long.wav", &just_fits)],
+            None,
+        );
+        assert_eq!(fits.status, 200, "{}", fits.body);
+        assert_eq!(llm.transcriptions().len(), 7, "the 413 is not recorded");
+    }
+
+    #[test]
+    fn transcriptions_require_the_key_and_fail_as_asked() {
+        let llm = FakeLlm::start();
+        let parts = [audio("a.m4a", b"voice"), field("model", "whisper-1")];
+        llm.require_key("sk-stt");
+        let no_key = transcribe(&llm, &parts, None);
+        assert_eq!(no_key.status, 401);
+        assert_eq!(json_of(&no_key)["error"]["code"], "invalid_api_key");
+        assert_eq!(
+            transcribe(&llm, &parts, Some("Bearer sk-other")).status,
+            401
+        );
+        assert!(
+            llm.transcriptions().is_empty(),
+            "refused before the form is read"
+        );
+
+        llm.fail_next(1);
+        let failed = transcribe(&llm, &parts, Some("Bearer sk-stt"));
+        assert_eq!(failed.status, 500);
+        assert_eq!(json_of(&failed)["error"]["type"], "server_error");
+        let answered = transcribe(&llm, &parts, Some("Bearer sk-stt"));
+        assert_eq!(answered.status, 200, "{}", answered.body);
+        assert_eq!(json_of(&answered)["text"], "transcript of a.m4a (5 bytes)");
+        assert_eq!(llm.transcriptions().len(), 2);
     }
 }
