@@ -7,7 +7,8 @@
 //! posts signed status callbacks. Tests script faults ([`Fault`]) and read back what was sent
 //! ([`Emulator::messages`]); `hermes gateway --sandbox` uses it in place of Twilio. Other
 //! processes can read the accepted messages from `GET /_emulator/messages`, every attempt from
-//! `GET /_emulator/attempts` and the callbacks posted from `GET /_emulator/callbacks`.
+//! `GET /_emulator/attempts`, the callbacks posted from `GET /_emulator/callbacks`, and the
+//! media traffic (inbound media fetched, outbound `MediaUrl`s downloaded) from `GET /_emulator/media-fetches` and `GET /_emulator/downloads`.
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::TcpListener;
@@ -252,6 +253,11 @@ impl Emulator {
                     .route("/_emulator/messages", web::get().to(control_messages))
                     .route("/_emulator/attempts", web::get().to(control_attempts))
                     .route("/_emulator/callbacks", web::get().to(control_callbacks))
+                    .route(
+                        "/_emulator/media-fetches",
+                        web::get().to(control_media_fetches),
+                    )
+                    .route("/_emulator/downloads", web::get().to(control_downloads))
                     .route(
                         &format!("{}/{{token}}", media::CDN_PATH),
                         web::get().to(media::cdn),
@@ -519,6 +525,14 @@ async fn control_attempts(shared: web::Data<Shared>) -> HttpResponse {
 
 async fn control_callbacks(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&shared.lock().callbacks)
+}
+
+async fn control_media_fetches(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().media_fetches)
+}
+
+async fn control_downloads(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().downloads)
 }
 
 /// The resources of the API, by path.

@@ -156,6 +156,10 @@ fn parses_resource_paths() {
         resource("/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN2.json"),
         Some(("AC1", Resource::Number("PN2")))
     );
+    assert_eq!(
+        resource("/2010-04-01/Accounts/AC1/Messages/MM3/Media/ME4"),
+        Some(("AC1", Resource::Media("MM3", "ME4")))
+    );
     assert_eq!(resource("/2010-04-01/Accounts/AC1/Calls.json"), None);
     assert_eq!(resource("/2010-04-01/Accounts/AC1"), None);
 }
@@ -914,14 +918,18 @@ fn receiver(status: u16) -> (String, mpsc::Receiver<String>) {
 fn signed_form(raw: &str, request_line: &str) -> (Vec<(String, String)>, String) {
     let (head, body) = raw.split_once("\r\n\r\n").expect("a request");
     assert!(head.starts_with(request_line), "{head}");
-    let signature = head
-        .lines()
+    let params = serde_urlencoded::from_str(body).expect("a form");
+    (params, signature_of(head))
+}
+
+/// The `X-Twilio-Signature` of a raw request.
+fn signature_of(head: &str) -> String {
+    head.lines()
+        .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.eq_ignore_ascii_case("x-twilio-signature"))
         .map(|(_, v)| v.trim().to_string())
-        .expect("signed");
-    let params = serde_urlencoded::from_str(body).expect("a form");
-    (params, signature)
+        .expect("signed")
 }
 
 #[test]
@@ -1344,4 +1352,54 @@ fn more_than_ten_media_urls_are_21623() {
         emu.wait_for_downloads(10, Duration::from_secs(10)).len(),
         10
     );
+}
+
+#[test]
+fn inbound_mms_to_a_get_webhook_is_signed_over_its_query() {
+    let emu = Emulator::start(EmulatorConfig {
+        account_sid: SID.to_string(),
+        auth_token: TOKEN.to_string(),
+        phone_number: OWNED.to_string(),
+        sms_url: Some("https://gateway.example.com/webhooks/twilio?line=2".to_string()),
+        sms_method: "GET".to_string(),
+    })
+    .expect("the emulator starts");
+    let (mms, raw) = text_mms(&emu, &[png()]);
+    let request_line = raw.lines().next().expect("a request line");
+    let target = request_line
+        .strip_prefix("GET ")
+        .and_then(|rest| rest.strip_suffix(" HTTP/1.1"))
+        .expect("a GET");
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(target.split_once('?').expect("a query").1).expect("a query");
+    assert_eq!(param(&query, "line"), Some("2"));
+    assert_eq!(param(&query, "NumMedia"), Some("1"));
+    assert_eq!(param(&query, "MediaUrl0"), Some(mms.media_urls[0].as_str()));
+    let signature = signature_of(&raw);
+    let url = format!("https://gateway.example.com{target}");
+    assert_eq!(
+        crate::signature::verify_signature(TOKEN, std::slice::from_ref(&url), &[], &signature),
+        Some(url.as_str())
+    );
+}
+
+#[test]
+fn control_surface_lists_media_fetches_and_downloads() {
+    let emu = emulator();
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let link = cdn_link(&emu, &mms.media_urls[0]);
+    assert_eq!(send_media(&emu, &[link]).status, 201);
+    assert_eq!(emu.wait_for_downloads(1, Duration::from_secs(10)).len(), 1);
+    let fetches = call(&emu, "GET", "/_emulator/media-fetches", None, &[]);
+    assert_eq!(
+        fetches.json.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        fetches.json
+    );
+    assert_eq!(fetches.json[0]["authorized"], true);
+    assert_eq!(fetches.json[1]["status"], 200);
+    let downloads = call(&emu, "GET", "/_emulator/downloads", None, &[]);
+    assert_eq!(downloads.json[0]["size"], png().bytes.len());
+    assert_eq!(downloads.json[0]["content_type"], "image/png");
 }
