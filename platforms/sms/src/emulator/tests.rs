@@ -247,6 +247,8 @@ fn messaging_service_and_media_urls() {
             ("Body", "hi"),
         ],
     );
+    // The emulator fetches media URLs as Twilio does: these lead nowhere, off the network.
+    let (a, b) = (closed_url("/a.png"), closed_url("/b.png"));
     let media_only = call(
         &emu,
         "POST",
@@ -255,8 +257,8 @@ fn messaging_service_and_media_urls() {
         &[
             ("To", USER),
             ("From", OWNED),
-            ("MediaUrl", "https://example.com/a.png"),
-            ("MediaUrl", "https://example.com/b.png"),
+            ("MediaUrl", &a),
+            ("MediaUrl", &b),
         ],
     );
     assert_eq!(ok.status, 201, "{}", ok.json);
@@ -271,10 +273,7 @@ fn messaging_service_and_media_urls() {
     // The service picked the sender once the carrier took the message.
     assert_eq!(messages[0].from.as_deref(), Some(OWNED));
     assert_eq!(messages[0].status, "delivered");
-    assert_eq!(
-        messages[1].media_urls,
-        ["https://example.com/a.png", "https://example.com/b.png"]
-    );
+    assert_eq!(messages[1].media_urls, [a, b]);
 }
 
 #[test]
@@ -1190,6 +1189,15 @@ fn inbound_media_needs_the_credentials_and_redirects_to_an_expiring_link() {
     assert_eq!(emu.media_fetches()[0].path, path);
 }
 
+/// A loopback URL nobody listens on (a port just freed), with `path`.
+fn closed_url(path: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    format!(
+        "http://{}{path}",
+        listener.local_addr().expect("an address")
+    )
+}
+
 /// A loopback server that answers every GET with a 302 to `location`.
 fn redirector(location: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
@@ -1280,14 +1288,7 @@ fn outbound_media_that_cannot_be_fetched_fails_the_message_with_11200() {
     assert_eq!(emu.downloads()[0].status, Some(401));
     assert_eq!(emu.downloads()[0].sha1, None);
 
-    // Nobody listens on a port just freed.
-    let closed = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-        format!(
-            "http://{}/media/x",
-            listener.local_addr().expect("an address")
-        )
-    };
+    let closed = closed_url("/media/x");
     let answer = send_media(&emu, &[closed]);
     assert_eq!(answer.status, 201, "{}", answer.json);
     let posted = emu.wait_for_callbacks(2, Duration::from_secs(20));
