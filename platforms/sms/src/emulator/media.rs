@@ -27,7 +27,7 @@ pub(super) const MAX_MEDIA: usize = 10;
 /// Twilio's limit on the media of one MMS, all files together.
 const MAX_MMS_BYTES: usize = 5 * 1024 * 1024;
 /// How long Twilio waits for one media URL.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// Twilio's code for a media URL it could not retrieve.
 pub(super) const RETRIEVAL_FAILURE: i64 = 11200;
 /// Twilio's code for media over the channel's size limit.
@@ -183,8 +183,9 @@ pub(super) fn unauthorized(shared: &Shared, path: &str) -> HttpResponse {
 /// error code the message fails with, if any.
 pub(super) async fn fetch_all(shared: &Shared, sid: &str, urls: &[String]) -> Option<i64> {
     super::install_crypto_provider();
+    let timeout = shared.lock().fetch_timeout;
     let client = awc::Client::builder()
-        .timeout(FETCH_TIMEOUT)
+        .timeout(timeout)
         .max_redirects(10)
         .finish();
     let mut total = 0usize;

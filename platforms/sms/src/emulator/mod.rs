@@ -164,6 +164,8 @@ struct State {
     cdn: HashMap<String, media::CdnLink>,
     media_fetches: Vec<MediaFetch>,
     downloads: Vec<MediaDownload>,
+    /// How long a `MediaUrl` may take to answer.
+    fetch_timeout: Duration,
 }
 
 struct Shared {
@@ -242,6 +244,7 @@ impl Emulator {
                 cdn: HashMap::new(),
                 media_fetches: Vec::new(),
                 downloads: Vec::new(),
+                fetch_timeout: media::FETCH_TIMEOUT,
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -477,6 +480,12 @@ impl Emulator {
     /// Waits until at least `n` downloads were made or `timeout` passes; returns them all.
     pub fn wait_for_downloads(&self, n: usize, timeout: Duration) -> Vec<MediaDownload> {
         wait_for(n, timeout, || self.downloads())
+    }
+
+    /// How long a `MediaUrl` of an outbound message may take before its fetch fails (Twilio's
+    /// own wait is the default).
+    pub fn set_media_fetch_timeout(&self, timeout: Duration) {
+        self.shared.lock().fetch_timeout = timeout;
     }
 
     /// Expires every CDN link handed out so far, as time would.

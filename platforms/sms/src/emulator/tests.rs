@@ -1404,3 +1404,34 @@ fn control_surface_lists_media_fetches_and_downloads() {
     assert_eq!(downloads.json[0]["size"], png().bytes.len());
     assert_eq!(downloads.json[0]["content_type"], "image/png");
 }
+
+#[test]
+fn outbound_media_that_never_answers_times_out_with_11200() {
+    let emu = emulator();
+    let (base, _requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    emu.set_media_fetch_timeout(Duration::from_millis(300));
+    // A server that takes the connection and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!(
+        "http://{}/slow.png",
+        listener.local_addr().expect("an address")
+    );
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let answer = send_media(&emu, std::slice::from_ref(&url));
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    let posted = emu.wait_for_callbacks(1, Duration::from_secs(10));
+    assert_eq!(
+        (posted[0].status.as_str(), posted[0].error_code),
+        ("failed", Some(11200))
+    );
+    let downloads = emu.downloads();
+    assert_eq!(
+        (downloads[0].url.as_str(), downloads[0].status),
+        (url.as_str(), None)
+    );
+    assert!(
+        held.join().expect("the server thread").is_ok(),
+        "the fetch connected"
+    );
+}
