@@ -45,8 +45,8 @@ pub(super) enum Target {
     Via(String),
 }
 
-/// Takes a message the API just accepted through the carrier: at once when nobody watches,
-/// step by step (with callbacks) otherwise.
+/// Takes a message the API just accepted through the carrier: at once when nobody watches and
+/// it has no media, step by step (with callbacks) otherwise, after its media was fetched.
 pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &SentMessage) {
     let failure = state.delivery_failures.get(&message.to).cloned();
     let watched = state.callback_target.is_some() || state.on_status.is_some();
