@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::web;
 use serde::Serialize;
 
-use super::{API_VERSION, SentMessage, Shared, State, rfc2822};
+use super::{API_VERSION, SentMessage, Shared, State, media, rfc2822};
 use crate::signature::compute_signature;
 
 /// How long the carrier takes for each step, when someone is watching the steps.
@@ -45,22 +45,28 @@ pub(super) enum Target {
     Via(String),
 }
 
-/// Takes a message the API just accepted through the carrier: at once when nobody watches,
-/// step by step (with callbacks) otherwise.
+/// Takes a message the API just accepted through the carrier: at once when nobody watches and
+/// it has no media, step by step (with callbacks) otherwise, after its media was fetched.
 pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &SentMessage) {
     let failure = state.delivery_failures.get(&message.to).cloned();
     let watched = state.callback_target.is_some() || state.on_status.is_some();
-    if !watched {
+    let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
+    if !watched && message.media_urls.is_empty() {
         advance(shared, state, &message.sid, "sent", None);
-        let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
         advance(shared, state, &message.sid, &status, code);
         return;
     }
     let shared = web::Data::clone(shared);
     let sid = message.sid.clone();
+    let media_urls = message.media_urls.clone();
     actix_web::rt::spawn(async move {
-        let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
-        for (status, code) in [("sent".to_string(), None), (status, code)] {
+        // Twilio fetches the media before it sends; a message whose media it could not fetch
+        // fails without being sent.
+        let steps = match media::fetch_all(&shared, &sid, &media_urls).await {
+            Some(code) => vec![("failed".to_string(), Some(code))],
+            None => vec![("sent".to_string(), None), (status, code)],
+        };
+        for (status, code) in steps {
             actix_web::rt::time::sleep(STEP).await;
             let (message, target, on_status) = {
                 let mut state = shared.lock();
@@ -138,7 +144,46 @@ async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
     params.push(("SmsSid".into(), message.sid.clone()));
     params.push(("SmsStatus".into(), message.status.clone()));
     params.push(("To".into(), message.to.clone()));
-    let signature = compute_signature(&shared.auth_token, &url, &params);
+    let answered = post_signed(
+        &shared.auth_token,
+        target,
+        (&url, "POST"),
+        &params,
+        &format!("{}-{}", message.sid, message.status),
+    )
+    .await;
+    shared.lock().callbacks.push(CallbackPost {
+        sid: message.sid.clone(),
+        to: message.to.clone(),
+        status: message.status.clone(),
+        error_code: message.error_code,
+        url,
+        answered,
+    });
+}
+
+/// Sends `params` to `url` with `method` (a form for POST, the query for GET) as Twilio calls
+/// a webhook: signed with the auth token over the URL it calls. The status answered, `None`
+/// when the receiver could not be reached in time. `idempotency_token` names the event, the
+/// same on each retry of it.
+pub(super) async fn post_signed(
+    auth_token: &str,
+    target: &Target,
+    (url, method): (&str, &str),
+    params: &[(String, String)],
+    idempotency_token: &str,
+) -> Option<u16> {
+    let get = method.eq_ignore_ascii_case("GET");
+    // A GET carries the parameters in its query, and is signed over the whole URL.
+    let url = if get {
+        let query = serde_urlencoded::to_string(params).unwrap_or_default();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{query}")
+    } else {
+        url.to_string()
+    };
+    let signed: &[(String, String)] = if get { &[] } else { params };
+    let signature = compute_signature(auth_token, &url, signed);
     let address = match target {
         Target::Direct => url.clone(),
         Target::Via(base) => match url.parse::<awc::http::Uri>() {
@@ -150,25 +195,21 @@ async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
             Err(_) => url.clone(),
         },
     };
-    let answered = awc::Client::new()
-        .post(&address)
+    let client = awc::Client::new();
+    let request = if get {
+        client.get(&address)
+    } else {
+        client.post(&address)
+    };
+    let request = request
         .insert_header(("X-Twilio-Signature", signature))
         .insert_header(("User-Agent", "TwilioProxy/1.1"))
-        .insert_header((
-            "I-Twilio-Idempotency-Token",
-            format!("{}-{}", message.sid, message.status),
-        ))
-        .timeout(CALLBACK_TIMEOUT)
-        .send_form(&params)
-        .await
-        .ok()
-        .map(|response| response.status().as_u16());
-    shared.lock().callbacks.push(CallbackPost {
-        sid: message.sid.clone(),
-        to: message.to.clone(),
-        status: message.status.clone(),
-        error_code: message.error_code,
-        url,
-        answered,
-    });
+        .insert_header(("I-Twilio-Idempotency-Token", idempotency_token))
+        .timeout(CALLBACK_TIMEOUT);
+    let sent = if get {
+        request.send().await
+    } else {
+        request.send_form(&params).await
+    };
+    sent.ok().map(|response| response.status().as_u16())
 }

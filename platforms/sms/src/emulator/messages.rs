@@ -158,6 +158,12 @@ fn validate(
             format!("Invalid media URL(s): {url}"),
         ));
     }
+    if media_urls.len() > super::media::MAX_MEDIA {
+        return Err(Rejection::bad_request(
+            21623,
+            "Number of media files exceeds allowed limit".to_string(),
+        ));
+    }
     let status_callback = param(params, "StatusCallback").filter(|v| !v.is_empty());
     if let Some(url) = status_callback.filter(|url| !is_http_url(url)) {
         return Err(Rejection::bad_request(

@@ -7,7 +7,8 @@
 //! posts signed status callbacks. Tests script faults ([`Fault`]) and read back what was sent
 //! ([`Emulator::messages`]); `hermes gateway --sandbox` uses it in place of Twilio. Other
 //! processes can read the accepted messages from `GET /_emulator/messages`, every attempt from
-//! `GET /_emulator/attempts` and the callbacks posted from `GET /_emulator/callbacks`.
+//! `GET /_emulator/attempts`, the callbacks posted from `GET /_emulator/callbacks`, and the
+//! media traffic (inbound media fetched, outbound `MediaUrl`s downloaded) from `GET /_emulator/media-fetches` and `GET /_emulator/downloads`.
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::TcpListener;
@@ -24,9 +25,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 mod carrier;
+mod media;
 mod messages;
 
 pub use carrier::CallbackPost;
+pub use media::{MediaDownload, MediaFetch, MediaFile};
 
 /// The API version every route lives under.
 const API_VERSION: &str = "2010-04-01";
@@ -155,6 +158,14 @@ struct State {
     /// Scripted delivery failures by recipient: the final status and its error code.
     delivery_failures: HashMap<String, (String, Option<i64>)>,
     on_status: Option<Callback>,
+    /// Inbound media by media SID (`ME…`).
+    media: HashMap<String, media::StoredMedia>,
+    /// The CDN links handed out, by token.
+    cdn: HashMap<String, media::CdnLink>,
+    media_fetches: Vec<MediaFetch>,
+    downloads: Vec<MediaDownload>,
+    /// How long a `MediaUrl` may take to answer.
+    fetch_timeout: Duration,
 }
 
 struct Shared {
@@ -229,6 +240,11 @@ impl Emulator {
                 callbacks: Vec::new(),
                 delivery_failures: HashMap::new(),
                 on_status: None,
+                media: HashMap::new(),
+                cdn: HashMap::new(),
+                media_fetches: Vec::new(),
+                downloads: Vec::new(),
+                fetch_timeout: media::FETCH_TIMEOUT,
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -240,6 +256,15 @@ impl Emulator {
                     .route("/_emulator/messages", web::get().to(control_messages))
                     .route("/_emulator/attempts", web::get().to(control_attempts))
                     .route("/_emulator/callbacks", web::get().to(control_callbacks))
+                    .route(
+                        "/_emulator/media-fetches",
+                        web::get().to(control_media_fetches),
+                    )
+                    .route("/_emulator/downloads", web::get().to(control_downloads))
+                    .route(
+                        &format!("{}/{{token}}", media::CDN_PATH),
+                        web::get().to(media::cdn),
+                    )
                     .default_service(web::to(api));
             },
         )?;
@@ -333,9 +358,7 @@ impl Emulator {
     /// posted, signed, to the message's `StatusCallback`, or, with `via` (`http://host:port`),
     /// to that address with the callback URL's path and query, as a proxy would forward it.
     pub fn deliver_status_callbacks(&self, via: Option<&str>) {
-        // The callback client is awc with rustls, which needs a process-wide crypto provider;
-        // a process that chose one keeps it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         self.shared.lock().callback_target = Some(match via {
             Some(base) => carrier::Target::Via(base.to_string()),
             None => carrier::Target::Direct,
@@ -365,6 +388,119 @@ impl Emulator {
     pub fn list_queries(&self) -> Vec<Vec<(String, String)>> {
         self.shared.lock().list_queries.clone()
     }
+}
+
+/// An inbound MMS the emulator posted to the gateway.
+#[derive(Clone, Debug)]
+pub struct InboundMms {
+    /// Its SID (`MM…`), the webhook's `MessageSid`.
+    pub message_sid: String,
+    /// The `MediaUrl{i}` posted, in order.
+    pub media_urls: Vec<String>,
+    /// The HTTP status the webhook was answered with.
+    pub answered: u16,
+}
+
+impl Emulator {
+    /// A person (`from`) texts the owned number an MMS with `files`: the files are stored and
+    /// served on their media URLs, and the webhook is posted, signed, to the number's SMS URL
+    /// (or, with `via`, to that base URL with the SMS URL's path and query) with `NumMedia`,
+    /// `MediaUrl{i}` and `MediaContentType{i}` as Twilio posts them. Blocks until answered, so
+    /// call it from outside an async runtime.
+    pub fn text_with_media(
+        &self,
+        from: &str,
+        body: &str,
+        files: &[MediaFile],
+        via: Option<&str>,
+    ) -> io::Result<InboundMms> {
+        let (url, method) = self.incoming_number();
+        let url = url.ok_or_else(|| io::Error::other("the number has no SMS URL"))?;
+        let (message_sid, media_sids) = media::store(&self.shared, files);
+        let media_urls: Vec<String> = media_sids
+            .iter()
+            .map(|sid| {
+                format!(
+                    "{}{}/Messages/{message_sid}/Media/{sid}",
+                    self.base_url(),
+                    self.shared.account_uri()
+                )
+            })
+            .collect();
+        let mut params: Vec<(String, String)> = vec![
+            ("ToCountry".into(), "US".into()),
+            ("SmsMessageSid".into(), message_sid.clone()),
+            ("NumMedia".into(), files.len().to_string()),
+        ];
+        for (i, (file, media_url)) in files.iter().zip(&media_urls).enumerate() {
+            params.push((format!("MediaContentType{i}"), file.content_type.clone()));
+            params.push((format!("MediaUrl{i}"), media_url.clone()));
+        }
+        params.extend([
+            ("SmsSid".into(), message_sid.clone()),
+            ("SmsStatus".into(), "received".into()),
+            ("Body".into(), body.to_string()),
+            ("To".into(), self.shared.phone_number.clone()),
+            ("NumSegments".into(), "1".into()),
+            ("MessageSid".into(), message_sid.clone()),
+            ("AccountSid".into(), self.shared.account_sid.clone()),
+            ("From".into(), from.to_string()),
+            ("ApiVersion".into(), API_VERSION.into()),
+        ]);
+        let target = match via {
+            Some(base) => carrier::Target::Via(base.to_string()),
+            None => carrier::Target::Direct,
+        };
+        install_crypto_provider();
+        let answered = actix_web::rt::System::new().block_on(carrier::post_signed(
+            &self.shared.auth_token,
+            &target,
+            (&url, &method),
+            &params,
+            &message_sid,
+        ));
+        let answered = answered.ok_or_else(|| io::Error::other("the webhook went unanswered"))?;
+        Ok(InboundMms {
+            message_sid,
+            media_urls,
+            answered,
+        })
+    }
+
+    /// Every GET of inbound media (media URL or CDN link), in order.
+    pub fn media_fetches(&self) -> Vec<MediaFetch> {
+        self.shared.lock().media_fetches.clone()
+    }
+
+    /// Every `MediaUrl` of an outbound message the emulator fetched, in order.
+    pub fn downloads(&self) -> Vec<MediaDownload> {
+        self.shared.lock().downloads.clone()
+    }
+
+    /// Waits until at least `n` downloads were made or `timeout` passes; returns them all.
+    pub fn wait_for_downloads(&self, n: usize, timeout: Duration) -> Vec<MediaDownload> {
+        wait_for(n, timeout, || self.downloads())
+    }
+
+    /// How long a `MediaUrl` of an outbound message may take before its fetch fails (Twilio's
+    /// own wait is the default).
+    pub fn set_media_fetch_timeout(&self, timeout: Duration) {
+        self.shared.lock().fetch_timeout = timeout;
+    }
+
+    /// Expires every CDN link handed out so far, as time would.
+    pub fn expire_media_links(&self) {
+        let now = Instant::now();
+        for link in self.shared.lock().cdn.values_mut() {
+            link.expires = now;
+        }
+    }
+}
+
+/// The emulator's HTTP client is awc with rustls, which needs a process-wide crypto provider;
+/// a process that chose one keeps it.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Polls `read` until it returns at least `n` items or `timeout` passes; returns the last read.
@@ -400,6 +536,14 @@ async fn control_callbacks(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&shared.lock().callbacks)
 }
 
+async fn control_media_fetches(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().media_fetches)
+}
+
+async fn control_downloads(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().downloads)
+}
+
 /// The resources of the API, by path.
 #[derive(Debug, PartialEq, Eq)]
 enum Resource<'a> {
@@ -407,6 +551,8 @@ enum Resource<'a> {
     Messages,
     Numbers,
     Number(&'a str),
+    /// One file of a message: the message SID and the media SID.
+    Media(&'a str, &'a str),
 }
 
 /// Splits `/2010-04-01/Accounts/...` into the path's account SID and the resource.
@@ -419,6 +565,9 @@ fn resource(path: &str) -> Option<(&str, Resource<'_>)> {
         [account, "IncomingPhoneNumbers.json"] => Some((account, Resource::Numbers)),
         [account, "IncomingPhoneNumbers", number] => {
             Some((account, Resource::Number(number.strip_suffix(".json")?)))
+        }
+        [account, "Messages", message, "Media", media] => {
+            Some((account, Resource::Media(message, media)))
         }
         _ => None,
     }
@@ -436,6 +585,9 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
     };
 
     if path.starts_with("/2010-04-01/") && !authorized(req.headers(), &shared) {
+        if matches!(route, Some((_, Resource::Media(..)))) {
+            return media::unauthorized(&shared, &path);
+        }
         let response = unauthenticated();
         if is_send {
             let mut attempt = shared.attempt(&params);
@@ -468,6 +620,7 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
             update_number(&shared, &params)
         }
         (Resource::Number(_), "GET" | "POST") => not_found(&path),
+        (Resource::Media(message, media), "GET") => media::media(&shared, &req, message, media),
         _ => twilio_error(405, Some(20004), "Method not allowed"),
     }
 }

@@ -3,6 +3,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 
 use super::*;
+use sha1::Digest;
 
 const SID: &str = "AC00000000000000000000000000000001";
 const TOKEN: &str = "secret-token";
@@ -54,19 +55,9 @@ fn exchange(
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let retry_after = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .map(|(_, value)| value.trim().to_string());
-    let json = serde_json::from_str(body).expect("a JSON body");
+    let (status, headers, body) = split_answer(&raw);
+    let retry_after = header_of(&headers, "retry-after").map(str::to_string);
+    let json = serde_json::from_slice(body).expect("a JSON body");
     Ok(Answer {
         status,
         retry_after,
@@ -165,6 +156,10 @@ fn parses_resource_paths() {
         resource("/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN2.json"),
         Some(("AC1", Resource::Number("PN2")))
     );
+    assert_eq!(
+        resource("/2010-04-01/Accounts/AC1/Messages/MM3/Media/ME4"),
+        Some(("AC1", Resource::Media("MM3", "ME4")))
+    );
     assert_eq!(resource("/2010-04-01/Accounts/AC1/Calls.json"), None);
     assert_eq!(resource("/2010-04-01/Accounts/AC1"), None);
 }
@@ -252,6 +247,8 @@ fn messaging_service_and_media_urls() {
             ("Body", "hi"),
         ],
     );
+    // The emulator fetches media URLs as Twilio does: these lead nowhere, off the network.
+    let (a, b) = (closed_url("/a.png"), closed_url("/b.png"));
     let media_only = call(
         &emu,
         "POST",
@@ -260,8 +257,8 @@ fn messaging_service_and_media_urls() {
         &[
             ("To", USER),
             ("From", OWNED),
-            ("MediaUrl", "https://example.com/a.png"),
-            ("MediaUrl", "https://example.com/b.png"),
+            ("MediaUrl", &a),
+            ("MediaUrl", &b),
         ],
     );
     assert_eq!(ok.status, 201, "{}", ok.json);
@@ -276,10 +273,7 @@ fn messaging_service_and_media_urls() {
     // The service picked the sender once the carrier took the message.
     assert_eq!(messages[0].from.as_deref(), Some(OWNED));
     assert_eq!(messages[0].status, "delivered");
-    assert_eq!(
-        messages[1].media_urls,
-        ["https://example.com/a.png", "https://example.com/b.png"]
-    );
+    assert_eq!(messages[1].media_urls, [a, b]);
 }
 
 #[test]
@@ -918,6 +912,25 @@ fn receiver(status: u16) -> (String, mpsc::Receiver<String>) {
     (base, rx)
 }
 
+/// A raw request posted by the emulator, checked to start with `request_line`: its form and
+/// its `X-Twilio-Signature`.
+fn signed_form(raw: &str, request_line: &str) -> (Vec<(String, String)>, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a request");
+    assert!(head.starts_with(request_line), "{head}");
+    let params = serde_urlencoded::from_str(body).expect("a form");
+    (params, signature_of(head))
+}
+
+/// The `X-Twilio-Signature` of a raw request.
+fn signature_of(head: &str) -> String {
+    head.lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-twilio-signature"))
+        .map(|(_, v)| v.trim().to_string())
+        .expect("signed")
+}
+
 #[test]
 fn status_callbacks_are_signed_in_order_and_report_failures() {
     let emu = emulator();
@@ -980,18 +993,7 @@ fn status_callbacks_are_signed_in_order_and_report_failures() {
         let raw = requests
             .recv_timeout(Duration::from_secs(5))
             .expect("a callback");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("a request");
-        assert!(
-            head.starts_with("POST /webhooks/twilio/status?line=1 HTTP/1.1"),
-            "{head}"
-        );
-        let signature = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case("x-twilio-signature"))
-            .map(|(_, v)| v.trim().to_string())
-            .expect("signed");
-        let params: Vec<(String, String)> = serde_urlencoded::from_str(body).expect("a form");
+        let (params, signature) = signed_form(&raw, "POST /webhooks/twilio/status?line=1 ");
         assert_eq!(
             crate::signature::verify_signature(TOKEN, &[callback.to_string()], &params, &signature),
             Some(callback)
@@ -1002,4 +1004,434 @@ fn status_callbacks_are_signed_in_order_and_report_failures() {
     let listed = list(&emu, &[("To", "+15553334444")]);
     assert_eq!(listed.json["messages"][0]["status"], "undelivered");
     assert_eq!(listed.json["messages"][0]["error_code"], 30007);
+}
+
+/// One raw GET over a fresh connection to `addr`: the status, the headers and the body.
+fn get(addr: &str, path: &str, auth: Option<String>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(auth) = auth {
+        request.push_str(&format!("Authorization: {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("sent");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("an answer");
+    let (status, headers, body) = split_answer(&raw);
+    (status, headers, body.to_vec())
+}
+
+/// An HTTP answer's status, headers (names in lowercase) and body.
+fn split_answer(raw: &[u8]) -> (u16, Vec<(String, String)>, &[u8]) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, &raw[split + 4..])
+}
+
+fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A media URL's path and query, to ask the emulator for it.
+fn path_of(url: &str) -> String {
+    let uri: awc::http::Uri = url.parse().expect("a URL");
+    uri.path_and_query().expect("a path").to_string()
+}
+
+fn png() -> MediaFile {
+    MediaFile {
+        content_type: "image/png".to_string(),
+        bytes: b"\x89PNG\r\n\x1a\nnot really a picture".to_vec(),
+    }
+}
+
+/// Texts an MMS with `files` through a webhook receiver; returns what was posted.
+fn text_mms(emu: &Emulator, files: &[MediaFile]) -> (InboundMms, String) {
+    let (base, requests) = receiver(200);
+    let mms = emu
+        .text_with_media(USER, "look at this", files, Some(&base))
+        .expect("the webhook is answered");
+    let raw = requests
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a webhook");
+    (mms, raw)
+}
+
+/// The CDN link a media URL redirects the account to.
+fn cdn_link(emu: &Emulator, media_url: &str) -> String {
+    let (status, headers, _) = get(
+        &emu.server.addr().to_string(),
+        &path_of(media_url),
+        Some(basic(SID, TOKEN)),
+    );
+    assert_eq!(status, 302);
+    header_of(&headers, "location")
+        .expect("a Location")
+        .to_string()
+}
+
+#[test]
+fn inbound_mms_is_posted_signed_with_its_media() {
+    let emu = emulator();
+    let pdf = MediaFile {
+        content_type: "application/pdf".to_string(),
+        bytes: b"%PDF-1.4 a file".to_vec(),
+    };
+    let (mms, raw) = text_mms(&emu, &[png(), pdf]);
+    assert_eq!(mms.answered, 200);
+    assert!(is_sid(&mms.message_sid, "MM"), "{}", mms.message_sid);
+    let (params, signature) = signed_form(&raw, "POST /webhooks/twilio ");
+    let webhook = "https://gateway.example.com/webhooks/twilio".to_string();
+    assert_eq!(
+        crate::signature::verify_signature(
+            TOKEN,
+            std::slice::from_ref(&webhook),
+            &params,
+            &signature
+        ),
+        Some(webhook.as_str())
+    );
+    assert_eq!(param(&params, "NumMedia"), Some("2"));
+    assert_eq!(param(&params, "MessageSid"), Some(mms.message_sid.as_str()));
+    assert_eq!(param(&params, "From"), Some(USER));
+    assert_eq!(param(&params, "MediaContentType0"), Some("image/png"));
+    assert_eq!(param(&params, "MediaContentType1"), Some("application/pdf"));
+    assert_eq!(
+        param(&params, "MediaUrl0"),
+        Some(mms.media_urls[0].as_str())
+    );
+    assert_eq!(
+        param(&params, "MediaUrl1"),
+        Some(mms.media_urls[1].as_str())
+    );
+    let prefix = format!(
+        "{}/2010-04-01/Accounts/{SID}/Messages/{}/Media/ME",
+        emu.base_url(),
+        mms.message_sid
+    );
+    assert!(mms.media_urls.iter().all(|url| url.starts_with(&prefix)));
+}
+
+#[test]
+fn inbound_media_needs_the_credentials_and_redirects_to_an_expiring_link() {
+    let emu = emulator();
+    let addr = emu.server.addr().to_string();
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let path = path_of(&mms.media_urls[0]);
+
+    for auth in [None, Some(basic(SID, "wrong-token"))] {
+        let (status, _, body) = get(&addr, &path, auth);
+        assert_eq!(status, 401);
+        let json: Value = serde_json::from_slice(&body).expect("Twilio's error JSON");
+        assert_eq!(json["code"], 20003);
+    }
+    let unknown = format!(
+        "/2010-04-01/Accounts/{SID}/Messages/{}/Media/{}",
+        mms.message_sid,
+        random_sid("ME")
+    );
+    let elsewhere = path.replace(&mms.message_sid, &random_sid("MM"));
+    for path in [&unknown, &elsewhere] {
+        let (status, _, body) = get(&addr, path, Some(basic(SID, TOKEN)));
+        assert_eq!(status, 404);
+        let json: Value = serde_json::from_slice(&body).expect("Twilio's error JSON");
+        assert_eq!(json["code"], 20404);
+    }
+
+    let link = cdn_link(&emu, &mms.media_urls[0]);
+    let link_path = path_of(&link);
+    let (status, headers, body) = get(&addr, &link_path, None);
+    assert_eq!(status, 200);
+    assert_eq!(header_of(&headers, "content-type"), Some("image/png"));
+    assert_eq!(body, png().bytes);
+
+    emu.expire_media_links();
+    assert_eq!(get(&addr, &link_path, None).0, 403);
+    assert_eq!(get(&addr, "/_emulator/media-cdn/0123", None).0, 404);
+
+    let fetches: Vec<(bool, u16)> = emu
+        .media_fetches()
+        .iter()
+        .map(|f| (f.authorized, f.status))
+        .collect();
+    assert_eq!(
+        fetches,
+        [
+            (false, 401),
+            (false, 401),
+            (true, 404),
+            (true, 404),
+            (true, 302),
+            (false, 200),
+            (false, 403),
+            (false, 404)
+        ]
+    );
+    assert_eq!(emu.media_fetches()[0].path, path);
+}
+
+/// A loopback URL nobody listens on (a port just freed), with `path`.
+fn closed_url(path: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    format!(
+        "http://{}{path}",
+        listener.local_addr().expect("an address")
+    )
+}
+
+/// A loopback server that answers every GET with a 302 to `location`.
+fn redirector(location: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let answer = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    base
+}
+
+/// Sends a message with `media` as its `MediaUrl`s and a status callback to a receiver.
+fn send_media(emu: &Emulator, media: &[String]) -> Answer {
+    let mut form = vec![
+        ("To", USER),
+        ("From", OWNED),
+        ("StatusCallback", "https://gateway.example.com/status"),
+    ];
+    form.extend(media.iter().map(|url| ("MediaUrl", url.as_str())));
+    call(
+        emu,
+        "POST",
+        &messages_path(),
+        Some(basic(SID, TOKEN)),
+        &form,
+    )
+}
+
+#[test]
+fn outbound_media_is_fetched_following_redirects_before_sending() {
+    let emu = emulator();
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let link = cdn_link(&emu, &mms.media_urls[0]);
+    let via = redirector(link);
+    let (base, _requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    let url = format!("{via}/media/abc");
+    let answer = send_media(&emu, std::slice::from_ref(&url));
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["num_media"], "1");
+    let sid = answer.json["sid"].as_str().expect("a sid").to_string();
+
+    let downloads = emu.wait_for_downloads(1, Duration::from_secs(10));
+    let bytes = png().bytes;
+    assert_eq!(
+        downloads,
+        [MediaDownload {
+            message_sid: sid.clone(),
+            url,
+            status: Some(200),
+            content_type: Some("image/png".to_string()),
+            size: bytes.len(),
+            sha1: Some(format!("{:x}", sha1::Sha1::digest(&bytes))),
+        }]
+    );
+    let posted = emu.wait_for_callbacks(2, Duration::from_secs(10));
+    let statuses: Vec<&str> = posted.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["sent", "delivered"]);
+}
+
+#[test]
+fn outbound_media_that_cannot_be_fetched_fails_the_message_with_11200() {
+    let emu = emulator();
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let (base, _requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    // Twilio's own media URL without credentials answers 401.
+    let answer = send_media(&emu, std::slice::from_ref(&mms.media_urls[0]));
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    let refused = answer.json["sid"].as_str().expect("a sid").to_string();
+    let posted = emu.wait_for_callbacks(1, Duration::from_secs(10));
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        (
+            posted[0].sid.as_str(),
+            posted[0].status.as_str(),
+            posted[0].error_code
+        ),
+        (refused.as_str(), "failed", Some(11200))
+    );
+    assert_eq!(emu.downloads()[0].status, Some(401));
+    assert_eq!(emu.downloads()[0].sha1, None);
+
+    let closed = closed_url("/media/x");
+    let answer = send_media(&emu, &[closed]);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    let posted = emu.wait_for_callbacks(2, Duration::from_secs(20));
+    assert_eq!(posted.len(), 2);
+    assert_eq!(
+        (posted[1].status.as_str(), posted[1].error_code),
+        ("failed", Some(11200))
+    );
+    assert_eq!(emu.downloads()[1].status, None);
+    let listed = list(&emu, &[]);
+    assert!(
+        listed.json["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .all(|m| m["status"] == "failed"
+                && m["error_code"] == 11200
+                && m["date_sent"].is_null())
+    );
+}
+
+#[test]
+fn outbound_media_over_5_mb_fails_with_11751() {
+    let emu = emulator();
+    let big = MediaFile {
+        content_type: "image/jpeg".to_string(),
+        bytes: vec![7u8; 5 * 1024 * 1024 + 1],
+    };
+    let (mms, _) = text_mms(&emu, &[png(), big]);
+    let links: Vec<String> = mms.media_urls.iter().map(|u| cdn_link(&emu, u)).collect();
+    let (base, _requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    let answer = send_media(&emu, &links);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["num_media"], "2");
+    let posted = emu.wait_for_callbacks(1, Duration::from_secs(20));
+    assert_eq!(
+        (posted[0].status.as_str(), posted[0].error_code),
+        ("failed", Some(11751))
+    );
+    let downloads = emu.downloads();
+    assert_eq!(downloads.len(), 2);
+    assert_eq!(downloads[0].size, png().bytes.len());
+    assert_eq!(downloads[1].sha1, None);
+}
+
+#[test]
+fn more_than_ten_media_urls_are_21623() {
+    let emu = emulator();
+    let urls: Vec<String> = (0..11)
+        .map(|i| format!("https://example.com/{i}.png"))
+        .collect();
+    assert_error(&send_media(&emu, &urls), 400, 21623);
+    assert!(emu.messages().is_empty());
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let link = cdn_link(&emu, &mms.media_urls[0]);
+    let ten = vec![link; 10];
+    let answer = send_media(&emu, &ten);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["num_media"], "10");
+    assert_eq!(
+        emu.wait_for_downloads(10, Duration::from_secs(10)).len(),
+        10
+    );
+}
+
+#[test]
+fn inbound_mms_to_a_get_webhook_is_signed_over_its_query() {
+    let emu = Emulator::start(EmulatorConfig {
+        account_sid: SID.to_string(),
+        auth_token: TOKEN.to_string(),
+        phone_number: OWNED.to_string(),
+        sms_url: Some("https://gateway.example.com/webhooks/twilio?line=2".to_string()),
+        sms_method: "GET".to_string(),
+    })
+    .expect("the emulator starts");
+    let (mms, raw) = text_mms(&emu, &[png()]);
+    let request_line = raw.lines().next().expect("a request line");
+    let target = request_line
+        .strip_prefix("GET ")
+        .and_then(|rest| rest.strip_suffix(" HTTP/1.1"))
+        .expect("a GET");
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(target.split_once('?').expect("a query").1).expect("a query");
+    assert_eq!(param(&query, "line"), Some("2"));
+    assert_eq!(param(&query, "NumMedia"), Some("1"));
+    assert_eq!(param(&query, "MediaUrl0"), Some(mms.media_urls[0].as_str()));
+    let signature = signature_of(&raw);
+    let url = format!("https://gateway.example.com{target}");
+    assert_eq!(
+        crate::signature::verify_signature(TOKEN, std::slice::from_ref(&url), &[], &signature),
+        Some(url.as_str())
+    );
+}
+
+#[test]
+fn control_surface_lists_media_fetches_and_downloads() {
+    let emu = emulator();
+    let (mms, _) = text_mms(&emu, &[png()]);
+    let link = cdn_link(&emu, &mms.media_urls[0]);
+    assert_eq!(send_media(&emu, &[link]).status, 201);
+    assert_eq!(emu.wait_for_downloads(1, Duration::from_secs(10)).len(), 1);
+    let fetches = call(&emu, "GET", "/_emulator/media-fetches", None, &[]);
+    assert_eq!(
+        fetches.json.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        fetches.json
+    );
+    assert_eq!(fetches.json[0]["authorized"], true);
+    assert_eq!(fetches.json[1]["status"], 200);
+    let downloads = call(&emu, "GET", "/_emulator/downloads", None, &[]);
+    assert_eq!(downloads.json[0]["size"], png().bytes.len());
+    assert_eq!(downloads.json[0]["content_type"], "image/png");
+}
+
+#[test]
+fn outbound_media_that_never_answers_times_out_with_11200() {
+    let emu = emulator();
+    let (base, _requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    emu.set_media_fetch_timeout(Duration::from_millis(300));
+    // A server that takes the connection and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!(
+        "http://{}/slow.png",
+        listener.local_addr().expect("an address")
+    );
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let answer = send_media(&emu, std::slice::from_ref(&url));
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    let posted = emu.wait_for_callbacks(1, Duration::from_secs(10));
+    assert_eq!(
+        (posted[0].status.as_str(), posted[0].error_code),
+        ("failed", Some(11200))
+    );
+    let downloads = emu.downloads();
+    assert_eq!(
+        (downloads[0].url.as_str(), downloads[0].status),
+        (url.as_str(), None)
+    );
+    assert!(
+        held.join().expect("the server thread").is_ok(),
+        "the fetch connected"
+    );
 }
