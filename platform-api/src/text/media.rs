@@ -4,7 +4,8 @@
 //! spaces allowed after the colon, the tag matched in any case) and two flags for the whole reply,
 //! `[[as_document]]` and `[[audio_as_voice]]`. Like Hermes, a tag inside a code block, an inline
 //! code span or a block quote is an example, not a request, and stays in the text; so is one in a
-//! link, where it is part of an address. Markdown images with an http(s) URL are media too.
+//! link, where it is part of an address. Flags there are examples too (Hermes honours them
+//! anywhere, but a reply explaining the flags in code must not trigger them). Markdown images with an http(s) URL are media too.
 //! [`extract_media`] finds them all and returns the text left to send.
 
 use std::ops::Range;
@@ -59,11 +60,19 @@ const AFTER_EXT: &[char] = &['`', '"', '\'', ',', ';', ':', ')', ']', '}'];
 /// Characters Hermes trims from the end of a path: punctuation of the sentence around it.
 const TRAILING_PUNCTUATION: &[char] = &['`', '"', '\'', ',', '.', ';', ':', ')', '}', ']'];
 
+/// Linux's limit on a path's length, its closing NUL included: no tag's path is read beyond it,
+/// which also keeps a long line full of tags from being scanned to its end once per tag.
+const PATH_MAX: usize = 4096;
+
 const TAG: &str = "MEDIA:";
 const AS_DOCUMENT: &str = "[[as_document]]";
 const AUDIO_AS_VOICE: &str = "[[audio_as_voice]]";
 
 /// Splits an agent's Markdown reply into the text to send and the media it asks for.
+///
+/// An unquoted path runs, spaces included, to the first extension Hermes delivers that ends a
+/// word (`MEDIA:/tmp/my chart.png`), or else to the first space; sentence punctuation after it
+/// is not part of it. A path that would run past [`PATH_MAX`] bytes is not one.
 ///
 /// A `MEDIA:` tag counts only with an absolute path (`/…`); a relative, `~` or Windows path is
 /// not one on the host and stays in the text. An image's alt text leaves the text with the
@@ -203,10 +212,15 @@ fn media_tags(reply: &str, protected: &[Range<usize>]) -> Vec<Found> {
         }
         let after = at + TAG.len();
         let line_end = reply[after..].find('\n').map_or(reply.len(), |i| after + i);
-        let Some((path, end)) = tag_path(&reply[after..line_end]) else {
+        let mut read_end = line_end.min(after + PATH_MAX);
+        while !reply.is_char_boundary(read_end) {
+            read_end -= 1;
+        }
+        let Some((path, end)) = tag_path(&reply[after..read_end]) else {
             continue;
         };
-        if !path.starts_with('/') {
+        let cut_short = read_end < line_end && after + end == read_end;
+        if !path.starts_with('/') || cut_short {
             continue;
         }
         let mut start = at;
@@ -505,6 +519,8 @@ mod tests {
             "Use `![x](https://example.com/x.png)` for images.",
             "`[[as_document]]` sends files as documents.",
             "[the file](https://example.com/MEDIA:/srv/a.png)",
+            "[![badge](https://e.com/b.svg)](https://e.com)",
+            "MEDIA:\"/srv/unterminated.png",
         ] {
             assert_untouched(reply);
         }
@@ -576,6 +592,16 @@ mod tests {
         assert_eq!(got.text, "Just a flag.");
         assert!(got.as_document && got.audio_as_voice);
         assert!(got.media.is_empty());
+    }
+
+    #[test]
+    fn a_path_longer_than_path_max_is_not_one() {
+        let longest = format!("/srv/{}.png", "a".repeat(PATH_MAX - 10));
+        assert_reply(&format!("MEDIA:{longest} ok"), "ok", &[path(&longest)]);
+        for name in ["a".repeat(PATH_MAX), "é".repeat(PATH_MAX / 2)] {
+            assert_untouched(&format!("MEDIA:/srv/{name}.png"));
+            assert_untouched(&format!("MEDIA:/srv/{name}"));
+        }
     }
 
     #[test]
