@@ -620,7 +620,57 @@ mod tests {
         assert_eq!(got.media, want_media);
     }
 
+    /// Replies made of the pieces tags, quotes, code and images are built from, in any order.
+    fn tangled() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "MEDIA:",
+            "media:",
+            "/srv/",
+            "my ",
+            "a.png",
+            ".PDF",
+            "é",
+            "日本",
+            " ",
+            "\t",
+            "\n",
+            "\n\n",
+            "\r\n",
+            "`",
+            "```\n",
+            "\"",
+            "'",
+            "> ",
+            "    ",
+            "[[as_document]]",
+            "[[audio_as_voice]]",
+            "![cat](https://e.com/c.png)",
+            "](",
+            ")",
+            "[",
+            ".",
+            ",",
+            "~/",
+        ]);
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
     proptest! {
+        #[test]
+        fn tangled_replies_give_paths_they_contain(reply in tangled()) {
+            let got = extract_media(&reply);
+            prop_assert!(got.text.len() <= reply.len());
+            for media in &got.media {
+                if let MediaSource::Path(path) = &media.source {
+                    let path = path.to_str().unwrap_or_default();
+                    prop_assert!(path.starts_with('/') && reply.contains(path), "{path:?}");
+                }
+            }
+            if got.media.is_empty() && !got.as_document && !got.audio_as_voice {
+                prop_assert_eq!(got.text, reply);
+            }
+        }
+
         #[test]
         fn text_without_tags_is_unchanged(text in prose()) {
             let got = extract_media(&text);
