@@ -7,6 +7,8 @@
 //! A platform whose parts cost differently depending on where they end (SMS segments) steers the
 //! cut with [`split_numbered_with`] and its own chooser, which sees every candidate break in a
 //! [`Window`], can look ahead with [`Window::greedy_after`], and can fall back on [`greedy`].
+//! Before any of that, [`extract_media`] takes out the media a reply asks for (`MEDIA:` tags,
+//! web images, the `[[as_document]]` and `[[audio_as_voice]]` flags).
 //!
 //! ```
 //! use platform_api::text::{markdown_to_plain, split_numbered};
@@ -20,6 +22,7 @@
 mod grapheme;
 mod layout;
 mod markdown;
+mod media;
 mod plain;
 #[cfg(test)]
 mod prose;
@@ -28,6 +31,7 @@ mod stops;
 mod window;
 
 pub use markdown::{MarkdownWriter, Style, Styler, render_markdown};
+pub use media::{MediaRef, MediaReply, MediaSource, extract_media};
 pub use plain::markdown_to_plain;
 pub use splitting::{
     Parts, Span, numbered_spans_with, parts, split, split_numbered, split_numbered_with, split_with,
