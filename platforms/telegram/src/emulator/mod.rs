@@ -10,7 +10,8 @@
 //! reported); `sendMessage` (HTML checked as Telegram parses it, the 4,096-unit limit, unknown
 //! chats); `sendMessageDraft` (Bot API 9.3: a reply shown while it is written, private chats
 //! only, limited per chat as [`EmulatorConfig::draft_burst`] says); `sendChatAction`;
-//! `getFile`, and file downloads from `/file/bot<token>/<path>`.
+//! `getFile` (`Bad Request: file is too big` over 20 MB), and file downloads of the bytes users
+//! sent from `/file/bot<token>/<path>`.
 //!
 //! Tests play the users ([`Emulator::user_writes`], [`Emulator::write`] in groups,
 //! [`Emulator::reply_to`], photos and documents), script faults ([`Fault`], and chats that
@@ -19,7 +20,7 @@
 //! [`Emulator::showing`], and when text first became visible with [`Emulator::first_visible`]),
 //! chat actions, `getUpdates` calls, webhook posts. Other processes can read the same from
 //! `GET /_emulator/sent`, `/_emulator/attempts`, `/_emulator/drafts`, `/_emulator/actions`,
-//! `/_emulator/polls`, `/_emulator/webhook_posts` and `/_emulator/updates`.
+//! `/_emulator/polls`, `/_emulator/webhook_posts`, `/_emulator/updates` and `/_emulator/downloads`.
 //!
 //! Relaxations, for loopback use: a webhook may be `http://127.0.0.1…` or `http://localhost…`
 //! (Telegram requires HTTPS on ports 443, 80, 88 or 8443), and it is delivered to one update
@@ -49,11 +50,12 @@ mod updates;
 mod webhook;
 
 use drafts::send_message_draft;
-use files::{download, get_file};
+use files::{Stored, download, get_file};
 use messages::{send_chat_action, send_message};
 use updates::get_updates;
 use webhook::{delete_webhook, set_hook, set_webhook, webhook_info};
 
+pub use files::Download;
 pub use html::{Parsed, parse as parse_html};
 
 /// The emulated bot.
@@ -317,7 +319,9 @@ struct State {
     next_update_id: i64,
     /// Updates not confirmed yet, oldest first.
     updates: VecDeque<Update>,
-    files: HashMap<String, File>,
+    /// What users sent, by `file_id`.
+    files: HashMap<String, Stored>,
+    downloads: Vec<Download>,
     sent: Vec<SentMessage>,
     attempts: Vec<Attempt>,
     actions: Vec<ChatAction>,
@@ -410,6 +414,7 @@ impl Emulator {
                 next_update_id: 100_000 + i64::from(rand::random::<u16>()),
                 updates: VecDeque::new(),
                 files: HashMap::new(),
+                downloads: Vec::new(),
                 sent: Vec::new(),
                 attempts: Vec::new(),
                 actions: Vec::new(),
@@ -444,6 +449,7 @@ impl Emulator {
                     .route("/_emulator/polls", web::get().to(read_polls))
                     .route("/_emulator/webhook_posts", web::get().to(read_posts))
                     .route("/_emulator/updates", web::get().to(read_updates))
+                    .route("/_emulator/downloads", web::get().to(read_downloads))
                     .default_service(web::to(api));
             },
         )?;
@@ -551,25 +557,45 @@ impl Emulator {
         })
     }
 
-    /// `person` sends a photo (three sizes) to `chat`, with an optional caption.
+    /// `person` sends a photo (three sizes, with placeholder bytes) to `chat`, with an optional
+    /// caption.
     pub fn send_photo(&self, chat: &Chat, person: &Person, caption: Option<&str>) -> Update {
         let sizes: Vec<PhotoSize> = [(90, 67), (320, 240), (1280, 960)]
             .iter()
-            .map(|(width, height)| {
-                let file = self.add_file("photos", "jpg", u64::from(width * height / 10));
-                PhotoSize {
-                    file_id: file.file_id,
-                    file_unique_id: file.file_unique_id,
-                    width: *width,
-                    height: *height,
-                    file_size: file.file_size,
-                }
-            })
+            .map(|&(width, height)| self.photo_size(width, height, None))
             .collect();
         self.with_media(chat, person, caption, |m| m.photo = sizes)
     }
 
-    /// `person` sends a file to `chat`, with an optional caption.
+    /// `person` sends a photo to `chat`: each of `sizes` (width, height, JPEG bytes; smallest
+    /// first, as Telegram lists them) becomes one entry of the message's `photo`, downloadable
+    /// as those bytes.
+    pub fn send_photo_sizes(
+        &self,
+        chat: &Chat,
+        person: &Person,
+        sizes: &[(u32, u32, &[u8])],
+        caption: Option<&str>,
+    ) -> Update {
+        let sizes: Vec<PhotoSize> = sizes
+            .iter()
+            .map(|&(width, height, bytes)| self.photo_size(width, height, Some(bytes)))
+            .collect();
+        self.with_media(chat, person, caption, |m| m.photo = sizes)
+    }
+
+    fn photo_size(&self, width: u32, height: u32, bytes: Option<&[u8]>) -> PhotoSize {
+        let file = self.add_file("photos", "jpg", bytes);
+        PhotoSize {
+            file_id: file.file_id,
+            file_unique_id: file.file_unique_id,
+            width,
+            height,
+            file_size: file.file_size,
+        }
+    }
+
+    /// `person` sends a file (with placeholder bytes) to `chat`, with an optional caption.
     pub fn send_document(
         &self,
         chat: &Chat,
@@ -578,8 +604,34 @@ impl Emulator {
         mime_type: &str,
         caption: Option<&str>,
     ) -> Update {
+        self.document(chat, person, file_name, mime_type, None, caption)
+    }
+
+    /// `person` sends `bytes` as a file to `chat`, with an optional caption. Over 20 MB,
+    /// `getFile` refuses it with `Bad Request: file is too big`, as the Bot API does.
+    pub fn send_file(
+        &self,
+        chat: &Chat,
+        person: &Person,
+        file_name: &str,
+        mime_type: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> Update {
+        self.document(chat, person, file_name, mime_type, Some(bytes), caption)
+    }
+
+    fn document(
+        &self,
+        chat: &Chat,
+        person: &Person,
+        file_name: &str,
+        mime_type: &str,
+        bytes: Option<&[u8]>,
+        caption: Option<&str>,
+    ) -> Update {
         let extension = file_name.rsplit('.').next().unwrap_or("bin");
-        let file = self.add_file("documents", extension, 2048);
+        let file = self.add_file("documents", extension, bytes);
         let document = Document {
             file_id: file.file_id,
             file_unique_id: file.file_unique_id,
@@ -606,17 +658,27 @@ impl Emulator {
         })
     }
 
-    fn add_file(&self, folder: &str, extension: &str, size: u64) -> File {
+    /// Stores a file a user sent: `bytes`, or a placeholder text naming its path.
+    fn add_file(&self, folder: &str, extension: &str, bytes: Option<&[u8]>) -> File {
         let mut state = self.shared.lock();
         let n = state.next_file;
         state.next_file += 1;
+        let path = format!("{folder}/file_{n}.{extension}");
+        let bytes: Arc<[u8]> = match bytes {
+            Some(bytes) => Arc::from(bytes),
+            None => Arc::from(format!("emulated content of {path}").into_bytes()),
+        };
         let file = File {
             file_id: format!("AgAC{:024x}", rand::random::<u128>() >> 32),
             file_unique_id: format!("AQAD{n:08}"),
-            file_size: Some(size),
-            file_path: Some(format!("{folder}/file_{n}.{extension}")),
+            file_size: Some(bytes.len() as u64),
+            file_path: Some(path),
         };
-        state.files.insert(file.file_id.clone(), file.clone());
+        let stored = Stored {
+            file: file.clone(),
+            bytes,
+        };
+        state.files.insert(file.file_id.clone(), stored);
         file
     }
 
@@ -767,6 +829,11 @@ impl Emulator {
     /// Every post of an update to the webhook, in order.
     pub fn webhook_posts(&self) -> Vec<WebhookPost> {
         self.shared.lock().posts.clone()
+    }
+
+    /// Every request for a file download, in order, whatever the answer.
+    pub fn downloads(&self) -> Vec<Download> {
+        self.shared.lock().downloads.clone()
     }
 
     /// The updates not confirmed yet, oldest first.
@@ -951,6 +1018,10 @@ async fn read_polls(shared: web::Data<Shared>) -> HttpResponse {
 
 async fn read_posts(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&shared.lock().posts)
+}
+
+async fn read_downloads(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().downloads)
 }
 
 async fn read_updates(shared: web::Data<Shared>) -> HttpResponse {

@@ -633,19 +633,10 @@ fn chat_actions_files_and_read_backs() {
         .as_str()
         .unwrap()
         .to_string();
-    let download = {
-        let mut stream = TcpStream::connect(emu.addr()).unwrap();
-        let request = format!(
-            "GET /file/bot{}/{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            emu.token()
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        raw
-    };
-    assert!(download.starts_with("HTTP/1.1 200"), "{download}");
-    assert!(download.ends_with(&format!("emulated content of {path}")));
+    assert_eq!(
+        fetch_file(&emu, &emu.token(), &path),
+        (200, format!("emulated content of {path}").into_bytes())
+    );
     assert_eq!(
         call(&emu, "getFile", json!({"file_id": "nope"})).json["description"],
         "Bad Request: invalid file_id"
@@ -654,6 +645,158 @@ fn chat_actions_files_and_read_backs() {
     assert_eq!(read.json[0]["action"], "typing");
     let read = exchange(&emu, "GET", "/_emulator/updates", "text/plain", "");
     assert_eq!(read.json[0]["message"]["caption"], "look");
+}
+
+/// Downloads `/file/bot<token>/<path>` with `token`: the status and the body's bytes.
+fn fetch_file(emu: &Emulator, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(emu.addr()).expect("connecting");
+    let request =
+        format!("GET /file/bot{token}/{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("writing");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    (status, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn files_users_send_are_served_as_their_bytes_and_every_download_is_recorded() {
+    let emu = emulator();
+    let ada = ada();
+    let small: &[u8] = b"\xFF\xD8\xFF\xE0small jpeg";
+    let large: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let update = emu.send_photo_sizes(
+        &ada.chat(),
+        &ada,
+        &[(90, 60, small), (1280, 853, &large)],
+        Some("the <b>view</b>"),
+    );
+    let message = update.message.as_ref().expect("a message");
+    assert_eq!(message.caption.as_deref(), Some("the <b>view</b>"));
+    assert_eq!(message.text, None);
+    assert_eq!(message.photo.len(), 2);
+    assert_eq!(message.photo[1].width, 1280);
+    assert_eq!(message.photo[1].file_size, Some(50_000));
+    assert_ne!(message.photo[0].file_id, message.photo[1].file_id);
+    assert_ne!(
+        message.photo[0].file_unique_id,
+        message.photo[1].file_unique_id
+    );
+
+    let file = call(
+        &emu,
+        "getFile",
+        json!({"file_id": message.photo[1].file_id}),
+    );
+    assert_eq!(file.status, 200);
+    assert_eq!(file.json["result"]["file_size"], 50_000);
+    let path = file.json["result"]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fetch_file(&emu, &emu.token(), &path), (200, large.clone()));
+    let small_path = call(
+        &emu,
+        "getFile",
+        json!({"file_id": message.photo[0].file_id}),
+    )
+    .json["result"]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        fetch_file(&emu, &emu.token(), &small_path),
+        (200, small.to_vec())
+    );
+    assert_eq!(fetch_file(&emu, "1:wrong", &path).0, 401);
+    assert_eq!(fetch_file(&emu, &emu.token(), "photos/file_999.jpg").0, 404);
+
+    let pdf = b"%PDF-1.4 a report".to_vec();
+    let update = emu.send_file(
+        &ada.chat(),
+        &ada,
+        "report.pdf",
+        "application/pdf",
+        &pdf,
+        None,
+    );
+    let document = update.message.unwrap().document.expect("a document");
+    assert_eq!(document.file_name.as_deref(), Some("report.pdf"));
+    assert_eq!(document.mime_type.as_deref(), Some("application/pdf"));
+    assert_eq!(document.file_size, Some(pdf.len() as u64));
+    let file = call(&emu, "getFile", json!({"file_id": document.file_id}));
+    let pdf_path = file.json["result"]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pdf_path.ends_with(".pdf"), "{pdf_path}");
+    assert_eq!(fetch_file(&emu, &emu.token(), &pdf_path), (200, pdf));
+
+    let downloads = emu.downloads();
+    let answered: Vec<(&str, u16, u64)> = downloads
+        .iter()
+        .map(|d| (d.file_path.as_str(), d.status, d.bytes))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            (path.as_str(), 200, 50_000),
+            (small_path.as_str(), 200, small.len() as u64),
+            (path.as_str(), 401, 0),
+            ("photos/file_999.jpg", 404, 0),
+            (pdf_path.as_str(), 200, 17),
+        ]
+    );
+    let read = exchange(&emu, "GET", "/_emulator/downloads", "text/plain", "");
+    assert_eq!(read.json[2]["status"], 401);
+}
+
+#[test]
+fn a_file_over_20_mb_is_too_big_to_get() {
+    let emu = emulator();
+    let ada = ada();
+    let limit = 20 * 1024 * 1024;
+    let at_limit = vec![7u8; limit];
+    let update = emu.send_file(
+        &ada.chat(),
+        &ada,
+        "a.bin",
+        "application/octet-stream",
+        &at_limit,
+        None,
+    );
+    let id = update.message.unwrap().document.unwrap().file_id;
+    let file = call(&emu, "getFile", json!({"file_id": id}));
+    assert_eq!(file.status, 200);
+    assert_eq!(file.json["result"]["file_size"], limit);
+
+    let over = vec![7u8; limit + 1];
+    let update = emu.send_file(
+        &ada.chat(),
+        &ada,
+        "b.bin",
+        "application/octet-stream",
+        &over,
+        None,
+    );
+    let document = update.message.unwrap().document.unwrap();
+    assert_eq!(document.file_size, Some(limit as u64 + 1));
+    let refused = call(&emu, "getFile", json!({"file_id": document.file_id}));
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json["ok"], false);
+    assert_eq!(refused.json["description"], "Bad Request: file is too big");
+    // Its path was never handed out, and guessing it does not download it either.
+    let guessed = "documents/file_2.bin";
+    assert_eq!(fetch_file(&emu, &emu.token(), guessed).0, 404);
 }
 
 #[test]
