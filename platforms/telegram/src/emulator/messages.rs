@@ -43,16 +43,45 @@ impl Attempt {
     }
 }
 
+/// The text a chat shows for `text` (or a caption) sent with `parse_mode`, or the description
+/// of a 400: HTML that Telegram cannot parse, or a parse mode it does not know.
+pub(super) fn parse_as(text: &str, parse_mode: Option<&str>) -> Result<html::Parsed, String> {
+    match parse_mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => Ok(html::trimmed(text.to_string(), Vec::new())),
+        Some("html") => {
+            html::parse(text).map_err(|why| format!("Bad Request: can't parse entities: {why}"))
+        }
+        Some(_) => Err("Bad Request: unsupported parse_mode".to_string()),
+    }
+}
+
+/// Keeps a message the bot sent; it replaces the draft its chat showed.
+pub(super) fn record(state: &mut State, sent: &SentMessage) {
+    state.sent.push(sent.clone());
+    state.showing.remove(&sent.chat_id);
+}
+
+/// A message from the bot in `chat`, with nothing in it yet.
+pub(super) fn from_bot(shared: &Shared, chat: Chat, message_id: i64) -> Message {
+    Message {
+        message_id,
+        from: Some(shared.bot.clone()),
+        chat,
+        date: unix_now(),
+        text: None,
+        entities: Vec::new(),
+        caption: None,
+        caption_entities: Vec::new(),
+        reply_to_message: None,
+        photo: Vec::new(),
+        document: None,
+    }
+}
+
 /// The text a chat shows for `text` sent with `parse_mode`, checked as `sendMessage` and
 /// `sendMessageDraft` check it; or the description of a 400.
 pub(super) fn visible_text(text: &str, parse_mode: Option<&str>) -> Result<html::Parsed, String> {
-    let parsed = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("") => html::trimmed(text.to_string(), Vec::new()),
-        Some("html") => {
-            html::parse(text).map_err(|why| format!("Bad Request: can't parse entities: {why}"))?
-        }
-        Some(_) => return Err("Bad Request: unsupported parse_mode".to_string()),
-    };
+    let parsed = parse_as(text, parse_mode)?;
     if parsed.text.is_empty() {
         return Err("Bad Request: message text is empty".to_string());
     }
@@ -90,6 +119,30 @@ pub(super) fn chat(state: &State, chat_id: &str) -> Option<Chat> {
     }
 }
 
+/// The chat a send goes to, or the status and description Telegram refuses it with: no
+/// `chat_id`, an unknown chat, or one that blocked the bot.
+pub(super) fn recipient(state: &State, chat_id: Option<&str>) -> Result<Chat, (u16, String)> {
+    let refuse = |status: u16, description: &str| Err((status, description.to_string()));
+    let Some(chat_id) = chat_id.filter(|c| !c.trim().is_empty()) else {
+        return refuse(400, "Bad Request: chat_id is empty");
+    };
+    let Some(chat) = chat(state, chat_id) else {
+        return refuse(400, "Bad Request: chat not found");
+    };
+    if state.blocked.contains(&chat.id) {
+        return refuse(403, "Forbidden: bot was blocked by the user");
+    }
+    Ok(chat)
+}
+
+/// Takes the next message id of a chat.
+pub(super) fn next_message_id(state: &mut State, chat_id: i64) -> i64 {
+    let next = state.next_message_id.entry(chat_id).or_insert(1);
+    let message_id = *next;
+    *next += 1;
+    message_id
+}
+
 /// Sends a message as Telegram would, or says why not (status and description).
 fn process_send(
     shared: &Shared,
@@ -97,25 +150,11 @@ fn process_send(
     text: Option<&str>,
     parse_mode: Option<&str>,
 ) -> Result<(Message, SentMessage, Option<Callback>), (u16, String)> {
-    let refuse = |status: u16, description: &str| Err((status, description.to_string()));
     let mut state = shared.lock();
-    let Some(chat_id) = chat_id.filter(|c| !c.trim().is_empty()) else {
-        return refuse(400, "Bad Request: chat_id is empty");
-    };
-    let Some(chat) = chat(&state, chat_id) else {
-        return refuse(400, "Bad Request: chat not found");
-    };
-    if state.blocked.contains(&chat.id) {
-        return refuse(403, "Forbidden: bot was blocked by the user");
-    }
+    let chat = recipient(&state, chat_id)?;
     let text = text.unwrap_or_default();
-    let parsed = match visible_text(text, parse_mode) {
-        Ok(parsed) => parsed,
-        Err(description) => return refuse(400, &description),
-    };
-    let next = state.next_message_id.entry(chat.id).or_insert(1);
-    let message_id = *next;
-    *next += 1;
+    let parsed = visible_text(text, parse_mode).map_err(|description| (400, description))?;
+    let message_id = next_message_id(&mut state, chat.id);
     let sent = SentMessage {
         chat_id: chat.id,
         message_id,
@@ -123,23 +162,14 @@ fn process_send(
         body: text.to_string(),
         parse_mode: parse_mode.map(str::to_string),
         entities: parsed.entities.clone(),
+        media: None,
         elapsed: shared.elapsed(),
     };
-    state.sent.push(sent.clone());
-    // The message replaces the draft the chat showed.
-    state.showing.remove(&chat.id);
+    record(&mut state, &sent);
     let message = Message {
-        message_id,
-        from: Some(shared.bot.clone()),
-        chat,
-        date: unix_now(),
         text: Some(parsed.text),
         entities: parsed.entities,
-        caption: None,
-        caption_entities: Vec::new(),
-        reply_to_message: None,
-        photo: Vec::new(),
-        document: None,
+        ..from_bot(shared, chat, message_id)
     };
     Ok((message, sent, state.on_message.clone()))
 }

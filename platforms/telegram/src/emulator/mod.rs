@@ -10,6 +10,8 @@
 //! reported); `sendMessage` (HTML checked as Telegram parses it, the 4,096-unit limit, unknown
 //! chats); `sendMessageDraft` (Bot API 9.3: a reply shown while it is written, private chats
 //! only, limited per chat as [`EmulatorConfig::draft_burst`] says); `sendChatAction`;
+//! `sendPhoto`, `sendVoice`, `sendAudio` and `sendDocument` (multipart/form-data uploads or a
+//! `file_id` or URL, with Telegram's caption and size limits);
 //! `getFile` (`Bad Request: file is too big` over 20 MB), and file downloads of the bytes users
 //! sent from `/file/bot<token>/<path>`.
 //!
@@ -45,6 +47,7 @@ use crate::types::{
 mod drafts;
 mod files;
 mod html;
+mod media;
 mod messages;
 mod updates;
 mod webhook;
@@ -57,6 +60,7 @@ use webhook::{delete_webhook, set_hook, set_webhook, webhook_info};
 
 pub use files::Download;
 pub use html::{Parsed, parse as parse_html};
+pub use media::SentFile;
 
 /// The emulated bot.
 #[derive(Clone, Debug)]
@@ -93,6 +97,9 @@ impl Default for EmulatorConfig {
     }
 }
 
+/// Largest request body read: room for a 50 MB upload (more than Telegram takes, so that the
+/// emulator answers a larger one as Telegram does) and its multipart framing.
+const PAYLOAD_LIMIT: usize = 52 * 1024 * 1024;
 /// The default of [`EmulatorConfig::draft_burst`].
 const DRAFT_BURST: u32 = 3;
 /// The default of [`EmulatorConfig::drafts_per_second`].
@@ -194,6 +201,10 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The formatting Telegram made of the HTML.
     pub entities: Vec<MessageEntity>,
+    /// The file of a `sendPhoto`, `sendVoice`, `sendAudio` or `sendDocument`, whose caption
+    /// `text` and `body` then are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<SentFile>,
     /// When it was sent, from the start of the emulator.
     pub elapsed: Duration,
 }
@@ -441,7 +452,7 @@ impl Emulator {
             listener,
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(data.clone())
-                    .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                    .app_data(web::PayloadConfig::new(PAYLOAD_LIMIT))
                     .route("/_emulator/sent", web::get().to(read_sent))
                     .route("/_emulator/attempts", web::get().to(read_attempts))
                     .route("/_emulator/drafts", web::get().to(read_drafts))
@@ -1042,11 +1053,23 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
     if token != shared.token {
         return error(401, "Unauthorized");
     }
-    let params = match params(&req, &body) {
-        Ok(params) => params,
+    let parsed = if media::is_multipart(&req) {
+        match params(&req, &[]) {
+            Ok(query) => media::multipart(&req, body, query).await,
+            Err(why) => Err(why),
+        }
+    } else {
+        params(&req, &body).map(|params| (params, Vec::new()))
+    };
+    let (params, uploads) = match parsed {
+        Ok(parsed) => parsed,
         Err(why) => return error(400, &format!("Bad Request: {why}")),
     };
-    match method.to_ascii_lowercase().as_str() {
+    let method = method.to_ascii_lowercase();
+    if let Some(kind) = media::Kind::of_method(&method) {
+        return media::send_media(&shared, kind, &params, &uploads);
+    }
+    match method.as_str() {
         "getme" => {
             let mut me = serde_json::to_value(&shared.bot).unwrap_or_default();
             if let Value::Object(map) = &mut me {

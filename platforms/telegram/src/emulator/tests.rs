@@ -7,6 +7,8 @@ use platform_api::{
     async_trait,
 };
 
+use sha1::Digest;
+
 use super::*;
 
 fn emulator() -> Emulator {
@@ -25,16 +27,29 @@ struct Answer {
 
 /// One HTTP/1.1 exchange over a fresh connection.
 fn exchange(emu: &Emulator, method: &str, path: &str, content_type: &str, body: &str) -> Answer {
+    exchange_bytes(emu, method, path, content_type, body.as_bytes())
+}
+
+/// One HTTP/1.1 exchange over a fresh connection, with a body of any bytes.
+fn exchange_bytes(
+    emu: &Emulator,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Answer {
     let mut stream = TcpStream::connect(emu.addr()).expect("connecting");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("a timeout");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         emu.addr(),
         body.len()
     );
-    stream.write_all(request.as_bytes()).expect("writing");
+    stream.write_all(head.as_bytes()).expect("writing");
+    // A server may answer (413) and close before reading a large body.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("reading");
     let raw = String::from_utf8(raw).expect("a UTF-8 answer");
@@ -797,6 +812,306 @@ fn a_file_over_20_mb_is_too_big_to_get() {
     // Its path was never handed out, and guessing it does not download it either.
     let guessed = "documents/file_2.bin";
     assert_eq!(fetch_file(&emu, &emu.token(), guessed).0, 404);
+}
+
+/// Calls a method with a multipart/form-data body: text parts, then file parts (part name,
+/// file name, content type, bytes).
+fn upload(
+    emu: &Emulator,
+    method: &str,
+    texts: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> Answer {
+    let boundary = "xYzZY-emulator-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in texts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, file_name, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let path = format!("/bot{}/{method}", emu.token());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    exchange_bytes(emu, "POST", &path, &content_type, &body)
+}
+
+/// A 3×2 PNG header, enough for Telegram to read its size.
+fn png() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&3u32.to_be_bytes());
+    png.extend_from_slice(&2u32.to_be_bytes());
+    png.extend_from_slice(b"\x08\x02\x00\x00\x00pixels");
+    png
+}
+
+#[test]
+fn uploaded_files_are_sent_recorded_and_answered_as_telegram_answers() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let chat = ada.id.to_string();
+    let png = png();
+    let photo = upload(
+        &emu,
+        "sendPhoto",
+        &[
+            ("chat_id", &chat),
+            ("caption", "a <b>chart</b>"),
+            ("parse_mode", "HTML"),
+        ],
+        &[("photo", "chart.png", "image/png", &png)],
+    );
+    assert_eq!(photo.status, 200, "{}", photo.json);
+    let result = &photo.json["result"];
+    assert_eq!(result["caption"], "a chart");
+    assert_eq!(result["caption_entities"][0]["type"], "bold");
+    assert_eq!(result["photo"][0]["width"], 3);
+    assert_eq!(result["photo"][0]["height"], 2);
+    assert_eq!(result["photo"][0]["file_size"], png.len());
+    assert_eq!(result["text"], Value::Null);
+
+    let ogg = b"OggS\x00\x02opus voice bytes".to_vec();
+    let voice = upload(
+        &emu,
+        "sendVoice",
+        &[
+            ("chat_id", &chat),
+            ("duration", "3"),
+            ("voice", "attach://note"),
+        ],
+        &[("note", "note.ogg", "audio/ogg", &ogg)],
+    );
+    assert_eq!(voice.status, 200, "{}", voice.json);
+    assert_eq!(voice.json["result"]["voice"]["duration"], 3);
+    assert_eq!(voice.json["result"]["voice"]["mime_type"], "audio/ogg");
+    assert_eq!(voice.json["result"]["voice"]["file_size"], ogg.len());
+
+    let pdf = b"%PDF-1.4 report".to_vec();
+    let document = upload(
+        &emu,
+        "sendDocument",
+        &[("chat_id", &chat)],
+        &[("document", "report.pdf", "application/pdf", &pdf)],
+    );
+    assert_eq!(
+        document.json["result"]["document"]["file_name"],
+        "report.pdf"
+    );
+    assert_eq!(
+        document.json["result"]["document"]["mime_type"],
+        "application/pdf"
+    );
+    let audio = upload(
+        &emu,
+        "sendAudio",
+        &[("chat_id", &chat), ("duration", "61")],
+        &[("audio", "song.mp3", "audio/mpeg", b"ID3 song")],
+    );
+    assert_eq!(audio.json["result"]["audio"]["duration"], 61);
+    assert_eq!(audio.json["result"]["audio"]["file_name"], "song.mp3");
+
+    // The bot sends again what it sent, by file_id, and by URL; the file it sent downloads.
+    let id = document.json["result"]["document"]["file_id"]
+        .as_str()
+        .unwrap();
+    let again = call(
+        &emu,
+        "sendDocument",
+        json!({"chat_id": ada.id, "document": id}),
+    );
+    assert_eq!(again.json["result"]["document"]["file_id"], id);
+    let by_url = call(
+        &emu,
+        "sendPhoto",
+        json!({"chat_id": ada.id, "photo": "https://example.com/a.jpg", "caption": "linked"}),
+    );
+    assert_eq!(by_url.status, 200, "{}", by_url.json);
+    let path = call(&emu, "getFile", json!({"file_id": id})).json["result"]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fetch_file(&emu, &emu.token(), &path), (200, pdf.clone()));
+
+    let sent = emu.sent_to(ada.id);
+    let media: Vec<&SentFile> = sent.iter().filter_map(|m| m.media.as_ref()).collect();
+    let kinds: Vec<&str> = media.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["photo", "voice", "document", "audio", "document", "photo"]
+    );
+    assert_eq!(sent[0].text, "a chart");
+    assert_eq!(sent[0].body, "a <b>chart</b>");
+    assert_eq!(media[0].file_name.as_deref(), Some("chart.png"));
+    assert_eq!(media[0].content_type.as_deref(), Some("image/png"));
+    assert_eq!(media[2].file_size, Some(pdf.len() as u64));
+    // SHA-1 of "%PDF-1.4 report".
+    assert_eq!(
+        media[2].sha1.as_deref(),
+        Some(format!("{:x}", sha1::Sha1::digest(&pdf)).as_str())
+    );
+    assert_eq!(media[4].reference.as_deref(), Some(id));
+    assert_eq!(media[4].sha1, media[2].sha1);
+    assert_eq!(
+        media[5].reference.as_deref(),
+        Some("https://example.com/a.jpg")
+    );
+    assert_eq!(
+        (media[5].file_size, sent[5].text.as_str()),
+        (None, "linked")
+    );
+    let read = exchange(&emu, "GET", "/_emulator/sent", "text/plain", "");
+    assert_eq!(read.json[1]["media"]["kind"], "voice");
+}
+
+#[test]
+fn files_are_refused_as_telegram_refuses_them() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let chat = ada.id.to_string();
+    let refused = |answer: Answer| (answer.status, answer.json["description"].to_string());
+    let text = b"just some text".to_vec();
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendPhoto",
+            &[("chat_id", &chat)],
+            &[("photo", "a.jpg", "image/jpeg", &text)]
+        )),
+        (400, "\"Bad Request: IMAGE_PROCESS_FAILED\"".to_string())
+    );
+    let mut big_photo = png();
+    big_photo.resize(10 * 1024 * 1024 + 1, 0);
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendPhoto",
+            &[("chat_id", &chat)],
+            &[("photo", "a.png", "image/png", &big_photo)]
+        )),
+        (400, "\"Bad Request: PHOTO_SAVE_FILE_INVALID\"".to_string())
+    );
+    let mut at_limit = big_photo;
+    at_limit.resize(50 * 1024 * 1024, 0);
+    assert_eq!(
+        upload(
+            &emu,
+            "sendDocument",
+            &[("chat_id", &chat)],
+            &[("document", "a.png", "image/png", &at_limit)]
+        )
+        .status,
+        200
+    );
+    at_limit.push(0);
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendDocument",
+            &[("chat_id", &chat)],
+            &[("document", "a.png", "image/png", &at_limit)]
+        )),
+        (413, "\"Request Entity Too Large\"".to_string())
+    );
+    drop(at_limit);
+    let long = "x".repeat(1025);
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendVoice",
+            &[("chat_id", &chat), ("caption", &long)],
+            &[("voice", "v.ogg", "audio/ogg", b"OggS")]
+        )),
+        (
+            400,
+            "\"Bad Request: message caption is too long\"".to_string()
+        )
+    );
+    // 1,024 visible units pass, however long the HTML around them.
+    let html = format!("<b>{}</b>", "x".repeat(1024));
+    assert_eq!(
+        upload(
+            &emu,
+            "sendVoice",
+            &[
+                ("chat_id", &chat),
+                ("caption", &html),
+                ("parse_mode", "HTML")
+            ],
+            &[("voice", "v.ogg", "audio/ogg", b"OggS")]
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendAudio",
+            &[
+                ("chat_id", &chat),
+                ("caption", "<b>open"),
+                ("parse_mode", "HTML")
+            ],
+            &[("audio", "a.mp3", "audio/mpeg", b"ID3")]
+        ))
+        .0,
+        400
+    );
+    assert_eq!(
+        refused(upload(&emu, "sendDocument", &[("chat_id", &chat)], &[])),
+        (
+            400,
+            "\"Bad Request: there is no document in the request\"".to_string()
+        )
+    );
+    assert_eq!(
+        refused(call(
+            &emu,
+            "sendDocument",
+            json!({"chat_id": ada.id, "document": "BQACnope"})
+        )),
+        (
+            400,
+            "\"Bad Request: wrong file identifier/HTTP URL specified\"".to_string()
+        )
+    );
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendDocument",
+            &[("chat_id", "999")],
+            &[("document", "a.txt", "text/plain", b"a")]
+        )),
+        (400, "\"Bad Request: chat not found\"".to_string())
+    );
+    emu.block(ada.id);
+    assert_eq!(
+        refused(upload(
+            &emu,
+            "sendDocument",
+            &[("chat_id", &chat)],
+            &[("document", "a.txt", "text/plain", b"a")]
+        ))
+        .0,
+        403
+    );
+    let kinds: Vec<String> = emu
+        .sent()
+        .iter()
+        .filter_map(|m| m.media.as_ref().map(|f| f.kind.clone()))
+        .collect();
+    assert_eq!(kinds, ["document", "voice"]);
 }
 
 #[test]
