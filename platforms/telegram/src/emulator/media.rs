@@ -2,7 +2,8 @@
 //! multipart/form-data (directly or as `attach://<part>`), or named by the `file_id` of a known
 //! file or by an HTTP URL; the caption checked as `sendMessage` checks text, up to 1,024 units;
 //! Telegram's size limits (uploads 50 MB, photos 10 MB) and its refusal of photos that are not
-//! images. An HTTP URL is taken as it is (the emulator fetches nothing from outside).
+//! images. An HTTP URL is taken as it is (the emulator fetches nothing from outside), so a photo
+//! sent by URL shows width and height 0 and no size.
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
