@@ -152,6 +152,10 @@ impl State {
             "url": url,
             "proxy_url": url,
         });
+        if filename != upload.filename {
+            // Discord keeps the name as given, special characters included, as the title.
+            attachment["title"] = json!(upload.filename);
+        }
         if let Some(content_type) = &upload.content_type {
             attachment["content_type"] = json!(content_type);
         }
@@ -242,9 +246,15 @@ fn discord_filename(name: &str) -> String {
     }
 }
 
-/// The width and height of a PNG or GIF, read from its header as Discord reports them for
-/// images; other formats report none here (the emulator needs no image decoder for its tests).
+/// The width and height of a PNG, GIF or JPEG, read from its header as Discord reports them
+/// for images; other formats report none here. Reading three headers keeps an image decoder
+/// out of the emulator's dependencies.
 fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])))
+    };
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
     if bytes.starts_with(PNG) && bytes.get(12..16) == Some(b"IHDR") {
         let word = |at: usize| {
@@ -262,6 +272,21 @@ fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
         };
         return Some((half(6)?, half(8)?));
     }
+    if bytes.starts_with(b"\xff\xd8") {
+        // Segments up to the first start-of-frame, which holds height then width.
+        let mut at = 2;
+        while bytes.get(at) == Some(&0xff) {
+            let marker = *bytes.get(at + 1)?;
+            match marker {
+                0xff => at += 1,
+                0x01 | 0xd0..=0xd7 => at += 2,
+                0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
+                    return Some((be16(at + 7)?, be16(at + 5)?));
+                }
+                _ => at += 2 + be16(at + 2)? as usize,
+            }
+        }
+    }
     None
 }
 
@@ -274,9 +299,13 @@ mod unit {
         let png_640x480 =
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x02\x80\x00\x00\x01\xe0\x08\x06";
         let gif_300x2 = b"GIF89a\x2c\x01\x02\x00\xf7\x00";
-        let cases: [(&[u8], _); 5] = [
+        // SOI, an APP0 segment, then SOF0: 8 bits, 1080 high, 1920 wide.
+        let jpeg_1920x1080 = b"\xff\xd8\xff\xe0\x00\x04JF\xff\xc0\x00\x11\x08\x04\x38\x07\x80\x03";
+        let cases: [(&[u8], _); 7] = [
             (png_640x480, Some((640, 480))),
             (gif_300x2, Some((300, 2))),
+            (jpeg_1920x1080, Some((1920, 1080))),
+            (&jpeg_1920x1080[..12], None),
             (&png_640x480[..20], None),
             (b"%PDF-1.7", None),
             (b"", None),

@@ -161,6 +161,9 @@ fn a_direct_message_arrives_and_the_reply_goes_back() {
         got[0].attachments[0].content_type.as_deref(),
         Some("image/png")
     );
+    // The client hands on the attachment's URL, which serves the file's bytes.
+    let (status, _, bytes) = fetch(&got[0].attachments[0].url);
+    assert_eq!((status, bytes.as_slice()), (200, PNG_1X1));
 
     let receipt = block_on(async {
         discord.typing(&channel).await;
@@ -1007,6 +1010,8 @@ fn a_users_files_are_served_at_signed_urls_until_they_expire() {
         panic!("two attachments: {message}");
     };
     assert_eq!(image["filename"], "holiday_photo.png");
+    assert_eq!(image["title"], "holiday photo.png");
+    assert!(voice.get("title").is_none(), "{voice}");
     assert_eq!(image["content_type"], "image/png");
     assert_eq!(image["size"], PNG_1X1.len());
     assert_eq!(
