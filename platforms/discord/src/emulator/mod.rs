@@ -19,7 +19,8 @@
 //!
 //! - Attachments, both ways: a user's files ([`Post::attach`], [`Post::voice`]) and the bot's
 //!   uploads (multipart `payload_json` and `files[n]`, at most [`MAX_FILES`] files of at most
-//!   [`MAX_UPLOAD_BYTES`]) become Discord's attachment objects, whose signed URLs the emulator
+//!   [`MAX_UPLOAD_BYTES`]; a voice message checked as Discord checks one) become Discord's
+//!   attachment objects, whose signed URLs the emulator
 //!   serves under `/attachments/` until they expire ([`Emulator::expire_attachments`]),
 //!   recording each download ([`Emulator::downloads`]).
 //!

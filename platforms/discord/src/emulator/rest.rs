@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::files::{MAX_FILES, MAX_UPLOAD_BYTES, Upload};
+use super::files::{IS_VOICE_MESSAGE, MAX_FILES, MAX_UPLOAD_BYTES, Upload, Voice};
 use super::{
     Attempt, CreatedMessage, Edit, EditCallback, EmulatorConfig, Fault, Shared, State, Stored,
     TypingCall, Version, timestamp,
@@ -354,8 +354,9 @@ async fn read_creation(headers: &HeaderMap, body: web::Bytes) -> Result<Creation
         Some(payload) => read_body(payload),
         None => (Some(json!({})), None),
     };
-    // The `attachments` metadata may rename a file: its `id` is the `n` of `files[n]`.
-    let renames: Vec<(usize, String)> = parsed
+    // The `attachments` metadata may rename a file and give a voice message's duration and
+    // waveform: its `id` is the `n` of `files[n]`.
+    let metadata: Vec<(usize, &Value)> = parsed
         .as_ref()
         .and_then(|p| p.get("attachments"))
         .and_then(Value::as_array)
@@ -367,12 +368,23 @@ async fn read_creation(headers: &HeaderMap, body: web::Bytes) -> Result<Creation
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             }?;
-            Some((id, a["filename"].as_str()?.to_string()))
+            Some((id, a))
         })
         .collect();
     for (index, upload) in &mut files {
-        if let Some((_, name)) = renames.iter().find(|(id, _)| id == index) {
-            upload.filename = name.clone();
+        let Some((_, meta)) = metadata.iter().find(|(id, _)| id == index) else {
+            continue;
+        };
+        if let Some(name) = meta["filename"].as_str() {
+            upload.filename = name.to_string();
+        }
+        if let (Some(duration_secs), Some(waveform)) =
+            (meta["duration_secs"].as_f64(), meta["waveform"].as_str())
+        {
+            upload.voice = Some(Voice {
+                duration_secs,
+                waveform: waveform.to_string(),
+            });
         }
     }
     files.sort_by_key(|(index, _)| *index);
@@ -394,6 +406,32 @@ fn too_long(field: &str, max: usize) -> Refusal {
         }]}},
     });
     (400, 50035, body)
+}
+
+/// Checks a voice message (`flags` with [`IS_VOICE_MESSAGE`]) as Discord does: one audio file
+/// with its duration and waveform, and nothing else.
+fn check_voice(content: &str, files: &[Upload]) -> Result<(), Refusal> {
+    let refused = |code: i64, message: &str| {
+        let body = json!({"message": message, "code": code});
+        Err((400, code, body))
+    };
+    if !content.is_empty() {
+        return refused(50159, "Voice messages do not support additional content.");
+    }
+    let [file] = files else {
+        return refused(50160, "Voice messages must have a single audio attachment.");
+    };
+    let audio = file
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("audio/"));
+    if !audio {
+        return refused(50160, "Voice messages must have a single audio attachment.");
+    }
+    if file.voice.is_none() {
+        return refused(50161, "Voice messages must have supporting metadata.");
+    }
+    Ok(())
 }
 
 /// A multipart body Discord cannot read.
@@ -471,6 +509,11 @@ async fn create_message(
     if let Err(refused) = check_content(&parsed, &content, !files.is_empty()) {
         return refuse(refused);
     }
+    let flags = parsed["flags"].as_u64().unwrap_or(0);
+    let voice = flags & IS_VOICE_MESSAGE != 0;
+    if voice && let Err(refused) = check_voice(&content, &files) {
+        return refuse(refused);
+    }
     if blocked {
         let body = json!({"message": "Cannot send messages to this user", "code": 50007});
         return refuse((403, 50007, body));
@@ -519,6 +562,7 @@ async fn create_message(
             "attachments": attachments,
             "embeds": [],
             "pinned": false,
+            "flags": if voice { IS_VOICE_MESSAGE } else { 0 },
         });
         let guild = state
             .channels

@@ -1232,3 +1232,51 @@ fn uploads_are_refused_as_discord_refuses_them() {
     assert!(headers.retry_after.is_some());
     assert_eq!(emulator.messages().len(), 2);
 }
+
+#[test]
+fn the_bot_sends_a_voice_message_as_discord_takes_one() {
+    let emulator = emulator();
+    let ogg: &[u8] = b"OggS\x00\x02 opus voice";
+    let voice_meta =
+        json!({"id": 0, "filename": "voice-message.ogg", "duration_secs": 2.5, "waveform": "AAAA"});
+    let voice = |content: &str, meta: &Value| json!({"content": content, "flags": 8192, "attachments": [meta]});
+    let audio = ("files[0]", "voice.ogg", "audio/ogg", ogg);
+    let cases: Vec<(Value, Vec<FilePart>, i64)> = vec![
+        (voice("listen", &voice_meta), vec![audio], 50159),
+        (
+            voice("", &voice_meta),
+            vec![audio, ("files[1]", "b.ogg", "audio/ogg", ogg)],
+            50160,
+        ),
+        (
+            voice("", &voice_meta),
+            vec![("files[0]", "a.txt", "text/plain", b"a")],
+            50160,
+        ),
+        (voice("", &json!({"id": 0})), vec![audio], 50161),
+    ];
+    for (payload, files, code) in cases {
+        let (status, _, body) = upload(&emulator, GENERAL_CHANNEL, &payload, &files);
+        assert_eq!((status, body["code"].as_i64()), (400, Some(code)), "{body}");
+    }
+    assert!(emulator.messages().is_empty());
+
+    let (status, _, message) = upload(
+        &emulator,
+        GENERAL_CHANNEL,
+        &voice("", &voice_meta),
+        &[audio],
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["flags"], 8192);
+    let attachment = &message["attachments"][0];
+    assert_eq!(
+        (
+            &attachment["filename"],
+            &attachment["duration_secs"],
+            &attachment["waveform"]
+        ),
+        (&json!("voice-message.ogg"), &json!(2.5), &json!("AAAA"))
+    );
+    assert_eq!(fetch(attachment["url"].as_str().unwrap()).2, ogg);
+}
