@@ -734,6 +734,10 @@ fn apply_edit(
             json!({"message": "Cannot edit a message authored by another user", "code": 50005});
         return Err((403, 50005, body));
     }
+    if stored.json["flags"].as_u64().unwrap_or(0) & IS_VOICE_MESSAGE != 0 {
+        let body = json!({"message": "Voice messages cannot be edited.", "code": 50162});
+        return Err((400, 50162, body));
+    }
     let Some(body) = body else {
         return Err(invalid_json());
     };

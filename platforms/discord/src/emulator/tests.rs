@@ -1279,4 +1279,11 @@ fn the_bot_sends_a_voice_message_as_discord_takes_one() {
         (&json!("voice-message.ogg"), &json!(2.5), &json!("AAAA"))
     );
     assert_eq!(fetch(attachment["url"].as_str().unwrap()).2, ogg);
+    let id = message["id"].as_str().unwrap();
+    let (status, _, body) = edit_text(&emulator, GENERAL_CHANNEL, id, "edited");
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (400, Some(50162)),
+        "{body}"
+    );
 }
