@@ -85,9 +85,13 @@ pub(super) struct Hosted {
 
 /// A file on its way to being hosted: from a user's post or the bot's upload.
 pub(super) struct Upload {
+    /// Its name as given (the attachment keeps a URL-safe form of it).
     pub filename: String,
+    /// Its media type, as declared.
     pub content_type: Option<String>,
+    /// Its bytes.
     pub bytes: web::Bytes,
+    /// Set for a voice message.
     pub voice: Option<Voice>,
 }
 
