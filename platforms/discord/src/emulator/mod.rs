@@ -17,8 +17,15 @@
 //!   unknown session), and on command a dropped socket, silence instead of acknowledgements,
 //!   a heartbeat request (op 1), Reconnect (op 7), Invalid Session (op 9) and any close code.
 //!
+//! - Attachments, both ways: a user's files ([`Post::attach`], [`Post::voice`]) and the bot's
+//!   uploads (multipart `payload_json` and `files[n]`, at most [`MAX_FILES`] files of at most
+//!   [`MAX_UPLOAD_BYTES`]; a voice message checked as Discord checks one) become Discord's
+//!   attachment objects, whose signed URLs the emulator
+//!   serves under `/attachments/` until they expire ([`Emulator::expire_attachments`]),
+//!   recording each download ([`Emulator::downloads`]).
+//!
 //! Tests play users with [`Emulator::post`] (a direct message, a guild message with or without
-//! a mention, a reply to the bot, an attachment): each becomes a `MESSAGE_CREATE` for the bot's
+//! a mention, a reply to the bot, files): each becomes a `MESSAGE_CREATE` for the bot's
 //! session. While no socket is connected, events wait for the session and are delivered when
 //! it resumes (or, before any session, to the first one), so a dropped socket loses nothing.
 //! Read-backs: [`Emulator::messages`] (what the bot created, as it reads now),
@@ -39,7 +46,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::types::{DISCORD_EPOCH_MS, app_flags};
+pub use files::{Download, MAX_FILES, MAX_UPLOAD_BYTES, PostedFile, SentFile, Voice};
 
+mod files;
 mod gateway;
 mod rest;
 #[cfg(test)]
@@ -106,6 +115,8 @@ pub struct CreatedMessage {
     /// When it was created, from the start of the emulator: when its first text became
     /// visible.
     pub elapsed: Duration,
+    /// The files uploaded with it, in order.
+    pub files: Vec<SentFile>,
 }
 
 /// One edit of a bot's message that Discord accepted.
@@ -214,8 +225,8 @@ pub struct Post {
     pub mention: bool,
     /// The id of a message it replies to.
     pub reply_to: Option<String>,
-    /// Attached files: URL and content type.
-    pub attachments: Vec<(String, Option<String>)>,
+    /// Attached files.
+    pub attachments: Vec<PostedFile>,
 }
 
 impl Post {
@@ -252,10 +263,26 @@ impl Post {
         self
     }
 
-    /// Attaches a file.
-    pub fn attach(mut self, url: &str, content_type: Option<&str>) -> Post {
-        self.attachments
-            .push((url.to_string(), content_type.map(str::to_string)));
+    /// Attaches a file: its name, media type and bytes.
+    pub fn attach(mut self, filename: &str, content_type: Option<&str>, bytes: &[u8]) -> Post {
+        self.attachments.push(PostedFile {
+            filename: filename.to_string(),
+            content_type: content_type.map(str::to_string),
+            bytes: bytes.to_vec(),
+            voice: None,
+        });
+        self
+    }
+
+    /// Attaches a voice message, as Discord's clients record them (`voice-message.ogg`,
+    /// `audio/ogg`); the message gets the voice message flag.
+    pub fn voice(mut self, bytes: &[u8], voice: Voice) -> Post {
+        self.attachments.push(PostedFile {
+            filename: "voice-message.ogg".to_string(),
+            content_type: Some("audio/ogg".to_string()),
+            bytes: bytes.to_vec(),
+            voice: Some(voice),
+        });
         self
     }
 
@@ -342,6 +369,9 @@ struct State {
     /// Each bot message's text after each change, by id.
     versions: HashMap<String, Vec<Version>>,
     on_edit: Option<EditCallback>,
+    /// The files served under `/attachments/`, by attachment id.
+    files: HashMap<u64, files::Hosted>,
+    downloads: Vec<Download>,
 }
 
 struct Shared {
@@ -499,6 +529,8 @@ impl Emulator {
                 edit_faults: VecDeque::new(),
                 versions: HashMap::new(),
                 on_edit: None,
+                files: HashMap::new(),
+                downloads: Vec::new(),
             }),
             config,
         });
@@ -508,7 +540,14 @@ impl Emulator {
             listener,
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(data.clone())
+                    // Room for a message's files at the upload limit, so that the API, not the
+                    // framework, answers one over it.
+                    .app_data(web::PayloadConfig::new((MAX_FILES + 1) * MAX_UPLOAD_BYTES))
                     .route("/gateway", web::get().to(gateway::connect))
+                    .route(
+                        "/attachments/{channel}/{id}/{filename}",
+                        web::get().to(files::download),
+                    )
                     .route("/gateway-resume", web::get().to(gateway::connect))
                     .default_service(web::to(rest::api));
             },
@@ -578,22 +617,9 @@ impl Emulator {
         let attachments: Vec<Value> = post
             .attachments
             .iter()
-            .enumerate()
-            .map(|(i, (url, content_type))| {
-                let filename = url.rsplit('/').next().unwrap_or("file").to_string();
-                let mut attachment = json!({
-                    "id": (id + 1 + i as u64).to_string(),
-                    "filename": filename,
-                    "size": 1024,
-                    "url": url,
-                    "proxy_url": url,
-                });
-                if let Some(content_type) = content_type {
-                    attachment["content_type"] = json!(content_type);
-                }
-                attachment
-            })
+            .map(|file| state.host(shared, &channel, &files::Upload::from(file)))
             .collect();
+        let voice = post.attachments.iter().any(|file| file.voice.is_some());
         let mut message = json!({
             "id": id.to_string(),
             "channel_id": channel,
@@ -609,6 +635,7 @@ impl Emulator {
             "embeds": [],
             "pinned": false,
             "type": if referenced.is_some() { 19 } else { 0 },
+            "flags": if voice { files::IS_VOICE_MESSAGE } else { 0 },
         });
         if let Some(referenced) = &referenced {
             message["message_reference"] = json!({
@@ -811,6 +838,19 @@ impl Emulator {
     /// Every typing indicator the bot showed, in order.
     pub fn typing(&self) -> Vec<TypingCall> {
         self.shared.lock().typing.clone()
+    }
+
+    /// Every request for an attachment's bytes, in order, whatever the answer.
+    pub fn downloads(&self) -> Vec<Download> {
+        self.shared.lock().downloads.clone()
+    }
+
+    /// Makes every attachment URL handed out so far expired: the CDN answers 404 for them.
+    pub fn expire_attachments(&self) {
+        let now = SystemTime::now();
+        for file in self.shared.lock().files.values_mut() {
+            file.expires = now;
+        }
     }
 
     /// Sets the function called (on the server's thread) with each message the bot creates.

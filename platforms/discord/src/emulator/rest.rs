@@ -2,10 +2,15 @@
 //! rate-limit headers.
 use std::time::{Duration, Instant, SystemTime};
 
+use actix_multipart::Multipart;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_TYPE, HeaderMap};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::files::{IS_VOICE_MESSAGE, MAX_FILES, MAX_UPLOAD_BYTES, Upload, Voice};
 use super::{
     Attempt, CreatedMessage, Edit, EditCallback, EmulatorConfig, Fault, Shared, State, Stored,
     TypingCall, Version, timestamp,
@@ -42,7 +47,9 @@ pub(super) async fn api(
         (Method::GET, ["users", "@me"]) => HttpResponse::Ok().json(shared.bot_user()),
         (Method::GET, ["applications", "@me"]) => application(&shared),
         (Method::GET, ["channels", id]) => channel(&shared, id),
-        (Method::POST, ["channels", id, "messages"]) => create_message(&shared, id, &body).await,
+        (Method::POST, ["channels", id, "messages"]) => {
+            create_message(&shared, id, req.headers(), body).await
+        }
         (Method::PATCH, ["channels", id, "messages", message]) => {
             edit_message(&shared, id, message, &body).await
         }
@@ -256,29 +263,23 @@ fn invalid_json() -> Refusal {
     (400, 50109, body)
 }
 
-/// Checks a message's `content` (with the rest of the `body`) as Discord does.
-fn check_content(body: &Value, content: &str) -> Result<(), Refusal> {
-    let has_other = ["embeds", "attachments", "sticker_ids", "poll"]
-        .iter()
-        .any(|field| {
-            body.get(field)
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty())
-        });
+/// Checks a message's `content` (with the rest of the `body`, and whether files come with it)
+/// as Discord does.
+fn check_content(body: &Value, content: &str, has_files: bool) -> Result<(), Refusal> {
+    let has_other = has_files
+        || ["embeds", "attachments", "sticker_ids", "poll"]
+            .iter()
+            .any(|field| {
+                body.get(field)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            });
     if content.is_empty() && !has_other {
         let body = json!({"message": "Cannot send an empty message", "code": 50006});
         return Err((400, 50006, body));
     }
     if content.chars().count() > MAX_MESSAGE_CHARS {
-        let body = json!({
-            "message": "Invalid Form Body",
-            "code": 50035,
-            "errors": {"content": {"_errors": [{
-                "code": "BASE_TYPE_MAX_LENGTH",
-                "message": format!("Must be {MAX_MESSAGE_CHARS} or fewer in length."),
-            }]}},
-        });
-        return Err((400, 50035, body));
+        return Err(too_long("content", MAX_MESSAGE_CHARS));
     }
     Ok(())
 }
@@ -294,9 +295,172 @@ fn read_body(body: &[u8]) -> (Option<Value>, Option<String>) {
     (parsed, content)
 }
 
-async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpResponse {
+/// A creation's body: JSON, or a multipart form of `payload_json` and `files[n]`.
+struct Creation {
+    parsed: Option<Value>,
+    content: Option<String>,
+    files: Vec<Upload>,
+}
+
+/// Reads a creation's body as its `Content-Type` says.
+async fn read_creation(headers: &HeaderMap, body: web::Bytes) -> Result<Creation, Refusal> {
+    let multipart = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let (parsed, content) = read_body(&body);
+        return Ok(Creation {
+            parsed,
+            content,
+            files: Vec::new(),
+        });
+    }
+    let stream = futures_util::stream::once(async move { Ok::<_, PayloadError>(body) });
+    let mut form = Multipart::new(headers, stream);
+    let mut payload = None;
+    let mut files: Vec<(usize, Upload)> = Vec::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|_| invalid_form())?;
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_string);
+        let content_type = field.content_type().map(ToString::to_string);
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|_| invalid_form())?);
+        }
+        if name == "payload_json" {
+            payload = Some(bytes.freeze());
+        } else if let Some(index) = name
+            .strip_prefix("files[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            files.push((
+                index,
+                Upload {
+                    filename: filename.unwrap_or_else(|| name.clone()),
+                    content_type,
+                    bytes: bytes.freeze(),
+                    voice: None,
+                },
+            ));
+        }
+    }
+    let (parsed, content) = match &payload {
+        Some(payload) => read_body(payload),
+        None => (Some(json!({})), None),
+    };
+    // The `attachments` metadata may rename a file and give a voice message's duration and
+    // waveform: its `id` is the `n` of `files[n]`.
+    let metadata: Vec<(usize, &Value)> = parsed
+        .as_ref()
+        .and_then(|p| p.get("attachments"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            let id = match &a["id"] {
+                Value::Number(n) => n.as_u64().map(|n| n as usize),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            }?;
+            Some((id, a))
+        })
+        .collect();
+    for (index, upload) in &mut files {
+        let Some((_, meta)) = metadata.iter().find(|(id, _)| id == index) else {
+            continue;
+        };
+        if let Some(name) = meta["filename"].as_str() {
+            upload.filename = name.to_string();
+        }
+        if let (Some(duration_secs), Some(waveform)) =
+            (meta["duration_secs"].as_f64(), meta["waveform"].as_str())
+        {
+            upload.voice = Some(Voice {
+                duration_secs,
+                waveform: waveform.to_string(),
+            });
+        }
+    }
+    files.sort_by_key(|(index, _)| *index);
+    Ok(Creation {
+        parsed,
+        content,
+        files: files.into_iter().map(|(_, upload)| upload).collect(),
+    })
+}
+
+/// Discord's refusal of a `field` longer than `max` (characters, or items of a list).
+fn too_long(field: &str, max: usize) -> Refusal {
+    let body = json!({
+        "message": "Invalid Form Body",
+        "code": 50035,
+        "errors": {field: {"_errors": [{
+            "code": "BASE_TYPE_MAX_LENGTH",
+            "message": format!("Must be {max} or fewer in length."),
+        }]}},
+    });
+    (400, 50035, body)
+}
+
+/// Checks a voice message (`flags` with [`IS_VOICE_MESSAGE`]) as Discord does: one audio file
+/// with its duration and waveform, and nothing else.
+fn check_voice(content: &str, files: &[Upload]) -> Result<(), Refusal> {
+    let refused = |code: i64, message: &str| {
+        let body = json!({"message": message, "code": code});
+        Err((400, code, body))
+    };
+    if !content.is_empty() {
+        return refused(50159, "Voice messages do not support additional content.");
+    }
+    let [file] = files else {
+        return refused(50160, "Voice messages must have a single audio attachment.");
+    };
+    let audio = file
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("audio/"));
+    if !audio {
+        return refused(50160, "Voice messages must have a single audio attachment.");
+    }
+    if file.voice.is_none() {
+        return refused(50161, "Voice messages must have supporting metadata.");
+    }
+    Ok(())
+}
+
+/// A multipart body Discord cannot read.
+fn invalid_form() -> Refusal {
+    let body = json!({"message": "Invalid Form Body", "code": 50035, "errors": {}});
+    (400, 50035, body)
+}
+
+/// Checks a creation's files against Discord's limits: their count, then each one's size.
+fn check_files(files: &[Upload]) -> Result<(), Refusal> {
+    if files.len() > MAX_FILES {
+        return Err(too_long("attachments", MAX_FILES));
+    }
+    if files.iter().any(|f| f.bytes.len() > MAX_UPLOAD_BYTES) {
+        let body = json!({"message": "Request entity too large", "code": 40005});
+        return Err((413, 40005, body));
+    }
+    Ok(())
+}
+
+async fn create_message(
+    shared: &Shared,
+    channel_id: &str,
+    headers: &HeaderMap,
+    body: web::Bytes,
+) -> HttpResponse {
     let elapsed = shared.started.elapsed();
-    let (parsed, content) = read_body(body);
+    let read = read_creation(headers, body).await;
+    let content = read.as_ref().ok().and_then(|c| c.content.clone());
     let record = |status: u16, code: Option<i64>| {
         shared.lock().attempts.push(Attempt {
             channel_id: channel_id.to_string(),
@@ -330,11 +494,24 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
         record(status, Some(code));
         refusal(status, body, &bucket)
     };
-    let Some(parsed) = parsed else {
+    let creation = match read {
+        Ok(creation) => creation,
+        Err(refused) => return refuse(refused),
+    };
+    let Some(parsed) = creation.parsed else {
         return refuse(invalid_json());
     };
+    let files = creation.files;
     let content = content.clone().unwrap_or_default();
-    if let Err(refused) = check_content(&parsed, &content) {
+    if let Err(refused) = check_files(&files) {
+        return refuse(refused);
+    }
+    if let Err(refused) = check_content(&parsed, &content, !files.is_empty()) {
+        return refuse(refused);
+    }
+    let flags = parsed["flags"].as_u64().unwrap_or(0);
+    let voice = flags & IS_VOICE_MESSAGE != 0;
+    if voice && let Err(refused) = check_voice(&content, &files) {
         return refuse(refused);
     }
     if blocked {
@@ -362,6 +539,14 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
             state.nonces.insert(key, (id, Instant::now()));
         }
         let now = SystemTime::now();
+        let mut sent = Vec::new();
+        let mut attachments = Vec::new();
+        for upload in &files {
+            let attachment = state.host(shared, channel_id, upload);
+            let attachment_id = attachment["id"].as_str().and_then(|id| id.parse().ok());
+            sent.push(upload.sent(attachment_id.unwrap_or_default()));
+            attachments.push(attachment);
+        }
         let mut message = json!({
             "id": id.to_string(),
             "type": 0,
@@ -374,9 +559,10 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
             "mention_everyone": false,
             "mentions": [],
             "mention_roles": [],
-            "attachments": [],
+            "attachments": attachments,
             "embeds": [],
             "pinned": false,
+            "flags": if voice { IS_VOICE_MESSAGE } else { 0 },
         });
         let guild = state
             .channels
@@ -396,6 +582,7 @@ async fn create_message(shared: &Shared, channel_id: &str, body: &[u8]) -> HttpR
             content: content.clone(),
             at: now,
             elapsed,
+            files: sent,
         };
         state.created.push(created.clone());
         state.versions.insert(
@@ -439,17 +626,7 @@ fn nonce_of(body: &Value) -> Result<Option<String>, Refusal> {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) if s.chars().count() <= 25 => s.clone(),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-        Some(_) => {
-            let body = json!({
-                "message": "Invalid Form Body",
-                "code": 50035,
-                "errors": {"nonce": {"_errors": [{
-                    "code": "BASE_TYPE_MAX_LENGTH",
-                    "message": "Must be 25 or fewer in length.",
-                }]}},
-            });
-            return Err((400, 50035, body));
-        }
+        Some(_) => return Err(too_long("nonce", 25)),
     };
     Ok(Some(nonce))
 }
@@ -557,11 +734,15 @@ fn apply_edit(
             json!({"message": "Cannot edit a message authored by another user", "code": 50005});
         return Err((403, 50005, body));
     }
+    if stored.json["flags"].as_u64().unwrap_or(0) & IS_VOICE_MESSAGE != 0 {
+        let body = json!({"message": "Voice messages cannot be edited.", "code": 50162});
+        return Err((400, 50162, body));
+    }
     let Some(body) = body else {
         return Err(invalid_json());
     };
     if let Some(content) = content {
-        check_content(body, content)?;
+        check_content(body, content, false)?;
         stored.json["content"] = json!(content);
     }
     let now = SystemTime::now();

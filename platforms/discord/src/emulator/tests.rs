@@ -148,10 +148,8 @@ fn a_direct_message_arrives_and_the_reply_goes_back() {
     let discord = platform(&emulator, TOKEN);
     let receiving = Receiving::start(&discord);
     connected(&emulator);
-    let id = emulator.post(Post::dm(ALICE, "hello there").attach(
-        "https://cdn.discordapp.com/attachments/1/2/cat.png",
-        Some("image/png"),
-    ));
+    let id =
+        emulator.post(Post::dm(ALICE, "hello there").attach("cat.png", Some("image/png"), PNG_1X1));
     let got = receiving.sink.wait_for(1);
     assert_eq!(got.len(), 1);
     let channel = emulator.dm_channel(ALICE);
@@ -163,6 +161,9 @@ fn a_direct_message_arrives_and_the_reply_goes_back() {
         got[0].attachments[0].content_type.as_deref(),
         Some("image/png")
     );
+    // The client hands on the attachment's URL, which serves the file's bytes.
+    let (status, _, bytes) = fetch(&got[0].attachments[0].url);
+    assert_eq!((status, bytes.as_slice()), (200, PNG_1X1));
 
     let receipt = block_on(async {
         discord.typing(&channel).await;
@@ -611,12 +612,25 @@ fn the_emulator_refuses_what_discord_refuses() {
 fn call(emulator: &Emulator, method: &str, path: &str, body: &str) -> (u16, Headers, Value) {
     let url = format!("{}{path}", emulator.api_base_url());
     let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-    let body = body.to_string();
+    send(
+        |client| client.request(method, url),
+        "application/json",
+        body.as_bytes().to_vec(),
+    )
+}
+
+/// Sends the request `build` makes, with the bot's token, `content_type` and `body`: status,
+/// the rate-limit headers and the JSON body.
+fn send(
+    build: impl FnOnce(&awc::Client) -> awc::ClientRequest,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Headers, Value) {
+    let content_type = content_type.to_string();
     block_on(async move {
-        let mut response = awc::Client::default()
-            .request(method, url)
+        let mut response = build(&awc::Client::default())
             .insert_header(("Authorization", format!("Bot {TOKEN}")))
-            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Content-Type", content_type))
             .send_body(body)
             .await
             .unwrap();
@@ -936,4 +950,340 @@ fn a_creation_with_an_enforced_nonce_is_made_once() {
     let (status, _, refused) = call(&emulator, "POST", &path, long);
     assert_eq!(status, 400);
     assert_eq!(refused["code"], 50035);
+}
+
+/// A real 1×1 PNG.
+const PNG_1X1: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\nIDATx\x9cc\x00\x01\x00\x00\x05\x00\x01\r\n-\xb4\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// A GET of `url`: status, `Content-Type` and body.
+fn fetch(url: &str) -> (u16, Option<String>, Vec<u8>) {
+    let url = url.to_string();
+    block_on(async move {
+        let mut response = awc::Client::default().get(url).send().await.unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.body().limit(64 << 20).await.unwrap();
+        (response.status().as_u16(), content_type, body.to_vec())
+    })
+}
+
+/// The stored message `id` in `channel`, as `GET /channels/{id}/messages` shows it.
+fn stored(emulator: &Emulator, channel: &str, id: &str) -> Value {
+    let (status, _, page) = call(
+        emulator,
+        "GET",
+        &format!("/channels/{channel}/messages"),
+        "",
+    );
+    assert_eq!(status, 200, "{page}");
+    page.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+#[test]
+fn a_users_files_are_served_at_signed_urls_until_they_expire() {
+    let emulator = emulator();
+    let waveform =
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let id = emulator.post(
+        Post::dm(ALICE, "")
+            .attach("holiday photo.png", Some("image/png"), PNG_1X1)
+            .voice(
+                b"OggS voice bytes",
+                Voice {
+                    duration_secs: 3.5,
+                    waveform: waveform.to_string(),
+                },
+            ),
+    );
+    let channel = emulator.dm_channel(ALICE);
+    let message = stored(&emulator, &channel, &id);
+    assert_eq!(message["flags"], 8192);
+    let [image, voice] = message["attachments"].as_array().unwrap().as_slice() else {
+        panic!("two attachments: {message}");
+    };
+    assert_eq!(image["filename"], "holiday_photo.png");
+    assert_eq!(image["title"], "holiday photo.png");
+    assert!(voice.get("title").is_none(), "{voice}");
+    assert_eq!(image["content_type"], "image/png");
+    assert_eq!(image["size"], PNG_1X1.len());
+    assert_eq!(
+        (image["width"].clone(), image["height"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(voice["filename"], "voice-message.ogg");
+    assert_eq!(voice["duration_secs"], 3.5);
+    assert_eq!(voice["waveform"], waveform);
+    assert!(voice.get("width").is_none(), "{voice}");
+    let url = image["url"].as_str().unwrap();
+    let prefix = format!(
+        "/attachments/{channel}/{}/holiday_photo.png?ex=",
+        image["id"].as_str().unwrap()
+    );
+    assert!(
+        url.contains(&prefix) && url.contains("&is=") && url.contains("&hm="),
+        "{url}"
+    );
+    assert_eq!(image["proxy_url"], url);
+
+    assert_eq!(
+        fetch(url),
+        (200, Some("image/png".into()), PNG_1X1.to_vec())
+    );
+    let (status, _, body) = fetch(voice["url"].as_str().unwrap());
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, b"OggS voice bytes".as_slice())
+    );
+    // A URL whose signature was changed, or without one, is not served.
+    let tampered = url.replace("&hm=", "&hm=0");
+    assert_eq!(fetch(&tampered).0, 404);
+    assert_eq!(fetch(url.split('?').next().unwrap()).0, 404);
+    emulator.expire_attachments();
+    let (status, _, body) = fetch(url);
+    assert_eq!(
+        (status, body.as_slice()),
+        (404, b"This content is no longer available.".as_slice())
+    );
+
+    let statuses: Vec<(String, u16)> = emulator
+        .downloads()
+        .into_iter()
+        .map(|d| (d.filename, d.status))
+        .collect();
+    let photo = "holiday_photo.png".to_string();
+    assert_eq!(
+        statuses,
+        [
+            (photo.clone(), 200),
+            ("voice-message.ogg".into(), 200),
+            (photo.clone(), 404),
+            (photo.clone(), 404),
+            (photo, 404)
+        ]
+    );
+}
+
+/// A file part of a multipart upload: its field name, file name, media type and bytes.
+type FilePart<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
+
+/// `POST /channels/{channel}/messages` as multipart/form-data: `payload_json`, then `files`.
+fn upload(
+    emulator: &Emulator,
+    channel: &str,
+    payload: &Value,
+    files: &[FilePart],
+) -> (u16, Headers, Value) {
+    const BOUNDARY: &str = "hermes-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{payload}\r\n"
+        )
+        .as_bytes(),
+    );
+    for (name, filename, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let url = format!("{}/channels/{channel}/messages", emulator.api_base_url());
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    send(|client| client.post(url), &content_type, body)
+}
+
+#[test]
+fn the_bot_uploads_files_with_payload_json() {
+    let emulator = emulator();
+    let payload = json!({
+        "content": "Here you are",
+        "attachments": [{"id": 0, "filename": "report.txt"}, {"id": "1", "filename": "cat.png"}],
+    });
+    let files = [
+        ("files[1]", "upload.png", "image/png", PNG_1X1),
+        ("files[0]", "draft.txt", "text/plain", b"abc".as_slice()),
+    ];
+    let (status, headers, message) = upload(&emulator, GENERAL_CHANNEL, &payload, &files);
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(headers.remaining.as_deref(), Some("4"));
+    assert_eq!(message["content"], "Here you are");
+    let attachments = message["attachments"].as_array().unwrap();
+    let names: Vec<&str> = attachments
+        .iter()
+        .map(|a| a["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["report.txt", "cat.png"]);
+    assert_eq!(attachments[1]["width"], 1);
+    let (status, content_type, bytes) = fetch(attachments[0]["url"].as_str().unwrap());
+    assert_eq!(
+        (status, content_type.as_deref(), bytes.as_slice()),
+        (200, Some("text/plain"), b"abc".as_slice())
+    );
+    assert_eq!(fetch(attachments[1]["url"].as_str().unwrap()).2, PNG_1X1);
+
+    let sent = emulator.messages();
+    assert_eq!(sent.len(), 1);
+    let report = &sent[0].files[0];
+    assert_eq!(
+        (
+            report.filename.as_str(),
+            report.content_type.as_deref(),
+            report.size
+        ),
+        ("report.txt", Some("text/plain"), 3)
+    );
+    assert_eq!(report.id, attachments[0]["id"].as_str().unwrap());
+    assert_eq!(
+        report.sha256,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(sent[0].files[1].size, PNG_1X1.len());
+
+    // A file alone makes a message; the stored message lists it.
+    let (status, _, alone) = upload(&emulator, GENERAL_CHANNEL, &json!({}), &files[1..]);
+    assert_eq!(status, 200, "{alone}");
+    let listed = stored(&emulator, GENERAL_CHANNEL, alone["id"].as_str().unwrap());
+    assert_eq!(listed["attachments"], alone["attachments"]);
+    assert_eq!(listed["attachments"][0]["filename"], "draft.txt");
+}
+
+#[test]
+fn uploads_are_refused_as_discord_refuses_them() {
+    let emulator = emulator_with(|config| config.messages_per_window = 6);
+    let big = vec![7u8; MAX_UPLOAD_BYTES + 1];
+    let exact = vec![7u8; MAX_UPLOAD_BYTES];
+    let names: Vec<String> = (0..=MAX_FILES).map(|n| format!("files[{n}]")).collect();
+    let eleven: Vec<FilePart> = names
+        .iter()
+        .map(|name| (name.as_str(), "a.txt", "text/plain", b"a".as_slice()))
+        .collect();
+    let long = "x".repeat(MAX_MESSAGE_CHARS + 1);
+    let cases: Vec<(Value, Vec<FilePart>, u16, Value)> = vec![
+        (
+            json!({"content": "big"}),
+            vec![(
+                "files[0]",
+                "big.bin",
+                "application/octet-stream",
+                big.as_slice(),
+            )],
+            413,
+            json!(40005),
+        ),
+        (json!({}), eleven, 400, json!(50035)),
+        (
+            json!({"content": long}),
+            vec![("files[0]", "a.txt", "text/plain", b"a".as_slice())],
+            400,
+            json!(50035),
+        ),
+        (json!({}), vec![], 400, json!(50006)),
+        (
+            json!({"content": "at the limit"}),
+            vec![(
+                "files[0]",
+                "exact.bin",
+                "application/octet-stream",
+                exact.as_slice(),
+            )],
+            200,
+            Value::Null,
+        ),
+    ];
+    for (payload, files, status, code) in cases {
+        let (got, headers, body) = upload(&emulator, GENERAL_CHANNEL, &payload, &files);
+        assert_eq!((got, &body["code"]), (status, &code), "{body}");
+        assert_eq!(
+            headers.bucket.as_deref(),
+            Some("80c17d2f203122d936070c88c8d10f33")
+        );
+    }
+    let sent = emulator.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].files[0].size, MAX_UPLOAD_BYTES);
+    let codes: Vec<Option<i64>> = emulator.attempts().iter().map(|a| a.code).collect();
+    assert_eq!(
+        codes,
+        [Some(40005), Some(50035), Some(50035), Some(50006), None]
+    );
+
+    // Text and files share the channel's bucket: the sixth creation is the last one allowed.
+    post_text(&emulator, GENERAL_CHANNEL, "text");
+    let (status, headers, body) = upload(
+        &emulator,
+        GENERAL_CHANNEL,
+        &json!({}),
+        &[("files[0]", "a.txt", "text/plain", b"a")],
+    );
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.retry_after.is_some());
+    assert_eq!(emulator.messages().len(), 2);
+}
+
+#[test]
+fn the_bot_sends_a_voice_message_as_discord_takes_one() {
+    let emulator = emulator();
+    let ogg: &[u8] = b"OggS\x00\x02 opus voice";
+    let voice_meta =
+        json!({"id": 0, "filename": "voice-message.ogg", "duration_secs": 2.5, "waveform": "AAAA"});
+    let voice = |content: &str, meta: &Value| json!({"content": content, "flags": 8192, "attachments": [meta]});
+    let audio = ("files[0]", "voice.ogg", "audio/ogg", ogg);
+    let cases: Vec<(Value, Vec<FilePart>, i64)> = vec![
+        (voice("listen", &voice_meta), vec![audio], 50159),
+        (
+            voice("", &voice_meta),
+            vec![audio, ("files[1]", "b.ogg", "audio/ogg", ogg)],
+            50160,
+        ),
+        (
+            voice("", &voice_meta),
+            vec![("files[0]", "a.txt", "text/plain", b"a")],
+            50160,
+        ),
+        (voice("", &json!({"id": 0})), vec![audio], 50161),
+    ];
+    for (payload, files, code) in cases {
+        let (status, _, body) = upload(&emulator, GENERAL_CHANNEL, &payload, &files);
+        assert_eq!((status, body["code"].as_i64()), (400, Some(code)), "{body}");
+    }
+    assert!(emulator.messages().is_empty());
+
+    let (status, _, message) = upload(
+        &emulator,
+        GENERAL_CHANNEL,
+        &voice("", &voice_meta),
+        &[audio],
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["flags"], 8192);
+    let attachment = &message["attachments"][0];
+    assert_eq!(
+        (
+            &attachment["filename"],
+            &attachment["duration_secs"],
+            &attachment["waveform"]
+        ),
+        (&json!("voice-message.ogg"), &json!(2.5), &json!("AAAA"))
+    );
+    assert_eq!(fetch(attachment["url"].as_str().unwrap()).2, ogg);
+    let id = message["id"].as_str().unwrap();
+    let (status, _, body) = edit_text(&emulator, GENERAL_CHANNEL, id, "edited");
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (400, Some(50162)),
+        "{body}"
+    );
 }
