@@ -174,6 +174,11 @@ impl Api {
         redact(text, Some(&self.token))
     }
 
+    /// `error` with this bot's token redacted from its message.
+    pub fn redact_error(&self, error: SendError) -> SendError {
+        redact_send_error(error, &self.token)
+    }
+
     fn url(&self, method: &str) -> String {
         format!("{}/bot{}/{method}", self.base, self.token)
     }

@@ -95,33 +95,8 @@ fn to_send_error(api: &Api, err: CallError) -> SendError {
         CallError::Transport(error) => error,
         CallError::Answer(answer) => {
             let error = classify(answer.status, answer.retry_after.as_deref(), &answer.body);
-            redacted(api, error)
+            api.redact_error(error)
         }
-    }
-}
-
-fn redacted(api: &Api, error: SendError) -> SendError {
-    match error {
-        SendError::Retry {
-            after,
-            code,
-            message,
-        } => SendError::Retry {
-            after,
-            code,
-            message: api.redact(&message),
-        },
-        SendError::Permanent { code, message } => SendError::Permanent {
-            code,
-            message: api.redact(&message),
-        },
-        SendError::OptedOut { code, message } => SendError::OptedOut {
-            code,
-            message: api.redact(&message),
-        },
-        SendError::Ambiguous { message } => SendError::Ambiguous {
-            message: api.redact(&message),
-        },
     }
 }
 
