@@ -75,3 +75,118 @@ pub fn retry_after(headers: &actix_web::http::header::HeaderMap) -> Option<Strin
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// Redirects [`download`] follows at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// Fetches the file at `url` (following redirects) into memory, at most `limit` bytes: a longer
+/// one is refused by its `Content-Length`, or while it is read. `authorization` (an
+/// `Authorization` header value) is sent to `url`'s own origin only, never to where it
+/// redirects (Twilio's media redirect to a signed link elsewhere). `peer` names the provider in
+/// errors, which never carry the URL (it may hold a token).
+pub async fn download(
+    url: &str,
+    authorization: Option<&str>,
+    limit: u64,
+    timeout: Duration,
+    peer: &str,
+) -> Result<crate::Fetched, crate::FetchError> {
+    use crate::FetchError;
+    use futures_util::StreamExt;
+
+    let origin = |u: &str| {
+        u.split_once("://").map(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!("{scheme}://{}", host.to_ascii_lowercase())
+        })
+    };
+    let first = origin(url);
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut req = client().get(&current).timeout(timeout);
+        if let Some(auth) = authorization
+            && origin(&current) == first
+        {
+            req = req.insert_header(("Authorization", auth));
+        }
+        let mut resp = req.send().await.map_err(|e| match e {
+            SendRequestError::Url(e) => FetchError::Permanent(format!("bad URL for {peer}: {e}")),
+            SendRequestError::Timeout => FetchError::Retry(format!(
+                "no answer from {peer} within {}s",
+                timeout.as_secs()
+            )),
+            other => FetchError::Retry(format!("fetching from {peer} failed: {other}")),
+        })?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let Some(next) = resp.headers().get("Location").and_then(|v| v.to_str().ok()) else {
+                return Err(FetchError::Permanent(format!(
+                    "{peer} answered {status} without a Location"
+                )));
+            };
+            current = match url::Url::parse(&current).and_then(|base| base.join(next)) {
+                Ok(next) => next.to_string(),
+                Err(e) => {
+                    return Err(FetchError::Permanent(format!(
+                        "{peer} redirected to a bad URL: {e}"
+                    )));
+                }
+            };
+            continue;
+        }
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(FetchError::Retry(format!("{peer} answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(FetchError::Permanent(format!("{peer} answered {status}")));
+        }
+        let too_large = || {
+            FetchError::Permanent(format!(
+                "the file is larger than {}",
+                crate::media::human_size(limit)
+            ))
+        };
+        let length = resp
+            .headers()
+            .get("Content-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if length.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let content_type = resp
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+            .filter(|v| !v.is_empty());
+        let mut bytes = Vec::with_capacity(length.unwrap_or(0) as usize);
+        let reading = async {
+            while let Some(chunk) = resp.next().await {
+                let chunk = chunk
+                    .map_err(|e| FetchError::Retry(format!("reading from {peer} failed: {e}")))?;
+                if bytes.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(())
+        };
+        actix_web::rt::time::timeout(timeout, reading)
+            .await
+            .map_err(|_| {
+                FetchError::Retry(format!(
+                    "{peer} did not send the whole file within {}s",
+                    timeout.as_secs()
+                ))
+            })??;
+        return Ok(crate::Fetched {
+            bytes,
+            content_type,
+            name: None,
+        });
+    }
+    Err(FetchError::Permanent(format!(
+        "{peer} redirected more than {MAX_REDIRECTS} times"
+    )))
+}

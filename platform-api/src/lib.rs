@@ -115,6 +115,7 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod loopback;
+pub mod media;
 mod message;
 pub mod operator;
 mod origin;
@@ -134,6 +135,7 @@ pub mod text;
 pub use access::AccessSettings;
 pub use config::{ConfigSection, ConfigValue};
 pub use error::{ConfigError, SendError};
+pub use media::{FetchError, Fetched, Formatted, PartMedia, Refused, SendAs};
 pub use message::{
     Attachment, Control, DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt,
 };

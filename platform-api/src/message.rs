@@ -2,6 +2,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::PartMedia;
+
 /// A message received from a platform, normalised for the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {
@@ -23,13 +25,35 @@ pub struct Inbound {
     pub control: Option<Control>,
 }
 
-/// A media item attached to an inbound message.
+/// A media item attached to an inbound message. The host fetches it through the platform
+/// ([`Platform::fetch_media`]) before the turn, and keeps the bytes in its store.
+///
+/// [`Platform::fetch_media`]: crate::Platform::fetch_media
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
-    /// Where the media can be fetched.
+    /// Where the platform fetches it: a URL, or the platform's own reference (Telegram's
+    /// `file_id`). Never a credential: it is stored as it is.
     pub url: String,
     /// Its MIME type, when the platform says.
     pub content_type: Option<String>,
+    /// Its file name, when the platform says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its size in bytes, when the platform says before it is fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+impl Attachment {
+    /// An attachment at `url` of `content_type`, name and size unknown.
+    pub fn new(url: impl Into<String>, content_type: Option<String>) -> Self {
+        Attachment {
+            url: url.into(),
+            content_type,
+            name: None,
+            size: None,
+        }
+    }
 }
 
 /// Carrier-level keywords that never reach the agent.
@@ -59,6 +83,12 @@ pub struct Part {
     /// unknown outcome is simply sent again, never looked up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit: Option<String>,
+    /// Files sent with the part ([`Platform::format_media`] places them); a part may carry
+    /// files and no text.
+    ///
+    /// [`Platform::format_media`]: crate::Platform::format_media
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<PartMedia>,
 }
 
 impl Part {
@@ -69,6 +99,7 @@ impl Part {
             encoding: None,
             segments: 1,
             edit: None,
+            media: Vec::new(),
         }
     }
 }

@@ -7,7 +7,8 @@ use actix_web::web::ServiceConfig;
 use async_trait::async_trait;
 
 use crate::error::SendError;
-use crate::message::{DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt};
+use crate::media::{FetchError, Fetched, Formatted, PartMedia, Refused};
+use crate::message::{Attachment, DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt};
 
 /// A messaging platform adapter. The host holds it as `Arc<dyn Platform>`.
 ///
@@ -67,6 +68,54 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Turns agent Markdown into wire-ready parts within the platform's limits.
     fn format(&self, markdown: &str) -> Vec<Part>;
+
+    /// Formats a reply that comes with files: the parts carry them ([`Part::media`]) within
+    /// the platform's limits, and a file the platform cannot send is [`Refused`] and named in
+    /// the text ([`crate::media::attach`] does this for platforms whose files ride on a
+    /// message). The default sends no files.
+    fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        let refused: Vec<Refused> = media
+            .into_iter()
+            .map(|media| Refused {
+                media,
+                reason: format!("{} does not send files", self.name()),
+            })
+            .collect();
+        let text = crate::media::name_refused(markdown, &refused);
+        Formatted {
+            parts: self.format(&text),
+            refused,
+        }
+    }
+
+    /// Whether [`Self::send`] uploads a part's files, so that the host loads their bytes
+    /// ([`PartMedia::bytes`]) first; a platform whose provider fetches them by URL
+    /// ([`PartMedia::url`]) says no.
+    fn uploads_media(&self) -> bool {
+        true
+    }
+
+    /// The public origin (`https://host[:port]`) at which the provider reaches this gateway's
+    /// listener, for the URLs of outgoing files when `HERMES_PUBLIC_URL` is not set (SMS: the
+    /// origin of `SMS_WEBHOOK_URL`).
+    fn public_origin(&self) -> Option<String> {
+        None
+    }
+
+    /// Fetches an inbound attachment's bytes with the platform's credentials, reading at most
+    /// `limit` bytes (a longer file is refused while it is read, not after). The default
+    /// fetches nothing.
+    async fn fetch_media(
+        &self,
+        attachment: &Attachment,
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        let _ = (attachment, limit);
+        Err(FetchError::Permanent(format!(
+            "{} does not fetch attachments",
+            self.name()
+        )))
+    }
 
     /// Sends one formatted part to one chat.
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError>;

@@ -70,6 +70,7 @@ fn store_operations(c: &mut Criterion) {
                     assistant: Some("You said: hello there"),
                     parts: &parts,
                     origin: "reply",
+                    refused: &[],
                 })
                 .expect("commit")
         })

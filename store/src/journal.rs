@@ -400,10 +400,16 @@ fn encode_record(buf: &mut Vec<u8>, inbound: &Inbound) {
     put_u32(buf, inbound.attachments.len());
     for attachment in &inbound.attachments {
         put_str(buf, &attachment.url);
-        match &attachment.content_type {
-            Some(kind) => {
+        // 0: no type, 1: a type; 2: the optional type, name and size follow, each behind a
+        // byte saying whether it is there (records written before names and sizes were kept
+        // use 0 and 1, and still read).
+        buf.push(2);
+        put_opt_str(buf, attachment.content_type.as_deref());
+        put_opt_str(buf, attachment.name.as_deref());
+        match attachment.size {
+            Some(size) => {
                 buf.push(1);
-                put_str(buf, kind);
+                buf.extend_from_slice(&size.to_le_bytes());
             }
             None => buf.push(0),
         }
@@ -429,6 +435,16 @@ fn put_u32(buf: &mut Vec<u8>, n: usize) {
     buf.extend_from_slice(&(n as u32).to_le_bytes());
 }
 
+fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.push(1);
+            put_str(buf, s);
+        }
+        None => buf.push(0),
+    }
+}
+
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_u32(buf, s.len());
     buf.extend_from_slice(s.as_bytes());
@@ -446,12 +462,22 @@ fn decode(payload: &[u8]) -> Option<Inbound> {
     let mut attachments = Vec::with_capacity(count.min(64));
     for _ in 0..count {
         let url = fields.string()?;
-        let content_type = match fields.byte()? {
-            0 => None,
-            1 => Some(fields.string()?),
+        let mut attachment = Attachment::new(url, None);
+        match fields.byte()? {
+            0 => {}
+            1 => attachment.content_type = Some(fields.string()?),
+            2 => {
+                attachment.content_type = fields.opt_string()?;
+                attachment.name = fields.opt_string()?;
+                attachment.size = match fields.byte()? {
+                    0 => None,
+                    1 => Some(u64::from_le_bytes(fields.take(8)?.try_into().ok()?)),
+                    _ => return None,
+                };
+            }
             _ => return None,
-        };
-        attachments.push(Attachment { url, content_type });
+        }
+        attachments.push(attachment);
     }
     let control = match fields.byte()? {
         0 => None,
@@ -498,6 +524,15 @@ impl<'a> Fields<'a> {
         let len = self.u32()?;
         String::from_utf8(self.take(len)?.to_vec()).ok()
     }
+
+    /// A string behind a byte saying whether it is there: `Some(None)` when it is not.
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        match self.byte()? {
+            0 => Some(None),
+            1 => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -533,6 +568,33 @@ mod tests {
     }
 
     #[test]
+    fn an_attachment_written_before_names_and_sizes_were_kept_still_reads() {
+        let mut payload = Vec::new();
+        for field in ["sms", "SM9", "+15550001111", "+15550001111", ""] {
+            put_str(&mut payload, field);
+        }
+        put_u32(&mut payload, 2);
+        put_str(&mut payload, "https://api.twilio.com/media/ME9");
+        payload.push(1);
+        put_str(&mut payload, "image/jpeg");
+        put_str(&mut payload, "https://example.com/y");
+        payload.push(0);
+        payload.push(0);
+        payload.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+        let read = decode(&payload).expect("an older record decodes");
+        assert_eq!(
+            read.attachments,
+            [
+                Attachment::new(
+                    "https://api.twilio.com/media/ME9",
+                    Some("image/jpeg".into())
+                ),
+                Attachment::new("https://example.com/y", None),
+            ]
+        );
+    }
+
+    #[test]
     fn records_read_back_as_appended() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbound.journal");
@@ -549,13 +611,11 @@ mod tests {
         picture.text.clear();
         picture.attachments = vec![
             Attachment {
-                url: "https://api.twilio.com/media/ME1".into(),
-                content_type: Some("image/png".into()),
+                name: Some("plan.png".into()),
+                size: Some(123_456),
+                ..Attachment::new("https://api.twilio.com/media/ME1", Some("image/png".into()))
             },
-            Attachment {
-                url: "https://example.com/x".into(),
-                content_type: None,
-            },
+            Attachment::new("https://example.com/x", None),
         ];
         let mut stop = inbound("SM3");
         stop.control = Some(Control::OptOut);

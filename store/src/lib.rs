@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 mod cron;
 mod delivery;
 pub mod journal;
+mod media;
 mod messages;
 pub mod migrate;
 mod pairing;
@@ -34,6 +35,7 @@ pub use cron::{CronStore, Job, JobKind, NewJob, PartOutcome, RunStatus};
 pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
 };
+pub use media::{InboundFile, MediaMeta, MediaState, MediaStore, OutboundFile};
 pub use messages::{
     Conversation, MessageStore, OutboxPart, PartClaim, PartState, StoredInbound, TurnCommit,
 };

@@ -129,6 +129,9 @@ pub struct TurnCommit<'a> {
     pub assistant: Option<&'a str>,
     /// Formatted reply parts to queue.
     pub parts: &'a [Part],
+    /// Files of the reply that will not be sent, each as a part carrying it and the reason:
+    /// recorded as failed parts, so that `hermes outbox list` shows them.
+    pub refused: &'a [(Part, String)],
     /// Why the parts are sent (`reply`, `command`, `cron`, `send`).
     pub origin: &'a str,
 }

@@ -56,6 +56,8 @@ pub fn to_inbound(message: &Message, bot_id: &str) -> Result<Inbound, Skip> {
         .map(|a| Attachment {
             url: a.url.clone(),
             content_type: a.content_type.clone(),
+            name: None,
+            size: None,
         })
         .collect();
     if text.is_empty() && attachments.is_empty() {
@@ -178,7 +180,9 @@ mod tests {
             inbound.attachments,
             vec![Attachment {
                 url: "https://cdn.example/cat.png".into(),
-                content_type: Some("image/png".into())
+                content_type: Some("image/png".into()),
+                name: None,
+                size: None,
             }]
         );
         assert_eq!(inbound.text, "");

@@ -52,6 +52,7 @@ pub fn format(markdown: &str) -> Vec<Part> {
                 encoding: Some(encoding.label().to_owned()),
                 segments,
                 edit: None,
+                media: Vec::new(),
             }
         })
         .collect()

@@ -126,6 +126,8 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
             Some(Attachment {
                 url: url.to_string(),
                 content_type: param(params, &format!("MediaContentType{i}")).map(str::to_string),
+                name: None,
+                size: None,
             })
         })
         .collect();

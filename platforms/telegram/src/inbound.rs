@@ -154,12 +154,16 @@ fn attachments(message: &Message) -> Vec<Attachment> {
             url: attachment_url(&photo.file_id),
             // Telegram re-encodes every photo as JPEG.
             content_type: Some("image/jpeg".to_string()),
+            name: None,
+            size: None,
         });
     }
     if let Some(document) = &message.document {
         found.push(Attachment {
             url: attachment_url(&document.file_id),
             content_type: document.mime_type.clone(),
+            name: None,
+            size: None,
         });
     }
     found
@@ -395,14 +399,8 @@ mod tests {
         assert_eq!(
             inbound.attachments,
             [
-                Attachment {
-                    url: "telegram:file/large".into(),
-                    content_type: Some("image/jpeg".into())
-                },
-                Attachment {
-                    url: "telegram:file/doc-1".into(),
-                    content_type: Some("application/pdf".into())
-                }
+                Attachment::new("telegram:file/large", Some("image/jpeg".into())),
+                Attachment::new("telegram:file/doc-1", Some("application/pdf".into())),
             ]
         );
         let mut sticker = message(chat(42, "private"), user(42, false), "", vec![]);

@@ -260,6 +260,7 @@ pub(super) fn part_row(r: &Row) -> OutboxPart {
             encoding: r.get(4),
             segments: u32::try_from(segments).unwrap_or(1),
             edit: r.get(9),
+            media: Vec::new(),
         },
         index: r.get(6),
         count: r.get(7),

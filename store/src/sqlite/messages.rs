@@ -46,6 +46,7 @@ pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
             encoding: r.get(4)?,
             segments: r.get(5)?,
             edit: r.get(9)?,
+            media: Vec::new(),
         },
         index: r.get(6)?,
         count: r.get(7)?,

@@ -143,6 +143,7 @@ fn turns_commit_history_parts_and_inbound_together() {
                 assistant: Some("one two"),
                 parts: &parts,
                 origin: "reply",
+                refused: &[],
             })
             .unwrap();
         assert_eq!(ids.len(), 2);
@@ -185,6 +186,7 @@ fn a_chat_keeps_its_conversation_until_it_is_reset() {
                 user: Some("hi"),
                 assistant: Some("hello"),
                 origin: "reply",
+                refused: &[],
                 ..TurnCommit::default()
             })
             .unwrap();
@@ -245,6 +247,7 @@ fn a_turn_whose_messages_were_answered_meanwhile_records_nothing() {
             assistant: Some("reply"),
             parts: &parts,
             origin: "reply",
+            refused: &[],
         };
         let err = store.commit_turn(&commit).unwrap_err();
         assert!(
@@ -316,6 +319,7 @@ fn a_live_message_is_kept_with_its_inbound_and_a_part_names_what_it_edits() {
                 assistant: Some("the whole reply"),
                 parts: &parts,
                 origin: "reply",
+                refused: &[],
             })
             .unwrap();
         let due = store.due_parts(now_ms(), 10).unwrap();

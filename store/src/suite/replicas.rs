@@ -171,6 +171,7 @@ fn a_late_write_from_a_lost_claim_changes_nothing() {
             assistant: Some("late reply"),
             parts: &parts,
             origin: "reply",
+            refused: &[],
         };
         let err = a.commit_turn(&late).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");

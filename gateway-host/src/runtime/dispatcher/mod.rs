@@ -328,6 +328,7 @@ impl Dispatcher {
             assistant: None,
             parts: &parts,
             origin: "command",
+            refused: &[],
         })?;
         self.services.outbox.notify_one();
         Ok(())

@@ -176,6 +176,7 @@ impl Dispatcher {
             assistant: assistant.as_deref(),
             parts: &parts,
             origin: "reply",
+            refused: &[],
         };
         // Committing and leaving the running set happen without an await in between, so a
         // `/stop` either cancels the turn before it commits or finds it finished.
@@ -384,10 +385,14 @@ mod tests {
         let photo = || Attachment {
             url: "https://api.twilio.com/media/ME1".into(),
             content_type: Some("image/jpeg".into()),
+            name: None,
+            size: None,
         };
         let file = Attachment {
             url: "https://cdn.example/doc".into(),
             content_type: None,
+            name: None,
+            size: None,
         };
         assert_eq!(render_inbound(&msg("  hello \n", vec![])), "hello");
         assert_eq!(
