@@ -49,6 +49,8 @@ pub struct OutboxRow {
     pub created_at: Millis,
     /// When it last changed (ms since the epoch).
     pub updated_at: Millis,
+    /// The names of the files it carries.
+    pub media: Vec<String>,
 }
 
 /// Which parts `hermes outbox list` shows.

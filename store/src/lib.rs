@@ -1,18 +1,20 @@
 //! The gateway's state behind one contract: inbound messages, conversations, the outbox,
-//! delivery, opt-out suppression, pairing and cron jobs. The contract is a set of traits, one per
-//! concern ([`MessageStore`], [`DeliveryStore`], [`PairingStore`], [`CronStore`]); a backend
-//! implements them all ([`Backend`]), and [`Store`] is the handle the rest of the gateway holds.
-//! All SQL lives in the backends: SQLite in `$HERMES_HOME/gateway.db` ([`sqlite`]), the
-//! default for one machine, and PostgreSQL ([`postgres`]) for several gateways sharing one
-//! database. The store's own test suite ([`suite`]) runs against both.
+//! delivery, media, opt-out suppression, pairing and cron jobs. The contract is a set of
+//! traits, one per concern ([`MessageStore`], [`DeliveryStore`], [`MediaStore`],
+//! [`PairingStore`], [`CronStore`]); a backend implements them all ([`Backend`]), and [`Store`]
+//! is the handle the rest of the gateway holds. All SQL lives in the backends: SQLite in
+//! `$HERMES_HOME/gateway.db` ([`sqlite`]), the default for one machine, and PostgreSQL
+//! ([`postgres`]) for several gateways sharing one database. The store's own test suite
+//! ([`suite`]) runs against both.
 //!
 //! One file per subject, the same name in the contract and in each of `sqlite/`, `postgres/`
 //! and `suite/`: `messages` (inbound, conversations, the outbox), `delivery` (look-ups and
-//! delivery statuses), `cron`, `pairing`, `replicas` (the gateways sharing a database, and its
-//! clock) and `shared` (pacing, rate windows, home channels, receive positions); a fix in one
-//! backend points at its twin. Beside them: the inbound [`journal`] a single machine writes
-//! before it acknowledges, and [`migrate`] (a single-node home into PostgreSQL). The gateway
-//! matches [`StoreError`] kinds, never a driver's errors.
+//! delivery statuses), `media` (the bytes of files both ways), `cron`, `pairing`, `replicas`
+//! (the gateways sharing a database, and its clock) and `shared` (pacing, rate windows, home
+//! channels, receive positions); a fix in one backend points at its twin. Beside them: the
+//! inbound [`journal`] a single machine writes before it acknowledges, and [`migrate`] (a
+//! single-node home into PostgreSQL). The gateway matches [`StoreError`] kinds, never a
+//! driver's errors.
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,11 +37,14 @@ pub use cron::{CronStore, Job, JobKind, NewJob, PartOutcome, RunStatus};
 pub use delivery::{
     DeliveryStore, DeliverySummary, OutboxFilter, OutboxRow, Reconcilable, Retried,
 };
+pub(crate) use media::stored_size;
 pub use media::{InboundFile, MediaMeta, MediaState, MediaStore, OutboundFile};
 pub use messages::{
     Conversation, MessageStore, OutboxPart, PartClaim, PartState, StoredInbound, TurnCommit,
 };
-pub(crate) use messages::{control_str, parse_control};
+pub(crate) use messages::{
+    control_str, media_json, media_names, parse_control, parse_media, refusals, to_send,
+};
 pub use pairing::{PairingEntry, PairingRequest, PairingStore};
 pub use replicas::{Checks, REPLICA_STALE_MS, Replica, ReplicaStore, Transport};
 pub use shared::{RateHit, SharedStore};
@@ -121,13 +126,22 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything a backend stores: the gateway holds one behind a [`Store`].
 pub trait Backend:
-    MessageStore + DeliveryStore + PairingStore + CronStore + ReplicaStore + SharedStore + Send + Sync
+    MessageStore
+    + DeliveryStore
+    + MediaStore
+    + PairingStore
+    + CronStore
+    + ReplicaStore
+    + SharedStore
+    + Send
+    + Sync
 {
 }
 
 impl<T> Backend for T where
     T: MessageStore
         + DeliveryStore
+        + MediaStore
         + PairingStore
         + CronStore
         + ReplicaStore

@@ -1,7 +1,7 @@
 //! Media: the bytes of inbound attachments, fetched before the turn that answers them, and of
 //! the files replies send, served to providers at `/media/<token>`. They live in the database,
 //! so that every gateway sharing it can use and serve every file, for a retention period.
-use super::{Millis, Result};
+use super::{Millis, Result, StoreError};
 
 /// What became of a file: fetched and kept, or given up on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,4 +132,9 @@ pub trait MediaStore {
 
     /// Files kept and their bytes in all, for `/metrics` and the doctor.
     fn media_usage(&self) -> Result<(i64, i64)>;
+}
+
+/// A file's size as stored.
+pub(crate) fn stored_size(bytes: &[u8]) -> Result<i64> {
+    i64::try_from(bytes.len()).map_err(|_| StoreError::Database("file too large".into()))
 }

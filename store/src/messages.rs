@@ -2,7 +2,7 @@
 //! the suppression list: what a message and its reply are while the gateway holds them.
 use std::time::Duration;
 
-use platform_api::{Accepted, Attachment, Control, Inbound, Part};
+use platform_api::{Accepted, Attachment, Control, Inbound, Part, PartMedia};
 
 use super::{Millis, Result, journal};
 
@@ -136,6 +136,40 @@ pub struct TurnCommit<'a> {
     pub origin: &'a str,
 }
 
+/// A part's files as the outbox's `media` column keeps them: JSON, NULL when it has none.
+/// Their bytes and public URL are not part of it (the host loads and sets them before a send).
+pub(crate) fn media_json(part: &Part) -> Option<String> {
+    if part.media.is_empty() {
+        return None;
+    }
+    serde_json::to_string(&part.media).ok()
+}
+
+/// A part's files from the outbox's `media` column.
+pub(crate) fn parse_media(stored: Option<&str>) -> Vec<PartMedia> {
+    stored
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+/// The names of a part's files from the outbox's `media` column, for `hermes outbox list`.
+pub(crate) fn media_names(stored: Option<&str>) -> Vec<String> {
+    parse_media(stored).into_iter().map(|m| m.name).collect()
+}
+
+/// Parts to queue, each with its reason when it is refused: none.
+pub(crate) fn to_send(parts: &[Part]) -> Vec<(&Part, Option<&str>)> {
+    parts.iter().map(|part| (part, None)).collect()
+}
+
+/// Refused parts to record, each with its reason.
+pub(crate) fn refusals(refused: &[(Part, String)]) -> Vec<(&Part, Option<&str>)> {
+    refused
+        .iter()
+        .map(|(part, reason)| (part, Some(reason.as_str())))
+        .collect()
+}
+
 /// A carrier keyword as stored.
 pub(crate) fn control_str(c: Control) -> &'static str {
     match c {
@@ -214,7 +248,8 @@ pub trait MessageStore {
     /// Ends the active conversation; the next message starts a fresh one.
     fn reset_conversation(&self, platform: &str, chat: &str) -> Result<()>;
 
-    /// Records a finished turn atomically: history, queued parts, inbound marked done.
+    /// Records a finished turn atomically: history, queued parts, refused files (as failed
+    /// parts), inbound marked done.
     /// Returns the ids of the queued parts. Nothing is recorded, and the error is
     /// [`StoreError::Conflict`], when one of the inbound messages is no longer pending
     /// (answered or cancelled meanwhile): a message is answered once. With a database several
@@ -235,6 +270,18 @@ pub trait MessageStore {
     /// Queues formatted parts for a chat (cron output, `hermes send`).
     fn enqueue(&self, platform: &str, chat: &str, parts: &[Part], origin: &str)
     -> Result<Vec<i64>>;
+
+    /// Records files that will not be sent (cron output, `hermes send`: no turn), each as a
+    /// part carrying it, failed with its reason, so that `hermes outbox list` shows them; they
+    /// never hold up their chat's queue. A turn records its own in
+    /// [`MessageStore::commit_turn`] ([`TurnCommit::refused`]).
+    fn record_refused(
+        &self,
+        platform: &str,
+        chat: &str,
+        refused: &[(Part, String)],
+        origin: &str,
+    ) -> Result<()>;
 
     /// Parts that may be sent at `now` (the store's time, [`ReplicaStore::now`]): pending,
     /// due, and first of their chat among the open ones.

@@ -25,6 +25,10 @@ use crate::{Millis, StoreError, now_ms};
 /// of long turns still fits comfortably in memory.
 const BATCH: usize = 5_000;
 
+/// File bytes sent to PostgreSQL per statement at most (beyond one file): a batch of media
+/// rows is cut short well before [`BATCH`] files.
+const BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 /// How long the copy waits for the tables it locks: a gateway already writing to the target
 /// makes it fail with a message rather than wait without end.
 const LOCK_TIMEOUT: &str = "10s";
@@ -33,12 +37,14 @@ const LOCK_TIMEOUT: &str = "10s";
 const INTERRUPTED: &str = "interrupted while sending: outcome unknown";
 
 /// How a column's values travel: SQLite stores every integer as a 64-bit integer and booleans
-/// as 0/1, PostgreSQL has `BIGINT` and `BOOLEAN`.
+/// as 0/1, PostgreSQL has `BIGINT` and `BOOLEAN`; a file's bytes are a `BLOB` in one and a
+/// `BYTEA` in the other.
 #[derive(Clone, Copy)]
 enum Kind {
     Int,
     Text,
     Bool,
+    Bytes,
 }
 
 /// One column copied: its name in both databases, and what is read from SQLite for it when
@@ -61,6 +67,14 @@ const fn text(name: &'static str) -> Column {
     Column {
         name,
         kind: Kind::Text,
+        source: None,
+    }
+}
+
+const fn bytes(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Bytes,
         source: None,
     }
 }
@@ -184,6 +198,28 @@ const TABLES: &[Table] = &[
                 "CASE WHEN state = 'sending' THEN :now ELSE reconcile_at END",
             ),
             text("edit"),
+            text("media"),
+        ],
+    },
+    // Files both ways: inbound attachments' bytes and the files of replies, whose tokens in
+    // public URLs and in queued parts keep working.
+    Table {
+        name: "media",
+        serial: true,
+        columns: &[
+            int("id"),
+            int("inbound_id"),
+            int("idx"),
+            text("token"),
+            text("state"),
+            text("content_type"),
+            text("name"),
+            int("size"),
+            text("error"),
+            text("transcript"),
+            bytes("bytes"),
+            int("created_at"),
+            int("expires_at"),
         ],
     },
     Table {
@@ -423,21 +459,23 @@ async fn copy_table(
     }
     let mut columns: Vec<Values> = table.columns.iter().map(|c| Values::new(c.kind)).collect();
     let mut pending = 0;
+    let mut pending_bytes = 0;
     let mut copied = 0;
     let mut rows = stmt.raw_query();
     loop {
         let row = rows.next()?;
         if let Some(row) = row {
             for (i, values) in columns.iter_mut().enumerate() {
-                values.push(row, i)?;
+                pending_bytes += values.push(row, i)?;
             }
             pending += 1;
         }
-        if pending > 0 && (pending == BATCH || row.is_none()) {
+        if pending > 0 && (pending == BATCH || pending_bytes >= BATCH_BYTES || row.is_none()) {
             let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(Values::param).collect();
             copied += target.execute(&insert, &params).await?;
             columns.iter_mut().for_each(Values::clear);
             pending = 0;
+            pending_bytes = 0;
         }
         if row.is_none() {
             return Ok(copied);
@@ -451,6 +489,7 @@ impl Kind {
             Kind::Int => "BIGINT",
             Kind::Text => "TEXT",
             Kind::Bool => "BOOLEAN",
+            Kind::Bytes => "BYTEA",
         }
     }
 }
@@ -460,6 +499,7 @@ enum Values {
     Int(Vec<Option<i64>>),
     Text(Vec<Option<String>>),
     Bool(Vec<Option<bool>>),
+    Bytes(Vec<Option<Vec<u8>>>),
 }
 
 impl Values {
@@ -468,17 +508,24 @@ impl Values {
             Kind::Int => Values::Int(Vec::with_capacity(BATCH)),
             Kind::Text => Values::Text(Vec::with_capacity(BATCH)),
             Kind::Bool => Values::Bool(Vec::with_capacity(BATCH)),
+            Kind::Bytes => Values::Bytes(Vec::new()),
         }
     }
 
-    /// Adds column `i` of `row`.
-    fn push(&mut self, row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<()> {
+    /// Adds column `i` of `row`; how many bytes of files that holds ([`BATCH_BYTES`]).
+    fn push(&mut self, row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<usize> {
         match self {
             Values::Int(v) => v.push(row.get(i)?),
             Values::Text(v) => v.push(row.get(i)?),
             Values::Bool(v) => v.push(row.get::<_, Option<i64>>(i)?.map(|b| b != 0)),
+            Values::Bytes(v) => {
+                let bytes: Option<Vec<u8>> = row.get(i)?;
+                let len = bytes.as_ref().map_or(0, Vec::len);
+                v.push(bytes);
+                return Ok(len);
+            }
         }
-        Ok(())
+        Ok(0)
     }
 
     fn clear(&mut self) {
@@ -486,6 +533,7 @@ impl Values {
             Values::Int(v) => v.clear(),
             Values::Text(v) => v.clear(),
             Values::Bool(v) => v.clear(),
+            Values::Bytes(v) => v.clear(),
         }
     }
 
@@ -494,6 +542,7 @@ impl Values {
             Values::Int(v) => v,
             Values::Text(v) => v,
             Values::Bool(v) => v,
+            Values::Bytes(v) => v,
         }
     }
 }
@@ -580,6 +629,85 @@ mod tests {
         assert_eq!(copied.tables.len(), TABLES.len());
         assert!(copied.tables.iter().all(|(_, rows)| *rows == 0));
         assert_eq!(copied.interrupted, 0);
+    }
+
+    #[test]
+    fn files_and_the_parts_carrying_them_are_copied() {
+        use crate::{InboundFile, MediaState, OutboundFile};
+        use platform_api::{Part, PartMedia, SendAs};
+
+        let Some(db) = suite::postgres() else { return };
+        let url = db.postgres_url().expect("a PostgreSQL URL");
+        drop(Store::postgres(&url, "home", "replica").expect("creates the schema"));
+        let (_dir, path) = sqlite();
+        let home = Store::open(&path).expect("opens");
+        let picture: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let inbound = home
+            .put_inbound_media(&InboundFile {
+                inbound_id: 4,
+                index: 0,
+                content_type: "image/jpeg",
+                name: "photo.jpg",
+                bytes: &picture,
+            })
+            .expect("keeps");
+        home.set_transcript(inbound, "a cat").expect("transcribes");
+        home.inbound_media_failed(4, 1, "audio/ogg", "voice.ogg", "gone")
+            .expect("records");
+        home.put_outbound_media(&OutboundFile {
+            token: "tok-1",
+            content_type: "application/pdf",
+            name: "report.pdf",
+            bytes: b"%PDF-1.7",
+            expires_at: 4_000_000_000_000,
+        })
+        .expect("keeps");
+        let media = PartMedia {
+            token: "tok-1".into(),
+            name: "report.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 8,
+            send_as: SendAs::Document,
+            bytes: None,
+            url: None,
+        };
+        let part = Part {
+            media: vec![media.clone()],
+            ..Part::plain("your report")
+        };
+        home.enqueue("sms", "+15550001111", &[part], "send")
+            .expect("queues");
+        drop(home);
+
+        let copied = copy(&path, &url).expect("copies");
+        assert!(copied.tables.contains(&("media", 3)), "{:?}", copied.tables);
+        let target = Store::postgres(&url, "home", "replica").expect("opens");
+        let kept = target.inbound_media(&[4]).expect("reads");
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].id, inbound);
+        assert_eq!(kept[0].transcript.as_deref(), Some("a cat"));
+        assert_eq!(kept[1].state, MediaState::Failed);
+        assert_eq!(kept[1].error.as_deref(), Some("gone"));
+        assert!(target.media_bytes(inbound).expect("reads") == Some(picture));
+        let (meta, bytes) = target
+            .outbound_media("tok-1")
+            .expect("reads")
+            .expect("kept");
+        assert_eq!(bytes, b"%PDF-1.7");
+        assert_eq!(meta.expires_at, Some(4_000_000_000_000));
+        let due = target.due_parts(target.now() + 1, 10).expect("reads");
+        assert_eq!(due[0].part.media, [media]);
+        // New files get ids past the copied ones.
+        let next = target
+            .put_outbound_media(&OutboundFile {
+                token: "tok-2",
+                content_type: "text/plain",
+                name: "a.txt",
+                bytes: b"a",
+                expires_at: 0,
+            })
+            .expect("keeps");
+        assert!(next > meta.id);
     }
 
     #[test]

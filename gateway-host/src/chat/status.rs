@@ -65,6 +65,7 @@ mod tests {
             attempts: 1,
             created_at: 0,
             updated_at: 0,
+            media: Vec::new(),
         }
     }
 

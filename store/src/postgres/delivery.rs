@@ -6,12 +6,12 @@ use super::PgStore;
 use super::messages::{held, part_row};
 use crate::{
     DeliveryStore, DeliverySummary, Millis, OutboxFilter, OutboxRow, PartClaim, PartState,
-    Reconcilable, Result, Retried,
+    Reconcilable, Result, Retried, media_names,
 };
 
 const ROW_COLUMNS: &str = "o.id, o.platform, o.chat, o.part_index, o.part_count, o.state, d.status,
      COALESCE(d.error_code, o.error_code), o.error, o.segments, o.provider_id, o.origin, o.attempts,
-     o.created_at, o.updated_at";
+     o.created_at, o.updated_at, o.media";
 
 fn outbox_row(r: &Row) -> OutboxRow {
     OutboxRow {
@@ -30,14 +30,15 @@ fn outbox_row(r: &Row) -> OutboxRow {
         attempts: r.get(12),
         created_at: r.get(13),
         updated_at: r.get(14),
+        media: media_names(r.get::<_, Option<&str>>(15)),
     }
 }
 
 fn reconcilable_row(r: &Row) -> Reconcilable {
     Reconcilable {
         part: part_row(r),
-        attempted_at: r.get(10),
-        reconcile_at: r.get(11),
+        attempted_at: r.get(11),
+        reconcile_at: r.get(12),
     }
 }
 
@@ -71,7 +72,7 @@ impl DeliveryStore for PgStore {
             let rows = client
                 .query(
                     "SELECT id, platform, chat, body, encoding, segments, part_index, part_count, attempts,
-                            edit, COALESCE(attempted_at, updated_at), reconcile_at
+                            edit, media, COALESCE(attempted_at, updated_at), reconcile_at
                      FROM outbox WHERE state = 'ambiguous' AND reconcile_at <= $1
                      ORDER BY reconcile_at, id LIMIT $2",
                     &[&now, &(limit as i64)],

@@ -10,7 +10,8 @@ use super::PgStore;
 use super::clock::db_now;
 use crate::{
     Conversation, MessageStore, Millis, OutboxPart, PartClaim, PartState, REPLICA_STALE_MS, Result,
-    StoredInbound, TurnCommit, control_str, journal, parse_control, to_ms,
+    StoredInbound, TurnCommit, control_str, journal, media_json, parse_control, parse_media,
+    refusals, to_ms, to_send,
 };
 
 /// The gateways alive, on the server's clock: their last heartbeat within `$n` ms
@@ -196,23 +197,29 @@ async fn active_conversation(
     })
 }
 
-/// Queues `parts` for a chat; returns their ids in order.
+/// Queues parts for a chat, in order, each with its reason when it is refused (recorded
+/// failed, never sent); returns their ids.
 async fn insert_parts(
     client: &impl deadpool_postgres::GenericClient,
     platform: &str,
     chat: &str,
-    parts: &[Part],
+    parts: &[(&Part, Option<&str>)],
     origin: &str,
     now: Millis,
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(parts.len());
     let count = parts.len() as i64;
-    for (i, part) in parts.iter().enumerate() {
+    for (i, (part, refused)) in parts.iter().enumerate() {
+        let state = if refused.is_some() {
+            "failed"
+        } else {
+            "pending"
+        };
         let row = client
             .query_one(
                 "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
-                                     next_attempt_at, created_at, updated_at, edit)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10) RETURNING id",
+                                     next_attempt_at, created_at, updated_at, edit, media, state, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, $12, $13) RETURNING id",
                 &[
                     &platform,
                     &chat,
@@ -224,6 +231,9 @@ async fn insert_parts(
                     &origin,
                     &now,
                     &part.edit,
+                    &media_json(part),
+                    &state,
+                    refused,
                 ],
             )
             .await?;
@@ -247,8 +257,8 @@ fn inbound_row(r: &Row) -> StoredInbound {
     }
 }
 
-/// An outgoing part from the first ten columns of `r` (id, platform, chat, body, encoding,
-/// segments, part index, part count, attempts, edit).
+/// An outgoing part from the first eleven columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts, edit, media).
 pub(super) fn part_row(r: &Row) -> OutboxPart {
     let segments: i64 = r.get(5);
     OutboxPart {
@@ -260,7 +270,7 @@ pub(super) fn part_row(r: &Row) -> OutboxPart {
             encoding: r.get(4),
             segments: u32::try_from(segments).unwrap_or(1),
             edit: r.get(9),
-            media: Vec::new(),
+            media: parse_media(r.get::<_, Option<&str>>(10)),
         },
         index: r.get(6),
         count: r.get(7),
@@ -473,7 +483,16 @@ impl MessageStore for PgStore {
                 &tx,
                 commit.platform,
                 commit.chat,
-                commit.parts,
+                &to_send(commit.parts),
+                commit.origin,
+                now,
+            )
+            .await?;
+            insert_parts(
+                &tx,
+                commit.platform,
+                commit.chat,
+                &refusals(commit.refused),
                 commit.origin,
                 now,
             )
@@ -543,9 +562,34 @@ impl MessageStore for PgStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let ids = insert_parts(&tx, platform, chat, parts, origin, self.server_now()).await?;
+            let ids = insert_parts(
+                &tx,
+                platform,
+                chat,
+                &to_send(parts),
+                origin,
+                self.server_now(),
+            )
+            .await?;
             tx.commit().await?;
             Ok(ids)
+        })
+    }
+
+    fn record_refused(
+        &self,
+        platform: &str,
+        chat: &str,
+        refused: &[(Part, String)],
+        origin: &str,
+    ) -> Result<()> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let refused = refusals(refused);
+            insert_parts(&tx, platform, chat, &refused, origin, self.server_now()).await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 
@@ -554,7 +598,8 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit
+                    "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit,
+                            o.media
                      FROM outbox o
                      WHERE o.state = 'pending' AND o.next_attempt_at <= $1
                        AND NOT EXISTS (SELECT 1 FROM outbox p

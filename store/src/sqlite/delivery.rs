@@ -6,12 +6,12 @@ use super::SqliteStore;
 use super::messages::{held, part_row};
 use crate::{
     DeliveryStore, DeliverySummary, MessageStore, Millis, OutboxFilter, OutboxRow, PartClaim,
-    PartState, Reconcilable, Result, Retried, now_ms,
+    PartState, Reconcilable, Result, Retried, media_names, now_ms,
 };
 
 const ROW_COLUMNS: &str = "o.id, o.platform, o.chat, o.part_index, o.part_count, o.state, d.status,
      COALESCE(d.error_code, o.error_code), o.error, o.segments, o.provider_id, o.origin, o.attempts,
-     o.created_at, o.updated_at";
+     o.created_at, o.updated_at, o.media";
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -30,6 +30,7 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         attempts: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
+        media: media_names(r.get::<_, Option<String>>(15)?.as_deref()),
     })
 }
 
@@ -61,15 +62,15 @@ impl DeliveryStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, platform, chat, body, encoding, segments, part_index, part_count, attempts,
-                    edit, COALESCE(attempted_at, updated_at), reconcile_at
+                    edit, media, COALESCE(attempted_at, updated_at), reconcile_at
              FROM outbox WHERE state = 'ambiguous' AND reconcile_at <= ?1
              ORDER BY reconcile_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now, limit as i64], |r| {
             Ok(Reconcilable {
                 part: part_row(r)?,
-                attempted_at: r.get(10)?,
-                reconcile_at: r.get(11)?,
+                attempted_at: r.get(11)?,
+                reconcile_at: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

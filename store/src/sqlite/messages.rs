@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, process_alive};
 use crate::{
     Conversation, MessageStore, Millis, OutboxPart, PartClaim, PartState, Result, StoreError,
-    StoredInbound, TurnCommit, journal, now_ms, parse_control,
+    StoredInbound, TurnCommit, journal, now_ms, parse_control, parse_media, refusals, to_send,
 };
 
 /// A stored inbound message from the columns id, platform, chat, sender, text, attachments,
@@ -34,8 +34,8 @@ pub(super) fn held(update: &str) -> String {
     format!("{update} WHERE id = ?1 AND state = 'sending' AND attempts = ?2 AND claimed_by = ?3")
 }
 
-/// An outgoing part from the first ten columns of `r` (id, platform, chat, body, encoding,
-/// segments, part index, part count, attempts, edit).
+/// An outgoing part from the first eleven columns of `r` (id, platform, chat, body, encoding,
+/// segments, part index, part count, attempts, edit, media).
 pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
     Ok(OutboxPart {
         id: r.get(0)?,
@@ -46,7 +46,7 @@ pub(super) fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxPart> {
             encoding: r.get(4)?,
             segments: r.get(5)?,
             edit: r.get(9)?,
-            media: Vec::new(),
+            media: parse_media(r.get::<_, Option<String>>(10)?.as_deref()),
         },
         index: r.get(6)?,
         count: r.get(7)?,
@@ -200,7 +200,15 @@ impl MessageStore for SqliteStore {
             &tx,
             commit.platform,
             commit.chat,
-            commit.parts,
+            &to_send(commit.parts),
+            commit.origin,
+            now,
+        )?;
+        Self::insert_parts(
+            &tx,
+            commit.platform,
+            commit.chat,
+            &refusals(commit.refused),
             commit.origin,
             now,
         )?;
@@ -238,15 +246,30 @@ impl MessageStore for SqliteStore {
     ) -> Result<Vec<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ids = Self::insert_parts(&tx, platform, chat, parts, origin, now_ms())?;
+        let ids = Self::insert_parts(&tx, platform, chat, &to_send(parts), origin, now_ms())?;
         tx.commit()?;
         Ok(ids)
+    }
+
+    fn record_refused(
+        &self,
+        platform: &str,
+        chat: &str,
+        refused: &[(Part, String)],
+        origin: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Self::insert_parts(&tx, platform, chat, &refusals(refused), origin, now_ms())?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn due_parts(&self, now: Millis, limit: usize) -> Result<Vec<OutboxPart>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit
+            "SELECT o.id, o.platform, o.chat, o.body, o.encoding, o.segments, o.part_index, o.part_count, o.attempts, o.edit,
+                    o.media
              FROM outbox o
              WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outbox p

@@ -7,10 +7,11 @@ use std::time::Duration;
 use platform_api::{Accepted, Inbound, Part};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Conversation, Millis, Result, control_str, journal, now_ms, to_ms};
+use crate::{Conversation, Millis, Result, control_str, journal, media_json, now_ms, to_ms};
 
 mod cron;
 mod delivery;
+mod media;
 mod messages;
 mod pairing;
 mod replicas;
@@ -165,6 +166,28 @@ CREATE TABLE receive_cursors (
     r#"
 ALTER TABLE inbound ADD COLUMN live_message TEXT;
 ALTER TABLE outbox ADD COLUMN edit TEXT;
+"#,
+    // Pictures, files and voice both ways: inbound attachments' bytes, the files of replies,
+    // and the files a queued part carries (SPEC section 12).
+    r#"
+CREATE TABLE media (
+    id INTEGER PRIMARY KEY,
+    inbound_id INTEGER,
+    idx INTEGER NOT NULL DEFAULT 0,
+    token TEXT UNIQUE,
+    state TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    transcript TEXT,
+    bytes BLOB,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    UNIQUE (inbound_id, idx)
+);
+CREATE INDEX media_created ON media (created_at);
+ALTER TABLE outbox ADD COLUMN media TEXT;
 "#,
 ];
 
@@ -386,21 +409,44 @@ impl SqliteStore {
         }
     }
 
+    /// Queues parts for a chat, in order, each with its reason when it is refused (recorded
+    /// failed, never sent); returns their ids.
     fn insert_parts(
         tx: &Connection,
         platform: &str,
         chat: &str,
-        parts: &[Part],
+        parts: &[(&Part, Option<&str>)],
         origin: &str,
         now: Millis,
     ) -> rusqlite::Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(parts.len());
         let count = parts.len() as i64;
-        for (i, part) in parts.iter().enumerate() {
-            tx.prepare_cached("INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
-                                     next_attempt_at, created_at, updated_at, edit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?10)")?.execute(params![platform, chat, part.body, part.encoding, part.segments, i as i64 + 1, count, origin, now, part.edit],
-            )?;
+        for (i, (part, refused)) in parts.iter().enumerate() {
+            let state = if refused.is_some() {
+                "failed"
+            } else {
+                "pending"
+            };
+            tx.prepare_cached(
+                "INSERT INTO outbox (platform, chat, body, encoding, segments, part_index, part_count, origin,
+                                     next_attempt_at, created_at, updated_at, edit, media, state, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                platform,
+                chat,
+                part.body,
+                part.encoding,
+                part.segments,
+                i as i64 + 1,
+                count,
+                origin,
+                now,
+                part.edit,
+                media_json(part),
+                state,
+                refused
+            ])?;
             ids.push(tx.last_insert_rowid());
         }
         Ok(ids)

@@ -15,6 +15,8 @@ mod cron;
 #[cfg(test)]
 mod delivery;
 #[cfg(test)]
+mod media;
+#[cfg(test)]
 pub(crate) mod messages;
 #[cfg(test)]
 mod pairing;
