@@ -97,7 +97,7 @@ pub fn advice(code: i64) -> Option<Advice> {
             true,
         ),
         MISSING_PERMISSIONS => (
-            "The bot lacks a permission in this channel: give its role Send Messages (and Send Messages in Threads) there.",
+            "The bot lacks a permission in this channel: give its role Send Messages (and Send Messages in Threads, and Attach Files for pictures and files) there.",
             true,
         ),
         EMPTY_MESSAGE => ("Discord refused an empty message.", false),

@@ -334,7 +334,7 @@ fn files_that_come_with_an_edit_follow_it_once() {
     // When the message to edit is gone, the text and the files go as one new message.
     let gone = Part {
         edit: Some("1999999999999999999".into()),
-        ..part
+        ..part.clone()
     };
     block_on(discord.send(GENERAL_CHANNEL, &gone)).unwrap();
     let sent = emulator.messages();
@@ -343,4 +343,20 @@ fn files_that_come_with_an_edit_follow_it_once() {
         (sent[2].content.as_str(), names(&sent[2])),
         ("Here is the chart.", vec!["chart.png"])
     );
+
+    // Files with no text leave the message as it is: the part is the files' message.
+    let other = block_on(discord.send(GENERAL_CHANNEL, &Part::plain("Thinking…")))
+        .unwrap()
+        .provider_id;
+    let edits = emulator.edits().len();
+    let files_only = Part {
+        edit: Some(other),
+        body: String::new(),
+        ..part
+    };
+    let receipt = block_on(discord.send(GENERAL_CHANNEL, &files_only)).unwrap();
+    let sent = emulator.messages();
+    assert_eq!(sent.last().unwrap().id, receipt.provider_id);
+    assert_eq!(names(sent.last().unwrap()), ["chart.png"]);
+    assert_eq!(emulator.edits().len(), edits, "nothing to edit to");
 }
