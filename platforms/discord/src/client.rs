@@ -8,13 +8,16 @@
 //! for its `retry_after`. Waits longer than [`MAX_INLINE_WAIT`] are handed back to the caller
 //! rather than slept through.
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use actix_multipart_rfc7578::client::multipart;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
 use awc::error::SendRequestError;
+use awc::{ClientRequest, SendClientRequest};
 use platform_api::http::client;
 use serde::Serialize;
 
@@ -113,6 +116,50 @@ impl Route {
             major: String::new(),
         }
     }
+}
+
+/// A file uploaded with a message: one `files[n]` part of a [`Form`].
+#[derive(Clone, Debug)]
+pub struct FileUpload {
+    /// The name in the part's header; the message's `attachments` names the file as the
+    /// recipient sees it.
+    pub filename: String,
+    /// Its MIME type (`application/octet-stream` when it is not one).
+    pub content_type: String,
+    /// Its bytes.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A multipart/form-data body, encoded whole so that its length is known.
+#[derive(Clone, Debug)]
+pub struct Form {
+    /// The `Content-Type`, with the boundary.
+    pub content_type: String,
+    /// The encoded form.
+    pub body: Bytes,
+}
+
+/// The form Discord takes for a message with files: `payload_json` (the message's JSON, its
+/// `attachments` naming each file by the `n` of its part) and `files[n]`.
+pub async fn form<B: Serialize>(json: &B, files: &[FileUpload]) -> Result<Form, String> {
+    let payload = serde_json::to_string(json).map_err(|err| err.to_string())?;
+    let mut form = multipart::Form::default();
+    form.add_text("payload_json", payload);
+    for (n, file) in files.iter().enumerate() {
+        let mime = file
+            .content_type
+            .parse::<mime::Mime>()
+            .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+        // The header's name is kept to characters that need no quoting.
+        let filename = crate::types::attachment_filename(&file.filename);
+        let bytes = Cursor::new(Arc::clone(&file.bytes));
+        form.add_reader_file_with_mime(format!("files[{n}]"), bytes, filename, mime);
+    }
+    let content_type = form.content_type();
+    let body = actix_http::body::to_bytes(multipart::Body::from(form))
+        .await
+        .map_err(|err| format!("encoding the upload failed: {err}"))?;
+    Ok(Form { content_type, body })
 }
 
 /// Discord's answer to a call.
@@ -319,6 +366,40 @@ impl Rest {
         timeout: Duration,
         max_wait: Duration,
     ) -> Result<Answer, CallError> {
+        self.send(route, timeout, max_wait, |request| match json {
+            Some(body) => request.send_json(body),
+            None if route.method == Method::POST => {
+                request.insert_header(("Content-Length", "0")).send()
+            }
+            None => request.send(),
+        })
+        .await
+    }
+
+    /// [`Rest::call_waiting`] with a multipart body ([`form`]): a message with files.
+    pub async fn call_form(
+        &self,
+        route: &Route,
+        form: Form,
+        timeout: Duration,
+        max_wait: Duration,
+    ) -> Result<Answer, CallError> {
+        let Form { content_type, body } = form;
+        self.send(route, timeout, max_wait, |request| {
+            request.content_type(content_type).send_body(body)
+        })
+        .await
+    }
+
+    /// Waits for `route`'s rate limit (at most `max_wait`), makes the request with `send`
+    /// (which adds the body), and takes in what the answer says about the route's bucket.
+    async fn send(
+        &self,
+        route: &Route,
+        timeout: Duration,
+        max_wait: Duration,
+        send: impl FnOnce(ClientRequest) -> SendClientRequest,
+    ) -> Result<Answer, CallError> {
         let started = Instant::now();
         loop {
             let wait = self.limits().reserve(route, Instant::now());
@@ -334,14 +415,7 @@ impl Rest {
             .request(route.method.clone(), format!("{}{}", self.base, route.path))
             .timeout(timeout)
             .insert_header(("Authorization", format!("Bot {}", self.token)));
-        let sent = match json {
-            Some(body) => request.send_json(body).await,
-            None if route.method == Method::POST => {
-                request.insert_header(("Content-Length", "0")).send().await
-            }
-            None => request.send().await,
-        };
-        let mut response = sent.map_err(CallError::Transport)?;
+        let mut response = send(request).await.map_err(CallError::Transport)?;
         let status = response.status().as_u16();
         let retry_after = platform_api::http::retry_after(response.headers());
         let headers = response.headers().clone();

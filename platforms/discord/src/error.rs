@@ -23,6 +23,8 @@ pub const MISSING_PERMISSIONS: i64 = 50013;
 pub const EMPTY_MESSAGE: i64 = 50006;
 /// A field of the request is invalid (content over 2,000 characters, …).
 pub const INVALID_FORM_BODY: i64 = 50035;
+/// An upload larger than Discord takes (HTTP 413).
+pub const REQUEST_ENTITY_TOO_LARGE: i64 = 40005;
 
 /// Classifies a non-success answer to a REST call that sends.
 ///
@@ -95,12 +97,16 @@ pub fn advice(code: i64) -> Option<Advice> {
             true,
         ),
         MISSING_PERMISSIONS => (
-            "The bot lacks a permission in this channel: give its role Send Messages (and Send Messages in Threads) there.",
+            "The bot lacks a permission in this channel: give its role Send Messages (and Send Messages in Threads, and Attach Files for pictures and files) there.",
             true,
         ),
         EMPTY_MESSAGE => ("Discord refused an empty message.", false),
         INVALID_FORM_BODY => (
             "Discord refused the message as invalid (over 2,000 characters, or a malformed field).",
+            false,
+        ),
+        REQUEST_ENTITY_TOO_LARGE => (
+            "Discord refused an upload as too large (a bot uploads at most 10 MiB to a server without boosts).",
             false,
         ),
         _ => return None,
@@ -151,6 +157,14 @@ mod tests {
                 .to_string()
                 .contains("Invalid Form Body (content: Must be 2000 or fewer in length.)")
         );
+        let too_large = br#"{"message": "Request entity too large", "code": 40005}"#;
+        assert!(matches!(
+            classify(413, None, too_large),
+            SendError::Permanent {
+                code: Some(REQUEST_ENTITY_TOO_LARGE),
+                ..
+            }
+        ));
         let unauthorized = br#"{"message": "401: Unauthorized", "code": 0}"#;
         let err = classify(401, None, unauthorized);
         assert_eq!(err.code(), None, "code 0 is no code");

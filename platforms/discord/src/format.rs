@@ -15,11 +15,29 @@
 //! ```
 use std::ops::Range;
 
-use platform_api::Part;
+use platform_api::media::{MediaLimits, attach};
 use platform_api::text::{self, Window};
+use platform_api::{Formatted, Part, PartMedia};
 
 /// Longest message Discord accepts, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// What one message can carry: 10 files, and 10 MiB, the upload limit of a bot in a server
+/// without boosts, for each file and (as Discord counts the whole upload) for all of them.
+pub const MEDIA_LIMITS: MediaLimits = MediaLimits {
+    files_per_message: 10,
+    bytes_per_file: 10 * 1024 * 1024,
+    bytes_per_message: 10 * 1024 * 1024,
+};
+
+/// Formats a reply with files: the files ride on its messages, the first ten (within 10 MiB)
+/// on the first one and the others in messages of their own after the text; a file over
+/// 10 MiB is refused and named at the end of the text. Discord shows an image inline, and
+/// any other file (a voice note too: a bot's voice message needs a waveform the gateway does
+/// not have) as a file to play or download.
+pub fn format_media(markdown: &str, media: Vec<PartMedia>) -> Formatted {
+    attach(markdown, media, MEDIA_LIMITS, "Discord", format)
+}
 
 /// Formats agent Markdown into Discord messages, numbered ` (i/N)` when there are several.
 /// Empty Markdown gives no parts.

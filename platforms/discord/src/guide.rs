@@ -8,9 +8,9 @@ use platform_api::{ConfigSection, OperatorGuide};
 
 use crate::settings::{ACCESS, BOT_TOKEN, parse_snowflake};
 
-/// The permissions the invite link asks for: View Channels, Send Messages, Read Message
-/// History, Send Messages in Threads.
-pub const INVITE_PERMISSIONS: u64 = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 38);
+/// The permissions the invite link asks for: View Channels, Send Messages, Attach Files (the
+/// agent's pictures and files), Read Message History, Send Messages in Threads.
+pub const INVITE_PERMISSIONS: u64 = (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16) | (1 << 38);
 
 const PORTAL: &str = "https://discord.com/developers/applications";
 
@@ -72,7 +72,7 @@ pub fn next_steps(section: &ConfigSection) -> String {
         .map(|id| invite_url(&id))
         .unwrap_or_else(|| {
             format!(
-                "{PORTAL} → your app → OAuth2 → URL Generator: scope bot; Send Messages, Read Message History"
+                "{PORTAL} → your app → OAuth2 → URL Generator: scope bot; Send Messages, Attach Files, Read Message History"
             )
         });
     format!(
@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(client_id("not a token"), None);
         let steps = next_steps(&ConfigSection::from_pairs([("DISCORD_BOT_TOKEN", token)]));
         assert!(steps.contains(
-            "https://discord.com/oauth2/authorize?client_id=123456789012345678&scope=bot&permissions=274877975552"
+            "https://discord.com/oauth2/authorize?client_id=123456789012345678&scope=bot&permissions=274878008320"
         ));
         assert!(steps.contains("Message Content Intent"));
         assert!(!steps.contains(token), "the token is never printed");

@@ -1,14 +1,26 @@
-//! Which messages the bot answers, and how a `MESSAGE_CREATE` becomes an [`Inbound`].
+//! Which messages the bot answers, how a `MESSAGE_CREATE` becomes an [`Inbound`], and how
+//! its attachments are fetched.
 //!
 //! The bot answers a direct message, a message that mentions it, and a reply to one of its own
 //! messages. It never answers itself or another bot (two bots would answer each other forever),
 //! a webhook, or a system message (a member joining, a pin).
 use std::time::SystemTime;
 
-use platform_api::{Attachment, Inbound};
+use std::time::Duration;
+
+use actix_web::http::Uri;
+use platform_api::http::download;
+use platform_api::{Attachment, FetchError, Fetched, Inbound};
 
 use crate::NAME;
-use crate::types::Message;
+use crate::types::{IS_VOICE_MESSAGE, Message, MessageAttachment};
+
+/// The name Discord's apps give a voice message's file.
+pub const VOICE_MESSAGE_NAME: &str = "voice-message.ogg";
+/// The type of a voice message's file (Opus in Ogg).
+pub const VOICE_MESSAGE_TYPE: &str = "audio/ogg";
+/// How long fetching one attachment may take, the whole file read.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Message types that carry what a user wrote: 0 (a message) and 19 (a reply).
 const USER_MESSAGE_TYPES: [u8; 2] = [0, 19];
@@ -50,15 +62,11 @@ pub fn to_inbound(message: &Message, bot_id: &str) -> Result<Inbound, Skip> {
         return Err(Skip::NotAddressed);
     }
     let text = strip_mentions(&message.content, bot_id);
+    let voice = message.flags & IS_VOICE_MESSAGE != 0;
     let attachments: Vec<Attachment> = message
         .attachments
         .iter()
-        .map(|a| Attachment {
-            url: a.url.clone(),
-            content_type: a.content_type.clone(),
-            name: None,
-            size: None,
-        })
+        .map(|a| attachment(a, voice))
         .collect();
     if text.is_empty() && attachments.is_empty() {
         return Err(Skip::Empty);
@@ -72,6 +80,41 @@ pub fn to_inbound(message: &Message, bot_id: &str) -> Result<Inbound, Skip> {
         provider_id: message.id.clone(),
         received_at: SystemTime::now(),
         control: None,
+    })
+}
+
+/// An attachment for the host: its signed URL (no token: the host may store it), name, size
+/// and type. A voice message's one file is always `audio/ogg`, named `voice-message.ogg`,
+/// whatever the client declared, so that the host knows a voice note to transcribe.
+fn attachment(file: &MessageAttachment, voice: bool) -> Attachment {
+    if voice {
+        return Attachment {
+            name: Some(VOICE_MESSAGE_NAME.to_string()),
+            size: file.size,
+            ..Attachment::new(&file.url, Some(VOICE_MESSAGE_TYPE.to_string()))
+        };
+    }
+    Attachment {
+        name: Some(file.filename.clone()).filter(|name| !name.is_empty()),
+        size: file.size,
+        ..Attachment::new(&file.url, file.content_type.clone())
+    }
+}
+
+/// Fetches an attachment's bytes from Discord's CDN, at most `limit` of them. Its URL is
+/// signed and needs no token; once expired (about a day after the message) or deleted, the
+/// CDN answers 404 (or 403), which is permanent.
+pub async fn fetch(attachment: &Attachment, limit: u64) -> Result<Fetched, FetchError> {
+    let link = attachment.url.parse::<Uri>().ok();
+    if !link.is_some_and(|uri| matches!(uri.scheme_str(), Some("https" | "http"))) {
+        return Err(FetchError::Permanent(
+            "the attachment's link is not a URL".to_string(),
+        ));
+    }
+    let fetched = download(&attachment.url, None, limit, FETCH_TIMEOUT, "Discord's CDN").await?;
+    Ok(Fetched {
+        name: attachment.name.clone(),
+        ..fetched
     })
 }
 
@@ -170,10 +213,13 @@ mod tests {
     }
 
     #[test]
-    fn attachments_come_along() {
+    fn attachments_keep_their_name_size_and_type() {
         let with_file = message(json!({
             "content": "",
-            "attachments": [{"id": "1", "filename": "cat.png", "url": "https://cdn.example/cat.png", "content_type": "image/png"}]
+            "attachments": [{
+                "id": "1", "filename": "cat.png", "size": 2048,
+                "url": "https://cdn.example/cat.png", "content_type": "image/png"
+            }]
         }));
         let inbound = to_inbound(&with_file, BOT).unwrap();
         assert_eq!(
@@ -181,10 +227,37 @@ mod tests {
             vec![Attachment {
                 url: "https://cdn.example/cat.png".into(),
                 content_type: Some("image/png".into()),
-                name: None,
-                size: None,
+                name: Some("cat.png".into()),
+                size: Some(2048),
             }]
         );
-        assert_eq!(inbound.text, "");
+        assert_eq!(inbound.text, "", "a file alone is a message");
+    }
+
+    #[test]
+    fn a_voice_message_is_an_ogg_voice_note() {
+        let voice = message(json!({
+            "content": "", "flags": 8192,
+            "attachments": [{
+                "id": "1", "filename": "recording.ogg", "size": 9000,
+                "url": "https://cdn.example/v.ogg", "content_type": "audio/ogg; codecs=opus",
+                "duration_secs": 3.5, "waveform": "AAAA"
+            }]
+        }));
+        let got = &to_inbound(&voice, BOT).unwrap().attachments[0];
+        assert_eq!(
+            (got.name.as_deref(), got.content_type.as_deref(), got.size),
+            (Some("voice-message.ogg"), Some("audio/ogg"), Some(9000))
+        );
+        // Without the flag, the same file is an audio attachment as it was named.
+        let audio = message(json!({
+            "content": "listen",
+            "attachments": [{"id": "1", "filename": "song.ogg", "url": "https://cdn.example/s.ogg"}]
+        }));
+        let got = &to_inbound(&audio, BOT).unwrap().attachments[0];
+        assert_eq!(
+            (got.name.as_deref(), got.content_type.as_deref(), got.size),
+            (Some("song.ogg"), None, None)
+        );
     }
 }

@@ -9,12 +9,14 @@
 //! - [`types`]: the few shapes of Discord's data model that are read; [`client`]: the REST
 //!   client with Discord's per-route rate limits;
 //! - [`receive`]: the gateway socket (Hello, heartbeats, Identify, Resume, reconnection, fatal
-//!   close codes) and [`inbound`]: which messages are for the agent;
+//!   close codes) and [`inbound`]: which messages are for the agent, and fetching their
+//!   attachments from Discord's CDN;
 //! - [`format`](mod@format): agent Markdown kept (Discord renders it), split into numbered
-//!   messages of at most 2,000 characters;
+//!   messages of at most 2,000 characters, files riding on them (10 a message, 10 MiB each);
 //! - [`sender`] and [`error`]: creating and editing messages (a reply shown while it is
-//!   written is a message posted, then edited), the typing indicator, looking up a send whose
-//!   outcome is unknown, and Discord's answers as typed send errors;
+//!   written is a message posted, then edited), uploading files with them, the typing
+//!   indicator, looking up a send whose outcome is unknown, and Discord's answers as typed send
+//!   errors;
 //! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
 //!   `hermes gateway doctor`;
 //! - `emulator` and `sandbox` (feature `emulator`): a loopback stand-in for Discord's REST API and
@@ -40,8 +42,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use platform_api::{
-    AccessPolicy, Advice, ConfigError, ConfigSection, HomeChannel, InboundSink, LiveView, Lookup,
-    Part, Platform, Receipt, Registration, SendError, async_trait,
+    AccessPolicy, Advice, Attachment, ConfigError, ConfigSection, FetchError, Fetched, Formatted,
+    HomeChannel, InboundSink, LiveView, Lookup, Part, PartMedia, Platform, Receipt, Registration,
+    SendError, async_trait,
 };
 
 pub use format::{MAX_MESSAGE_CHARS, format};
@@ -150,6 +153,19 @@ impl Platform for Discord {
 
     fn format(&self, markdown: &str) -> Vec<Part> {
         format::format(markdown)
+    }
+
+    fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        format::format_media(markdown, media)
+    }
+
+    /// An attachment's signed CDN link, fetched without the bot token.
+    async fn fetch_media(
+        &self,
+        attachment: &Attachment,
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        inbound::fetch(attachment, limit).await
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {

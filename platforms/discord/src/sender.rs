@@ -1,15 +1,16 @@
-//! Sending: one part as one message (`POST /channels/{id}/messages`), or as an edit of the
-//! message that showed the reply while it was written (`PATCH …/messages/{id}`); that message
-//! posted and edited as the reply grows ([`show_live`]); the typing indicator; and the look-up
-//! of a message whose send had an unknown outcome.
+//! Sending: one part as one message (`POST /channels/{id}/messages`; JSON, or a multipart
+//! form of `payload_json` and `files[n]` when it carries files), or as an edit of the message
+//! that showed the reply while it was written (`PATCH …/messages/{id}`); that message posted
+//! and edited as the reply grows ([`show_live`]); the typing indicator; and the look-up of a
+//! message whose send had an unknown outcome (by its text and its files' names).
 use std::time::{Duration, SystemTime};
 
 use platform_api::http::transport_error;
-use platform_api::{LiveView, Lookup, Part, Receipt, SendError};
+use platform_api::{LiveView, Lookup, Part, PartMedia, Receipt, SendError};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::client::{CallError, MAX_INLINE_WAIT, Rest, Route};
+use crate::client::{CallError, FileUpload, MAX_INLINE_WAIT, Rest, Route, form};
 use crate::error::{UNKNOWN_MESSAGE, classify};
 use crate::settings::parse_chat;
 use crate::types::{Message, snowflake_at};
@@ -20,6 +21,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const LOOKUP_MARGIN: Duration = Duration::from_secs(30);
 /// Messages read per look-up (Discord's maximum is 100).
 pub const LOOKUP_LIMIT: u8 = 50;
+/// The slowest upload allowed for before a send's outcome is unknown: its files' bytes at this
+/// rate (2 Mbit/s) are added to the time Discord is given to answer.
+pub const UPLOAD_BYTES_PER_SEC: u64 = 256 * 1024;
 /// The least time between two updates of a reply shown while it is written: Discord lets a
 /// channel's messages be edited about five times in five seconds, and the route's bucket
 /// ([`crate::client`]) is kept besides.
@@ -40,6 +44,19 @@ pub struct NewMessage<'a> {
     /// Whether the nonce makes the creation idempotent.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub enforce_nonce: bool,
+    /// The files uploaded with a new message, in the order of their `files[n]` parts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<NewAttachment<'a>>,
+}
+
+/// An uploaded file as the message's JSON names it: `id` is the `n` of its `files[n]` part.
+#[derive(Debug, Serialize)]
+pub struct NewAttachment<'a> {
+    /// The `n` of its part.
+    pub id: usize,
+    /// The name the recipient sees (Discord keeps a URL-safe form as the attachment's
+    /// `filename`, and this one as its `title`).
+    pub filename: &'a str,
 }
 
 /// Discord's `allowed_mentions` object.
@@ -61,9 +78,16 @@ pub async fn send_part(rest: &Rest, chat: &str, part: &Part) -> Result<Receipt, 
     send_part_within(rest, chat, part, REQUEST_TIMEOUT).await
 }
 
-/// [`send_part`], giving Discord `timeout` to answer. A part that edits a message
+/// [`send_part`], giving Discord `timeout` to answer.
+///
+/// A part with files ([`Part::media`]) is one message uploaded as a multipart form, its text
+/// (empty for a part of files only) and the files together. A part that edits a message
 /// ([`Part::edit`]) replaces its text; when that message was deleted meanwhile, the part is
-/// posted as a new message instead.
+/// posted as a new message instead. Files that come with an edit go in a message of their
+/// own right after it, created with a nonce derived from the edited message (`enforce_nonce`):
+/// Discord could add them to the edited message, but an edit is sent again whenever its
+/// outcome is unknown, and the nonce is what keeps a second attempt (within Discord's few
+/// minutes) from posting the files twice.
 pub async fn send_part_within(
     rest: &Rest,
     chat: &str,
@@ -71,29 +95,52 @@ pub async fn send_part_within(
     timeout: Duration,
 ) -> Result<Receipt, SendError> {
     let channel = channel_of(chat)?;
+    let receipt = |provider_id| Receipt {
+        provider_id,
+        segments: None,
+    };
     if let Some(message) = &part.edit {
-        let route = Route::edit_message(&channel, message);
-        match write(rest, &route, &part.body, None, timeout, MAX_INLINE_WAIT).await {
+        match edit_with_files(rest, &channel, message, part, timeout).await {
             Err(SendError::Permanent {
                 code: Some(UNKNOWN_MESSAGE),
                 ..
             }) => {
                 debug!("[discord] message {message} to edit is gone; posting the part anew");
             }
-            written => {
-                return written.map(|provider_id| Receipt {
-                    provider_id,
-                    segments: None,
-                });
-            }
+            edited => return edited.map(receipt),
         }
     }
     let route = Route::create_message(&channel);
-    let provider_id = write(rest, &route, &part.body, None, timeout, MAX_INLINE_WAIT).await?;
-    Ok(Receipt {
-        provider_id,
-        segments: None,
-    })
+    let written = write(rest, &route, &part.body, None, &part.media, timeout);
+    written.await.map(receipt)
+}
+
+/// Edits `message` to the part's text, then posts the part's files (if any) in a message of
+/// their own, made once by its nonce; returns the edited message's id (the files' when the
+/// part has no text to edit to).
+async fn edit_with_files(
+    rest: &Rest,
+    channel: &str,
+    message: &str,
+    part: &Part,
+    timeout: Duration,
+) -> Result<String, SendError> {
+    let edited = if part.body.is_empty() {
+        None
+    } else {
+        let route = Route::edit_message(channel, message);
+        Some(write(rest, &route, &part.body, None, &[], timeout).await?)
+    };
+    if part.media.is_empty() {
+        return edited.ok_or_else(|| SendError::Permanent {
+            code: None,
+            message: "an edit with neither text nor files".to_string(),
+        });
+    }
+    let route = Route::create_message(channel);
+    let nonce = Some(format!("f{message}"));
+    let files = write(rest, &route, "", nonce, &part.media, timeout).await?;
+    Ok(edited.unwrap_or(files))
 }
 
 /// Shows `body` as the reply being written in `chat`: posts it the first time (its id goes
@@ -109,27 +156,59 @@ pub async fn show_live(
     match &view.message {
         Some(message) => {
             let route = Route::edit_message(&channel, message);
-            write(rest, &route, body, None, REQUEST_TIMEOUT, Duration::ZERO).await?;
+            write_waiting(
+                rest,
+                &route,
+                body,
+                None,
+                &[],
+                REQUEST_TIMEOUT,
+                Duration::ZERO,
+            )
+            .await?;
         }
         None => {
             let route = Route::create_message(&channel);
             // The turn's nonce: a turn run again after a crash that came between the post and
             // its record gets the message it posted, not a second one.
             let nonce = Some(format!("live{}", view.draft_id));
-            let id = write(rest, &route, body, nonce, REQUEST_TIMEOUT, Duration::ZERO).await?;
+            let id = write_waiting(
+                rest,
+                &route,
+                body,
+                nonce,
+                &[],
+                REQUEST_TIMEOUT,
+                Duration::ZERO,
+            )
+            .await?;
             view.message = Some(id);
         }
     }
     Ok(())
 }
 
-/// Creates or edits a message (`route`) with `content` (a creation made idempotent by `nonce`
-/// when given), waiting at most `max_wait` for the route's rate limit; returns the message's id.
+/// [`write_waiting`] for a part, waiting up to [`MAX_INLINE_WAIT`] for the rate limit.
 async fn write(
     rest: &Rest,
     route: &Route,
     content: &str,
     nonce: Option<String>,
+    files: &[PartMedia],
+    timeout: Duration,
+) -> Result<String, SendError> {
+    write_waiting(rest, route, content, nonce, files, timeout, MAX_INLINE_WAIT).await
+}
+
+/// Creates or edits a message (`route`) with `content` and `files` (a creation made
+/// idempotent by `nonce` when given), waiting at most `max_wait` for the route's rate limit;
+/// returns the message's id.
+async fn write_waiting(
+    rest: &Rest,
+    route: &Route,
+    content: &str,
+    nonce: Option<String>,
+    files: &[PartMedia],
     timeout: Duration,
     max_wait: Duration,
 ) -> Result<String, SendError> {
@@ -138,11 +217,42 @@ async fn write(
         allowed_mentions: AllowedMentions { parse: &["users"] },
         enforce_nonce: nonce.is_some(),
         nonce,
+        attachments: files
+            .iter()
+            .enumerate()
+            .map(|(id, file)| NewAttachment {
+                id,
+                filename: &file.name,
+            })
+            .collect(),
     };
-    let answer = match rest
-        .call_waiting(route, Some(&body), timeout, max_wait)
-        .await
-    {
+    let uploaded: u64 = files.iter().map(|file| file.size).sum();
+    let timeout = timeout + Duration::from_secs_f64(uploaded as f64 / UPLOAD_BYTES_PER_SEC as f64);
+    let called = if files.is_empty() {
+        rest.call_waiting(route, Some(&body), timeout, max_wait)
+            .await
+    } else {
+        let uploads = files
+            .iter()
+            .map(|file| {
+                // Refused, naming the file, when the host did not load its bytes.
+                file.loaded_bytes()?;
+                Ok(FileUpload {
+                    filename: file.name.clone(),
+                    content_type: file.content_type.clone(),
+                    bytes: file.bytes.clone().unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, SendError>>()?;
+        let form = form(&body, &uploads)
+            .await
+            .map_err(|message| SendError::Permanent {
+                code: None,
+                message,
+            })?;
+        rest.call_form(route, form, timeout, max_wait).await
+    };
+    let answer = match called {
         Ok(answer) => answer,
         Err(CallError::Limited { after }) => {
             return Err(SendError::Retry {
@@ -195,7 +305,7 @@ pub async fn typing(rest: &Rest, chat: &str) {
 }
 
 /// Looks for messages the bot (`bot_id`) created in `chat` since shortly before `attempted_at`
-/// with exactly the part's text: earliest first.
+/// with exactly the part's text and files (by name, in order): earliest first.
 pub async fn lookup(
     rest: &Rest,
     bot_id: &str,
@@ -231,14 +341,22 @@ pub async fn lookup(
         Ok(messages) => messages,
         Err(err) => return Lookup::Failed(format!("reading channel {channel}: {err}")),
     };
-    Lookup::Matches(matches(messages, bot_id, &part.body))
+    Lookup::Matches(matches(messages, bot_id, part))
 }
 
-/// The messages by `bot_id` whose text is `body`, earliest first.
-fn matches(messages: Vec<Message>, bot_id: &str, body: &str) -> Vec<Receipt> {
+/// The messages by `bot_id` that are `part`: the same text, and the same files in the same
+/// order (none for a part without files), earliest first.
+fn matches(messages: Vec<Message>, bot_id: &str, part: &Part) -> Vec<Receipt> {
+    let same_files = |m: &Message| {
+        m.attachments.len() == part.media.len()
+            && m.attachments
+                .iter()
+                .zip(&part.media)
+                .all(|(attachment, file)| attachment.named(&file.name))
+    };
     let mut found: Vec<(u64, String)> = messages
         .into_iter()
-        .filter(|m| m.author.id == bot_id && m.content == body)
+        .filter(|m| m.author.id == bot_id && m.content == part.body && same_files(m))
         .map(|m| (m.id.parse::<u64>().unwrap_or(u64::MAX), m.id))
         .collect();
     found.sort();
@@ -271,7 +389,7 @@ mod tests {
             message("20", "7", "hello"),
             message("10", "7", "hello there"),
         ];
-        let found = matches(messages, "7", "hello");
+        let found = matches(messages, "7", &Part::plain("hello"));
         let ids: Vec<&str> = found.iter().map(|r| r.provider_id.as_str()).collect();
         assert_eq!(ids, ["20", "30"]);
     }
@@ -283,6 +401,7 @@ mod tests {
             allowed_mentions: AllowedMentions { parse: &["users"] },
             nonce: None,
             enforce_nonce: false,
+            attachments: Vec::new(),
         })
         .unwrap();
         assert_eq!(

@@ -107,14 +107,37 @@ pub struct User {
     pub bot: bool,
 }
 
+/// The `flags` bit of a voice message: one `audio/ogg` attachment recorded in Discord's app.
+pub const IS_VOICE_MESSAGE: u64 = 1 << 13;
+
 /// A file attached to a message.
 #[derive(Clone, Debug, Deserialize)]
 pub struct MessageAttachment {
-    /// Where it can be fetched.
+    /// Where it can be fetched: a CDN link signed for about a day (`ex`, `is`, `hm`), which
+    /// needs no token.
     pub url: String,
+    /// Its name as Discord keeps it ([`attachment_filename`]).
+    #[serde(default)]
+    pub filename: String,
+    /// The name as it was given, when Discord had to change it for `filename`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Its size in bytes.
+    #[serde(default)]
+    pub size: Option<u64>,
     /// Its MIME type, when Discord knows it.
     #[serde(default)]
     pub content_type: Option<String>,
+}
+
+impl MessageAttachment {
+    /// Whether this is the file that was uploaded as `name`: Discord keeps the name as it was
+    /// given in `title` when it had to change it for `filename`.
+    pub fn named(&self, name: &str) -> bool {
+        self.title.as_deref() == Some(name)
+            || self.filename == name
+            || self.filename == attachment_filename(name)
+    }
 }
 
 /// The message a reply refers to (only its author is read).
@@ -154,6 +177,9 @@ pub struct Message {
     /// Set when a webhook, not a user, posted it.
     #[serde(default)]
     pub webhook_id: Option<String>,
+    /// Its flags ([`IS_VOICE_MESSAGE`], …).
+    #[serde(default)]
+    pub flags: u64,
 }
 
 /// `GET /gateway/bot`.
@@ -234,6 +260,26 @@ impl ErrorBody {
     }
 }
 
+/// A file name as Discord keeps it for an attachment: characters other than ASCII letters,
+/// digits, `.`, `-` and `_` become `_`.
+pub fn attachment_filename(name: &str) -> String {
+    let kept: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if kept.is_empty() {
+        "unknown".to_string()
+    } else {
+        kept
+    }
+}
+
 /// The smallest snowflake Discord could give something created at `time`.
 pub fn snowflake_at(time: SystemTime) -> u64 {
     let ms = time
@@ -299,5 +345,32 @@ mod tests {
             body.first_field_error().as_deref(),
             Some("content: Must be 2000 or fewer in length.")
         );
+    }
+
+    #[test]
+    fn file_names_keep_what_a_url_can_carry() {
+        for (given, kept) in [
+            ("report.pdf", "report.pdf"),
+            ("holiday photo (1).jpg", "holiday_photo__1_.jpg"),
+            ("données-été_2.txt", "donn_es-_t__2.txt"),
+            ("", "unknown"),
+        ] {
+            assert_eq!(attachment_filename(given), kept);
+        }
+    }
+
+    #[test]
+    fn an_attachment_is_known_by_the_name_it_was_uploaded_under() {
+        let attachment = |json| serde_json::from_value::<MessageAttachment>(json).unwrap();
+        let renamed = attachment(serde_json::json!({
+            "url": "https://cdn.example/a", "filename": "my_chart.png", "title": "my chart.png"
+        }));
+        assert!(renamed.named("my chart.png"));
+        assert!(!renamed.named("my-chart.png"));
+        // Without a title, the name Discord would keep for it.
+        let plain =
+            attachment(serde_json::json!({"url": "https://cdn.example/a", "filename": "a_b.txt"}));
+        assert!(plain.named("a b.txt") && plain.named("a_b.txt"));
+        assert!(!plain.named("a.txt"));
     }
 }

@@ -93,6 +93,15 @@ fn discords_answers_are_classified() {
                 answer(401, None, br#"{"message": "401: Unauthorized", "code": 0}"#),
                 Expected::Permanent,
             ),
+            // An upload over the bot's limit.
+            (
+                answer(
+                    413,
+                    None,
+                    br#"{"message": "Request entity too large", "code": 40005}"#,
+                ),
+                Expected::Permanent,
+            ),
             (
                 answer(502, None, br#"{"message": "502: Bad Gateway", "code": 0}"#),
                 Expected::Retry,

@@ -9,13 +9,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Shared, State};
+use crate::types::attachment_filename;
 
 /// The most a bot may upload in one file without a boosted server: 10 MiB.
 pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 /// The most files one message may carry.
 pub const MAX_FILES: usize = 10;
-/// The `flags` bit of a voice message.
-pub const IS_VOICE_MESSAGE: u64 = 1 << 13;
 /// How long an attachment URL stays valid, as Discord signs them (24 hours).
 const URL_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -115,7 +114,7 @@ impl Upload {
             .collect();
         SentFile {
             id: id.to_string(),
-            filename: discord_filename(&self.filename),
+            filename: attachment_filename(&self.filename),
             content_type: self.content_type.clone(),
             size: self.bytes.len(),
             sha256,
@@ -127,7 +126,7 @@ impl State {
     /// Hosts `upload` in `channel_id` under a new id; returns its attachment object.
     pub(super) fn host(&mut self, shared: &Shared, channel_id: &str, upload: &Upload) -> Value {
         let id = self.snowflake();
-        let filename = discord_filename(&upload.filename);
+        let filename = attachment_filename(&upload.filename);
         let issued = SystemTime::now();
         let hosted = Hosted {
             channel_id: channel_id.to_string(),
@@ -230,26 +229,6 @@ fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A file name as Discord keeps it: characters other than ASCII letters, digits, `.`, `-` and
-/// `_` become `_`.
-fn discord_filename(name: &str) -> String {
-    let kept: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if kept.is_empty() {
-        "unknown".to_string()
-    } else {
-        kept
-    }
-}
-
 /// The width and height of a PNG, GIF or JPEG, read from its header as Discord reports them
 /// for images; other formats report none here. Reading three headers keeps an image decoder
 /// out of the emulator's dependencies.
@@ -316,18 +295,6 @@ mod unit {
         ];
         for (bytes, size) in cases {
             assert_eq!(image_size(bytes), size, "{bytes:?}");
-        }
-    }
-
-    #[test]
-    fn file_names_keep_what_a_url_can_carry() {
-        for (given, kept) in [
-            ("report.pdf", "report.pdf"),
-            ("holiday photo (1).jpg", "holiday_photo__1_.jpg"),
-            ("données-été_2.txt", "donn_es-_t__2.txt"),
-            ("", "unknown"),
-        ] {
-            assert_eq!(discord_filename(given), kept);
         }
     }
 }

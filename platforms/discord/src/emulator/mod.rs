@@ -45,7 +45,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::types::{DISCORD_EPOCH_MS, app_flags};
+use crate::types::{DISCORD_EPOCH_MS, IS_VOICE_MESSAGE, app_flags};
 pub use files::{Download, MAX_FILES, MAX_UPLOAD_BYTES, PostedFile, SentFile, Voice};
 
 mod files;
@@ -635,7 +635,7 @@ impl Emulator {
             "embeds": [],
             "pinned": false,
             "type": if referenced.is_some() { 19 } else { 0 },
-            "flags": if voice { files::IS_VOICE_MESSAGE } else { 0 },
+            "flags": if voice { IS_VOICE_MESSAGE } else { 0 },
         });
         if let Some(referenced) = &referenced {
             message["message_reference"] = json!({

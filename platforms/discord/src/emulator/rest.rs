@@ -10,12 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::files::{IS_VOICE_MESSAGE, MAX_FILES, MAX_UPLOAD_BYTES, Upload, Voice};
+use super::files::{MAX_FILES, MAX_UPLOAD_BYTES, Upload, Voice};
 use super::{
     Attempt, CreatedMessage, Edit, EditCallback, EmulatorConfig, Fault, Shared, State, Stored,
     TypingCall, Version, timestamp,
 };
 use crate::MAX_MESSAGE_CHARS;
+use crate::types::IS_VOICE_MESSAGE;
 
 /// The bucket hash every message creation answers with (the channel is its major parameter).
 const CREATE_BUCKET: &str = "80c17d2f203122d936070c88c8d10f33";

@@ -13,6 +13,8 @@ use crate::Discord;
 use crate::MAX_MESSAGE_CHARS;
 use crate::settings::DiscordSettings;
 
+mod media;
+
 const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.GtEsT1.emulator-token-0123456789abcdefghij";
 const ALICE: &str = "2000000000000000001";
 const BOB: &str = "2000000000000000002";
@@ -325,34 +327,38 @@ fn close_codes_resume_or_identify_and_op_1_is_answered_at_once() {
     assert_eq!(emulator.counters().resumes, 1);
 }
 
+/// Sends `part` to `#general` while Discord creates the message but answers too late:
+/// the outcome is unknown.
+fn send_unanswered(emulator: &Emulator, discord: &Discord, part: &Part) {
+    emulator.push_fault(Fault::AcceptThenDelay(Duration::from_secs(3)));
+    let sent = block_on(crate::sender::send_part_within(
+        &discord.rest,
+        GENERAL_CHANNEL,
+        part,
+        Duration::from_millis(300),
+    ));
+    assert!(matches!(sent, Err(SendError::Ambiguous { .. })), "{sent:?}");
+}
+
+/// A look-up that found the message `id`, only.
+fn found_only(id: &str) -> Lookup {
+    Lookup::Matches(vec![platform_api::Receipt {
+        provider_id: id.to_string(),
+        segments: None,
+    }])
+}
+
 #[test]
 fn a_send_without_an_answer_is_ambiguous_and_found_by_lookup() {
     let emulator = emulator();
     let discord = platform(&emulator, TOKEN);
-    emulator.push_fault(Fault::AcceptThenDelay(Duration::from_secs(3)));
     let attempted_at = SystemTime::now();
     let part = Part::plain("Did this arrive?");
-    let (sent, found) = block_on(async {
-        let sent = crate::sender::send_part_within(
-            &discord.rest,
-            GENERAL_CHANNEL,
-            &part,
-            Duration::from_millis(300),
-        )
-        .await;
-        let found = discord.lookup(GENERAL_CHANNEL, &part, attempted_at).await;
-        (sent, found)
-    });
-    assert!(matches!(sent, Err(SendError::Ambiguous { .. })), "{sent:?}");
+    send_unanswered(&emulator, &discord, &part);
+    let found = block_on(discord.lookup(GENERAL_CHANNEL, &part, attempted_at));
     let created = emulator.messages();
     assert_eq!(created.len(), 1);
-    assert_eq!(
-        found,
-        Lookup::Matches(vec![platform_api::Receipt {
-            provider_id: created[0].id.clone(),
-            segments: None
-        }])
-    );
+    assert_eq!(found, found_only(&created[0].id));
 }
 
 #[test]
