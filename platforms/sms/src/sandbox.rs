@@ -61,12 +61,32 @@ fn form(params: &[(String, String)]) -> String {
     serde_urlencoded::to_string(params).unwrap_or_default()
 }
 
+/// A message as the sandbox shows it; an MMS as such (billed as one message), a line naming
+/// each of its files by the URL Twilio fetches it from before its text.
 fn reply(message: &SentMessage) -> SandboxReply {
+    if message.media_urls.is_empty() {
+        return SandboxReply {
+            chat: message.to.clone(),
+            body: message.body.clone(),
+            encoding: Some(message.encoding.clone()),
+            segments: message.segments,
+        };
+    }
+    // The files first, so that the text still ends with its part number (` (1/2)`).
+    let mut lines: Vec<String> = message
+        .media_urls
+        .iter()
+        .map(|url| format!("[MMS file: {url}]"))
+        .collect();
+    if !message.body.is_empty() {
+        lines.push(message.body.clone());
+    }
+    let body = lines.join("\n");
     SandboxReply {
         chat: message.to.clone(),
-        body: message.body.clone(),
-        encoding: Some(message.encoding.clone()),
-        segments: message.segments,
+        body,
+        encoding: Some(crate::format::MMS_ENCODING.to_string()),
+        segments: 1,
     }
 }
 
