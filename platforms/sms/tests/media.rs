@@ -35,13 +35,17 @@ fn emulator() -> Emulator {
 }
 
 fn settings(emu: &Emulator, auth_token: &str) -> SmsSettings {
-    let base = emu.base_url();
+    settings_at(&emu.base_url(), auth_token)
+}
+
+/// Settings for a Twilio API at `base`.
+fn settings_at(base: &str, auth_token: &str) -> SmsSettings {
     SmsSettings::from_config(&ConfigSection::from_pairs([
         ("TWILIO_ACCOUNT_SID", SID),
         ("TWILIO_AUTH_TOKEN", auth_token),
         ("TWILIO_PHONE_NUMBER", OWNED),
         ("SMS_WEBHOOK_URL", WEBHOOK_URL),
-        ("TWILIO_API_BASE_URL", base.as_str()),
+        ("TWILIO_API_BASE_URL", base),
     ]))
     .expect("valid settings")
 }
@@ -157,6 +161,18 @@ fn inbound_media_is_refused_without_the_right_credentials_and_off_twilio() {
         "{fetches:?}"
     );
 
+    // A file Twilio does not have: 404, permanent.
+    let gone = platform_api::Attachment::new(
+        attachment.url.replace("/Media/ME", "/Media/MEffff"),
+        Some("image/jpeg".into()),
+    );
+    let err = run(sms.fetch_media(&gone, 20_000_000)).unwrap_err();
+    assert_eq!(
+        err,
+        FetchError::Permanent("Twilio answered 404 Not Found".into())
+    );
+    assert_eq!(emu.media_fetches()[1].status, 404);
+
     // A media URL that is not Twilio's is never sent the account's credentials.
     let elsewhere = platform_api::Attachment::new(
         "https://collector.example.net/Media/ME1",
@@ -166,7 +182,7 @@ fn inbound_media_is_refused_without_the_right_credentials_and_off_twilio() {
     assert!(matches!(err, FetchError::Permanent(_)), "{err:?}");
     assert!(err.to_string().contains("TWILIO_API_BASE_URL"), "{err}");
     assert!(!err.to_string().contains("collector"), "{err}");
-    assert_eq!(emu.media_fetches().len(), 1);
+    assert_eq!(emu.media_fetches().len(), 2);
 }
 
 #[test]
@@ -177,6 +193,27 @@ fn an_inbound_file_over_the_limit_is_refused_while_it_is_read() {
     let err = run(sms.fetch_media(&inbound.attachments[0], 50_000)).unwrap_err();
     assert!(matches!(err, FetchError::Permanent(_)), "{err:?}");
     assert!(err.to_string().contains("larger than 50 KB"), "{err}");
+}
+
+#[test]
+fn an_inbound_file_twilio_cannot_serve_now_is_fetched_again_later() {
+    for status in [429u16, 503] {
+        let base = serve(move |cfg| {
+            cfg.default_service(web::to(move || async move {
+                HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(status).expect("a status"),
+                )
+                .finish()
+            }));
+        });
+        let sms = Sms::new(settings_at(&base, TOKEN));
+        let attachment = platform_api::Attachment::new(
+            format!("{base}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1"),
+            Some("image/jpeg".into()),
+        );
+        let err = run(sms.fetch_media(&attachment, 1000)).unwrap_err();
+        assert!(matches!(err, FetchError::Retry(_)), "{status}: {err:?}");
+    }
 }
 
 /// A file the gateway would serve at `/media/<token>`.
