@@ -16,7 +16,8 @@ pub struct FormatArgs {
     json: bool,
 }
 
-/// Runs `hermes format`: prints the parts, their encoding and billed segments.
+/// Runs `hermes format`: prints the parts, their encoding and billed segments, and the files
+/// a part carries (an MMS is billed as one message).
 pub fn run(args: FormatArgs) -> anyhow::Result<ExitCode> {
     let reg = super::known_platform(&args.platform)?;
     let mut markdown = String::new();
@@ -35,13 +36,25 @@ pub fn run(args: FormatArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(|e| format!(" · {e}"))
             .unwrap_or_default();
+        let files = match part.media.len() {
+            0 => String::new(),
+            n => format!(" · {n} file(s)"),
+        };
         println!(
-            "--- part {}/{}{encoding} · {} segment(s) · {} chars",
+            "--- part {}/{}{encoding} · {} segment(s) · {} chars{files}",
             i + 1,
             parts.len(),
             part.segments,
             part.body.chars().count()
         );
+        for m in &part.media {
+            println!(
+                "[file: {}, {}, {}]",
+                m.name,
+                m.content_type,
+                platform_api::media::human_size(m.size)
+            );
+        }
         println!("{}", part.body);
     }
     println!("--- {} part(s), {total} segment(s) billed", parts.len());

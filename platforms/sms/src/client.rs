@@ -1,8 +1,9 @@
 //! The Twilio account behind the settings, through REST API v2010: the account itself, the
-//! number we send from, and that number's Messaging webhook and fallback. `hermes gateway doctor`
-//! uses these.
+//! number we send from, and that number's Messaging webhook and fallback (`hermes gateway
+//! doctor` uses these); and the files of inbound MMS, fetched with the account's credentials.
 use std::time::Duration;
 
+use platform_api::{Attachment, FetchError, Fetched};
 use serde::Deserialize;
 
 use crate::error::TwilioError;
@@ -240,9 +241,135 @@ fn refusal(status: u16, body: &[u8]) -> ApiError {
     }
 }
 
+/// Fetches an inbound MMS file from its `MediaUrl`, reading at most `limit` bytes.
+///
+/// Twilio serves it only to the account's HTTP Basic credentials and answers with a redirect
+/// to a short-lived CDN link; the credentials go only to Twilio's own origin (the API base),
+/// so a `MediaUrl` elsewhere is refused rather than handed the auth token. Twilio gives no
+/// file name: the file is named after its media SID and its type (`ME….jpg`).
+pub async fn fetch_media(
+    settings: &SmsSettings,
+    attachment: &Attachment,
+    limit: u64,
+) -> Result<Fetched, FetchError> {
+    if origin(&attachment.url).is_none()
+        || origin(&attachment.url) != origin(&settings.api_base_url)
+    {
+        return Err(FetchError::Permanent(
+            "the media URL is not on Twilio's API (TWILIO_API_BASE_URL): not fetched with the account's credentials".to_string(),
+        ));
+    }
+    let mut fetched = platform_api::http::download(
+        &attachment.url,
+        Some(&basic_auth(settings)),
+        limit,
+        settings.request_timeout,
+        "Twilio",
+    )
+    .await?;
+    if fetched.content_type.is_none() {
+        fetched.content_type = attachment.content_type.clone();
+    }
+    fetched.name = Some(file_name(&attachment.url, fetched.content_type.as_deref()));
+    Ok(fetched)
+}
+
+/// `scheme://host[:port]` of a URL, without credentials or path; `None` when it is not one.
+pub fn origin(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    parsed.host_str()?;
+    Some(parsed.origin().ascii_serialization())
+}
+
+/// A name for a file Twilio serves at `url`: its media SID (the URL's last segment) and the
+/// usual extension of `content_type` (`ME0123….jpg`).
+pub fn file_name(url: &str, content_type: Option<&str>) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let sid = path
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("media");
+    match content_type.and_then(extension) {
+        Some(ext) => format!("{sid}.{ext}"),
+        None => sid.to_string(),
+    }
+}
+
+/// The usual extension of the types MMS carries (Twilio's accepted types); `None` for others.
+fn extension(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    Some(match essence.as_str() {
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/bmp" => "bmp",
+        "image/webp" => "webp",
+        "image/heic" => "heic",
+        "image/tiff" => "tiff",
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/mp4" => "m4a",
+        "audio/aac" => "aac",
+        "audio/amr" => "amr",
+        "audio/ogg" => "ogg",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "audio/3gpp" | "video/3gpp" => "3gp",
+        "video/mp4" => "mp4",
+        "video/mpeg" => "mpeg",
+        "video/quicktime" => "mov",
+        "video/webm" => "webm",
+        "text/vcard" | "text/x-vcard" | "text/directory" => "vcf",
+        "text/calendar" => "ics",
+        "text/csv" => "csv",
+        "text/plain" => "txt",
+        "application/pdf" => "pdf",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_named_after_their_media_sid_and_type() {
+        let url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM2/Media/ME0123abc";
+        let cases = [
+            (Some("image/jpeg"), "ME0123abc.jpg"),
+            (Some("image/png; charset=binary"), "ME0123abc.png"),
+            (Some("text/x-vcard"), "ME0123abc.vcf"),
+            (Some("application/x-unknown"), "ME0123abc"),
+            (None, "ME0123abc"),
+        ];
+        for (content_type, name) in cases {
+            assert_eq!(file_name(url, content_type), name, "{content_type:?}");
+        }
+        assert_eq!(
+            file_name("https://api.twilio.com/x/ME9?Expires=1", Some("video/mp4")),
+            "ME9.mp4"
+        );
+        assert_eq!(
+            file_name("https://api.twilio.com/", Some("image/gif")),
+            "media.gif"
+        );
+    }
+
+    #[test]
+    fn origins_leave_out_credentials_and_paths() {
+        assert_eq!(
+            origin("https://user:pw@bot.example.com:8443/webhooks/twilio?x=1").as_deref(),
+            Some("https://bot.example.com:8443")
+        );
+        assert_eq!(
+            origin("https://api.twilio.com").as_deref(),
+            Some("https://api.twilio.com")
+        );
+        assert_eq!(
+            origin("HTTPS://API.Twilio.com:443/2010-04-01").as_deref(),
+            Some("https://api.twilio.com")
+        );
+        assert_eq!(origin("not a url"), None);
+    }
 
     #[test]
     fn reads_twilio_error_bodies_and_other_pages() {

@@ -18,8 +18,9 @@
 
 use std::ops::Range;
 
-use platform_api::Part;
+use platform_api::media::MediaLimits;
 use platform_api::text::{self, Window};
+use platform_api::{Formatted, Part, PartMedia};
 
 use crate::segments::{
     Counter, Encoding, GSM7_SEGMENT, GSM7_SINGLE, UCS2_SEGMENT, UCS2_SINGLE, gsm_normalize_located,
@@ -56,6 +57,30 @@ pub fn format(markdown: &str) -> Vec<Part> {
             }
         })
         .collect()
+}
+
+/// Twilio's limits on one MMS: 10 files and 5 MB of media in all, so 5 MB a file too.
+pub const MMS_LIMITS: MediaLimits = MediaLimits {
+    files_per_message: 10,
+    bytes_per_file: 5_000_000,
+    bytes_per_message: 5_000_000,
+};
+
+/// What an MMS is billed as: per message, whatever the length of its text.
+pub const MMS_ENCODING: &str = "MMS";
+
+/// Formats a reply that comes with files as MMS: the files ride on the parts within Twilio's
+/// limits ([`MMS_LIMITS`]: the first ten on the first part, more in media-only messages after
+/// the text), a file over 5 MB is left out and named in the text. A part with files is an MMS,
+/// billed as one message ([`MMS_ENCODING`], one unit) whatever its text, which [`format()`]
+/// already keeps within Twilio's 1,600 characters.
+pub fn format_media(markdown: &str, media: Vec<PartMedia>) -> Formatted {
+    let mut formatted = platform_api::media::attach(markdown, media, MMS_LIMITS, "MMS", format);
+    for part in formatted.parts.iter_mut().filter(|p| !p.media.is_empty()) {
+        part.encoding = Some(MMS_ENCODING.to_string());
+        part.segments = 1;
+    }
+    formatted
 }
 
 /// Chooses where a part that cannot hold the rest of a text ends, so that the text is billed as
@@ -442,6 +467,70 @@ mod tests {
         let counts: Vec<u32> = parts.iter().map(|p| p.segments).collect();
         assert_eq!(counts, [11, 10]);
         assert_eq!(parts[0].body.chars().count(), 1600);
+    }
+
+    fn photo(name: &str, size: u64) -> PartMedia {
+        PartMedia {
+            token: format!("tok-{name}"),
+            name: name.to_string(),
+            content_type: "image/jpeg".to_string(),
+            size,
+            send_as: platform_api::SendAs::Photo,
+            bytes: None,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn a_part_with_files_is_an_mms_billed_as_one_message() {
+        let long = "word ".repeat(620);
+        let out = format_media(&long, vec![photo("chart.jpg", 200_000)]);
+        assert!(out.refused.is_empty());
+        assert_eq!(out.parts.len(), 2);
+        let mms = &out.parts[0];
+        assert_eq!(mms.media.len(), 1);
+        assert_eq!(mms.encoding.as_deref(), Some("MMS"));
+        assert_eq!(mms.segments, 1);
+        assert!(mms.body.chars().count() <= MAX_PART_CHARS);
+        // The rest of the text is an ordinary SMS, billed by segment.
+        assert!(out.parts[1].media.is_empty());
+        assert_eq!(out.parts[1].encoding.as_deref(), Some("GSM-7"));
+        assert!(out.parts[1].segments > 1);
+    }
+
+    #[test]
+    fn eleven_files_are_two_mms_and_a_file_over_5_mb_is_named() {
+        let mut media: Vec<_> = (0..11).map(|i| photo(&format!("{i}.jpg"), 1000)).collect();
+        media.push(photo("huge.jpg", 6_000_000));
+        let out = format_media("Your photos.", media);
+        assert_eq!(out.refused.len(), 1);
+        assert_eq!(out.refused[0].media.name, "huge.jpg");
+        assert_eq!(out.parts.len(), 2);
+        assert_eq!(out.parts[0].media.len(), 10);
+        assert!(out.parts[0].body.starts_with("Your photos."));
+        assert!(
+            out.parts[0]
+                .body
+                .contains("(huge.jpg not sent: 6.0 MB, over the 5.0 MB a file that MMS allows)"),
+            "{}",
+            out.parts[0].body
+        );
+        assert_eq!(out.parts[1].body, "");
+        assert_eq!(out.parts[1].media.len(), 1);
+        assert!(
+            out.parts
+                .iter()
+                .all(|p| p.encoding.as_deref() == Some("MMS"))
+        );
+        assert!(out.parts.iter().all(|p| p.segments == 1));
+    }
+
+    #[test]
+    fn files_without_text_are_one_media_only_mms() {
+        let out = format_media("", vec![photo("a.jpg", 10)]);
+        assert_eq!(out.parts.len(), 1);
+        assert_eq!(out.parts[0].body, "");
+        assert_eq!(out.parts[0].encoding.as_deref(), Some("MMS"));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
 //! - [`status`]: `POST /webhooks/twilio/status`, Twilio's signed delivery reports;
 //! - [`format`](mod@format) and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
+//!   with files, MMS parts;
 //! - [`sender`] and [`error`]: the Messages API client (sends, and look-ups of sends whose
 //!   outcome is unknown) and Twilio's errors as typed send errors.
 //! - [`guide`], [`doctor`] and [`client`]: what `hermes gateway setup` asks and prints for SMS,
-//!   and the account checks of `hermes gateway doctor`.
+//!   and the account checks of `hermes gateway doctor`; [`client`] also fetches inbound MMS files.
 pub mod client;
 pub mod doctor;
 #[cfg(feature = "emulator")]
@@ -30,8 +31,9 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::web;
 use platform_api::{
-    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Lookup, Part, Platform,
-    Receipt, Registration, SendError, async_trait, phone,
+    AccessPolicy, Attachment, ConfigError, ConfigSection, FetchError, Fetched, Formatted,
+    HomeChannel, InboundSink, Lookup, Part, PartMedia, Platform, Receipt, Registration, SendError,
+    async_trait, phone,
 };
 use tracing::{info, warn};
 
@@ -130,6 +132,31 @@ impl Platform for Sms {
 
     fn format(&self, markdown: &str) -> Vec<Part> {
         format::format(markdown)
+    }
+
+    fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        format::format_media(markdown, media)
+    }
+
+    /// Twilio fetches an MMS's files from their public URLs.
+    fn uploads_media(&self) -> bool {
+        false
+    }
+
+    /// The origin of `SMS_WEBHOOK_URL`: Twilio reaches the gateway's listener there already.
+    fn public_origin(&self) -> Option<String> {
+        self.settings
+            .webhook_url
+            .as_deref()
+            .and_then(client::origin)
+    }
+
+    async fn fetch_media(
+        &self,
+        attachment: &Attachment,
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        client::fetch_media(&self.settings, attachment, limit).await
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {

@@ -61,12 +61,32 @@ fn form(params: &[(String, String)]) -> String {
     serde_urlencoded::to_string(params).unwrap_or_default()
 }
 
+/// A message as the sandbox shows it; an MMS as such (billed as one message), a line naming
+/// each of its files by the URL Twilio fetches it from before its text.
 fn reply(message: &SentMessage) -> SandboxReply {
+    if message.media_urls.is_empty() {
+        return SandboxReply {
+            chat: message.to.clone(),
+            body: message.body.clone(),
+            encoding: Some(message.encoding.clone()),
+            segments: message.segments,
+        };
+    }
+    // The files first, so that the text still ends with its part number (` (1/2)`).
+    let mut lines: Vec<String> = message
+        .media_urls
+        .iter()
+        .map(|url| format!("[MMS file: {url}]"))
+        .collect();
+    if !message.body.is_empty() {
+        lines.push(message.body.clone());
+    }
+    let body = lines.join("\n");
     SandboxReply {
         chat: message.to.clone(),
-        body: message.body.clone(),
-        encoding: Some(message.encoding.clone()),
-        segments: message.segments,
+        body,
+        encoding: Some(crate::format::MMS_ENCODING.to_string()),
+        segments: 1,
     }
 }
 
@@ -158,5 +178,69 @@ impl Sandbox for SmsSandbox {
                 error_code: m.error_code,
             })
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform_api::{ConfigSection, Part, PartMedia, SendAs};
+
+    #[test]
+    fn an_mms_shows_as_one_message_with_its_files_before_its_text() {
+        let account_sid = format!("AC{}", hex(32));
+        let emulator = Emulator::start(EmulatorConfig {
+            account_sid: account_sid.clone(),
+            auth_token: "token".to_string(),
+            phone_number: OUR_NUMBER.to_string(),
+            sms_url: None,
+            sms_method: "POST".to_string(),
+        })
+        .expect("the emulator starts");
+        let base = emulator.base_url();
+        let settings = crate::settings::SmsSettings::from_config(&ConfigSection::from_pairs([
+            ("TWILIO_ACCOUNT_SID", account_sid.as_str()),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("TWILIO_PHONE_NUMBER", OUR_NUMBER),
+            (
+                "SMS_WEBHOOK_URL",
+                "https://gateway.example.com/webhooks/twilio",
+            ),
+            ("TWILIO_API_BASE_URL", base.as_str()),
+        ]))
+        .expect("valid settings");
+        // A closed loopback port: the MMS fails later, once Twilio tried to fetch the file.
+        let url = "http://127.0.0.1:9/media/tok";
+        let long = "A long line of text for the sandbox. ".repeat(60);
+        let mut parts = crate::format::format(&long);
+        parts[0].media = vec![PartMedia {
+            token: "tok".into(),
+            name: "chart.png".into(),
+            content_type: "image/png".into(),
+            size: 10,
+            send_as: SendAs::Photo,
+            bytes: None,
+            url: Some(url.into()),
+        }];
+        let plain: &Part = &parts[1];
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        actix_web::rt::System::new().block_on(async {
+            for part in [&parts[0], plain] {
+                crate::sender::send_message(&settings, USER, part)
+                    .await
+                    .expect("accepted");
+            }
+        });
+        let shown: Vec<SandboxReply> = emulator.messages().iter().map(reply).collect();
+        assert_eq!(shown[0].encoding.as_deref(), Some("MMS"));
+        assert_eq!(shown[0].segments, 1);
+        assert_eq!(
+            shown[0].body,
+            format!("[MMS file: {url}]\n{}", parts[0].body)
+        );
+        assert!(shown[0].body.ends_with(" (1/2)"), "{}", shown[0].body);
+        assert_eq!(shown[1].encoding.as_deref(), Some("GSM-7"));
+        assert_eq!(shown[1].body, plain.body);
+        assert!(shown[1].segments > 1);
     }
 }

@@ -30,7 +30,9 @@ fn messages_url(settings: &SmsSettings) -> String {
     )
 }
 
-/// Sends one part to `to` through `POST /2010-04-01/Accounts/{SID}/Messages.json`.
+/// Sends one part to `to` through `POST /2010-04-01/Accounts/{SID}/Messages.json`; a part with
+/// files is an MMS, one `MediaUrl` per file (Twilio fetches each from the gateway's public
+/// URL before it sends), and its body may then be empty.
 pub async fn send_message(
     settings: &SmsSettings,
     to: &str,
@@ -42,7 +44,12 @@ pub async fn send_message(
         Some(sid) => form.push(("MessagingServiceSid", sid)),
         None => form.push(("From", &settings.phone_number)),
     }
-    form.push(("Body", &part.body));
+    if !part.body.is_empty() || part.media.is_empty() {
+        form.push(("Body", &part.body));
+    }
+    for media in &part.media {
+        form.push(("MediaUrl", media.public_url()?));
+    }
     let callback = settings
         .webhook_url
         .as_deref()
@@ -101,6 +108,7 @@ struct Listed {
     date_created: Option<String>,
     messaging_service_sid: Option<String>,
     num_segments: Option<String>,
+    num_media: Option<String>,
 }
 
 /// A page of `GET Messages.json`.
@@ -111,8 +119,9 @@ struct Page {
 }
 
 /// Looks a part whose send had an unknown outcome up in Twilio's message list: messages to
-/// `to` from our number (or our Messaging Service) with the part's body, created from
-/// `attempted_at` on (less [`CLOCK_SKEW`]), nearest first.
+/// `to` from our number (or our Messaging Service) with the part's body and as many files as
+/// it carries (`num_media`), created from `attempted_at` on (less [`CLOCK_SKEW`]), nearest
+/// first.
 ///
 /// Twilio filters the list by `DateSent` (`DateSent>=` on the wire is the parameter
 /// `DateSent>`); a message still queued at Twilio has no send date yet, so when that query
@@ -209,7 +218,15 @@ async fn list(
                 Some(service) => message.messaging_service_sid.as_deref() == Some(service),
                 None => true,
             };
-            if ours && message.body.as_deref() == Some(part.body.as_str()) {
+            let files = message
+                .num_media
+                .as_deref()
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if ours
+                && message.body.as_deref().unwrap_or("") == part.body
+                && files == part.media.len()
+            {
                 found.push((
                     created,
                     Receipt {

@@ -107,6 +107,20 @@ pub fn control_keyword(body: &str) -> Option<Control> {
     }
 }
 
+/// A `MediaUrl` as it is stored. Twilio's never carries credentials; one that does (a forged
+/// request to a gateway running without signature checks) loses them, so that no stored URL
+/// holds a secret.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Turns signed webhook parameters into an [`Inbound`] message.
 pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
     let from = param(params, "From").ok_or("missing From")?;
@@ -124,7 +138,7 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
         .filter_map(|i| {
             let url = param(params, &format!("MediaUrl{i}"))?;
             Some(Attachment {
-                url: url.to_string(),
+                url: without_credentials(url),
                 content_type: param(params, &format!("MediaContentType{i}")).map(str::to_string),
                 name: None,
                 size: None,
@@ -340,7 +354,7 @@ mod tests {
             ("NumMedia", "2"),
             ("MediaUrl0", "https://api.twilio.com/m/0"),
             ("MediaContentType0", "image/jpeg"),
-            ("MediaUrl1", "https://api.twilio.com/m/1"),
+            ("MediaUrl1", "https://AC1:secret@api.twilio.com/m/1"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -353,5 +367,7 @@ mod tests {
             Some("image/jpeg")
         );
         assert_eq!(inbound.attachments[1].content_type, None);
+        assert_eq!(inbound.attachments[0].url, "https://api.twilio.com/m/0");
+        assert_eq!(inbound.attachments[1].url, "https://api.twilio.com/m/1");
     }
 }

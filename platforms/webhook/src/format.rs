@@ -8,7 +8,8 @@
 //! assert_eq!(parts.len(), 1);
 //! assert_eq!(parts[0].body, "**Done.** See [the docs](https://example.com/docs).");
 //! ```
-use platform_api::{Part, text};
+use platform_api::media::MediaLimits;
+use platform_api::{Formatted, Part, PartMedia, text};
 
 /// Longest part, in characters, numbering included.
 pub const MAX_PART_CHARS: usize = 4000;
@@ -20,6 +21,20 @@ pub fn format(markdown: &str) -> Vec<Part> {
         .into_iter()
         .map(Part::plain)
         .collect()
+}
+
+/// What one POST carries: the receiver fetches files by URL, so the limits are generous
+/// (10 files, 25 MB each).
+pub const MEDIA_LIMITS: MediaLimits = MediaLimits {
+    files_per_message: 10,
+    bytes_per_file: 25_000_000,
+    bytes_per_message: 250_000_000,
+};
+
+/// Formats a reply that comes with files: they ride on the parts ([`MEDIA_LIMITS`]), listed in
+/// the POST's `media`; a file over 25 MB is left out and named in the text.
+pub fn format_media(markdown: &str, media: Vec<PartMedia>) -> Formatted {
+    platform_api::media::attach(markdown, media, MEDIA_LIMITS, "the JSON webhook", format)
 }
 
 /// Where a part stands in its reply, read back from its ` (i/N)` suffix: `(1, 1)` when it has

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 use platform_api::{
-    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, Part, Platform, Receipt,
-    Registration, SendError, async_trait,
+    AccessPolicy, ConfigError, ConfigSection, Formatted, HomeChannel, InboundSink, Part, PartMedia,
+    Platform, Receipt, Registration, SendError, async_trait,
 };
 use tracing::info;
 
@@ -105,6 +105,14 @@ impl Platform for Webhook {
 
     fn format(&self, markdown: &str) -> Vec<Part> {
         format::format(markdown)
+    }
+
+    fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        format::format_media(markdown, media)
+    }
+
+    fn uploads_media(&self) -> bool {
+        false
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {

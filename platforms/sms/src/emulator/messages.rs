@@ -212,7 +212,11 @@ fn create_message(
             return response;
         }
     };
-    let (encoding, segments) = segments::segments(&outgoing.body);
+    let (encoding, mut segments) = segments::segments(&outgoing.body);
+    // An MMS is billed, and reported, as one message whatever the length of its text.
+    if !outgoing.media_urls.is_empty() {
+        segments = 1;
+    }
     let now = SystemTime::now();
     // Twilio answers "accepted" while a Messaging Service picks the sender, "queued" otherwise.
     let status = if outgoing.messaging_service_sid.is_some() && outgoing.from.is_none() {

@@ -66,7 +66,7 @@ pub struct SentMessage {
     pub body: String,
     /// The `MediaUrl` values, in order.
     pub media_urls: Vec<String>,
-    /// Billed segments.
+    /// Billed segments; 1 for an MMS (with `MediaUrl`s), billed per message.
     pub segments: u32,
     /// `GSM-7` or `UCS-2`.
     pub encoding: String,
