@@ -121,6 +121,18 @@ pub struct Message {
     /// A file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<Document>,
+    /// A voice note (OGG/Opus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Recording>,
+    /// An audio file (music), shown in the player.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Recording>,
+    /// A video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Recording>,
+    /// A round video message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_note: Option<Recording>,
 }
 
 impl Message {
@@ -185,6 +197,19 @@ pub struct Document {
     /// Size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_size: Option<u64>,
+}
+
+/// A voice note, audio file, video or video note: a file with a duration. Of Telegram's
+/// `Voice`, `Audio`, `Video` and `VideoNote`, only the fields the gateway reads (a voice note
+/// has no file name, a video note no type; width, height, performer … are ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The file.
+    #[serde(flatten)]
+    pub file: Document,
+    /// Length in seconds, as the sender declared it.
+    #[serde(default)]
+    pub duration: u32,
 }
 
 /// A file ready to download (`getFile`), from `<base>/file/bot<token>/<file_path>`.

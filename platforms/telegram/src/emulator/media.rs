@@ -1,4 +1,4 @@
-//! `sendPhoto`, `sendVoice`, `sendAudio` and `sendDocument`: the file uploaded as
+//! `sendPhoto`, `sendVoice`, `sendAudio`, `sendVideo` and `sendDocument`: the file uploaded as
 //! multipart/form-data (directly or as `attach://<part>`), or named by the `file_id` of a known
 //! file or by an HTTP URL; the caption checked as `sendMessage` checks text, up to 1,024 units;
 //! Telegram's size limits (uploads 50 MB, photos 10 MB) and its refusal of photos that are not
@@ -28,12 +28,13 @@ const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 /// Largest photo a bot sends: 10 MB.
 const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 
-/// What a bot sends: the four methods that send a file.
+/// What a bot sends: the five methods that send a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     Photo,
     Voice,
     Audio,
+    Video,
     Document,
 }
 
@@ -44,6 +45,7 @@ impl Kind {
             "sendphoto" => Some(Kind::Photo),
             "sendvoice" => Some(Kind::Voice),
             "sendaudio" => Some(Kind::Audio),
+            "sendvideo" => Some(Kind::Video),
             "senddocument" => Some(Kind::Document),
             _ => None,
         }
@@ -55,6 +57,7 @@ impl Kind {
             Kind::Photo => "photo",
             Kind::Voice => "voice",
             Kind::Audio => "audio",
+            Kind::Video => "video",
             Kind::Document => "document",
         }
     }
@@ -63,7 +66,7 @@ impl Kind {
 /// A file the bot sent.
 #[derive(Clone, Debug, Serialize)]
 pub struct SentFile {
-    /// `photo`, `voice`, `audio` or `document`.
+    /// `photo`, `voice`, `audio`, `video` or `document`.
     pub kind: String,
     /// The `file_id` Telegram gave it (a new one for an upload or URL).
     pub file_id: String,
@@ -232,7 +235,7 @@ fn source<'a>(
     Ok(Source::Upload(upload))
 }
 
-/// Handles the four methods: checks as Telegram checks, records, and answers the message.
+/// Handles the five methods: checks as Telegram checks, records, and answers the message.
 pub(super) fn send_media(
     shared: &web::Data<Shared>,
     kind: Kind,
@@ -349,7 +352,8 @@ fn process(
     Ok((message, sent))
 }
 
-/// The message's `photo`, `voice`, `audio` or `document` field as Telegram returns it.
+/// The message's `photo`, `voice`, `audio`, `video` or `document` field as Telegram returns
+/// it.
 fn shown(
     kind: Kind,
     file: &File,
@@ -385,8 +389,14 @@ fn shown(
                 json!(media.content_type.as_deref().unwrap_or("audio/ogg")),
             );
         }
-        Kind::Audio => {
+        Kind::Audio | Kind::Video => {
             map.insert("duration".into(), json!(duration));
+            if kind == Kind::Video {
+                // Telegram reads the size from the video; the emulator does not decode it.
+                let side = |name| int_param(params, name).unwrap_or(0).max(0);
+                map.insert("width".into(), json!(side("width")));
+                map.insert("height".into(), json!(side("height")));
+            }
             if let Some(name) = &media.file_name {
                 map.insert("file_name".into(), json!(name));
             }

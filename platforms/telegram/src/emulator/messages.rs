@@ -75,6 +75,10 @@ pub(super) fn from_bot(shared: &Shared, chat: Chat, message_id: i64) -> Message 
         reply_to_message: None,
         photo: Vec::new(),
         document: None,
+        voice: None,
+        audio: None,
+        video: None,
+        video_note: None,
     }
 }
 
