@@ -2,11 +2,12 @@
 //! platform fetches with `getFile`, and the files of a reply are uploaded one a message, the
 //! text as the first file's caption when it fits in one.
 use std::sync::Arc;
+use std::time::Duration;
 
 use platform_api::{
     Attachment, ConfigSection, FetchError, Part, PartMedia, Platform, SendAs, SendError,
 };
-use platform_telegram::emulator::{Emulator, EmulatorConfig, Person, Recorded, png};
+use platform_telegram::emulator::{Emulator, EmulatorConfig, Fault, Person, Recorded, png};
 use platform_telegram::inbound::{Bot, to_inbound};
 use platform_telegram::types::Update;
 
@@ -411,6 +412,52 @@ fn sends_of_files_fail_as_sends_of_text_fail() {
         "{errors:?}"
     );
     assert!(emu.sent().is_empty());
+}
+
+#[test]
+fn an_upload_refused_for_now_is_retried_later() {
+    let emu = emulator();
+    let ada = ada();
+    emu.add_chat(&ada.chat());
+    let telegram = platform(&emu, &emu.base_url());
+    let chat = ada.id.to_string();
+    let part = Part {
+        media: vec![file("chart.png", "image/png", SendAs::Photo, &png(3, 2))],
+        ..Part::plain("Chart")
+    };
+    emu.push_fault(Fault::TooManyRequests { retry_after: 4 });
+    emu.push_fault(Fault::BadGateway);
+    let (limited, broken, sent) = on_actix(async {
+        (
+            telegram.send(&chat, &part).await,
+            telegram.send(&chat, &part).await,
+            telegram.send(&chat, &part).await,
+        )
+    });
+    assert!(
+        matches!(limited, Err(SendError::Retry { after: Some(d), .. }) if d == Duration::from_secs(4)),
+        "{limited:?}"
+    );
+    assert!(
+        matches!(broken, Err(SendError::Retry { after: None, .. })),
+        "{broken:?}"
+    );
+    let receipt = sent.expect("sent the third time");
+    assert_eq!(receipt.provider_id, format!("{}:1", ada.id));
+    let attempts: Vec<(String, Option<u16>, Option<String>)> = emu
+        .attempts()
+        .into_iter()
+        .map(|a| (a.method, a.status, a.text))
+        .collect();
+    let photo = |status| {
+        (
+            "sendPhoto".to_string(),
+            Some(status),
+            Some("Chart".to_string()),
+        )
+    };
+    assert_eq!(attempts, [photo(429), photo(502), photo(200)]);
+    assert_eq!(emu.sent().len(), 1);
 }
 
 #[test]

@@ -16,8 +16,10 @@ use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
 
 use super::files::Stored;
-use super::messages::{from_bot, next_message_id, parse_as, recipient, record};
-use super::{SentMessage, Shared, error, html, int_param, ok, text_param};
+use super::messages::{
+    answer_send, from_bot, next_message_id, parse_as, recipient, record, scripted,
+};
+use super::{Attempt, Callback, SentMessage, Shared, html, int_param, text_param};
 use crate::format::utf16_len;
 use crate::types::{Document, File, Message, PhotoSize};
 
@@ -48,6 +50,17 @@ impl Kind {
             "sendvideo" => Some(Kind::Video),
             "senddocument" => Some(Kind::Document),
             _ => None,
+        }
+    }
+
+    /// The method, as Telegram spells it.
+    fn method(self) -> &'static str {
+        match self {
+            Kind::Photo => "sendPhoto",
+            Kind::Voice => "sendVoice",
+            Kind::Audio => "sendAudio",
+            Kind::Video => "sendVideo",
+            Kind::Document => "sendDocument",
         }
     }
 
@@ -235,23 +248,21 @@ fn source<'a>(
     Ok(Source::Upload(upload))
 }
 
-/// Handles the five methods: checks as Telegram checks, records, and answers the message.
-pub(super) fn send_media(
+/// Handles the five methods: takes a scripted fault as `sendMessage` does, checks as
+/// Telegram checks, records, and answers the message.
+pub(super) async fn send_media(
     shared: &web::Data<Shared>,
     kind: Kind,
     params: &Map<String, Value>,
     uploads: &[Upload],
 ) -> HttpResponse {
-    match process(shared, kind, params, uploads) {
-        Ok((message, sent)) => {
-            let callback = shared.lock().on_message.clone();
-            if let Some(callback) = callback {
-                callback(&sent);
-            }
-            ok(message)
-        }
-        Err((status, description)) => error(status, &description),
-    }
+    let attempt = Attempt::arrived(shared, kind.method(), params);
+    let (attempt, delay) = match scripted(shared, attempt).await {
+        Ok(go_on) => go_on,
+        Err(answer) => return answer,
+    };
+    let result = process(shared, kind, params, uploads);
+    answer_send(shared, attempt, result, delay).await
 }
 
 fn process(
@@ -259,7 +270,7 @@ fn process(
     kind: Kind,
     params: &Map<String, Value>,
     uploads: &[Upload],
-) -> Result<(Value, SentMessage), (u16, String)> {
+) -> Result<(Value, SentMessage, Option<Callback>), (u16, String)> {
     let chat_id = text_param(params, "chat_id");
     let mut state = shared.lock();
     let chat = recipient(&state, chat_id.as_deref())?;
@@ -349,7 +360,7 @@ fn process(
     if let Value::Object(map) = &mut message {
         map.insert(kind.field().to_string(), shown);
     }
-    Ok((message, sent))
+    Ok((message, sent, state.on_message.clone()))
 }
 
 /// The message's `photo`, `voice`, `audio`, `video` or `document` field as Telegram returns

@@ -255,13 +255,15 @@ pub struct Draft {
     pub elapsed: Duration,
 }
 
-/// One `sendMessage` (or, in [`Emulator::draft_attempts`], `sendMessageDraft`) call, whatever
-/// the answer.
+/// One send (`sendMessage` or a file's `sendPhoto` …; in [`Emulator::draft_attempts`],
+/// `sendMessageDraft`) call, whatever the answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
+    /// The method called (`sendMessage`, `sendPhoto` …).
+    pub method: String,
     /// The `chat_id` parameter.
     pub chat_id: Option<String>,
-    /// The `text` parameter.
+    /// The `text` parameter, or the `caption` of a file.
     pub text: Option<String>,
     /// The `parse_mode` parameter.
     pub parse_mode: Option<String>,
@@ -316,7 +318,8 @@ pub struct WebhookPost {
     pub elapsed: Duration,
 }
 
-/// A scripted answer to the next `sendMessage`, in place of normal processing.
+/// A scripted answer to the next send (`sendMessage`, or a file's `sendPhoto` …), in place of
+/// normal processing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// 429 `Too Many Requests: retry after N` with `parameters.retry_after` (and the header).
@@ -790,7 +793,8 @@ impl Emulator {
         update
     }
 
-    /// Queues a scripted answer; each `sendMessage` with the right token takes one.
+    /// Queues a scripted answer; each send (`sendMessage`, or a file's `sendPhoto` …) with the
+    /// right token takes one.
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
     }
@@ -838,7 +842,7 @@ impl Emulator {
         wait_for(n, timeout, || self.sent())
     }
 
-    /// Every `sendMessage` call, in order, whatever the answer.
+    /// Every send (`sendMessage`, or a file's `sendPhoto` …), in order, whatever the answer.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.shared.lock().attempts.clone()
     }
@@ -1145,7 +1149,7 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
     };
     let method = method.to_ascii_lowercase();
     if let Some(kind) = media::Kind::of_method(&method) {
-        return media::send_media(&shared, kind, &params, &uploads);
+        return media::send_media(&shared, kind, &params, &uploads).await;
     }
     match method.as_str() {
         "getme" => {
