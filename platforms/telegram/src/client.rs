@@ -276,7 +276,7 @@ impl Api {
         let file: File = self
             .call("getFile", &params, timeout)
             .await
-            .map_err(|err| self.fetch_error(err))?;
+            .map_err(fetch_error)?;
         if file.file_size.is_some_and(|size| size > limit) {
             return Err(FetchError::Permanent(format!(
                 "the file is larger than {}",
@@ -296,26 +296,26 @@ impl Api {
                 FetchError::Permanent(message) => FetchError::Permanent(self.redact(&message)),
             })
     }
+}
 
-    /// What a failed `getFile` means for fetching the file.
-    fn fetch_error(&self, err: CallError) -> FetchError {
-        let message = err.to_string();
-        match err {
-            CallError::Transport(SendError::Permanent { .. }) => FetchError::Permanent(message),
-            CallError::Transport(_) => FetchError::Retry(message),
-            CallError::Answer(answer) => {
-                let retry = answer.status == 429
-                    || answer.status >= 500
-                    || (200..300).contains(&answer.status);
-                if retry {
-                    FetchError::Retry(format!("getFile: {message}"))
-                } else if message.contains("file is too big") {
-                    FetchError::Permanent(
-                        "the file is larger than the 20 MB Telegram lets bots download".to_string(),
-                    )
-                } else {
-                    FetchError::Permanent(format!("getFile: {message}"))
-                }
+/// What a failed `getFile` means for fetching the file: no answer, 429 and 5xx may pass;
+/// Telegram's refusal (too big for bots, an unknown `file_id`) will not.
+fn fetch_error(err: CallError) -> FetchError {
+    let message = err.to_string();
+    match err {
+        CallError::Transport(SendError::Permanent { .. }) => FetchError::Permanent(message),
+        CallError::Transport(_) => FetchError::Retry(message),
+        CallError::Answer(answer) => {
+            let retry =
+                answer.status == 429 || answer.status >= 500 || (200..300).contains(&answer.status);
+            if retry {
+                FetchError::Retry(format!("getFile: {message}"))
+            } else if message.contains("file is too big") {
+                FetchError::Permanent(
+                    "the file is larger than the 20 MB Telegram lets bots download".to_string(),
+                )
+            } else {
+                FetchError::Permanent(format!("getFile: {message}"))
             }
         }
     }
@@ -411,6 +411,69 @@ mod tests {
         };
         assert_eq!(html.description(), "HTTP 502: <html>Bad Gateway</html>");
         assert!(!format!("{:?}", Api::new("https://x", TOKEN)).contains("AAHdq"));
+    }
+
+    #[test]
+    fn a_get_file_refused_for_now_is_retried_and_a_refusal_is_final() {
+        let answer = |status: u16, description: &str| {
+            let body =
+                serde_json::json!({"ok": false, "error_code": status, "description": description});
+            CallError::Answer(Answer {
+                status,
+                retry_after: None,
+                body: body.to_string().into_bytes(),
+            })
+        };
+        let cases = [
+            (answer(429, "Too Many Requests: retry after 3"), true),
+            (answer(502, "Bad Gateway"), true),
+            (
+                CallError::Transport(SendError::Ambiguous {
+                    message: "no answer from Telegram within 60s".into(),
+                }),
+                true,
+            ),
+            (answer(400, "Bad Request: file is too big"), false),
+            (answer(400, "Bad Request: invalid file_id"), false),
+            (answer(401, "Unauthorized"), false),
+        ];
+        for (err, retry) in cases {
+            let shown = err.to_string();
+            let fetch = fetch_error(err);
+            assert_eq!(
+                matches!(fetch, FetchError::Retry(_)),
+                retry,
+                "{shown}: {fetch:?}"
+            );
+        }
+        assert_eq!(
+            fetch_error(answer(400, "Bad Request: file is too big")).to_string(),
+            "the file is larger than the 20 MB Telegram lets bots download"
+        );
+    }
+
+    #[test]
+    fn an_upload_is_form_data_with_its_file_named() {
+        let file = Upload {
+            field: "document",
+            file_name: "a \"quoted\"\r\nname.pdf",
+            content_type: "application/pdf",
+            bytes: b"%PDF-1.7",
+        };
+        let (content_type, body) = form_data(&[("chat_id", "42"), ("caption", "<b>Hi</b>")], &file);
+        let boundary = content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .expect("a boundary");
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n<b>Hi</b>\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a %22quoted%22%0D%0Aname.pdf\"\r\n\
+                 Content-Type: application/pdf\r\n\r\n%PDF-1.7\r\n--{boundary}--\r\n"
+            )
+        );
     }
 
     #[actix_web::test]
