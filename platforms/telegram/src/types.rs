@@ -277,6 +277,36 @@ mod tests {
     }
 
     #[test]
+    fn voice_notes_audio_and_videos_parse_from_telegrams_shapes() {
+        let message: Message = serde_json::from_str(
+            r#"{"message_id": 9, "chat": {"id": 42, "type": "private"}, "date": 1700000000,
+            "voice": {"duration": 2, "mime_type": "audio/ogg", "file_id": "AwACAgIAAxkBAAIB",
+            "file_unique_id": "AgADcxEAAvrJyUo", "file_size": 8653},
+            "audio": {"duration": 201, "performer": "Band", "title": "Song",
+            "file_name": "song.mp3", "mime_type": "audio/mpeg", "file_id": "CQACAgIAAxkBAAIC",
+            "file_unique_id": "AgADdBEAAvrJyUo", "file_size": 3217011},
+            "video": {"duration": 5, "width": 1280, "height": 720, "file_name": "clip.mp4",
+            "mime_type": "video/mp4", "thumbnail": {"file_id": "AAMC", "file_unique_id": "AQAD",
+            "width": 320, "height": 180}, "file_id": "BAACAgIAAxkBAAID",
+            "file_unique_id": "AgADdREAAvrJyUo", "file_size": 912345},
+            "video_note": {"duration": 7, "length": 240, "file_id": "DQACAgIAAxkBAAIE",
+            "file_unique_id": "AgADdhEAAvrJyUo", "file_size": 402112}}"#,
+        )
+        .unwrap();
+        let voice = message.voice.unwrap();
+        assert_eq!(voice.duration, 2);
+        assert_eq!(voice.file.file_id, "AwACAgIAAxkBAAIB");
+        assert_eq!(voice.file.mime_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(voice.file.file_name, None);
+        let audio = message.audio.unwrap();
+        assert_eq!(audio.file.file_name.as_deref(), Some("song.mp3"));
+        assert_eq!(audio.file.file_size, Some(3_217_011));
+        assert_eq!(message.video.unwrap().file.file_id, "BAACAgIAAxkBAAID");
+        let note = message.video_note.unwrap();
+        assert_eq!((note.duration, note.file.mime_type), (7, None));
+    }
+
+    #[test]
     fn absent_fields_are_omitted_as_telegram_does() {
         let chat = Chat {
             id: -100,
