@@ -1,18 +1,22 @@
-//! The Bot API client: `POST <base>/bot<token>/<method>` with a JSON body, over the host's
-//! `awc` client.
+//! The Bot API client: `POST <base>/bot<token>/<method>` with a JSON body (or a
+//! multipart/form-data one that uploads a file), and file downloads from
+//! `<base>/file/bot<token>/<path>`, over the host's `awc` client.
 //!
 //! The token is part of every URL, so it is a password that travels in paths: no URL is ever
 //! logged, and every error message made here goes through [`redact`], which replaces the
 //! token (and any `/bot…/` path segment) with `***`.
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
-use platform_api::SendError;
-use platform_api::http::{client, retry_after, transport_error};
+use awc::SendClientRequest;
+use platform_api::http::{client, download, retry_after, transport_error};
+use platform_api::media::human_size;
+use platform_api::{FetchError, Fetched, SendError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::types::ApiResponse;
+use crate::types::{ApiResponse, File};
 
 /// Largest answer read: a full `getUpdates` batch of 100 long messages fits comfortably.
 pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
@@ -195,7 +199,36 @@ impl Api {
         R: DeserializeOwned,
     {
         let request = client().post(self.url(method)).timeout(timeout);
-        let mut response = match request.send_json(params).await {
+        self.answer(method, request.send_json(params).await, timeout)
+            .await
+    }
+
+    /// Calls `method` with `params` and `file` as multipart/form-data (how a bot uploads a
+    /// file); waits at most `timeout` for the answer.
+    pub async fn upload<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[(&str, &str)],
+        file: &Upload<'_>,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        let (content_type, body) = form_data(params, file);
+        let request = client()
+            .post(self.url(method))
+            .timeout(timeout)
+            .insert_header(("Content-Type", content_type));
+        self.answer(method, request.send_body(body).await, timeout)
+            .await
+    }
+
+    /// The result of a call, from what came back.
+    async fn answer<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        sent: <SendClientRequest as Future>::Output,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        let mut response = match sent {
             Ok(response) => response,
             Err(err) => {
                 let error = transport_error(err, PEER, timeout);
@@ -228,6 +261,115 @@ impl Api {
             body,
         }))
     }
+
+    /// Downloads the file `file_id` names: `getFile`, then
+    /// `<base>/file/bot<token>/<file_path>`, reading at most `limit` bytes. Telegram hands
+    /// bots files of at most 20 MB; a larger one, like one over `limit`, is refused for good.
+    /// Errors never carry the token, hence never the file's URL.
+    pub async fn fetch_file(
+        &self,
+        file_id: &str,
+        limit: u64,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
+        let params = serde_json::json!({ "file_id": file_id });
+        let file: File = self
+            .call("getFile", &params, timeout)
+            .await
+            .map_err(fetch_error)?;
+        if file.file_size.is_some_and(|size| size > limit) {
+            return Err(FetchError::Permanent(format!(
+                "the file is larger than {}",
+                human_size(limit)
+            )));
+        }
+        let Some(path) = file.file_path.filter(|p| !p.is_empty()) else {
+            return Err(FetchError::Permanent(
+                "Telegram gave no path to download the file from".to_string(),
+            ));
+        };
+        let url = format!("{}/file/bot{}/{path}", self.base, self.token);
+        download(&url, None, limit, timeout, PEER)
+            .await
+            .map_err(|err| match err {
+                FetchError::Retry(message) => FetchError::Retry(self.redact(&message)),
+                FetchError::Permanent(message) => FetchError::Permanent(self.redact(&message)),
+            })
+    }
+}
+
+/// What a failed `getFile` means for fetching the file: no answer, 429 and 5xx may pass;
+/// Telegram's refusal (too big for bots, an unknown `file_id`) will not.
+fn fetch_error(err: CallError) -> FetchError {
+    let message = err.to_string();
+    match err {
+        CallError::Transport(SendError::Permanent { .. }) => FetchError::Permanent(message),
+        CallError::Transport(_) => FetchError::Retry(message),
+        CallError::Answer(answer) => {
+            let retry =
+                answer.status == 429 || answer.status >= 500 || (200..300).contains(&answer.status);
+            if retry {
+                FetchError::Retry(format!("getFile: {message}"))
+            } else if message.contains("file is too big") {
+                FetchError::Permanent(
+                    "the file is larger than the 20 MB Telegram lets bots download".to_string(),
+                )
+            } else {
+                FetchError::Permanent(format!("getFile: {message}"))
+            }
+        }
+    }
+}
+
+/// A file uploaded with a call ([`Api::upload`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Upload<'a> {
+    /// The parameter holding it (`photo`, `voice`, `document` …).
+    pub field: &'a str,
+    /// The file name the recipient sees.
+    pub file_name: &'a str,
+    /// Its MIME type.
+    pub content_type: &'a str,
+    /// The bytes.
+    pub bytes: &'a [u8],
+}
+
+/// `params` and `file` as a multipart/form-data body (RFC 7578), with the `Content-Type` that
+/// names its boundary. Names are escaped as browsers escape them (`"`, CR and LF
+/// percent-encoded); the boundary is random, so no file can contain it but by a 2^-128 chance.
+fn form_data(params: &[(&str, &str)], file: &Upload<'_>) -> (String, Vec<u8>) {
+    let boundary = format!("hermes-{:032x}", rand::random::<u128>());
+    let quoted = |name: &str| {
+        name.replace('"', "%22")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let mut body = Vec::with_capacity(file.bytes.len() + 512);
+    for (name, value) in params {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{value}\r\n",
+                quoted(name)
+            )
+            .as_bytes(),
+        );
+    }
+    let content_type: String = file
+        .content_type
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {content_type}\r\n\r\n",
+            quoted(file.field),
+            quoted(file.file_name)
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 #[cfg(test)]
@@ -269,6 +411,69 @@ mod tests {
         };
         assert_eq!(html.description(), "HTTP 502: <html>Bad Gateway</html>");
         assert!(!format!("{:?}", Api::new("https://x", TOKEN)).contains("AAHdq"));
+    }
+
+    #[test]
+    fn a_get_file_refused_for_now_is_retried_and_a_refusal_is_final() {
+        let answer = |status: u16, description: &str| {
+            let body =
+                serde_json::json!({"ok": false, "error_code": status, "description": description});
+            CallError::Answer(Answer {
+                status,
+                retry_after: None,
+                body: body.to_string().into_bytes(),
+            })
+        };
+        let cases = [
+            (answer(429, "Too Many Requests: retry after 3"), true),
+            (answer(502, "Bad Gateway"), true),
+            (
+                CallError::Transport(SendError::Ambiguous {
+                    message: "no answer from Telegram within 60s".into(),
+                }),
+                true,
+            ),
+            (answer(400, "Bad Request: file is too big"), false),
+            (answer(400, "Bad Request: invalid file_id"), false),
+            (answer(401, "Unauthorized"), false),
+        ];
+        for (err, retry) in cases {
+            let shown = err.to_string();
+            let fetch = fetch_error(err);
+            assert_eq!(
+                matches!(fetch, FetchError::Retry(_)),
+                retry,
+                "{shown}: {fetch:?}"
+            );
+        }
+        assert_eq!(
+            fetch_error(answer(400, "Bad Request: file is too big")).to_string(),
+            "the file is larger than the 20 MB Telegram lets bots download"
+        );
+    }
+
+    #[test]
+    fn an_upload_is_form_data_with_its_file_named() {
+        let file = Upload {
+            field: "document",
+            file_name: "a \"quoted\"\r\nname.pdf",
+            content_type: "application/pdf",
+            bytes: b"%PDF-1.7",
+        };
+        let (content_type, body) = form_data(&[("chat_id", "42"), ("caption", "<b>Hi</b>")], &file);
+        let boundary = content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .expect("a boundary");
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n<b>Hi</b>\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a %22quoted%22%0D%0Aname.pdf\"\r\n\
+                 Content-Type: application/pdf\r\n\r\n%PDF-1.7\r\n--{boundary}--\r\n"
+            )
+        );
     }
 
     #[actix_web::test]

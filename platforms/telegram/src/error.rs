@@ -9,7 +9,7 @@
 //! | 5xx, or no answer at all                           | `Retry`                       |
 //! | 403 `bot was blocked by the user`, `user is deactivated`, `bot was kicked …`, `bot is not a member …`, `bot can't initiate conversation …` | `OptedOut`: the chat refuses the bot |
 //! | 400 `can't parse entities` (the HTML)              | resent once as plain text by the sender |
-//! | any other 4xx (`chat not found`, 401 bad token …)  | `Permanent`                   |
+//! | any other 4xx (`chat not found`, 401 bad token, 413 or `file is too big` for an upload, `IMAGE_PROCESS_FAILED` for a photo that is not one …) | `Permanent` |
 use std::time::Duration;
 
 use platform_api::SendError;
@@ -174,6 +174,21 @@ mod tests {
             classify(502, None, b"<html>"),
             SendError::Retry { after: None, .. }
         ));
+        // Uploads Telegram will never take.
+        let too_big =
+            br#"{"ok":false,"error_code":400,"description":"Bad Request: file is too big"}"#;
+        for (status, body) in [
+            (
+                413,
+                &b"<html><h1>413 Request Entity Too Large</h1></html>"[..],
+            ),
+            (400, &too_big[..]),
+        ] {
+            assert!(
+                matches!(classify(status, None, body), SendError::Permanent { code: Some(c), .. } if c == i64::from(status)),
+                "{status}"
+            );
+        }
         assert!(is_parse_error(
             400,
             "Bad Request: can't parse entities: Unsupported start tag \"foo\" at byte offset 0"

@@ -30,12 +30,21 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use platform_api::Part;
+use platform_api::media::{Formatted, MediaLimits, PartMedia, SendAs, attach, media_part};
 use platform_api::text::{self, BreakKind, MarkdownWriter, Styler, Window};
 use pulldown_cmark::CowStr;
 
 /// Longest message Telegram accepts: 4,096 characters of visible text, counted as UTF-16 code
 /// units (an emoji outside the Basic Multilingual Plane counts twice).
 pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Longest caption of a file: 1,024 characters of visible text, counted as UTF-16 code units.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+/// Largest file a bot uploads: 50 MB (counted in decimal megabytes, a little under Telegram's
+/// binary ones, so that what is refused here is what people read as 50 MB).
+pub const MAX_UPLOAD_BYTES: u64 = 50_000_000;
+/// Largest photo a bot sends as a photo: 10 MB. A larger picture goes as a document.
+pub const MAX_PHOTO_BYTES: u64 = 10_000_000;
 
 /// A style of a stretch of text, written as an HTML tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +208,41 @@ pub fn format(markdown: &str) -> Vec<Part> {
         .into_iter()
         .map(|range| Part::plain(rich.html(range)))
         .collect()
+}
+
+/// Formats a reply with files: one file a message (`sendPhoto`, `sendVoice`, `sendAudio`,
+/// `sendVideo` or `sendDocument`). When the whole text fits in a caption ([`MAX_CAPTION_CHARS`],
+/// measured as [`shown`] writes it, so that its plain-text fallback fits too) it is the first
+/// file's caption; otherwise the text goes first as its own messages and the files follow
+/// without captions. Files over [`MAX_UPLOAD_BYTES`] are refused and named in the text; a
+/// picture Telegram would not take as a photo (over [`MAX_PHOTO_BYTES`], or neither JPEG nor
+/// PNG) goes as a document.
+pub fn format_media(markdown: &str, media: Vec<PartMedia>) -> Formatted {
+    let limits = MediaLimits {
+        files_per_message: 1,
+        bytes_per_file: MAX_UPLOAD_BYTES,
+        bytes_per_message: MAX_UPLOAD_BYTES,
+    };
+    let mut out = attach(markdown, media, limits, "Telegram", format);
+    // `attach` puts the first file on the first part: keep it there only as the caption of
+    // the whole text, else send it after the text.
+    let texts = out.parts.iter().filter(|p| !p.body.is_empty()).count();
+    if let Some(first) = out.parts.first_mut()
+        && !first.body.is_empty()
+        && (texts > 1 || utf16_len(&shown(&first.body)) > MAX_CAPTION_CHARS)
+    {
+        let media = std::mem::take(&mut first.media);
+        if !media.is_empty() {
+            out.parts.insert(texts, media_part(media));
+        }
+    }
+    for m in out.parts.iter_mut().flat_map(|p| p.media.iter_mut()) {
+        let photo = matches!(m.content_type.as_str(), "image/jpeg" | "image/png");
+        if m.send_as == SendAs::Photo && (!photo || m.size > MAX_PHOTO_BYTES) {
+            m.send_as = SendAs::Document;
+        }
+    }
+    out
 }
 
 /// The whole reply as [`shown`] writes its parts, before it is split: what the conformance kit
@@ -656,6 +700,71 @@ mod tests {
         // `&#13;` is a `\r` of its own; plain text keeps it, Telegram's lines drop it.
         assert_eq!(bodies("a&#13;b"), ["ab"]);
         assert_eq!(text::markdown_to_plain("a&#13;b"), "a\rb");
+    }
+
+    fn file(name: &str, content_type: &str, send_as: SendAs, size: u64) -> PartMedia {
+        PartMedia {
+            token: format!("t-{name}"),
+            name: name.to_string(),
+            content_type: content_type.to_string(),
+            size,
+            send_as,
+            bytes: None,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn a_reply_that_fits_in_a_caption_rides_on_the_first_file() {
+        let media = vec![
+            file("a.png", "image/png", SendAs::Photo, 10),
+            file("b.pdf", "application/pdf", SendAs::Document, 10),
+        ];
+        let out = format_media("**Two** files.", media.clone());
+        assert_eq!(out.parts.len(), 2);
+        assert_eq!(out.parts[0].body, "<b>Two</b> files.");
+        assert_eq!(out.parts[0].media, media[..1]);
+        assert_eq!(
+            (out.parts[1].body.as_str(), &out.parts[1].media[..]),
+            ("", &media[1..])
+        );
+
+        // Exactly 1,024 characters fit; one more, and the text goes on its own.
+        let fits = "x".repeat(MAX_CAPTION_CHARS);
+        assert_eq!(format_media(&fits, media[..1].to_vec()).parts.len(), 1);
+        let over = "x".repeat(MAX_CAPTION_CHARS + 1);
+        let out = format_media(&over, media[..1].to_vec());
+        assert_eq!(out.parts.len(), 2);
+        assert!(out.parts[0].media.is_empty());
+        assert_eq!(out.parts[1].media, media[..1]);
+
+        // A link's target counts: the plain-text fallback shows it.
+        let link = format!(
+            "[{}](https://example.com/{})",
+            "y".repeat(1000),
+            "z".repeat(30)
+        );
+        assert_eq!(format_media(&link, media[..1].to_vec()).parts.len(), 2);
+    }
+
+    #[test]
+    fn files_alone_and_pictures_telegram_would_not_take_as_photos() {
+        let out = format_media(
+            " ",
+            vec![
+                file("big.jpg", "image/jpeg", SendAs::Photo, MAX_PHOTO_BYTES + 1),
+                file("icon.svg", "image/svg+xml", SendAs::Photo, 100),
+                file("ok.jpg", "image/jpeg", SendAs::Photo, MAX_PHOTO_BYTES),
+            ],
+        );
+        let how: Vec<SendAs> = out.parts.iter().map(|p| p.media[0].send_as).collect();
+        assert_eq!(how, [SendAs::Document, SendAs::Document, SendAs::Photo]);
+        assert!(
+            out.parts
+                .iter()
+                .all(|p| p.body.is_empty() && p.media.len() == 1)
+        );
+        assert!(format_media("", Vec::new()).parts.is_empty());
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //!   otherwise answer each other forever.
 //! - The mention is removed from the text and `/cmd@botusername` becomes `/cmd`.
 //! - `chat` is the chat id, `sender` the user id, `provider_id` is `"{chat_id}:{message_id}"`
-//!   (message ids are only unique within a chat). The text is the text, or a photo's or
-//!   document's caption; the largest size of a photo, and a document, become attachments.
+//!   (message ids are only unique within a chat). The text is the text, or the caption of a
+//!   file. Files become attachments named by `telegram:file/<file_id>`, with their type, name
+//!   and size as Telegram describes them: the largest size of a photo (`image/jpeg`), a
+//!   document, a voice note (`audio/ogg`, `voice.ogg`), an audio file, a video and a video
+//!   note; a file without a name is named for its kind and type (`audio.mp3`). The platform
+//!   fetches them with `getFile` ([`crate::client::Api::fetch_file`]).
 use std::time::SystemTime;
 
 use platform_api::{Attachment, Inbound};
@@ -39,7 +43,7 @@ pub enum Skip {
     NotAddressed,
     /// A channel post.
     Channel,
-    /// Nothing the agent can read (a sticker, a voice note, a service message).
+    /// Nothing the agent can read or hear (a sticker, a location, a service message).
     Empty,
 }
 
@@ -65,6 +69,12 @@ impl Skip {
 /// `file_id` stays valid for the bot; whoever fetches the file resolves it with `getFile` then.
 pub fn attachment_url(file_id: &str) -> String {
     format!("telegram:file/{file_id}")
+}
+
+/// The `file_id` of an attachment's `telegram:file/<file_id>`.
+pub fn file_id(url: &str) -> Option<&str> {
+    url.strip_prefix("telegram:file/")
+        .filter(|id| !id.is_empty())
 }
 
 /// The byte offset of a UTF-16 offset in `text`; `None` past its end or inside a character.
@@ -143,6 +153,47 @@ fn addressed(text: &str, entities: &[MessageEntity], bot: &Bot) -> (bool, String
     (named, out.trim().to_string())
 }
 
+/// The extension a file of `mime_type` is usually saved with, for naming a file Telegram gave
+/// no name.
+fn extension(mime_type: &str) -> &str {
+    match mime_type {
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/mp4" | "audio/x-m4a" | "audio/m4a" => "m4a",
+        "audio/ogg" | "audio/opus" => "ogg",
+        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+        "audio/flac" | "audio/x-flac" => "flac",
+        "video/quicktime" => "mov",
+        "image/jpeg" => "jpg",
+        other => other
+            .split_once('/')
+            .map(|(_, subtype)| subtype)
+            .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or("bin"),
+    }
+}
+
+/// An attachment of a file Telegram described: its `file_id`, declared type and size, and its
+/// name or, without one, `<stem>.<extension of its type>`.
+fn described(
+    file_id: &str,
+    mime_type: Option<&str>,
+    fallback_type: &str,
+    file_name: Option<&str>,
+    stem: &str,
+    file_size: Option<u64>,
+) -> Attachment {
+    let content_type = mime_type.unwrap_or(fallback_type);
+    let name = file_name
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{stem}.{}", extension(content_type)));
+    Attachment {
+        url: attachment_url(file_id),
+        content_type: Some(content_type.to_string()),
+        name: Some(name),
+        size: file_size,
+    }
+}
+
 fn attachments(message: &Message) -> Vec<Attachment> {
     let mut found = Vec::new();
     let largest = message
@@ -150,21 +201,61 @@ fn attachments(message: &Message) -> Vec<Attachment> {
         .iter()
         .max_by_key(|p| (u64::from(p.width) * u64::from(p.height), p.file_size));
     if let Some(photo) = largest {
-        found.push(Attachment {
-            url: attachment_url(&photo.file_id),
-            // Telegram re-encodes every photo as JPEG.
-            content_type: Some("image/jpeg".to_string()),
-            name: None,
-            size: None,
-        });
+        // Telegram re-encodes every photo as JPEG.
+        found.push(described(
+            &photo.file_id,
+            None,
+            "image/jpeg",
+            None,
+            "photo",
+            photo.file_size,
+        ));
     }
-    if let Some(document) = &message.document {
-        found.push(Attachment {
-            url: attachment_url(&document.file_id),
-            content_type: document.mime_type.clone(),
-            name: None,
-            size: None,
-        });
+    if let Some(voice) = &message.voice {
+        // A voice note is always OGG/Opus, whatever type the client declared.
+        let file = &voice.file;
+        found.push(described(
+            &file.file_id,
+            None,
+            "audio/ogg",
+            None,
+            "voice",
+            file.file_size,
+        ));
+    }
+    let files = [
+        (
+            message.document.as_ref(),
+            "application/octet-stream",
+            "file",
+        ),
+        (
+            message.audio.as_ref().map(|r| &r.file),
+            "audio/mpeg",
+            "audio",
+        ),
+        (
+            message.video.as_ref().map(|r| &r.file),
+            "video/mp4",
+            "video",
+        ),
+        (
+            message.video_note.as_ref().map(|r| &r.file),
+            "video/mp4",
+            "video_note",
+        ),
+    ];
+    for (file, fallback_type, stem) in files {
+        if let Some(file) = file {
+            found.push(described(
+                &file.file_id,
+                file.mime_type.as_deref(),
+                fallback_type,
+                file.file_name.as_deref(),
+                stem,
+                file.file_size,
+            ));
+        }
     }
     found
 }
@@ -213,7 +304,7 @@ pub fn to_inbound(update: &Update, bot: &Bot) -> Result<Inbound, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Chat, Document, PhotoSize, User};
+    use crate::types::{Chat, Document, PhotoSize, Recording, User};
 
     fn bot() -> Bot {
         Bot {
@@ -267,6 +358,10 @@ mod tests {
                 reply_to_message: None,
                 photo: Vec::new(),
                 document: None,
+                voice: None,
+                audio: None,
+                video: None,
+                video_note: None,
             }),
         }
     }
@@ -374,6 +469,23 @@ mod tests {
     }
 
     #[test]
+    fn a_file_without_a_name_is_named_for_its_type() {
+        for (mime_type, expected) in [
+            ("audio/mpeg", "mp3"),
+            ("audio/x-m4a", "m4a"),
+            ("audio/ogg", "ogg"),
+            ("video/mp4", "mp4"),
+            ("video/quicktime", "mov"),
+            ("image/jpeg", "jpg"),
+            ("application/pdf", "pdf"),
+            ("application/vnd.ms-excel", "bin"),
+            ("nonsense", "bin"),
+        ] {
+            assert_eq!(extension(mime_type), expected, "{mime_type}");
+        }
+    }
+
+    #[test]
     fn photos_and_documents_become_attachments_without_the_token() {
         let mut update = message(chat(42, "private"), user(42, false), "", vec![]);
         let m = update.message.as_mut().unwrap();
@@ -399,9 +511,38 @@ mod tests {
         assert_eq!(
             inbound.attachments,
             [
-                Attachment::new("telegram:file/large", Some("image/jpeg".into())),
-                Attachment::new("telegram:file/doc-1", Some("application/pdf".into())),
+                Attachment {
+                    name: Some("photo.jpg".into()),
+                    ..Attachment::new("telegram:file/large", Some("image/jpeg".into()))
+                },
+                Attachment {
+                    name: Some("report.pdf".into()),
+                    size: Some(1000),
+                    ..Attachment::new("telegram:file/doc-1", Some("application/pdf".into()))
+                },
             ]
+        );
+        let mut voice = message(chat(42, "private"), user(42, false), "", vec![]);
+        let m = voice.message.as_mut().unwrap();
+        m.text = None;
+        m.voice = Some(Recording {
+            file: Document {
+                file_id: "v-1".to_string(),
+                file_unique_id: "u-v".to_string(),
+                file_name: None,
+                mime_type: Some("audio/mpeg".to_string()),
+                file_size: Some(6200),
+            },
+            duration: 4,
+        });
+        let voice = to_inbound(&voice, &bot()).expect("a voice note is not empty");
+        assert_eq!(
+            voice.attachments,
+            [Attachment {
+                name: Some("voice.ogg".into()),
+                size: Some(6200),
+                ..Attachment::new("telegram:file/v-1", Some("audio/ogg".into()))
+            }]
         );
         let mut sticker = message(chat(42, "private"), user(42, false), "", vec![]);
         sticker.message.as_mut().unwrap().text = None;

@@ -5,16 +5,20 @@
 //! `TELEGRAM_WEBHOOK_URL` set, Telegram posts updates to a route instead, authenticated by
 //! `TELEGRAM_WEBHOOK_SECRET`. Private chats always reach the agent, groups when the bot is
 //! mentioned or replied to. Replies go out as Telegram HTML, split within 4,096 characters.
+//! Files come in as attachments (`telegram:file/<file_id>`, fetched with `getFile` when the
+//! host asks) and go out one a message, uploaded, the reply as the first file's caption when it
+//! fits in 1,024 characters.
 //!
 //! - [`settings`]: the variables (Hermes Agent's names), parsed and validated;
-//! - [`client`] and [`types`]: the Bot API client (the token never reaches a log or an error) and
-//!   the objects it reads;
+//! - [`client`] and [`types`]: the Bot API client, its uploads and file downloads (the token
+//!   never reaches a log or an error), and the objects it reads;
 //! - [`receive`]: long polling, and the start of webhook mode; [`webhook`]: its route;
 //!   [`inbound`]: which updates reach the agent, and how;
-//! - [`format`](mod@format): agent Markdown → Telegram HTML parts;
-//! - [`sender`] and [`error`]: `sendMessage`, `sendMessageDraft` (a reply shown in a private
-//!   chat while it is written) and the typing action, and Telegram's errors as typed send
-//!   errors;
+//! - [`format`](mod@format): agent Markdown → Telegram HTML parts, and the files of a reply
+//!   placed among them;
+//! - [`sender`] and [`error`]: `sendMessage`, the file uploads (`sendPhoto` …),
+//!   `sendMessageDraft` (a reply shown in a private chat while it is written) and the typing
+//!   action, and Telegram's errors as typed send errors;
 //! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints, and the checks of
 //!   `hermes gateway doctor`;
 //! - `emulator` and `sandbox` (feature `emulator`): a loopback Bot API for tests and
@@ -43,8 +47,9 @@ use std::time::Duration;
 
 use actix_web::web;
 use platform_api::{
-    AccessPolicy, ConfigError, ConfigSection, HomeChannel, InboundSink, LiveView, Part, Platform,
-    Receipt, Registration, SendError, async_trait,
+    AccessPolicy, Attachment, ConfigError, ConfigSection, FetchError, Fetched, Formatted,
+    HomeChannel, InboundSink, LiveView, Part, PartMedia, Platform, Receipt, Registration,
+    SendError, async_trait,
 };
 use tracing::info;
 
@@ -58,6 +63,9 @@ pub use crate::format::{MAX_MESSAGE_CHARS, format};
 /// The registered name: delivery targets are `telegram` (the home channel) and
 /// `telegram:CHAT_ID`.
 pub const NAME: &str = "telegram";
+
+/// How long fetching one inbound file may take: `getFile`, then the download of up to 20 MB.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Telegram platform.
 pub struct Telegram {
@@ -169,6 +177,31 @@ impl Platform for Telegram {
 
     fn format(&self, markdown: &str) -> Vec<Part> {
         format(markdown)
+    }
+
+    fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        format::format_media(markdown, media)
+    }
+
+    /// Resolves `telegram:file/<file_id>` with `getFile` and downloads the file.
+    async fn fetch_media(
+        &self,
+        attachment: &Attachment,
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        let Some(file_id) = inbound::file_id(&attachment.url) else {
+            return Err(FetchError::Permanent(
+                "not a Telegram file (telegram:file/<file_id>)".to_string(),
+            ));
+        };
+        let fetched = self.api.fetch_file(file_id, limit, FETCH_TIMEOUT).await?;
+        // Telegram's file server answers application/octet-stream: the type the message
+        // declared says more.
+        Ok(Fetched {
+            content_type: attachment.content_type.clone().or(fetched.content_type),
+            name: attachment.name.clone(),
+            bytes: fetched.bytes,
+        })
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use platform_api::media::human_size;
 use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
 
 use crate::emulator::{Draft, Emulator, EmulatorConfig, Person, SentMessage};
@@ -30,10 +31,32 @@ inventory::submit! {
     SandboxProvider { platform: crate::NAME, start }
 }
 
+/// A message the bot sent, as the sandbox prints it: a file as `[image: name, type, size]`
+/// (`voice note`, `audio`, `video` or `file` for the other kinds) on a line before its caption.
 fn reply(message: &SentMessage) -> SandboxReply {
+    let body = match &message.media {
+        None => message.text.clone(),
+        Some(file) => {
+            let kind = match file.kind.as_str() {
+                "photo" => "image",
+                "voice" => "voice note",
+                "document" => "file",
+                other => other,
+            };
+            let mut facts: Vec<String> = file.file_name.iter().cloned().collect();
+            facts.extend(file.content_type.iter().cloned());
+            facts.extend(file.file_size.map(human_size));
+            let line = format!("[{kind}: {}]", facts.join(", "));
+            [line, message.text.clone()]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
     SandboxReply {
         chat: message.chat_id.to_string(),
-        body: message.text.clone(),
+        body,
         encoding: None,
         segments: 1,
     }
@@ -105,5 +128,46 @@ impl Sandbox for TelegramSandbox {
     /// Each draft update (`sendMessageDraft`): the reply as it is written.
     fn on_update(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
         self.emulator.set_on_draft(Box::new(move |d| f(update(d))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::SentFile;
+
+    #[test]
+    fn a_file_prints_as_its_kind_name_type_and_size() {
+        let mut message = SentMessage {
+            chat_id: USER_ID,
+            message_id: 3,
+            text: "The chart".to_string(),
+            body: "The <b>chart</b>".to_string(),
+            parse_mode: Some("HTML".to_string()),
+            entities: Vec::new(),
+            media: Some(SentFile {
+                kind: "photo".to_string(),
+                file_id: "BQAC1".to_string(),
+                file_name: Some("chart.png".to_string()),
+                content_type: Some("image/png".to_string()),
+                file_size: Some(48_200),
+                sha1: None,
+                reference: None,
+            }),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(
+            reply(&message).body,
+            "[image: chart.png, image/png, 48 KB]\nThe chart"
+        );
+        message.text.clear();
+        if let Some(file) = message.media.as_mut() {
+            file.kind = "voice".to_string();
+            file.file_name = None;
+        }
+        assert_eq!(reply(&message).body, "[voice note: image/png, 48 KB]");
+        message.media = None;
+        message.text = "plain".to_string();
+        assert_eq!(reply(&message).body, "plain");
     }
 }

@@ -1,18 +1,22 @@
-//! `sendMessage`, `sendMessageDraft` and `sendChatAction`: one part to one chat, a reply shown
-//! as a draft while it is written, and the typing indicator.
+//! `sendMessage`, `sendPhoto`, `sendVoice`, `sendAudio`, `sendVideo`, `sendDocument`,
+//! `sendMessageDraft` and `sendChatAction`: one part to one chat (its text, or its one file
+//! with the text as caption), a reply shown as a draft while it is written, and the typing
+//! indicator.
 use std::time::Duration;
 
-use platform_api::{LiveView, Part, Receipt, SendError};
+use platform_api::{LiveView, Part, PartMedia, Receipt, SendAs, SendError};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::client::{Api, CallError};
+use crate::client::{Api, CallError, Upload};
 use crate::error::{classify, is_parse_error};
 use crate::format::shown;
 
 /// How long to wait for Telegram's answer to a send; past it the message may exist, so the
 /// part is not re-sent (Telegram cannot be asked what was sent).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to wait for Telegram's answer to a file upload (up to 50 MB on the way).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long to wait for the answer to a typing action.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the answer to a draft: a lost one is replaced by the next.
@@ -73,10 +77,66 @@ async fn send_message(
         text,
         parse_mode,
     };
-    let provider_id = match api
+    let sent = api
         .call::<_, Sent>("sendMessage", &params, REQUEST_TIMEOUT)
-        .await
-    {
+        .await;
+    receipt(chat_id, sent)
+}
+
+fn to_send_error(api: &Api, err: CallError) -> SendError {
+    match err {
+        CallError::Transport(error) => error,
+        CallError::Answer(answer) => {
+            let error = classify(answer.status, answer.retry_after.as_deref(), &answer.body);
+            api.redact_error(error)
+        }
+    }
+}
+
+/// The method that sends a file as `send_as`, and its parameter holding the file.
+fn file_method(send_as: SendAs) -> (&'static str, &'static str) {
+    match send_as {
+        SendAs::Photo => ("sendPhoto", "photo"),
+        SendAs::Voice => ("sendVoice", "voice"),
+        SendAs::Audio => ("sendAudio", "audio"),
+        SendAs::Video => ("sendVideo", "video"),
+        SendAs::Document => ("sendDocument", "document"),
+    }
+}
+
+/// Uploads `media` (its `bytes`) to `chat_id` with `caption` (none when empty) in
+/// `parse_mode`.
+async fn send_file(
+    api: &Api,
+    chat_id: i64,
+    (media, bytes): (&PartMedia, &[u8]),
+    caption: &str,
+    parse_mode: Option<&str>,
+) -> Result<Receipt, CallError> {
+    let (method, field) = file_method(media.send_as);
+    let chat = chat_id.to_string();
+    let mut params = vec![("chat_id", chat.as_str())];
+    if !caption.is_empty() {
+        params.push(("caption", caption));
+        if let Some(mode) = parse_mode {
+            params.push(("parse_mode", mode));
+        }
+    }
+    let file = Upload {
+        field,
+        file_name: &media.name,
+        content_type: &media.content_type,
+        bytes,
+    };
+    let sent = api
+        .upload::<Sent>(method, &params, &file, UPLOAD_TIMEOUT)
+        .await;
+    receipt(chat_id, sent)
+}
+
+/// The receipt of a message Telegram created, from its answer.
+fn receipt(chat_id: i64, sent: Result<Sent, CallError>) -> Result<Receipt, CallError> {
+    let provider_id = match sent {
         Ok(sent) => format!("{chat_id}:{}", sent.message_id),
         // Sent, but the answer could not be read: the message exists under an id we lost.
         Err(CallError::Answer(answer)) if (200..300).contains(&answer.status) => {
@@ -90,29 +150,38 @@ async fn send_message(
     })
 }
 
-fn to_send_error(api: &Api, err: CallError) -> SendError {
-    match err {
-        CallError::Transport(error) => error,
-        CallError::Answer(answer) => {
-            let error = classify(answer.status, answer.retry_after.as_deref(), &answer.body);
-            api.redact_error(error)
-        }
-    }
-}
-
-/// Sends one formatted part (HTML) to `chat`. When Telegram cannot parse the HTML, the part
-/// is sent once more as plain text ([`shown`]): the reply arrives unformatted rather than not
-/// at all.
+/// Sends one formatted part (HTML) to `chat`: a text message, or a part's one file with the
+/// part's text as its caption. When Telegram cannot parse the HTML, the part is sent once
+/// more as plain text ([`shown`]): the reply arrives unformatted rather than not at all.
 pub async fn send_part(api: &Api, chat: &str, part: &Part) -> Result<Receipt, SendError> {
     let chat_id = chat_id(chat)?;
-    match send_message(api, chat_id, &part.body, Some("HTML")).await {
+    let file = match part.media.as_slice() {
+        [] => None,
+        [one] => Some((one, one.loaded_bytes()?)),
+        more => {
+            return Err(SendError::Permanent {
+                code: None,
+                message: format!(
+                    "a Telegram message carries one file, and this part has {}",
+                    more.len()
+                ),
+            });
+        }
+    };
+    let send = |text: String, parse_mode: Option<&'static str>| async move {
+        match file {
+            Some(file) => send_file(api, chat_id, file, &text, parse_mode).await,
+            None => send_message(api, chat_id, &text, parse_mode).await,
+        }
+    };
+    match send(part.body.clone(), Some("HTML")).await {
         Ok(receipt) => Ok(receipt),
         Err(CallError::Answer(answer)) if is_parse_error(answer.status, &answer.description()) => {
             warn!(
                 "[telegram] Telegram could not parse a reply's formatting ({}); sending it to {chat_id} as plain text",
                 api.redact(&answer.description())
             );
-            send_message(api, chat_id, &shown(&part.body), None)
+            send(shown(&part.body), None)
                 .await
                 .map_err(|err| to_send_error(api, err))
         }

@@ -121,6 +121,18 @@ pub struct Message {
     /// A file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<Document>,
+    /// A voice note (OGG/Opus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Recording>,
+    /// An audio file (music), shown in the player.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Recording>,
+    /// A video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Recording>,
+    /// A round video message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_note: Option<Recording>,
 }
 
 impl Message {
@@ -187,6 +199,19 @@ pub struct Document {
     pub file_size: Option<u64>,
 }
 
+/// A voice note, audio file, video or video note: a file with a duration. Of Telegram's
+/// `Voice`, `Audio`, `Video` and `VideoNote`, only the fields the gateway reads (a voice note
+/// has no file name, a video note no type; width, height, performer … are ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The file.
+    #[serde(flatten)]
+    pub file: Document,
+    /// Length in seconds, as the sender declared it.
+    #[serde(default)]
+    pub duration: u32,
+}
+
 /// A file ready to download (`getFile`), from `<base>/file/bot<token>/<file_path>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct File {
@@ -249,6 +274,36 @@ mod tests {
         .unwrap();
         assert_eq!(error.parameters.unwrap().retry_after, Some(3));
         assert_eq!(error.result, None);
+    }
+
+    #[test]
+    fn voice_notes_audio_and_videos_parse_from_telegrams_shapes() {
+        let message: Message = serde_json::from_str(
+            r#"{"message_id": 9, "chat": {"id": 42, "type": "private"}, "date": 1700000000,
+            "voice": {"duration": 2, "mime_type": "audio/ogg", "file_id": "AwACAgIAAxkBAAIB",
+            "file_unique_id": "AgADcxEAAvrJyUo", "file_size": 8653},
+            "audio": {"duration": 201, "performer": "Band", "title": "Song",
+            "file_name": "song.mp3", "mime_type": "audio/mpeg", "file_id": "CQACAgIAAxkBAAIC",
+            "file_unique_id": "AgADdBEAAvrJyUo", "file_size": 3217011},
+            "video": {"duration": 5, "width": 1280, "height": 720, "file_name": "clip.mp4",
+            "mime_type": "video/mp4", "thumbnail": {"file_id": "AAMC", "file_unique_id": "AQAD",
+            "width": 320, "height": 180}, "file_id": "BAACAgIAAxkBAAID",
+            "file_unique_id": "AgADdREAAvrJyUo", "file_size": 912345},
+            "video_note": {"duration": 7, "length": 240, "file_id": "DQACAgIAAxkBAAIE",
+            "file_unique_id": "AgADdhEAAvrJyUo", "file_size": 402112}}"#,
+        )
+        .unwrap();
+        let voice = message.voice.unwrap();
+        assert_eq!(voice.duration, 2);
+        assert_eq!(voice.file.file_id, "AwACAgIAAxkBAAIB");
+        assert_eq!(voice.file.mime_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(voice.file.file_name, None);
+        let audio = message.audio.unwrap();
+        assert_eq!(audio.file.file_name.as_deref(), Some("song.mp3"));
+        assert_eq!(audio.file.file_size, Some(3_217_011));
+        assert_eq!(message.video.unwrap().file.file_id, "BAACAgIAAxkBAAID");
+        let note = message.video_note.unwrap();
+        assert_eq!((note.duration, note.file.mime_type), (7, None));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{Attempt, Draft, DraftCallback, Shared, State, error, int_param, ok, 
 type Refusal = (u16, String, Option<u64>);
 
 pub(super) fn send_message_draft(shared: &Shared, params: &Map<String, Value>) -> HttpResponse {
-    let mut attempt = Attempt::arrived(shared, params);
+    let mut attempt = Attempt::arrived(shared, "sendMessageDraft", params);
     let mut state = shared.lock();
     let shown = show(shared, &mut state, params, attempt.elapsed);
     let (status, description) = match &shown {

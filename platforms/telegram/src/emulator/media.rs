@@ -1,4 +1,4 @@
-//! `sendPhoto`, `sendVoice`, `sendAudio` and `sendDocument`: the file uploaded as
+//! `sendPhoto`, `sendVoice`, `sendAudio`, `sendVideo` and `sendDocument`: the file uploaded as
 //! multipart/form-data (directly or as `attach://<part>`), or named by the `file_id` of a known
 //! file or by an HTTP URL; the caption checked as `sendMessage` checks text, up to 1,024 units;
 //! Telegram's size limits (uploads 50 MB, photos 10 MB) and its refusal of photos that are not
@@ -16,8 +16,10 @@ use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
 
 use super::files::Stored;
-use super::messages::{from_bot, next_message_id, parse_as, recipient, record};
-use super::{SentMessage, Shared, error, html, int_param, ok, text_param};
+use super::messages::{
+    answer_send, from_bot, next_message_id, parse_as, recipient, record, scripted,
+};
+use super::{Attempt, Callback, SentMessage, Shared, html, int_param, text_param};
 use crate::format::utf16_len;
 use crate::types::{Document, File, Message, PhotoSize};
 
@@ -28,12 +30,13 @@ const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 /// Largest photo a bot sends: 10 MB.
 const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 
-/// What a bot sends: the four methods that send a file.
+/// What a bot sends: the five methods that send a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     Photo,
     Voice,
     Audio,
+    Video,
     Document,
 }
 
@@ -44,8 +47,20 @@ impl Kind {
             "sendphoto" => Some(Kind::Photo),
             "sendvoice" => Some(Kind::Voice),
             "sendaudio" => Some(Kind::Audio),
+            "sendvideo" => Some(Kind::Video),
             "senddocument" => Some(Kind::Document),
             _ => None,
+        }
+    }
+
+    /// The method, as Telegram spells it.
+    fn method(self) -> &'static str {
+        match self {
+            Kind::Photo => "sendPhoto",
+            Kind::Voice => "sendVoice",
+            Kind::Audio => "sendAudio",
+            Kind::Video => "sendVideo",
+            Kind::Document => "sendDocument",
         }
     }
 
@@ -55,6 +70,7 @@ impl Kind {
             Kind::Photo => "photo",
             Kind::Voice => "voice",
             Kind::Audio => "audio",
+            Kind::Video => "video",
             Kind::Document => "document",
         }
     }
@@ -63,7 +79,7 @@ impl Kind {
 /// A file the bot sent.
 #[derive(Clone, Debug, Serialize)]
 pub struct SentFile {
-    /// `photo`, `voice`, `audio` or `document`.
+    /// `photo`, `voice`, `audio`, `video` or `document`.
     pub kind: String,
     /// The `file_id` Telegram gave it (a new one for an upload or URL).
     pub file_id: String,
@@ -232,23 +248,21 @@ fn source<'a>(
     Ok(Source::Upload(upload))
 }
 
-/// Handles the four methods: checks as Telegram checks, records, and answers the message.
-pub(super) fn send_media(
+/// Handles the five methods: takes a scripted fault as `sendMessage` does, checks as
+/// Telegram checks, records, and answers the message.
+pub(super) async fn send_media(
     shared: &web::Data<Shared>,
     kind: Kind,
     params: &Map<String, Value>,
     uploads: &[Upload],
 ) -> HttpResponse {
-    match process(shared, kind, params, uploads) {
-        Ok((message, sent)) => {
-            let callback = shared.lock().on_message.clone();
-            if let Some(callback) = callback {
-                callback(&sent);
-            }
-            ok(message)
-        }
-        Err((status, description)) => error(status, &description),
-    }
+    let attempt = Attempt::arrived(shared, kind.method(), params);
+    let (attempt, delay) = match scripted(shared, attempt).await {
+        Ok(go_on) => go_on,
+        Err(answer) => return answer,
+    };
+    let result = process(shared, kind, params, uploads);
+    answer_send(shared, attempt, result, delay).await
 }
 
 fn process(
@@ -256,7 +270,7 @@ fn process(
     kind: Kind,
     params: &Map<String, Value>,
     uploads: &[Upload],
-) -> Result<(Value, SentMessage), (u16, String)> {
+) -> Result<(Value, SentMessage, Option<Callback>), (u16, String)> {
     let chat_id = text_param(params, "chat_id");
     let mut state = shared.lock();
     let chat = recipient(&state, chat_id.as_deref())?;
@@ -346,10 +360,11 @@ fn process(
     if let Value::Object(map) = &mut message {
         map.insert(kind.field().to_string(), shown);
     }
-    Ok((message, sent))
+    Ok((message, sent, state.on_message.clone()))
 }
 
-/// The message's `photo`, `voice`, `audio` or `document` field as Telegram returns it.
+/// The message's `photo`, `voice`, `audio`, `video` or `document` field as Telegram returns
+/// it.
 fn shown(
     kind: Kind,
     file: &File,
@@ -385,8 +400,14 @@ fn shown(
                 json!(media.content_type.as_deref().unwrap_or("audio/ogg")),
             );
         }
-        Kind::Audio => {
+        Kind::Audio | Kind::Video => {
             map.insert("duration".into(), json!(duration));
+            if kind == Kind::Video {
+                // Telegram reads the size from the video; the emulator does not decode it.
+                let side = |name| int_param(params, name).unwrap_or(0).max(0);
+                map.insert("width".into(), json!(side("width")));
+                map.insert("height".into(), json!(side("height")));
+            }
             if let Some(name) = &media.file_name {
                 map.insert("file_name".into(), json!(name));
             }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -30,11 +31,12 @@ const ACTIONS: &[&str] = &[
 ];
 
 impl Attempt {
-    /// A call with these parameters that has just arrived, not answered yet.
-    pub(super) fn arrived(shared: &Shared, params: &Map<String, Value>) -> Attempt {
+    /// A call of `method` with these parameters that has just arrived, not answered yet.
+    pub(super) fn arrived(shared: &Shared, method: &str, params: &Map<String, Value>) -> Attempt {
         Attempt {
+            method: method.to_string(),
             chat_id: text_param(params, "chat_id"),
-            text: text_param(params, "text"),
+            text: text_param(params, "text").or_else(|| text_param(params, "caption")),
             parse_mode: text_param(params, "parse_mode"),
             status: None,
             description: None,
@@ -75,6 +77,10 @@ pub(super) fn from_bot(shared: &Shared, chat: Chat, message_id: i64) -> Message 
         reply_to_message: None,
         photo: Vec::new(),
         document: None,
+        voice: None,
+        audio: None,
+        video: None,
+        video_note: None,
     }
 }
 
@@ -174,52 +180,54 @@ fn process_send(
     Ok((message, sent, state.on_message.clone()))
 }
 
-pub(super) async fn send_message(
-    shared: &web::Data<Shared>,
-    params: &Map<String, Value>,
-) -> HttpResponse {
-    let mut attempt = Attempt::arrived(shared, params);
+/// Takes the next scripted fault for a send: `Err` with the answer that replaces the call
+/// (the attempt recorded), or `Ok` with how long to hold back the answer of the call, which is
+/// processed as usual.
+pub(super) async fn scripted(
+    shared: &Shared,
+    mut attempt: Attempt,
+) -> Result<(Attempt, Option<Duration>), HttpResponse> {
     let fault = shared.lock().faults.pop_front();
-    let mut delay = None;
     let refused = match fault {
         Some(Fault::TooManyRequests { retry_after }) => {
             attempt.status = Some(429);
             attempt.description = Some(format!("Too Many Requests: retry after {retry_after}"));
             shared.lock().attempts.push(attempt);
-            return too_many_requests(retry_after);
+            return Err(too_many_requests(retry_after));
         }
-        Some(Fault::ServerError) => Some((500, "Internal Server Error".to_string())),
+        Some(Fault::ServerError) => (500, "Internal Server Error"),
         Some(Fault::BadGateway) => {
             attempt.status = Some(502);
             attempt.description = Some("Bad Gateway".to_string());
             shared.lock().attempts.push(attempt);
-            return HttpResponse::BadGateway()
+            return Err(HttpResponse::BadGateway()
                 .content_type("text/html")
-                .body("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>");
+                .body("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"));
         }
         Some(Fault::Hang) => {
             shared.lock().attempts.push(attempt);
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
-            return error(500, "Internal Server Error");
+            return Err(error(500, "Internal Server Error"));
         }
-        Some(Fault::Delay(wait)) => {
-            delay = Some(wait);
-            None
-        }
-        None => None,
+        Some(Fault::Delay(wait)) => return Ok((attempt, Some(wait))),
+        None => return Ok((attempt, None)),
     };
-    if let Some((status, description)) = refused {
-        attempt.status = Some(status);
-        attempt.description = Some(description.clone());
-        shared.lock().attempts.push(attempt);
-        return error(status, &description);
-    }
-    let result = process_send(
-        shared,
-        attempt.chat_id.as_deref(),
-        attempt.text.as_deref(),
-        attempt.parse_mode.as_deref(),
-    );
+    let (status, description) = refused;
+    attempt.status = Some(status);
+    attempt.description = Some(description.to_string());
+    shared.lock().attempts.push(attempt);
+    Err(error(status, description))
+}
+
+/// Answers a send as processed (`result`: the message, what was sent and the callback to
+/// tell, or the status and description it was refused with), after `delay`; records the
+/// attempt.
+pub(super) async fn answer_send(
+    shared: &Shared,
+    mut attempt: Attempt,
+    result: Result<(impl Serialize, SentMessage, Option<Callback>), (u16, String)>,
+    delay: Option<Duration>,
+) -> HttpResponse {
     let response = match result {
         Ok((message, sent, callback)) => {
             attempt.status = Some(200);
@@ -240,6 +248,24 @@ pub(super) async fn send_message(
         actix_web::rt::time::sleep(wait).await;
     }
     response
+}
+
+pub(super) async fn send_message(
+    shared: &web::Data<Shared>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let attempt = Attempt::arrived(shared, "sendMessage", params);
+    let (attempt, delay) = match scripted(shared, attempt).await {
+        Ok(go_on) => go_on,
+        Err(answer) => return answer,
+    };
+    let result = process_send(
+        shared,
+        attempt.chat_id.as_deref(),
+        attempt.text.as_deref(),
+        attempt.parse_mode.as_deref(),
+    );
+    answer_send(shared, attempt, result, delay).await
 }
 
 pub(super) fn send_chat_action(shared: &Shared, params: &Map<String, Value>) -> HttpResponse {

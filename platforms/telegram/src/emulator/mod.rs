@@ -10,19 +10,20 @@
 //! reported); `sendMessage` (HTML checked as Telegram parses it, the 4,096-unit limit, unknown
 //! chats); `sendMessageDraft` (Bot API 9.3: a reply shown while it is written, private chats
 //! only, limited per chat as [`EmulatorConfig::draft_burst`] says); `sendChatAction`;
-//! `sendPhoto`, `sendVoice`, `sendAudio` and `sendDocument` (multipart/form-data uploads or a
-//! `file_id` or URL, with Telegram's caption and size limits);
-//! `getFile` (`Bad Request: file is too big` over 20 MB), and file downloads of the bytes users
-//! sent from `/file/bot<token>/<path>`.
+//! `sendPhoto`, `sendVoice`, `sendAudio`, `sendVideo` and `sendDocument` (multipart/form-data
+//! uploads or a `file_id` or URL, with Telegram's caption and size limits); `getFile` (`Bad
+//! Request: file is too big` over 20 MB), and file downloads of the bytes users sent from
+//! `/file/bot<token>/<path>`.
 //!
 //! Tests play the users ([`Emulator::user_writes`], [`Emulator::write`] in groups,
-//! [`Emulator::reply_to`], photos and documents), script faults ([`Fault`], and chats that
-//! blocked the bot with [`Emulator::block`]) and read back what happened: messages sent,
-//! every send attempt, draft updates ([`Emulator::drafts`], the draft a chat shows now with
-//! [`Emulator::showing`], and when text first became visible with [`Emulator::first_visible`]),
-//! chat actions, `getUpdates` calls, webhook posts. Other processes can read the same from
-//! `GET /_emulator/sent`, `/_emulator/attempts`, `/_emulator/drafts`, `/_emulator/actions`,
-//! `/_emulator/polls`, `/_emulator/webhook_posts`, `/_emulator/updates` and `/_emulator/downloads`.
+//! [`Emulator::reply_to`], photos, documents, voice notes, audio and videos), script faults
+//! ([`Fault`], and chats that blocked the bot with [`Emulator::block`]) and read back what
+//! happened: messages sent, every send attempt, draft updates ([`Emulator::drafts`], the draft
+//! a chat shows now with [`Emulator::showing`], and when text first became visible with
+//! [`Emulator::first_visible`]), chat actions, `getUpdates` calls, webhook posts. Other
+//! processes can read the same from `GET /_emulator/sent`, `/_emulator/attempts`,
+//! `/_emulator/drafts`, `/_emulator/actions`, `/_emulator/polls`, `/_emulator/webhook_posts`,
+//! `/_emulator/updates` and `/_emulator/downloads`.
 //!
 //! Relaxations, for loopback use: a webhook may be `http://127.0.0.1…` or `http://localhost…`
 //! (Telegram requires HTTPS on ports 443, 80, 88 or 8443), and it is delivered to one update
@@ -41,7 +42,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
 use crate::types::{
-    Chat, Document, File, Message, MessageEntity, PhotoSize, Update, User, WebhookInfo,
+    Chat, Document, File, Message, MessageEntity, PhotoSize, Recording, Update, User, WebhookInfo,
 };
 
 mod drafts;
@@ -175,6 +176,29 @@ impl Person {
     }
 }
 
+/// An audio file or video a user sends ([`Emulator::send_audio`], [`Emulator::send_video`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Recorded<'a> {
+    /// Its name; `None` when the sender's app gave none (Telegram then leaves it out).
+    pub file_name: Option<&'a str>,
+    /// Its MIME type.
+    pub mime_type: &'a str,
+    /// The bytes.
+    pub bytes: &'a [u8],
+    /// The caption.
+    pub caption: Option<&'a str>,
+}
+
+/// A PNG of `width` × `height` as far as Telegram reads it (the header): enough to be sent as
+/// a photo.
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(b"\x08\x02\x00\x00\x00pixels");
+    png
+}
+
 /// A supergroup (ids of supergroups start at -100…).
 pub fn group(id: i64, title: &str) -> Chat {
     Chat {
@@ -201,8 +225,8 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The formatting Telegram made of the HTML.
     pub entities: Vec<MessageEntity>,
-    /// The file of a `sendPhoto`, `sendVoice`, `sendAudio` or `sendDocument`, whose caption
-    /// `text` and `body` then are.
+    /// The file of a `sendPhoto`, `sendVoice`, `sendAudio`, `sendVideo` or `sendDocument`, whose
+    /// caption `text` and `body` then are.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<SentFile>,
     /// When it was sent, from the start of the emulator.
@@ -231,13 +255,15 @@ pub struct Draft {
     pub elapsed: Duration,
 }
 
-/// One `sendMessage` (or, in [`Emulator::draft_attempts`], `sendMessageDraft`) call, whatever
-/// the answer.
+/// One send (`sendMessage` or a file's `sendPhoto` …; in [`Emulator::draft_attempts`],
+/// `sendMessageDraft`) call, whatever the answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
+    /// The method called (`sendMessage`, `sendPhoto` …).
+    pub method: String,
     /// The `chat_id` parameter.
     pub chat_id: Option<String>,
-    /// The `text` parameter.
+    /// The `text` parameter, or the `caption` of a file.
     pub text: Option<String>,
     /// The `parse_mode` parameter.
     pub parse_mode: Option<String>,
@@ -292,7 +318,8 @@ pub struct WebhookPost {
     pub elapsed: Duration,
 }
 
-/// A scripted answer to the next `sendMessage`, in place of normal processing.
+/// A scripted answer to the next send (`sendMessage`, or a file's `sendPhoto` …), in place of
+/// normal processing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// 429 `Too Many Requests: retry after N` with `parameters.retry_after` (and the header).
@@ -532,6 +559,10 @@ impl Emulator {
             reply_to_message: None,
             photo: Vec::new(),
             document: None,
+            voice: None,
+            audio: None,
+            video: None,
+            video_note: None,
         };
         edit(&mut message);
         if chat.kind == "private" && chat.id == person.id {
@@ -562,6 +593,10 @@ impl Emulator {
             reply_to_message: None,
             photo: Vec::new(),
             document: None,
+            voice: None,
+            audio: None,
+            video: None,
+            video_note: None,
         };
         self.write_with(&chat, person, text, |m| {
             m.reply_to_message = Some(Box::new(original));
@@ -653,6 +688,52 @@ impl Emulator {
         self.with_media(chat, person, caption, |m| m.document = Some(document))
     }
 
+    /// `person` sends a voice note (`bytes`, OGG/Opus, `duration` seconds) to `chat`. Telegram
+    /// gives a voice note no file name, and `audio/ogg` as its type.
+    pub fn send_voice(&self, chat: &Chat, person: &Person, bytes: &[u8], duration: u32) -> Update {
+        let voice = self.recording("voice", None, "audio/ogg", bytes, duration);
+        self.with_media(chat, person, None, |m| m.voice = Some(voice))
+    }
+
+    /// `person` sends an audio file (music) to `chat`, with an optional caption; `file_name`
+    /// is absent when the sender's app gave none, as Telegram then leaves it out.
+    pub fn send_audio(&self, chat: &Chat, person: &Person, file: Recorded<'_>) -> Update {
+        let audio = self.recording("music", file.file_name, file.mime_type, file.bytes, 1);
+        self.with_media(chat, person, file.caption, |m| m.audio = Some(audio))
+    }
+
+    /// `person` sends a video to `chat`, with an optional caption.
+    pub fn send_video(&self, chat: &Chat, person: &Person, file: Recorded<'_>) -> Update {
+        let video = self.recording("videos", file.file_name, file.mime_type, file.bytes, 1);
+        self.with_media(chat, person, file.caption, |m| m.video = Some(video))
+    }
+
+    fn recording(
+        &self,
+        folder: &str,
+        file_name: Option<&str>,
+        mime_type: &str,
+        bytes: &[u8],
+        duration: u32,
+    ) -> Recording {
+        let extension = file_name
+            .and_then(|name| name.rsplit_once('.'))
+            .map(|(_, extension)| extension)
+            .or_else(|| mime_type.split_once('/').map(|(_, subtype)| subtype))
+            .unwrap_or("bin");
+        let file = self.add_file(folder, extension, Some(bytes));
+        Recording {
+            file: Document {
+                file_id: file.file_id,
+                file_unique_id: file.file_unique_id,
+                file_name: file_name.map(str::to_string),
+                mime_type: Some(mime_type.to_string()),
+                file_size: file.file_size,
+            },
+            duration,
+        }
+    }
+
     fn with_media(
         &self,
         chat: &Chat,
@@ -712,7 +793,8 @@ impl Emulator {
         update
     }
 
-    /// Queues a scripted answer; each `sendMessage` with the right token takes one.
+    /// Queues a scripted answer; each send (`sendMessage`, or a file's `sendPhoto` …) with the
+    /// right token takes one.
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
     }
@@ -760,7 +842,7 @@ impl Emulator {
         wait_for(n, timeout, || self.sent())
     }
 
-    /// Every `sendMessage` call, in order, whatever the answer.
+    /// Every send (`sendMessage`, or a file's `sendPhoto` …), in order, whatever the answer.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.shared.lock().attempts.clone()
     }
@@ -1067,7 +1149,7 @@ async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> H
     };
     let method = method.to_ascii_lowercase();
     if let Some(kind) = media::Kind::of_method(&method) {
-        return media::send_media(&shared, kind, &params, &uploads);
+        return media::send_media(&shared, kind, &params, &uploads).await;
     }
     match method.as_str() {
         "getme" => {

@@ -846,22 +846,13 @@ fn upload(
     exchange_bytes(emu, "POST", &path, &content_type, &body)
 }
 
-/// A 3×2 PNG header, enough for Telegram to read its size.
-fn png() -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    png.extend_from_slice(&3u32.to_be_bytes());
-    png.extend_from_slice(&2u32.to_be_bytes());
-    png.extend_from_slice(b"\x08\x02\x00\x00\x00pixels");
-    png
-}
-
 #[test]
 fn uploaded_files_are_sent_recorded_and_answered_as_telegram_answers() {
     let emu = emulator();
     let ada = ada();
     emu.add_chat(&ada.chat());
     let chat = ada.id.to_string();
-    let png = png();
+    let png = png(3, 2);
     let photo = upload(
         &emu,
         "sendPhoto",
@@ -991,7 +982,7 @@ fn files_are_refused_as_telegram_refuses_them() {
         )),
         (400, "\"Bad Request: IMAGE_PROCESS_FAILED\"".to_string())
     );
-    let mut big_photo = png();
+    let mut big_photo = png(3, 2);
     big_photo.resize(10 * 1024 * 1024 + 1, 0);
     assert_eq!(
         refused(upload(
