@@ -114,6 +114,7 @@ impl Resolver {
             })
     }
 
+    /// [`fetch_url`](Self::fetch_url)'s work, without its time limit.
     async fn fetch_checked(&self, mut url: Url) -> Result<File, Refusal> {
         // One client per fetch: its connections all go to addresses this fetch checked, never
         // to one pooled by a fetch under other rules.
@@ -689,6 +690,25 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[actix_rt::test]
+    async fn a_dead_link_is_refused_with_the_host_it_names() {
+        crate::install_crypto();
+        let listener = TcpListener::bind(("127.0.0.2", 0)).expect("binding");
+        let gone = listener.local_addr().expect("an address");
+        drop(listener);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let resolver = resolver(&[dir.path()]).counting_as_public(gone.ip());
+        let reason = refusal(&resolver, url(format!("http://{gone}/chart.png"))).await;
+        assert!(
+            reason.starts_with("fetching from 127.0.0.2 failed: "),
+            "{reason}"
+        );
+        assert_eq!(
+            refusal(&resolver, url("https://")).await,
+            "bad URL: empty host"
+        );
     }
 
     #[test]
