@@ -21,9 +21,9 @@
 //! - [`outbox`]: the one way anything is sent: delivery targets, the sender, delivery reports.
 //!
 //! Shared by all of them: [`config`] (loading `$HERMES_HOME`'s configuration), [`services`]
-//! (the store and platforms opened from it), [`settings`], [`store`], [`agent`], [`chat_key`]
-//! (which chat of which platform), [`metrics`], [`logging`] and [`repeated`] (errors a loop
-//! meets on every pass).
+//! (the store and platforms opened from it), [`settings`], [`store`], [`agent`], [`media`] (the
+//! files a reply names, speech to text), [`chat_key`] (which chat of which platform),
+//! [`metrics`], [`logging`] and [`repeated`] (errors a loop meets on every pass).
 pub mod agent;
 pub mod chat;
 pub mod chat_key;
@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod cron;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod repeated;
