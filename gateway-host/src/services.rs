@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::agent::persona::Persona;
+use crate::media::config::MediaConfig;
 use crate::metrics::Metrics;
 use crate::settings::{self, HOST};
 use crate::store::Store;
@@ -44,6 +45,8 @@ pub struct Services {
     pub timezone: chrono_tz::Tz,
     /// Who the agent is: the system message of every turn.
     pub persona: Arc<Persona>,
+    /// How files are fetched, kept, shown to the agent and sent.
+    pub media: Arc<MediaConfig>,
 }
 
 impl Services {
@@ -62,6 +65,10 @@ impl Services {
             metrics: Arc::new(Metrics::default()),
             timezone,
             persona: Arc::new(Persona::from_config(config, timezone)?),
+            media: Arc::new(MediaConfig::from_section(
+                &config.section(HOST),
+                config.home(),
+            )?),
         })
     }
 

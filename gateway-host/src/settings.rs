@@ -104,6 +104,81 @@ pub const LOG_FORMAT: Setting = Setting::new(
 )
 .default("text")
 .kind(SettingKind::Choice(&["text", "json"]));
+/// `HERMES_PUBLIC_URL`.
+pub const PUBLIC_URL: Setting = Setting::new(
+    "HERMES_PUBLIC_URL",
+    "gateway.public_url",
+    "Public origin of this gateway's listener (https://host[:port]), where providers fetch the files replies send (/media/<token>); SMS uses the origin of SMS_WEBHOOK_URL first",
+)
+.kind(SettingKind::Url);
+/// `HERMES_MEDIA_MAX_MB`.
+pub const MEDIA_MAX_MB: Setting = Setting::new(
+    "HERMES_MEDIA_MAX_MB",
+    "media.max_mb",
+    "Largest file (MB) fetched or sent: an inbound attachment, a MEDIA: file or a Markdown image",
+)
+.default("20")
+.kind(SettingKind::Number);
+/// `HERMES_MEDIA_RETENTION_DAYS`.
+pub const MEDIA_RETENTION_DAYS: Setting = Setting::new(
+    "HERMES_MEDIA_RETENTION_DAYS",
+    "media.retention_days",
+    "Days files are kept in the store, then deleted",
+)
+.default("7")
+.kind(SettingKind::Number);
+/// `HERMES_MEDIA_URL_TTL_SECS`.
+pub const MEDIA_URL_TTL_SECS: Setting = Setting::new(
+    "HERMES_MEDIA_URL_TTL_SECS",
+    "media.url_ttl_secs",
+    "Seconds a reply file's public URL (/media/<token>) serves it; then 404",
+)
+.default("86400")
+.kind(SettingKind::Number);
+/// `HERMES_MEDIA_DIRS`.
+pub const MEDIA_DIRS: Setting = Setting::new(
+    "HERMES_MEDIA_DIRS",
+    "media.dirs",
+    "Directories (comma-separated) whose files a reply may send with MEDIA:<absolute path>; default HERMES_HOME/media",
+)
+.kind(SettingKind::List);
+/// `HERMES_MEDIA_ALLOW_PRIVATE`.
+pub const MEDIA_ALLOW_PRIVATE: Setting = Setting::new(
+    "HERMES_MEDIA_ALLOW_PRIVATE",
+    "media.allow_private",
+    "Let Markdown images in replies be fetched from private, loopback and link-local addresses",
+)
+.default("false")
+.kind(SettingKind::Bool);
+/// `HERMES_AGENT_VISION`.
+pub const AGENT_VISION: Setting = Setting::new(
+    "HERMES_AGENT_VISION",
+    "agent.vision",
+    "Send inbound images to the agent as image content parts (the model must accept images); otherwise it gets a line naming each",
+)
+.default("false")
+.kind(SettingKind::Bool);
+/// `HERMES_STT_URL`.
+pub const STT_URL: Setting = Setting::new(
+    "HERMES_STT_URL",
+    "stt.url",
+    "OpenAI-compatible speech-to-text server ending in /v1 (POST /audio/transcriptions): voice notes and audio reach the agent as text",
+)
+.kind(SettingKind::Url);
+/// `HERMES_STT_MODEL`.
+pub const STT_MODEL: Setting = Setting::new(
+    "HERMES_STT_MODEL",
+    "stt.model",
+    "Transcription model the server knows",
+)
+.default("whisper-1");
+/// `HERMES_STT_API_KEY`.
+pub const STT_API_KEY: Setting = Setting::new(
+    "HERMES_STT_API_KEY",
+    "stt.api_key",
+    "Bearer key of the transcription server (optional for local servers)",
+)
+.secret();
 
 /// The host's settings.
 pub const HOST_SETTINGS: &[Setting] = &[
@@ -121,6 +196,16 @@ pub const HOST_SETTINGS: &[Setting] = &[
     MAX_OUTBOX,
     TIMEZONE,
     LOG_FORMAT,
+    PUBLIC_URL,
+    MEDIA_MAX_MB,
+    MEDIA_RETENTION_DAYS,
+    MEDIA_URL_TTL_SECS,
+    MEDIA_DIRS,
+    MEDIA_ALLOW_PRIVATE,
+    AGENT_VISION,
+    STT_URL,
+    STT_MODEL,
+    STT_API_KEY,
 ];
 
 /// Name of the host's section in the configuration.

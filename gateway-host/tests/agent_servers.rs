@@ -32,6 +32,7 @@ fn request(text: &str) -> AgentRequest {
             key: "sms:+15550001111".into(),
         },
         messages: vec![ChatMessage::new("user", text)],
+        files: Vec::new(),
     }
 }
 

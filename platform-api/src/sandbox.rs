@@ -18,6 +18,19 @@ pub struct SandboxReply {
     pub encoding: Option<String>,
     /// Billed units (SMS segments).
     pub segments: u32,
+    /// Files that came with it, as the provider received them.
+    pub media: Vec<SandboxFile>,
+}
+
+/// A file that travelled through the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxFile {
+    /// Its file name.
+    pub name: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// What became of a message the platform sent to the sandbox user, as the provider reports it.
@@ -43,6 +56,19 @@ pub trait Sandbox: Send + Sync {
     /// Delivers a message typed by the user to the gateway's listener at `gateway`, exactly as
     /// the provider would (signed, encoded); blocks until the gateway answered.
     fn send_as_user(&self, gateway: SocketAddr, text: &str) -> Result<(), String>;
+    /// Delivers a file from the user (`/attach PATH` in the sandbox) with `caption` as its
+    /// text, exactly as the provider would: the gateway then fetches it from the stand-in. A
+    /// stand-in without files says so.
+    fn send_file_as_user(
+        &self,
+        gateway: SocketAddr,
+        file: &SandboxFile,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<(), String> {
+        let _ = (gateway, file, bytes, caption);
+        Err("this sandbox cannot send files".to_string())
+    }
     /// Whether the gateway fetches from the stand-in (long polling, a WebSocket) rather than
     /// listening for it: the host then has no listener to wait for before the user types.
     fn polled(&self) -> bool {

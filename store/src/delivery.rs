@@ -86,6 +86,8 @@ pub struct DeliverySummary {
     pub code: Option<i64>,
     /// How many parts.
     pub count: i64,
+    /// They are MMS (billed per message, not per segment), counted apart from texts.
+    pub mms: bool,
 }
 
 /// Parts whose outcome is unknown and their look-up; the provider's delivery statuses; what

@@ -46,7 +46,32 @@ pub async fn checks(config: &Config) -> Vec<Check> {
         // An unknown backend is reported with the other settings.
         _ => {}
     }
+    checks.push(voice_check(&host));
     checks
+}
+
+/// Whether voice notes reach the agent as text, and how to make them.
+fn voice_check(host: &ConfigSection) -> Check {
+    const SUBJECT: &str = "voice notes";
+    match host.text(settings::STT_URL.env).filter(|u| !u.is_empty()) {
+        Some(url) => Check::ok(
+            SUBJECT,
+            format!(
+                "transcribed by {} with {}",
+                redact_url(url),
+                host.text(settings::STT_MODEL.env)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("whisper-1")
+            ),
+        ),
+        None => Check::skipped(
+            SUBJECT,
+            format!(
+                "not transcribed: the agent reads \"[voice note, not transcribed]\"; set {} to an OpenAI-compatible server ending in /v1 (speaches, whisper.cpp's server, vLLM, LocalAI, OpenAI) to give it the words",
+                settings::STT_URL.env
+            ),
+        ),
+    }
 }
 
 /// Where the persona comes from, or what is wrong with it.

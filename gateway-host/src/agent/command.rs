@@ -66,6 +66,10 @@ impl Agent for Command {
         fed.context("writing the conversation to the agent command")?;
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
+
+    fn reads_files(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +105,23 @@ mod tests {
         assert_eq!(
             value["session"],
             serde_json::json!({"id": "sms-1", "key": "sms:+15550001111"})
+        );
+        let mut with_file = request("look");
+        with_file.files.push(crate::agent::TurnFile {
+            name: "image-1.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 48_213,
+            path: Some("/home/ada/.hermes/cache/media/41-0-image-1.jpg".into()),
+            image: Some("data:image/jpeg;base64,AAAA".into()),
+        });
+        assert_eq!(
+            serde_json::to_value(&with_file).unwrap()["files"],
+            serde_json::json!([{
+                "name": "image-1.jpg",
+                "content_type": "image/jpeg",
+                "size": 48_213,
+                "path": "/home/ada/.hermes/cache/media/41-0-image-1.jpg"
+            }])
         );
         assert_eq!(
             value["messages"][0],

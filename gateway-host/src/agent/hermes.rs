@@ -44,7 +44,10 @@ impl Hermes {
         if let Some(hint) = request.hint.as_deref().filter(|h| !h.trim().is_empty()) {
             messages.push(json!({"role": "system", "content": hint}));
         }
-        messages.push(json!({"role": "user", "content": request.last_user()}));
+        messages.push(json!({
+            "role": "user",
+            "content": super::user_content(request.last_user(), &request.files),
+        }));
         json!({ "model": self.model, "messages": messages })
     }
 }

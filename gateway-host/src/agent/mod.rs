@@ -74,6 +74,45 @@ pub struct AgentRequest {
     pub session: Session,
     /// History, oldest first, ending with the new user message.
     pub messages: Vec<ChatMessage>,
+    /// Files that came with the new user message: named in its text for every backend; with
+    /// `HERMES_AGENT_VISION` an image also goes as an image content part; a program run per
+    /// turn gets each file's path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<TurnFile>,
+}
+
+/// A file that came with the new user message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TurnFile {
+    /// Its file name.
+    pub name: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it is on disk, for a backend that reads files ([`Agent::reads_files`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The image as a `data:` URL, for a model that sees images (`HERMES_AGENT_VISION`).
+    #[serde(skip)]
+    pub image: Option<String>,
+}
+
+/// The content of the new user message in OpenAI's chat-completions form: its text, or, when
+/// images come with it, the text then each image as an `image_url` part.
+pub fn user_content(text: &str, files: &[TurnFile]) -> serde_json::Value {
+    use serde_json::json;
+    let images: Vec<&str> = files.iter().filter_map(|f| f.image.as_deref()).collect();
+    if images.is_empty() {
+        return json!(text);
+    }
+    let mut parts = vec![json!({"type": "text", "text": text})];
+    parts.extend(
+        images
+            .into_iter()
+            .map(|url| json!({"type": "image_url", "image_url": {"url": url}})),
+    );
+    serde_json::Value::Array(parts)
 }
 
 impl AgentRequest {
@@ -101,6 +140,12 @@ pub trait Agent {
 
     /// Whether replies arrive as they are written (given a `live` to write to).
     fn streams(&self) -> bool {
+        false
+    }
+
+    /// Whether the backend reads the files of a turn from disk ([`TurnFile::path`]): the host
+    /// then writes them there first.
+    fn reads_files(&self) -> bool {
         false
     }
 }
@@ -205,7 +250,34 @@ pub(crate) mod tests {
                 key: "sms:+15550001111".into(),
             },
             messages: vec![ChatMessage::new("user", text)],
+            files: Vec::new(),
         }
+    }
+
+    #[test]
+    fn images_follow_the_text_as_image_parts() {
+        let photo = TurnFile {
+            name: "cat.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            path: None,
+            image: Some("data:image/jpeg;base64,AAAA".into()),
+        };
+        let doc = TurnFile {
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 3,
+            path: None,
+            image: None,
+        };
+        assert_eq!(user_content("hi", std::slice::from_ref(&doc)), serde_json::json!("hi"));
+        assert_eq!(
+            user_content("look", &[photo, doc]),
+            serde_json::json!([
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}}
+            ])
+        );
     }
 
     #[actix_rt::test]

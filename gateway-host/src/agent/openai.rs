@@ -206,12 +206,15 @@ impl OpenAi {
 impl Agent for OpenAi {
     async fn reply(&self, request: &AgentRequest, live: Option<&Live>) -> anyhow::Result<String> {
         let mut messages = vec![json!({"role": "system", "content": request.system})];
-        messages.extend(
-            request
-                .messages
-                .iter()
-                .map(|m| json!({"role": m.role, "content": m.content})),
-        );
+        let last = request.messages.len().saturating_sub(1);
+        messages.extend(request.messages.iter().enumerate().map(|(i, m)| {
+            let content = if i == last && m.role == "user" {
+                super::user_content(&m.content, &request.files)
+            } else {
+                json!(m.content)
+            };
+            json!({"role": m.role, "content": content})
+        }));
         let body = json!({ "model": self.model, "messages": messages });
         self.client.complete(body, request, &[], live).await
     }

@@ -258,7 +258,8 @@ pub fn delivery_lines(config: &Config, shared: Option<&Store>) -> anyhow::Result
             .into_iter()
             .find(|r| r.name == row.platform)
             .and_then(|r| (r.build)(&config.section(r.name)).ok());
-        let mut line = format!("{:>6}  {} {}", row.count, row.platform, row.outcome);
+        let kind = if row.mms { " MMS" } else { "" };
+        let mut line = format!("{:>6}  {}{kind} {}", row.count, row.platform, row.outcome);
         if let Some(code) = row.code {
             line.push_str(&format!(" (code {code})"));
             if let Some(advice) = platform.as_ref().and_then(|p| p.advice(code)) {

@@ -124,6 +124,7 @@ fn to_json(row: &OutboxRow) -> serde_json::Value {
         "status": row.status,
         "error_code": row.error_code,
         "error": row.error,
+        "media": row.media,
         "segments": row.segments,
         "provider_id": row.provider_id,
         "origin": row.origin,
@@ -166,7 +167,9 @@ fn table(rows: &[OutboxRow]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for line in lines {
+    // The header has no row; every other line is followed by its files, if it carries any.
+    let details = std::iter::once(None).chain(rows.iter().map(Some));
+    for (line, row) in lines.into_iter().zip(details) {
         let cells: Vec<String> = line
             .iter()
             .zip(&widths)
@@ -174,6 +177,13 @@ fn table(rows: &[OutboxRow]) -> String {
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
+        if let Some(row) = row.filter(|r| !r.media.is_empty()) {
+            out.push_str(&format!("    files: {}", row.media.join(", ")));
+            if let (Some(error), "failed") = (&row.error, row.state.as_str()) {
+                out.push_str(&format!(" (not sent: {error})"));
+            }
+            out.push('\n');
+        }
     }
     out
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use hermes_config::{Config, default_home};
-use platform_api::sandbox::{SandboxReply, SandboxStatus, sandbox_providers};
+use platform_api::sandbox::{SandboxFile, SandboxReply, SandboxStatus, sandbox_providers};
 use tokio::sync::oneshot;
 
 use crate::settings::{self, HOST};
@@ -46,21 +46,73 @@ fn part_of(reply: &SandboxReply) -> &str {
 }
 
 /// A reply as the terminal shows it: its part and, where the platform bills by encoding and
-/// segment (SMS), what it costs.
+/// segment (SMS), what it costs; then a line for each file it carries.
 fn describe(reply: &SandboxReply) -> String {
     let part = part_of(reply);
-    let Some(encoding) = reply.encoding.as_deref() else {
-        return format!("← [part {part}] {}", reply.body);
+    let mut line = match reply.encoding.as_deref() {
+        None => format!("← [part {part}] {}", reply.body),
+        // An MMS is billed per message, whatever its length.
+        Some("MMS") => format!("← [part {part} · MMS] {}", reply.body),
+        Some(encoding) => {
+            let unit = if reply.segments == 1 {
+                "segment"
+            } else {
+                "segments"
+            };
+            format!(
+                "← [part {part} · {encoding} · {} {unit}] {}",
+                reply.segments, reply.body
+            )
+        }
     };
-    let unit = if reply.segments == 1 {
-        "segment"
-    } else {
-        "segments"
+    for file in &reply.media {
+        line.push_str("\n  ");
+        line.push_str(&describe_file(file));
+    }
+    line
+}
+
+/// A file as the terminal shows it: `[image: chart.png, image/png, 48 KB]`.
+fn describe_file(file: &SandboxFile) -> String {
+    let kind = match file.content_type.split('/').next().unwrap_or("") {
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        _ => "file",
     };
     format!(
-        "← [part {part} · {encoding} · {} {unit}] {}",
-        reply.segments, reply.body
+        "[{kind}: {}, {}, {}]",
+        file.name,
+        file.content_type,
+        platform_api::media::human_size(file.size)
     )
+}
+
+/// What `/attach PATH [caption]` sends: the file as the user's attachment, the rest of the line
+/// as its text.
+fn attachment(line: &str) -> Option<anyhow::Result<(SandboxFile, Vec<u8>, String)>> {
+    let rest = line.strip_prefix("/attach")?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let rest = rest.trim();
+    let (path, caption) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Some(Err(anyhow::anyhow!("usage: /attach PATH [caption]")));
+    }
+    let read = std::fs::read(path).with_context(|| format!("reading {path}"));
+    Some(read.map(|bytes| {
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_string());
+        let file = SandboxFile {
+            content_type: crate::media::content_type_of(&name),
+            name,
+            size: bytes.len() as u64,
+        };
+        (file, bytes, caption.trim().to_string())
+    }))
 }
 
 /// A reply shown again as it grows (a draft updated, a message edited).
@@ -169,8 +221,18 @@ pub fn run(platform: Option<&str>) -> anyhow::Result<()> {
             if text.is_empty() {
                 continue;
             }
-            println!("→ {text}");
-            if let Err(e) = phone.send_as_user(gateway, text) {
+            let sent = match attachment(text) {
+                Some(Ok((file, bytes, caption))) => {
+                    println!("→ {} {caption}", describe_file(&file));
+                    phone.send_file_as_user(gateway, &file, bytes, &caption)
+                }
+                Some(Err(e)) => Err(format!("{e:#}")),
+                None => {
+                    println!("→ {text}");
+                    phone.send_as_user(gateway, text)
+                }
+            };
+            if let Err(e) = sent {
                 println!("! not delivered: {e}");
             }
         }
@@ -198,6 +260,7 @@ mod tests {
             body: body.into(),
             encoding: Some("GSM-7".into()),
             segments,
+            media: Vec::new(),
         };
         assert_eq!(
             describe(&reply("You said: hi", 1)),
@@ -231,5 +294,42 @@ mod tests {
             Some("  ✗ part 1/1 undelivered (error 30007)")
         );
         assert_eq!(describe_status(&status("hi", "sent", None)), None);
+    }
+
+    #[test]
+    fn an_mms_shows_as_one_message_with_its_files() {
+        let mms = SandboxReply {
+            chat: "+15555550100".into(),
+            body: "Your chart".into(),
+            encoding: Some("MMS".into()),
+            segments: 1,
+            media: vec![SandboxFile {
+                name: "chart.png".into(),
+                content_type: "image/png".into(),
+                size: 48_200,
+            }],
+        };
+        assert_eq!(
+            describe(&mms),
+            "← [part 1/1 · MMS] Your chart\n  [image: chart.png, image/png, 48 KB]"
+        );
+    }
+
+    #[test]
+    fn attach_reads_the_file_and_keeps_the_caption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cat.jpg");
+        std::fs::write(&path, b"jpeg").unwrap();
+        let line = format!("/attach {} look at him", path.display());
+        let (file, bytes, caption) = attachment(&line).unwrap().unwrap();
+        assert_eq!(file.name, "cat.jpg");
+        assert_eq!(file.content_type, "image/jpeg");
+        assert_eq!((file.size, bytes.as_slice()), (4, &b"jpeg"[..]));
+        assert_eq!(caption, "look at him");
+        assert!(attachment("/attachment is a word").is_none());
+        assert!(attachment("hello").is_none());
+        let missing = attachment("/attach /no/such/file.png").unwrap();
+        assert!(format!("{:#}", missing.unwrap_err()).contains("/no/such/file.png"));
+        assert!(attachment("/attach").unwrap().is_err());
     }
 }

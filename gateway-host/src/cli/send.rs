@@ -83,7 +83,8 @@ pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let deliveries = deliver(&services, &targets, None, text, "send");
+    let deliveries =
+        actix_rt::System::new().block_on(deliver(&services, &targets, None, text, "send"));
     finish(&services, &deliveries)
 }
 

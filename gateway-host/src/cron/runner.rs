@@ -80,7 +80,8 @@ impl Runner {
                             job.origin(),
                             text,
                             "cron",
-                        );
+                        )
+                        .await;
                         (RunStatus::Ok, output, deliveries)
                     }
                 }
@@ -172,6 +173,7 @@ impl Runner {
             system: prompt.system,
             hint: prompt.hint,
             messages: vec![ChatMessage::new("user", job.payload.clone())],
+            files: Vec::new(),
         };
         self.agent
             .reply(&request, None)

@@ -26,9 +26,6 @@ const MAX_REDIRECTS: usize = 5;
 /// How long connecting to a server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The type of a file nothing better describes.
-const OCTET_STREAM: &str = "application/octet-stream";
-
 /// Reads the files a reply names, within the operator's limits.
 #[derive(Clone, Debug)]
 pub struct Resolver {
@@ -167,7 +164,7 @@ impl Resolver {
                     )),
                 })?;
             let name = url_name(&url);
-            let content_type = header_type.unwrap_or_else(|| type_of(&name));
+            let content_type = header_type.unwrap_or_else(|| super::content_type_of(&name));
             return Ok(File {
                 name,
                 content_type,
@@ -272,7 +269,7 @@ fn read_file(path: &Path, dirs: &[PathBuf], max_bytes: u64) -> Result<File, Refu
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let content_type = type_of(&name);
+    let content_type = super::content_type_of(&name);
     Ok(File {
         name,
         content_type,
@@ -306,14 +303,6 @@ fn url_name(url: &Url) -> String {
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "file".into())
-}
-
-/// The MIME type of a file by its name's extension, else [`OCTET_STREAM`].
-fn type_of(name: &str) -> String {
-    mime_guess::from_path(name)
-        .first_raw()
-        .unwrap_or(OCTET_STREAM)
-        .to_string()
 }
 
 /// What kind of local (non-public) address `ip` is, if it is one: these lead to the gateway's
@@ -585,8 +574,8 @@ mod tests {
                 "annual report.pdf",
                 "application/pdf",
             ),
-            ("/files/blob", "blob", OCTET_STREAM),
-            ("/files/", "file", OCTET_STREAM),
+            ("/files/blob", "blob", "application/octet-stream"),
+            ("/files/", "file", "application/octet-stream"),
         ] {
             let file = resolver
                 .resolve(&url(format!("{base}{path}")))

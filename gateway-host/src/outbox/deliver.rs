@@ -15,6 +15,7 @@ use anyhow::Context;
 use platform_api::{registration, registrations};
 use serde::{Deserialize, Serialize};
 
+use crate::media;
 use crate::outbox::sender::Sender;
 use crate::services::Services;
 use crate::store::PartState;
@@ -244,9 +245,9 @@ pub struct Delivery {
 }
 
 /// Queues `text` for every target (deduplicated by chat) through the platform's formatter and
-/// the outbox; `why` is stored with the parts (`cron`, `send`). A target that cannot be
-/// reached gets an error in its record instead.
-pub fn deliver(
+/// the outbox, with the files it names ([`media::outbound`]); `why` is stored with the parts
+/// (`cron`, `send`). A target that cannot be reached gets an error in its record instead.
+pub async fn deliver(
     services: &Services,
     targets: &[Target],
     origin: Option<(&str, &str)>,
@@ -272,7 +273,7 @@ pub fn deliver(
                     continue;
                 }
                 delivery.label = dest.label.clone();
-                match enqueue(services, &dest, text, why) {
+                match enqueue(services, &dest, text, why).await {
                     Ok(parts) => delivery.parts = parts,
                     Err(e) => delivery.error = Some(format!("{e:#}")),
                 }
@@ -285,7 +286,7 @@ pub fn deliver(
     deliveries
 }
 
-fn enqueue(
+async fn enqueue(
     services: &Services,
     dest: &Destination,
     text: &str,
@@ -294,10 +295,15 @@ fn enqueue(
     let platform = services
         .platform(&dest.platform)
         .with_context(|| format!("the {} platform is not running", dest.platform))?;
-    let parts = platform.format(text);
+    let composed = media::outbound::compose(services, platform.as_ref(), text).await;
     let ids = services
         .store
-        .enqueue(&dest.platform, &dest.chat, &parts, why)?;
+        .enqueue(&dest.platform, &dest.chat, &composed.parts, why)?;
+    if !composed.refused.is_empty() {
+        services
+            .store
+            .record_refused(&dest.platform, &dest.chat, &composed.refused, why)?;
+    }
     services.outbox.notify_one();
     Ok(ids)
 }

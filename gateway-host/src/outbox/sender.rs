@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use platform_api::{Lookup, Part, SendError};
+use platform_api::{Lookup, Part, Platform, SendError};
 use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -194,7 +194,24 @@ impl Sender {
         };
         let attempts = claim.attempt;
         let m = &self.services.metrics;
-        let sent = platform.send(&part.chat, &part.part).await;
+        let outgoing = match self.with_files(platform.as_ref(), &part.part) {
+            Ok(outgoing) => outgoing,
+            Err(why) => {
+                if self
+                    .record(part, &who, || {
+                        store.mark_final(claim, PartState::Failed, &why, None)
+                    })
+                    .await?
+                {
+                    error!(
+                        "[{name}] part {}/{} to {who} not delivered: {why}",
+                        part.index, part.count
+                    );
+                }
+                return Ok(());
+            }
+        };
+        let sent = platform.send(&part.chat, outgoing.as_ref()).await;
         match sent.map_err(|err| repeatable(err, &part.part)) {
             Ok(receipt) => {
                 if !self
@@ -295,6 +312,39 @@ impl Sender {
 }
 
 impl Sender {
+    /// `part` ready to send: each file with its public URL and, for a platform that uploads
+    /// files, its bytes from the store. The part itself when it has no files; an error naming
+    /// the file when its bytes are gone (deleted after `HERMES_MEDIA_RETENTION_DAYS`).
+    fn with_files<'a>(
+        &self,
+        platform: &dyn Platform,
+        part: &'a Part,
+    ) -> Result<std::borrow::Cow<'a, Part>, String> {
+        if part.media.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(part));
+        }
+        let mut part = part.clone();
+        let origin = platform.public_origin();
+        for file in &mut part.media {
+            file.url = self.services.media.public_url(origin.clone(), &file.token);
+            if platform.uploads_media() {
+                let found = self
+                    .services
+                    .store
+                    .outbound_media(&file.token)
+                    .map_err(|e| format!("reading {} from the store: {e}", file.name))?;
+                let Some((_, bytes)) = found else {
+                    return Err(format!(
+                        "{} is no longer kept (HERMES_MEDIA_RETENTION_DAYS)",
+                        file.name
+                    ));
+                };
+                file.bytes = Some(std::sync::Arc::from(bytes));
+            }
+        }
+        Ok(std::borrow::Cow::Owned(part))
+    }
+
     /// Records what became of a send with `write`, which changes the part only while this
     /// sender's claim still holds it; false, said once in the log, when the claim was lost
     /// (it lapsed and another gateway took the part over, to look it up at the provider).

@@ -77,6 +77,9 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
         &services.platforms,
         ingress.clone(),
         services.metrics.clone(),
+        crate::media::serve::MediaRoute {
+            store: services.store.clone(),
+        },
     );
     for name in failed {
         services.platforms.remove(&name);
@@ -105,8 +108,10 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
     let runner = Runner::from_config(&config, services.clone())?;
     let scheduler = Scheduler::new(services.clone(), runner);
     let scheduling = actix_rt::spawn(scheduler.run(jobs_rx, TURN_GRACE));
+    let tidying = actix_rt::spawn(crate::media::keep_tidy(services.clone()));
 
     shutdown.await;
+    tidying.abort();
     for listener in &listeners {
         listener.stop().await;
     }

@@ -1,5 +1,6 @@
 //! HTTP listeners: platforms that ask for the same address share one server; every server also
-//! answers `GET /health` and `GET /metrics`.
+//! answers `GET /health`, `GET /metrics` and `GET /media/<token>` (reply files, for providers
+//! that fetch them by URL: [`crate::media::serve`]).
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use platform_api::InboundSink;
 use tracing::error;
 
+use crate::media::serve::MediaRoute;
 use crate::metrics::Metrics;
 use crate::services::Loaded;
 
@@ -47,6 +49,7 @@ pub fn bind_all(
     platforms: &BTreeMap<String, Loaded>,
     sink: Arc<dyn InboundSink>,
     metrics_data: Arc<Metrics>,
+    media: MediaRoute,
 ) -> (Vec<Listener>, Vec<String>) {
     let mut by_addr: BTreeMap<SocketAddr, Vec<Loaded>> = BTreeMap::new();
     for loaded in platforms.values() {
@@ -71,13 +74,16 @@ pub fn bind_all(
         let app_group = group.clone();
         let sink = sink.clone();
         let metrics_data = web::Data::from(metrics_data.clone());
+        let media = media.clone();
         let server = HttpServer::new(move || {
             let group = app_group.clone();
             let sink = sink.clone();
+            let media = media.clone();
             App::new()
                 .app_data(metrics_data.clone())
                 .route("/health", web::get().to(health))
                 .route("/metrics", web::get().to(metrics))
+                .configure(move |cfg| crate::media::serve::routes(cfg, media))
                 .configure(move |cfg| {
                     for loaded in &group {
                         loaded.platform.routes(cfg, sink.clone());

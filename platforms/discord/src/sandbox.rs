@@ -44,6 +44,7 @@ fn reply(message: &CreatedMessage) -> SandboxReply {
         body: message.content.clone(),
         encoding: None,
         segments: 1,
+        media: Vec::new(),
     }
 }
 
@@ -53,6 +54,7 @@ fn update(edit: &Edit) -> SandboxReply {
         body: edit.content.clone(),
         encoding: None,
         segments: 1,
+        media: Vec::new(),
     }
 }
 

@@ -70,6 +70,7 @@ fn reply(message: &SentMessage) -> SandboxReply {
             body: message.body.clone(),
             encoding: Some(message.encoding.clone()),
             segments: message.segments,
+            media: Vec::new(),
         };
     }
     // The files first, so that the text still ends with its part number (` (1/2)`).
@@ -87,6 +88,7 @@ fn reply(message: &SentMessage) -> SandboxReply {
         body,
         encoding: Some(crate::format::MMS_ENCODING.to_string()),
         segments: 1,
+        media: Vec::new(),
     }
 }
 

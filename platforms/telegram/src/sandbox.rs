@@ -59,6 +59,7 @@ fn reply(message: &SentMessage) -> SandboxReply {
         body,
         encoding: None,
         segments: 1,
+        media: Vec::new(),
     }
 }
 
@@ -68,6 +69,7 @@ fn update(draft: &Draft) -> SandboxReply {
         body: draft.text.clone(),
         encoding: None,
         segments: 1,
+        media: Vec::new(),
     }
 }
 

@@ -266,14 +266,14 @@ impl DeliveryStore for PgStore {
             let rows = client
                 .query(
                     "SELECT o.platform, COALESCE(d.status, o.state), COALESCE(d.error_code, o.error_code),
-                            COUNT(*)
+                            COUNT(*), COALESCE(o.encoding = 'MMS', false)
                      FROM outbox o
                      LEFT JOIN delivery_status d
                        ON d.platform = o.platform AND d.provider_id = o.provider_id
                      WHERE o.created_at >= $1
-                     GROUP BY 1, 2, 3
+                     GROUP BY 1, 2, 3, 5
                      ORDER BY o.platform COLLATE \"C\", 4 DESC, COALESCE(d.status, o.state) COLLATE \"C\",
-                              COALESCE(d.error_code, o.error_code) NULLS FIRST",
+                              COALESCE(d.error_code, o.error_code) NULLS FIRST, 5",
                     &[&since],
                 )
                 .await?;
@@ -284,6 +284,7 @@ impl DeliveryStore for PgStore {
                     outcome: r.get(1),
                     code: r.get(2),
                     count: r.get(3),
+                    mms: r.get(4),
                 })
                 .collect())
         })

@@ -223,11 +223,12 @@ impl DeliveryStore for SqliteStore {
     fn delivery_summary(&self, since: Millis) -> Result<Vec<DeliverySummary>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT o.platform, COALESCE(d.status, o.state), COALESCE(d.error_code, o.error_code), COUNT(*)
+            "SELECT o.platform, COALESCE(d.status, o.state), COALESCE(d.error_code, o.error_code), COUNT(*),
+                    COALESCE(o.encoding = 'MMS', 0)
              FROM outbox o
              LEFT JOIN delivery_status d ON d.platform = o.platform AND d.provider_id = o.provider_id
              WHERE o.created_at >= ?1
-             GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
+             GROUP BY 1, 2, 3, 5 ORDER BY 1, 4 DESC",
         )?;
         let rows = stmt.query_map(params![since], |r| {
             Ok(DeliverySummary {
@@ -235,6 +236,7 @@ impl DeliveryStore for SqliteStore {
                 outcome: r.get(1)?,
                 code: r.get(2)?,
                 count: r.get(3)?,
+                mms: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -17,6 +17,7 @@ use super::{Dispatcher, live};
 use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
 use crate::chat;
 use crate::chat_key::ChatKey;
+use crate::media;
 use crate::store::{Conversation, StoreError, StoredInbound, TurnCommit};
 
 /// The one message a user gets when the agent fails or times out.
@@ -86,11 +87,23 @@ impl Dispatcher {
 
     /// Asks the agent (typing meanwhile), then commits the reply, or an apology.
     async fn turn(&self, key: &ChatKey, platform: &Arc<dyn Platform>, batch: Vec<StoredInbound>) {
-        let user_text = batch
-            .iter()
-            .map(render_inbound)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let gathered = media::inbound::gather(
+            &self.services,
+            platform.as_ref(),
+            &batch,
+            self.agent.reads_files(),
+        )
+        .await;
+        let render = |lines: &[Vec<String>]| {
+            batch
+                .iter()
+                .zip(lines)
+                .map(|(msg, lines)| render_inbound(msg, lines))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let user_text = render(&gathered.lines);
+        let history_text = render(&gathered.history);
         let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
         let history = match self
             .services
@@ -141,6 +154,7 @@ impl Dispatcher {
                 key: format!("{}:{}", key.platform, key.chat),
             },
             messages,
+            files: gathered.files,
         };
         let started = Instant::now();
         let (outcome, view) = self.ask(key, platform, request, view, ids[0]).await;
@@ -164,7 +178,8 @@ impl Dispatcher {
             "hermes_agent_turns_total",
             &[("platform", &key.platform), ("outcome", result)],
         );
-        let mut parts = platform.format(&reply);
+        let composed = media::outbound::compose(&self.services, platform.as_ref(), &reply).await;
+        let mut parts = composed.parts;
         if let (Some(message), Some(first)) = (view.message, parts.first_mut()) {
             first.edit = Some(message);
         }
@@ -172,11 +187,11 @@ impl Dispatcher {
             platform: &key.platform,
             chat: &key.chat,
             inbound_ids: &ids,
-            user: Some(&user_text),
+            user: Some(&history_text),
             assistant: assistant.as_deref(),
             parts: &parts,
             origin: "reply",
-            refused: &[],
+            refused: &composed.refused,
         };
         // Committing and leaving the running set happen without an await in between, so a
         // `/stop` either cancels the turn before it commits or finds it finished.
@@ -304,7 +319,6 @@ async fn keep_typing(
     }
 }
 
-/// The text the agent sees for one inbound message, attachments included.
 /// The newest entries of `history` (oldest first) whose text fits in `limit` bytes.
 fn newest_within(mut history: Vec<(String, String)>, limit: usize) -> Vec<(String, String)> {
     let mut total = 0;
@@ -320,17 +334,14 @@ fn newest_within(mut history: Vec<(String, String)>, limit: usize) -> Vec<(Strin
     history
 }
 
-fn render_inbound(msg: &StoredInbound) -> String {
+/// The text the agent sees for one inbound message: its text, then a line for each file.
+fn render_inbound(msg: &StoredInbound, lines: &[String]) -> String {
     let mut text = msg.text.trim().to_string();
-    for a in &msg.attachments {
+    for line in lines {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&format!(
-            "[attachment: {} {}]",
-            a.content_type.as_deref().unwrap_or("file"),
-            a.url
-        ));
+        text.push_str(line);
     }
     text
 }
@@ -371,37 +382,27 @@ mod tests {
     }
 
     #[test]
-    fn the_agent_sees_attachments_after_the_text() {
-        let msg = |text: &str, attachments: Vec<Attachment>| StoredInbound {
+    fn the_agent_sees_a_line_for_each_file_after_the_text() {
+        let msg = |text: &str| StoredInbound {
             id: 1,
             platform: "sms".into(),
             chat: "+15550001111".into(),
             sender: "+15550001111".into(),
             text: text.into(),
-            attachments,
+            attachments: vec![Attachment::new("https://api.twilio.com/m/ME1", None)],
             control: None,
             live_message: None,
         };
-        let photo = || Attachment {
-            url: "https://api.twilio.com/media/ME1".into(),
-            content_type: Some("image/jpeg".into()),
-            name: None,
-            size: None,
-        };
-        let file = Attachment {
-            url: "https://cdn.example/doc".into(),
-            content_type: None,
-            name: None,
-            size: None,
-        };
-        assert_eq!(render_inbound(&msg("  hello \n", vec![])), "hello");
+        let photo = "[attachment: image-1.jpg, image/jpeg, 340 KB]".to_string();
+        let voice = "[voice note] call me".to_string();
+        assert_eq!(render_inbound(&msg("  hello \n"), &[]), "hello");
         assert_eq!(
-            render_inbound(&msg("look", vec![photo()])),
-            "look\n[attachment: image/jpeg https://api.twilio.com/media/ME1]"
+            render_inbound(&msg("look"), std::slice::from_ref(&photo)),
+            format!("look\n{photo}")
         );
         assert_eq!(
-            render_inbound(&msg(" ", vec![photo(), file])),
-            "[attachment: image/jpeg https://api.twilio.com/media/ME1]\n[attachment: file https://cdn.example/doc]"
+            render_inbound(&msg(" "), &[photo.clone(), voice.clone()]),
+            format!("{photo}\n{voice}")
         );
     }
 }
