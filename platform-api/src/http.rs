@@ -110,6 +110,9 @@ pub async fn download(
         }
         let mut resp = req.send().await.map_err(|e| match e {
             SendRequestError::Url(e) => FetchError::Permanent(format!("bad URL for {peer}: {e}")),
+            // awc reports a URL it cannot make a request of (a character a URI may not hold)
+            // as an HTTP error, before anything is sent: no later try can succeed.
+            SendRequestError::Http(e) => FetchError::Permanent(format!("bad URL for {peer}: {e}")),
             SendRequestError::Timeout => FetchError::Retry(format!(
                 "no answer from {peer} within {}s",
                 timeout.as_secs()

@@ -153,6 +153,24 @@ pub struct MediaLimits {
     pub bytes_per_message: u64,
 }
 
+/// The usual file extension of `content_type` (`jpg` for `image/jpeg`, `ogg` for
+/// `audio/ogg`), `None` when unknown: for naming a file a provider gave no name.
+pub fn extension(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        // mime_guess lists `jpe` first for JPEG and `oga` for Ogg audio; people know these.
+        "image/jpeg" | "image/jpg" => Some("jpg"),
+        "audio/ogg" | "audio/opus" => Some("ogg"),
+        "audio/mpeg" | "audio/mp3" => Some("mp3"),
+        "audio/mp4" => Some("m4a"),
+        "audio/amr" => Some("amr"),
+        "audio/3gpp" | "video/3gpp" => Some("3gp"),
+        "text/plain" => Some("txt"),
+        "text/vcard" | "text/x-vcard" | "text/directory" => Some("vcf"),
+        _ => mime_guess::get_mime_extensions_str(&essence).and_then(|exts| exts.first().copied()),
+    }
+}
+
 /// A size for people: `512 bytes`, `340 KB`, `7.2 MB`.
 pub fn human_size(bytes: u64) -> String {
     const KB: f64 = 1000.0;
@@ -301,6 +319,16 @@ mod tests {
             "Chart:\n\n(big.png not sent: 7.2 MB, over the 5.0 MB a file that MMS allows)"
         );
         assert_eq!(out.parts[0].media.len(), 1);
+    }
+
+    #[test]
+    fn a_type_has_the_extension_people_know() {
+        assert_eq!(extension("image/jpeg"), Some("jpg"));
+        assert_eq!(extension("image/png; charset=binary"), Some("png"));
+        assert_eq!(extension("audio/ogg"), Some("ogg"));
+        assert_eq!(extension("application/pdf"), Some("pdf"));
+        assert_eq!(extension("text/x-vcard"), Some("vcf"));
+        assert_eq!(extension("application/x-unknown"), None);
     }
 
     #[test]

@@ -249,23 +249,40 @@ fn twilio_21610_suppresses_the_number() {
     );
 }
 
+/// An MMS whose file cannot be fetched still reaches the agent, told what could not be
+/// fetched: a media URL Twilio answers 404 (fetched with the account's credentials), and one
+/// off Twilio's API, which never gets the credentials. (Files that can be fetched: media.rs.)
 #[test]
-fn mms_reaches_the_agent_with_or_without_text() {
+fn an_mms_whose_file_cannot_be_fetched_still_reaches_the_agent() {
     let home = Home::new();
     let twilio = emulator();
     let gw = sms_gateway(&home, &twilio, &[]);
+    let gone = format!(
+        "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM90000000000000000000000000000001/Media/ME90000000000000000000000000000001",
+        twilio.base_url()
+    );
     let mut params = inbound_sms(ALICE, "", "MM90000000000000000000000000000001");
     params.retain(|(k, _)| *k != "NumMedia");
     params.extend([
         ("NumMedia", "1"),
-        ("MediaUrl0", "https://api.twilio.com/media/ME1"),
+        ("MediaUrl0", gone.as_str()),
         ("MediaContentType0", "image/jpeg"),
     ]);
     assert_twiml(&gw.post_signed(&params), 200);
     let sent = twilio.wait_for_messages(1, WAIT);
-    assert_eq!(
-        sent[0].body,
-        "You said: [attachment: image/jpeg https://api.twilio.com/media/ME1]"
+    assert!(
+        sent[0]
+            .body
+            .starts_with("You said: [attachment not fetched: ME90000000000000000000000000000001.jpg, image/jpeg: "),
+        "{}",
+        sent[0].body
+    );
+    assert!(sent[0].body.contains("404"), "{}", sent[0].body);
+    let fetches = twilio.media_fetches();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    assert!(
+        fetches[0].authorized && fetches[0].status == 404,
+        "{fetches:?}"
     );
 
     let mut params = inbound_sms(ALICE, "look at this", "MM90000000000000000000000000000002");
@@ -277,9 +294,22 @@ fn mms_reaches_the_agent_with_or_without_text() {
     ]);
     gw.post_signed(&params);
     let sent = twilio.wait_for_messages(2, WAIT);
+    assert!(
+        sent[1]
+            .body
+            .starts_with("You said: look at this\n[attachment not fetched: ME2.png, image/png: "),
+        "{}",
+        sent[1].body
+    );
+    assert!(
+        sent[1].body.contains("TWILIO_API_BASE_URL"),
+        "{}",
+        sent[1].body
+    );
     assert_eq!(
-        sent[1].body,
-        "You said: look at this\n[attachment: image/png https://api.twilio.com/media/ME2]"
+        twilio.media_fetches().len(),
+        1,
+        "nothing fetched off Twilio's API"
     );
 }
 

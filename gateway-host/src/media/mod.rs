@@ -17,17 +17,7 @@ pub mod stt;
 
 /// The usual file extension of `content_type` (`jpg` for `image/jpeg`), `bin` when unknown.
 pub fn extension(content_type: &str) -> &'static str {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    match essence {
-        // mime_guess lists `jpe` first for JPEG and `oga` for Ogg audio; people know these.
-        "image/jpeg" => "jpg",
-        "audio/ogg" | "audio/opus" => "ogg",
-        "audio/mpeg" => "mp3",
-        "text/plain" => "txt",
-        _ => mime_guess::get_mime_extensions_str(essence)
-            .and_then(|exts| exts.first().copied())
-            .unwrap_or("bin"),
-    }
+    platform_api::media::extension(content_type).unwrap_or("bin")
 }
 
 /// The MIME type of a file named `name`, from its extension; `application/octet-stream` when

@@ -290,41 +290,10 @@ pub fn file_name(url: &str, content_type: Option<&str>) -> String {
         .next()
         .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or("media");
-    match content_type.and_then(extension) {
+    match content_type.and_then(platform_api::media::extension) {
         Some(ext) => format!("{sid}.{ext}"),
         None => sid.to_string(),
     }
-}
-
-/// The usual extension of the types MMS carries (Twilio's accepted types); `None` for others.
-fn extension(content_type: &str) -> Option<&'static str> {
-    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
-    Some(match essence.as_str() {
-        "image/jpeg" | "image/jpg" => "jpg",
-        "image/png" => "png",
-        "image/gif" => "gif",
-        "image/bmp" => "bmp",
-        "image/webp" => "webp",
-        "image/heic" => "heic",
-        "image/tiff" => "tiff",
-        "audio/mpeg" | "audio/mp3" => "mp3",
-        "audio/mp4" => "m4a",
-        "audio/aac" => "aac",
-        "audio/amr" => "amr",
-        "audio/ogg" => "ogg",
-        "audio/wav" | "audio/x-wav" => "wav",
-        "audio/3gpp" | "video/3gpp" => "3gp",
-        "video/mp4" => "mp4",
-        "video/mpeg" => "mpeg",
-        "video/quicktime" => "mov",
-        "video/webm" => "webm",
-        "text/vcard" | "text/x-vcard" | "text/directory" => "vcf",
-        "text/calendar" => "ics",
-        "text/csv" => "csv",
-        "text/plain" => "txt",
-        "application/pdf" => "pdf",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

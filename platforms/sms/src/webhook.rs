@@ -137,10 +137,13 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
     let attachments = (0..num_media.min(10))
         .filter_map(|i| {
             let url = param(params, &format!("MediaUrl{i}"))?;
+            let content_type = param(params, &format!("MediaContentType{i}"));
             Some(Attachment {
                 url: without_credentials(url),
-                content_type: param(params, &format!("MediaContentType{i}")).map(str::to_string),
-                name: None,
+                content_type: content_type.map(str::to_string),
+                // Twilio names no file: its media SID is the name, also when it cannot be
+                // fetched.
+                name: Some(crate::client::file_name(url, content_type)),
                 size: None,
             })
         })
