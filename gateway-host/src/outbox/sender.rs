@@ -326,6 +326,9 @@ impl Sender {
         let mut part = part.clone();
         let origin = platform.public_origin();
         for file in &mut part.media {
+            if file.token.is_empty() {
+                return Err(format!("{} was refused and never kept", file.name));
+            }
             file.url = self.services.media.public_url(origin.clone(), &file.token);
             if platform.uploads_media() {
                 let found = self
