@@ -1,11 +1,14 @@
 //! HTTP plumbing for adapters that call a provider's API with `awc` (feature `http`): one
-//! client per actix thread, and what a failed request means for a send.
+//! client per actix thread, what a failed request means for a send, downloads within a limit,
+//! and form bodies for uploads ([`multipart`]).
 use std::cell::OnceCell;
 use std::time::Duration;
 
 use awc::error::{ConnectError, SendRequestError};
 
 use crate::error::SendError;
+
+pub mod multipart;
 
 /// How long to wait for a connection; nothing has been sent when this runs out.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

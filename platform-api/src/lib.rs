@@ -91,6 +91,7 @@
 //!         prompt_hint: Some(HINT),
 //!         enabled,
 //!         format,
+//!         format_media: None,
 //!         parse_chat: stub::parse_chat,
 //!         build,
 //!     }

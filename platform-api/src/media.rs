@@ -240,6 +240,28 @@ pub fn attach(
     Formatted { parts, refused }
 }
 
+/// Formats a reply for a platform that sends no files (`platform` names it): each file is
+/// refused and named at the end of the text, which `format` formats.
+pub fn without_files(
+    markdown: &str,
+    media: Vec<PartMedia>,
+    platform: &str,
+    format: impl Fn(&str) -> Vec<Part>,
+) -> Formatted {
+    let refused: Vec<Refused> = media
+        .into_iter()
+        .map(|media| Refused {
+            media,
+            reason: format!("{platform} does not send files"),
+        })
+        .collect();
+    let text = name_refused(markdown, &refused);
+    Formatted {
+        parts: format(&text),
+        refused,
+    }
+}
+
 /// A part carrying files and no text.
 pub fn media_part(media: Vec<PartMedia>) -> Part {
     Part {
@@ -351,5 +373,19 @@ mod tests {
         let back: Part = serde_json::from_str(&json).unwrap();
         assert_eq!(back.media[0].bytes, None);
         assert_eq!(back.media[0].token, "t-a.png");
+    }
+
+    #[test]
+    fn a_platform_without_files_names_each_one_and_sends_the_text() {
+        let out = without_files("Chart:", vec![file("chart.png", 48_000)], "pager", plain);
+        assert_eq!(
+            out.parts,
+            plain("Chart:\n\n(chart.png not sent: pager does not send files)")
+        );
+        assert_eq!(out.refused[0].reason, "pager does not send files");
+        assert_eq!(
+            without_files("Hi", Vec::new(), "pager", plain).parts,
+            plain("Hi")
+        );
     }
 }

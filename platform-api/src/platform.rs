@@ -7,7 +7,7 @@ use actix_web::web::ServiceConfig;
 use async_trait::async_trait;
 
 use crate::error::SendError;
-use crate::media::{FetchError, Fetched, Formatted, PartMedia, Refused};
+use crate::media::{FetchError, Fetched, Formatted, PartMedia};
 use crate::message::{Attachment, DeliveryStatus, HomeChannel, Inbound, LiveView, Part, Receipt};
 
 /// A messaging platform adapter. The host holds it as `Arc<dyn Platform>`.
@@ -70,22 +70,12 @@ pub trait Platform: Send + Sync + 'static {
     fn format(&self, markdown: &str) -> Vec<Part>;
 
     /// Formats a reply that comes with files: the parts carry them ([`Part::media`]) within
-    /// the platform's limits, and a file the platform cannot send is [`Refused`] and named in
+    /// the platform's limits, and a file the platform cannot send is
+    /// [`Refused`](crate::media::Refused) and named in
     /// the text ([`crate::media::attach`] does this for platforms whose files ride on a
     /// message). The default sends no files.
     fn format_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
-        let refused: Vec<Refused> = media
-            .into_iter()
-            .map(|media| Refused {
-                media,
-                reason: format!("{} does not send files", self.name()),
-            })
-            .collect();
-        let text = crate::media::name_refused(markdown, &refused);
-        Formatted {
-            parts: self.format(&text),
-            refused,
-        }
+        crate::media::without_files(markdown, media, self.name(), |text| self.format(text))
     }
 
     /// Whether [`Self::send`] uploads a part's files, so that the host loads their bytes

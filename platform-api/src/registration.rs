@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use crate::config::ConfigSection;
 use crate::error::ConfigError;
+use crate::media::{Formatted, PartMedia};
 use crate::message::Part;
 use crate::platform::Platform;
 use crate::settings::Setting;
@@ -26,6 +27,10 @@ pub struct Registration {
     /// Formats agent Markdown as the platform would send it; needs no credentials, so that
     /// `hermes format` can preview any registered platform.
     pub format: fn(&str) -> Vec<Part>,
+    /// Formats a reply that comes with files as the platform would send it
+    /// ([`Platform::format_media`]), with no credentials either; `None` for a platform that
+    /// sends no files.
+    pub format_media: Option<fn(&str, Vec<PartMedia>) -> Formatted>,
     /// Normalises a chat id as typed by an operator (`+1 555 123 4567` → `+15551234567`);
     /// needs no credentials, so that commands can name chats without building the platform.
     pub parse_chat: fn(&str) -> Result<String, String>,
@@ -40,6 +45,16 @@ impl Registration {
         self.prompt_hint
             .as_ref()
             .and_then(|setting| crate::prompt::hint(setting, section))
+    }
+
+    /// `markdown` and its files formatted as the platform would send them, without building
+    /// it: its [`Registration::format_media`], or, for a platform that sends no files, its text
+    /// with each file refused and named.
+    pub fn format_with_media(&self, markdown: &str, media: Vec<PartMedia>) -> Formatted {
+        match self.format_media {
+            Some(format_media) => format_media(markdown, media),
+            None => crate::media::without_files(markdown, media, self.name, self.format),
+        }
     }
 }
 

@@ -109,3 +109,49 @@ fn other_platforms_use_their_own_limits_and_unknown_ones_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown platform \"fax\""));
 }
+
+#[test]
+fn a_media_line_makes_an_sms_an_mms_billed_as_one_message_with_its_file_named() {
+    let home = Home::new();
+    let media = home.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let chart = media.join("chart.png");
+    std::fs::write(&chart, vec![0u8; 48_000]).unwrap();
+    let clip = media.join("clip.mp4");
+    std::fs::write(&clip, vec![0u8; 6_000_000]).unwrap();
+    let reply = format!(
+        "Here’s this week’s chart.\n\nMEDIA:{}\nMEDIA:{}\n",
+        chart.display(),
+        clip.display()
+    );
+
+    let parts = parts(&reply, "sms");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["encoding"], "MMS");
+    assert_eq!(parts[0]["segments"], 1);
+    let body = parts[0]["body"].as_str().unwrap();
+    assert!(!body.contains("MEDIA:"), "{body}");
+    assert!(
+        body.starts_with("Here's this week's chart.")
+            && body.contains("(clip.mp4 not sent: 6.0 MB, over the 5.0 MB a file that MMS allows)"),
+        "{body}"
+    );
+    let files = parts[0]["media"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["name"], "chart.png");
+    assert_eq!(files[0]["content_type"], "image/png");
+    assert_eq!(files[0]["size"], 48_000);
+
+    let out = run(home.path(), &[], &["format", "--platform", "sms"], &reply);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for shown in [
+        "--- part 1/1 · MMS · 1 message",
+        "[file: chart.png, image/png, 48 KB]",
+        "[not sent: clip.mp4: 6.0 MB, over the 5.0 MB a file that MMS allows]",
+        "--- 1 part(s), 1 MMS billed",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    assert!(!text.contains("segment"), "{text}");
+}

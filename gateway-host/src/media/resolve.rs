@@ -293,7 +293,7 @@ fn too_large(length: Option<u64>, max_bytes: u64) -> Refusal {
 }
 
 /// A URL's last path segment, decoded, else `file`.
-fn url_name(url: &Url) -> String {
+pub fn url_name(url: &Url) -> String {
     url.path_segments()
         .and_then(|mut segments| segments.next_back())
         .map(|s| {

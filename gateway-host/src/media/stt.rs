@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rand::distr::{Alphanumeric, SampleString};
+use platform_api::http::multipart::{Form, FormBody};
 use serde_json::Value;
 
 /// The model asked for when the operator names none (`HERMES_STT_MODEL`).
@@ -57,21 +57,20 @@ impl Transcriber {
         name: &str,
         content_type: &str,
     ) -> anyhow::Result<String> {
-        let form = Form::new(
-            &self.model,
-            &audio_name(name, content_type),
-            content_type,
-            bytes,
-        );
+        let FormBody { content_type, body } = Form::new()
+            .text("model", self.model.as_str())
+            .text("response_format", "json")
+            .file("file", audio_name(name, content_type), content_type, bytes)
+            .encode();
         let client = awc::Client::builder().timeout(self.timeout).finish();
         let mut req = client
             .post(format!("{}/audio/transcriptions", self.url))
-            .insert_header(("Content-Type", form.content_type()));
+            .insert_header(("Content-Type", content_type));
         if let Some(key) = &self.api_key {
             req = req.insert_header(("Authorization", format!("Bearer {key}")));
         }
         let mut response = req
-            .send_body(form.body)
+            .send_body(body)
             .await
             .map_err(|e| anyhow::anyhow!("transcription server unreachable: {e}"))?;
         let status = response.status();
@@ -133,64 +132,6 @@ fn audio_name(name: &str, content_type: &str) -> String {
         Some(extension) if !has_extension => format!("{name}.{extension}"),
         _ => name.to_string(),
     }
-}
-
-/// A `multipart/form-data` body of `model`, `response_format` and the audio `file`.
-///
-/// Built here rather than with `actix-multipart-rfc7578` (the maintained form writer for
-/// awc): that one streams the form with no length, in reads of a few hundred bytes, which
-/// sends a voice note chunked; a whole body announces its `Content-Length`, which every
-/// transcription server takes, and copies the audio once.
-struct Form {
-    boundary: String,
-    body: Vec<u8>,
-}
-
-impl Form {
-    fn new(model: &str, filename: &str, content_type: &str, audio: &[u8]) -> Form {
-        // Random, so that no audio holds it by chance as a line of its own.
-        let boundary = format!(
-            "hermes-{}",
-            Alphanumeric.sample_string(&mut rand::rng(), 32)
-        );
-        let mut body = Vec::with_capacity(audio.len() + 512);
-        for (name, value) in [("model", model), ("response_format", "json")] {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
-                quoted(filename),
-                header_safe(content_type),
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(audio);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        Form { boundary, body }
-    }
-
-    fn content_type(&self) -> String {
-        format!("multipart/form-data; boundary={}", self.boundary)
-    }
-}
-
-/// A file name as a quoted form field parameter: quotes and line breaks escaped as browsers
-/// escape them (WHATWG's multipart encoding).
-fn quoted(name: &str) -> String {
-    name.replace('"', "%22")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// A header value with no line breaks, so that it cannot start another header.
-fn header_safe(value: &str) -> String {
-    value.replace(['\r', '\n'], "")
 }
 
 #[cfg(test)]
@@ -380,21 +321,5 @@ mod tests {
         ] {
             assert_eq!(server_message(answer.as_bytes()), said);
         }
-    }
-
-    #[test]
-    fn a_file_name_cannot_break_out_of_its_form_field() {
-        let form = Form::new(
-            "whisper-1",
-            "a\"b\r\nContent-Type: text/html.ogg",
-            "audio/ogg\r\nX-Evil: 1",
-            b"OggS",
-        );
-        let body = String::from_utf8_lossy(&form.body);
-        assert!(
-            body.contains("filename=\"a%22b%0D%0AContent-Type: text/html.ogg\"\r\nContent-Type: audio/oggX-Evil: 1\r\n\r\nOggS\r\n"),
-            "{body}"
-        );
-        assert!(body.ends_with(&format!("\r\n--{}--\r\n", form.boundary)));
     }
 }

@@ -173,6 +173,7 @@ mod tests {
             prompt_hint: None,
             enabled: |_| Ok(()),
             format: |m| vec![Part::plain(m)],
+            format_media: None,
             parse_chat: |c| Ok(c.to_string()),
             build: never_built,
         }));

@@ -62,6 +62,7 @@ fn good() -> Registration {
         prompt_hint: Some(HINT),
         enabled,
         format,
+        format_media: None,
         parse_chat: stub::parse_chat,
         build,
     }

@@ -8,17 +8,16 @@
 //! for its `retry_after`. Waits longer than [`MAX_INLINE_WAIT`] are handed back to the caller
 //! rather than slept through.
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use actix_multipart_rfc7578::client::multipart;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
 use awc::error::SendRequestError;
 use awc::{ClientRequest, SendClientRequest};
 use platform_api::http::client;
+use platform_api::http::multipart::{Form, FormBody};
 use serde::Serialize;
 
 use crate::types::ErrorBody;
@@ -118,7 +117,7 @@ impl Route {
     }
 }
 
-/// A file uploaded with a message: one `files[n]` part of a [`Form`].
+/// A file uploaded with a message: one `files[n]` part of its [`form`].
 #[derive(Clone, Debug)]
 pub struct FileUpload {
     /// The name in the part's header; the message's `attachments` names the file as the
@@ -130,36 +129,23 @@ pub struct FileUpload {
     pub bytes: Arc<[u8]>,
 }
 
-/// A multipart/form-data body, encoded whole so that its length is known.
-#[derive(Clone, Debug)]
-pub struct Form {
-    /// The `Content-Type`, with the boundary.
-    pub content_type: String,
-    /// The encoded form.
-    pub body: Bytes,
-}
-
 /// The form Discord takes for a message with files: `payload_json` (the message's JSON, its
 /// `attachments` naming each file by the `n` of its part) and `files[n]`.
-pub async fn form<B: Serialize>(json: &B, files: &[FileUpload]) -> Result<Form, String> {
+pub fn form<B: Serialize>(json: &B, files: &[FileUpload]) -> Result<FormBody, String> {
     let payload = serde_json::to_string(json).map_err(|err| err.to_string())?;
-    let mut form = multipart::Form::default();
-    form.add_text("payload_json", payload);
+    let mut form = Form::new();
+    form.text("payload_json", payload);
     for (n, file) in files.iter().enumerate() {
-        let mime = file
-            .content_type
-            .parse::<mime::Mime>()
-            .unwrap_or(mime::APPLICATION_OCTET_STREAM);
         // The header's name is kept to characters that need no quoting.
         let filename = crate::types::attachment_filename(&file.filename);
-        let bytes = Cursor::new(Arc::clone(&file.bytes));
-        form.add_reader_file_with_mime(format!("files[{n}]"), bytes, filename, mime);
+        form.file(
+            format!("files[{n}]"),
+            filename,
+            file.content_type.as_str(),
+            &file.bytes,
+        );
     }
-    let content_type = form.content_type();
-    let body = actix_http::body::to_bytes(multipart::Body::from(form))
-        .await
-        .map_err(|err| format!("encoding the upload failed: {err}"))?;
-    Ok(Form { content_type, body })
+    Ok(form.encode())
 }
 
 /// Discord's answer to a call.
@@ -380,11 +366,11 @@ impl Rest {
     pub async fn call_form(
         &self,
         route: &Route,
-        form: Form,
+        form: FormBody,
         timeout: Duration,
         max_wait: Duration,
     ) -> Result<Answer, CallError> {
-        let Form { content_type, body } = form;
+        let FormBody { content_type, body } = form;
         self.send(route, timeout, max_wait, |request| {
             request.content_type(content_type).send_body(body)
         })

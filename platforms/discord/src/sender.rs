@@ -244,12 +244,10 @@ async fn write_waiting(
                 })
             })
             .collect::<Result<Vec<_>, SendError>>()?;
-        let form = form(&body, &uploads)
-            .await
-            .map_err(|message| SendError::Permanent {
-                code: None,
-                message,
-            })?;
+        let form = form(&body, &uploads).map_err(|message| SendError::Permanent {
+            code: None,
+            message,
+        })?;
         rest.call_form(route, form, timeout, max_wait).await
     };
     let answer = match called {

@@ -82,6 +82,7 @@ inventory::submit! {
         prompt_hint: Some(settings::PROMPT_HINT),
         enabled: settings::enabled,
         format: format::format,
+        format_media: Some(format::format_media),
         parse_chat: phone::normalize,
         build,
     }

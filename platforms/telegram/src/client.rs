@@ -10,6 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use awc::SendClientRequest;
+use platform_api::http::multipart::{Form, FormBody};
 use platform_api::http::{client, download, retry_after, transport_error};
 use platform_api::media::human_size;
 use platform_api::{FetchError, Fetched, SendError};
@@ -212,7 +213,7 @@ impl Api {
         file: &Upload<'_>,
         timeout: Duration,
     ) -> Result<R, CallError> {
-        let (content_type, body) = form_data(params, file);
+        let FormBody { content_type, body } = form_data(params, file);
         let request = client()
             .post(self.url(method))
             .timeout(timeout)
@@ -334,42 +335,14 @@ pub struct Upload<'a> {
     pub bytes: &'a [u8],
 }
 
-/// `params` and `file` as a multipart/form-data body (RFC 7578), with the `Content-Type` that
-/// names its boundary. Names are escaped as browsers escape them (`"`, CR and LF
-/// percent-encoded); the boundary is random, so no file can contain it but by a 2^-128 chance.
-fn form_data(params: &[(&str, &str)], file: &Upload<'_>) -> (String, Vec<u8>) {
-    let boundary = format!("hermes-{:032x}", rand::random::<u128>());
-    let quoted = |name: &str| {
-        name.replace('"', "%22")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    };
-    let mut body = Vec::with_capacity(file.bytes.len() + 512);
+/// `params` and `file` as a multipart/form-data body.
+fn form_data(params: &[(&str, &str)], file: &Upload<'_>) -> FormBody {
+    let mut form = Form::new();
     for (name, value) in params {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{value}\r\n",
-                quoted(name)
-            )
-            .as_bytes(),
-        );
+        form.text(*name, *value);
     }
-    let content_type: String = file
-        .content_type
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {content_type}\r\n\r\n",
-            quoted(file.field),
-            quoted(file.file_name)
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file.bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    form.file(file.field, file.file_name, file.content_type, file.bytes);
+    form.encode()
 }
 
 #[cfg(test)]
@@ -453,18 +426,19 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_is_form_data_with_its_file_named() {
+    fn an_upload_is_its_parameters_then_its_file() {
         let file = Upload {
             field: "document",
             file_name: "a \"quoted\"\r\nname.pdf",
             content_type: "application/pdf",
             bytes: b"%PDF-1.7",
         };
-        let (content_type, body) = form_data(&[("chat_id", "42"), ("caption", "<b>Hi</b>")], &file);
+        let FormBody { content_type, body } =
+            form_data(&[("chat_id", "42"), ("caption", "<b>Hi</b>")], &file);
         let boundary = content_type
             .strip_prefix("multipart/form-data; boundary=")
             .expect("a boundary");
-        let body = String::from_utf8(body).unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
         assert_eq!(
             body,
             format!(

@@ -69,6 +69,7 @@ inventory::submit! {
         prompt_hint: Some(settings::PROMPT_HINT),
         enabled: settings::enabled,
         format: format::format,
+        format_media: Some(format::format_media),
         parse_chat: webhook::parse_chat,
         build,
     }
