@@ -1,7 +1,7 @@
 //! `hermes gateway --sandbox` on a pseudo-terminal: a typed line goes to the real gateway as a
 //! signed webhook and comes back as an SMS reply with its encoding and billed segments, then
 //! its delivery report. `/attach` sends a file the agent is told about, and a reply's file is
-//! shown as the provider received it, on SMS (an MMS) and Telegram.
+//! shown as the provider received it, on SMS (an MMS), Telegram and Discord.
 use expectrl::Expect;
 use gateway_tests::harness::*;
 
@@ -94,4 +94,9 @@ fn sms_files_travel_both_ways_as_mms() {
 #[test]
 fn telegram_files_travel_both_ways() {
     files_travel_both_ways("telegram", "cat", "[part 1/1] You said: here");
+}
+
+#[test]
+fn discord_files_travel_both_ways() {
+    files_travel_both_ways("discord", "cat", "[part 1/1] You said: here");
 }
