@@ -363,3 +363,23 @@ fn eleven_files_after_a_streamed_reply_go_in_two_messages() {
         .collect();
     assert_eq!(uploaded, hashes, "every file, in order, bytes unchanged");
 }
+
+#[test]
+fn a_discord_upload_that_meets_a_5xx_is_retried_and_posted_once() {
+    let (home, emu, llm) = (Home::new(), discord_emulator(), FakeLlm::start());
+    let gateway = discord_gateway(&home, &emu, &llm, false);
+    let chart = telegram::png(320, 240);
+    let path = media_file(&home, "chart.png", &chart);
+    llm.set_reply(&format!("Your chart.\nMEDIA:{}", path.display()));
+    emu.push_fault(discord::Fault::ServerError);
+    emu.dm(ALICE, "a chart please");
+    at_least(emu.wait_for_messages(1, WAIT), 1, &gateway);
+    home.wait_drained(WAIT);
+    let sent = emu.messages();
+    assert_eq!(sent.len(), 1, "posted once: {sent:#?}");
+    assert_eq!(sent[0].content, "Your chart.");
+    let hashes: Vec<&str> = sent[0].files.iter().map(|f| f.sha256.as_str()).collect();
+    assert_eq!(hashes, [sha256_hex(&chart)]);
+    let statuses: Vec<u16> = emu.attempts().into_iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [500, 200], "{}", gateway.logs());
+}
