@@ -694,3 +694,31 @@ pub fn sms_gateway(
 pub fn count(home: &Home, sql: &str) -> i64 {
     home.db().query_row(sql, [], |r| r.get(0)).expect("query")
 }
+
+/// `hermes gateway --sandbox` with `args` (`--platform …`) on a pseudo-terminal, ready for
+/// typing.
+pub fn sandbox_session(
+    home: &Home,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> expectrl::session::OsSession {
+    let mut env = env.to_vec();
+    env.push(("TERM", "xterm"));
+    let mut command = command(home.path(), &env);
+    command.args(["gateway", "--sandbox"]).args(args);
+    let mut session = expectrl::Session::spawn(command).expect("spawning hermes on a pty");
+    let _ = session.get_process_mut().set_window_size(200, 50);
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    expectrl::Expect::expect(&mut session, "Type a message").expect("the phone is ready");
+    session
+}
+
+/// Ends a sandbox with Ctrl-D and waits until it has closed and exited.
+pub fn close_sandbox(session: &mut expectrl::session::OsSession) {
+    use expectrl::Expect;
+    session.send("\x04").expect("Ctrl-D");
+    session
+        .expect("sandbox closed")
+        .expect("closes on end of input");
+    session.expect(expectrl::Eof).expect("exits");
+}

@@ -217,11 +217,12 @@ fn a_private_message_round_trips_through_the_agent() {
     // A photo's caption is the text; the photo itself is an attachment without the token.
     let photo = emu.send_photo(&ada().chat(), &ada(), Some("what is this?"));
     let sent = wait_sent(&emu, 2, &gateway);
-    // The agent sees the photo as an attachment line after the caption.
+    // The agent sees the photo, fetched by the gateway, as an attachment line after the
+    // caption: its name, type and size (SPEC 12), no URL.
     assert!(
         sent[1]
             .text
-            .starts_with("You said: what is this?\n[attachment: image/jpeg telegram:file/"),
+            .starts_with("You said: what is this?\n[attachment: photo.jpg, image/jpeg, "),
         "{:?}",
         sent[1].text
     );

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
+use platform_api::sandbox::{Sandbox, SandboxFile, SandboxProvider, SandboxReply};
 
-use crate::emulator::{CreatedMessage, Edit, Emulator, EmulatorConfig};
+use crate::emulator::{CreatedMessage, Edit, Emulator, EmulatorConfig, Post};
 use crate::settings::{ACCESS, API_BASE_URL, BOT_TOKEN, ENABLED, GATEWAY_URL};
 
 /// The sandbox user's id.
@@ -38,13 +38,25 @@ inventory::submit! {
     SandboxProvider { platform: crate::NAME, start }
 }
 
+/// A message the bot created, with the files it uploaded as Discord keeps them.
 fn reply(message: &CreatedMessage) -> SandboxReply {
     SandboxReply {
         chat: message.channel_id.clone(),
         body: message.content.clone(),
         encoding: None,
         segments: 1,
-        media: Vec::new(),
+        media: message
+            .files
+            .iter()
+            .map(|file| SandboxFile {
+                name: file.filename.clone(),
+                content_type: file
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".to_string()),
+                size: file.size as u64,
+            })
+            .collect(),
     }
 }
 
@@ -84,6 +96,20 @@ impl Sandbox for DiscordSandbox {
 
     fn send_as_user(&self, _gateway: SocketAddr, text: &str) -> Result<(), String> {
         self.emulator.dm(USER, text);
+        Ok(())
+    }
+
+    /// A direct message with the file attached, served at its attachment URL for the gateway
+    /// to fetch.
+    fn send_file_as_user(
+        &self,
+        _gateway: SocketAddr,
+        file: &SandboxFile,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<(), String> {
+        let post = Post::dm(USER, caption).attach(&file.name, Some(&file.content_type), &bytes);
+        self.emulator.post(post);
         Ok(())
     }
 

@@ -2,18 +2,20 @@
 //! gateway through signed webhooks, exactly as Twilio would post them.
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply, SandboxStatus};
+use platform_api::sandbox::{Sandbox, SandboxFile, SandboxProvider, SandboxReply, SandboxStatus};
 use rand::Rng;
 
-use crate::emulator::{Emulator, EmulatorConfig, SentMessage};
+use crate::emulator::{Emulator, EmulatorConfig, MediaDownload, MediaFile, SentMessage};
 use crate::signature::compute_signature;
 
 /// The number the sandbox account owns (Twilio's magic test number).
 const OUR_NUMBER: &str = "+15005550006";
 /// The sandbox user's phone.
 const USER: &str = "+15555550100";
+/// How long the sandbox waits for Twilio to fetch an MMS's files before showing it.
+const MEDIA_WAIT: Duration = Duration::from_secs(20);
 
 struct SmsSandbox {
     emulator: Emulator,
@@ -61,34 +63,51 @@ fn form(params: &[(String, String)]) -> String {
     serde_urlencoded::to_string(params).unwrap_or_default()
 }
 
-/// A message as the sandbox shows it; an MMS as such (billed as one message), a line naming
-/// each of its files by the URL Twilio fetches it from before its text.
-fn reply(message: &SentMessage) -> SandboxReply {
-    if message.media_urls.is_empty() {
-        return SandboxReply {
-            chat: message.to.clone(),
-            body: message.body.clone(),
-            encoding: Some(message.encoding.clone()),
-            segments: message.segments,
-            media: Vec::new(),
-        };
-    }
-    // The files first, so that the text still ends with its part number (` (1/2)`).
-    let mut lines: Vec<String> = message
-        .media_urls
+/// A message as the sandbox shows it; an MMS as such (billed as one message), with each file
+/// Twilio fetched for it (`downloads`, as the emulator recorded them).
+fn reply(message: &SentMessage, downloads: &[MediaDownload]) -> SandboxReply {
+    let media: Vec<SandboxFile> = downloads
         .iter()
-        .map(|url| format!("[MMS file: {url}]"))
+        .filter(|d| d.message_sid == message.sid && d.sha1.is_some())
+        .map(|d| SandboxFile {
+            name: d.filename.clone().unwrap_or_else(|| "file".to_string()),
+            content_type: d
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_string()),
+            size: d.size as u64,
+        })
         .collect();
-    if !message.body.is_empty() {
-        lines.push(message.body.clone());
-    }
-    let body = lines.join("\n");
+    let (encoding, segments) = if message.media_urls.is_empty() {
+        (message.encoding.clone(), message.segments)
+    } else {
+        (crate::format::MMS_ENCODING.to_string(), 1)
+    };
     SandboxReply {
         chat: message.to.clone(),
-        body,
-        encoding: Some(crate::format::MMS_ENCODING.to_string()),
-        segments: 1,
-        media: Vec::new(),
+        body: message.body.clone(),
+        encoding: Some(encoding),
+        segments,
+        media,
+    }
+}
+
+/// Waits until Twilio has fetched every `MediaUrl` of `message` (or failed to) and returns
+/// what it got: its files are known only then.
+fn fetched(emulator: &Emulator, message: &SentMessage) -> Vec<MediaDownload> {
+    let deadline = Instant::now() + MEDIA_WAIT;
+    loop {
+        let downloads: Vec<MediaDownload> = emulator
+            .downloads()
+            .into_iter()
+            .filter(|d| d.message_sid == message.sid)
+            .collect();
+        let done = downloads.len() >= message.media_urls.len()
+            || downloads.iter().any(|d| d.sha1.is_none());
+        if done || Instant::now() >= deadline {
+            return downloads;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -168,14 +187,53 @@ impl Sandbox for SmsSandbox {
         }
     }
 
-    fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
-        self.emulator.set_on_message(Box::new(move |m| f(reply(m))));
+    /// An MMS from the user: Twilio keeps the file and posts its media URL, which the gateway
+    /// fetches with the account's credentials.
+    fn send_file_as_user(
+        &self,
+        _gateway: SocketAddr,
+        file: &SandboxFile,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<(), String> {
+        let media = MediaFile {
+            content_type: file.content_type.clone(),
+            bytes,
+        };
+        let mms = self
+            .emulator
+            .text_with_media(USER, caption, &[media], None)
+            .map_err(|e| format!("posting the MMS: {e}"))?;
+        if mms.answered == 200 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the gateway answered the webhook with {}",
+                mms.answered
+            ))
+        }
     }
 
+    /// Each message once Twilio fetched its files, in the order the gateway sent them.
+    fn on_reply(&self, f: Box<dyn Fn(SandboxReply) + Send + Sync>) {
+        let (accepted, queue) = std::sync::mpsc::channel::<SentMessage>();
+        let emulator = self.emulator.clone();
+        std::thread::spawn(move || {
+            for message in queue {
+                f(reply(&message, &fetched(&emulator, &message)));
+            }
+        });
+        self.emulator.set_on_message(Box::new(move |m| {
+            let _ = accepted.send(m.clone());
+        }));
+    }
+
+    /// Twilio reports on a message once it fetched its files: they are all recorded by then.
     fn on_status(&self, f: Box<dyn Fn(SandboxStatus) + Send + Sync>) {
+        let emulator = self.emulator.clone();
         self.emulator.set_on_status(Box::new(move |m| {
             f(SandboxStatus {
-                reply: reply(m),
+                reply: reply(m, &emulator.downloads()),
                 status: m.status.clone(),
                 error_code: m.error_code,
             })
@@ -189,7 +247,7 @@ mod tests {
     use platform_api::{ConfigSection, Part, PartMedia, SendAs};
 
     #[test]
-    fn an_mms_shows_as_one_message_with_its_files_before_its_text() {
+    fn an_mms_shows_as_one_message_with_the_files_twilio_fetched() {
         let account_sid = format!("AC{}", hex(32));
         let emulator = Emulator::start(EmulatorConfig {
             account_sid: account_sid.clone(),
@@ -211,7 +269,7 @@ mod tests {
             ("TWILIO_API_BASE_URL", base.as_str()),
         ]))
         .expect("valid settings");
-        // A closed loopback port: the MMS fails later, once Twilio tried to fetch the file.
+        // A closed loopback port: Twilio cannot fetch the file.
         let url = "http://127.0.0.1:9/media/tok";
         let long = "A long line of text for the sandbox. ".repeat(60);
         let mut parts = crate::format::format(&long);
@@ -233,16 +291,34 @@ mod tests {
                     .expect("accepted");
             }
         });
-        let shown: Vec<SandboxReply> = emulator.messages().iter().map(reply).collect();
+        let messages = emulator.messages();
+        let downloads = fetched(&emulator, &messages[0]);
+        assert_eq!(downloads.len(), 1, "{downloads:?}");
+        assert_eq!(downloads[0].status, None);
+        let shown: Vec<SandboxReply> = messages.iter().map(|m| reply(m, &downloads)).collect();
         assert_eq!(shown[0].encoding.as_deref(), Some("MMS"));
         assert_eq!(shown[0].segments, 1);
-        assert_eq!(
-            shown[0].body,
-            format!("[MMS file: {url}]\n{}", parts[0].body)
-        );
-        assert!(shown[0].body.ends_with(" (1/2)"), "{}", shown[0].body);
+        assert_eq!(shown[0].body, parts[0].body);
+        assert!(shown[0].media.is_empty(), "a file Twilio never got");
         assert_eq!(shown[1].encoding.as_deref(), Some("GSM-7"));
         assert_eq!(shown[1].body, plain.body);
         assert!(shown[1].segments > 1);
+
+        let got = MediaDownload {
+            status: Some(200),
+            content_type: Some("image/png".into()),
+            filename: Some("chart.png".into()),
+            size: 48_200,
+            sha1: Some("ab".into()),
+            ..downloads[0].clone()
+        };
+        assert_eq!(
+            reply(&messages[0], &[got]).media,
+            vec![SandboxFile {
+                name: "chart.png".into(),
+                content_type: "image/png".into(),
+                size: 48_200,
+            }]
+        );
     }
 }

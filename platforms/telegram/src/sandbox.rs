@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use platform_api::media::human_size;
-use platform_api::sandbox::{Sandbox, SandboxProvider, SandboxReply};
+use platform_api::sandbox::{Sandbox, SandboxFile, SandboxProvider, SandboxReply};
 
-use crate::emulator::{Draft, Emulator, EmulatorConfig, Person, SentMessage};
+use crate::emulator::{Draft, Emulator, EmulatorConfig, Person, Recorded, SentFile, SentMessage};
+use crate::types::Update;
 
 /// The sandbox user's id (and private chat).
 const USER_ID: i64 = 100_200_300;
@@ -31,35 +31,39 @@ inventory::submit! {
     SandboxProvider { platform: crate::NAME, start }
 }
 
-/// A message the bot sent, as the sandbox prints it: a file as `[image: name, type, size]`
-/// (`voice note`, `audio`, `video` or `file` for the other kinds) on a line before its caption.
+/// A message the bot sent, as the sandbox shows it: its text (a file's caption), and the file
+/// as Telegram received it (a voice note has no name of its own: it shows as `voice.ogg`).
 fn reply(message: &SentMessage) -> SandboxReply {
-    let body = match &message.media {
-        None => message.text.clone(),
-        Some(file) => {
-            let kind = match file.kind.as_str() {
-                "photo" => "image",
-                "voice" => "voice note",
-                "document" => "file",
-                other => other,
-            };
-            let mut facts: Vec<String> = file.file_name.iter().cloned().collect();
-            facts.extend(file.content_type.iter().cloned());
-            facts.extend(file.file_size.map(human_size));
-            let line = format!("[{kind}: {}]", facts.join(", "));
-            [line, message.text.clone()]
-                .into_iter()
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    };
+    let media = message
+        .media
+        .iter()
+        .map(|file| SandboxFile {
+            name: file
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("{}.{}", file.kind, extension(file))),
+            content_type: file
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_string()),
+            size: file.file_size.unwrap_or(0),
+        })
+        .collect();
     SandboxReply {
         chat: message.chat_id.to_string(),
-        body,
+        body: message.text.clone(),
         encoding: None,
         segments: 1,
-        media: Vec::new(),
+        media,
+    }
+}
+
+/// The extension a nameless file of this kind gets.
+fn extension(file: &SentFile) -> &'static str {
+    match file.kind.as_str() {
+        "photo" => "jpg",
+        "voice" => "ogg",
+        _ => "bin",
     }
 }
 
@@ -70,6 +74,24 @@ fn update(draft: &Draft) -> SandboxReply {
         encoding: None,
         segments: 1,
         media: Vec::new(),
+    }
+}
+
+impl TelegramSandbox {
+    /// Waits until the gateway has fetched and confirmed `update` (polled past it).
+    fn fetched(&self, update: Update) -> Result<(), String> {
+        let deadline = Instant::now() + FETCH_WAIT;
+        while Instant::now() < deadline {
+            let pending = self.emulator.pending_updates();
+            if pending.iter().all(|u| u.update_id != update.update_id) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "the gateway has not fetched the message within {}s (is it polling?)",
+            FETCH_WAIT.as_secs()
+        ))
     }
 }
 
@@ -103,19 +125,47 @@ impl Sandbox for TelegramSandbox {
     /// Queues the message as an update and waits until the gateway has fetched and confirmed
     /// it (polled past it).
     fn send_as_user(&self, _gateway: SocketAddr, text: &str) -> Result<(), String> {
-        let update = self.emulator.user_writes(&self.user, text);
-        let deadline = Instant::now() + FETCH_WAIT;
-        while Instant::now() < deadline {
-            let pending = self.emulator.pending_updates();
-            if pending.iter().all(|u| u.update_id != update.update_id) {
-                return Ok(());
+        self.fetched(self.emulator.user_writes(&self.user, text))
+    }
+
+    /// Sends the file as Telegram's apps do: a JPEG as a photo, OGG audio as a voice note,
+    /// other audio and video as such, anything else as a document; waits until the gateway
+    /// fetched the update (it then downloads the file through `getFile`).
+    fn send_file_as_user(
+        &self,
+        _gateway: SocketAddr,
+        file: &SandboxFile,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<(), String> {
+        let chat = self.user.chat();
+        let caption = Some(caption).filter(|c| !c.is_empty());
+        let recorded = Recorded {
+            file_name: Some(file.name.as_str()),
+            mime_type: &file.content_type,
+            bytes: &bytes,
+            caption,
+        };
+        let update = match file.content_type.as_str() {
+            "image/jpeg" => {
+                self.emulator
+                    .send_photo_sizes(&chat, &self.user, &[(0, 0, &bytes)], caption)
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!(
-            "the gateway has not fetched the message within {}s (is it polling?)",
-            FETCH_WAIT.as_secs()
-        ))
+            "audio/ogg" if caption.is_none() => {
+                self.emulator.send_voice(&chat, &self.user, &bytes, 1)
+            }
+            t if t.starts_with("audio/") => self.emulator.send_audio(&chat, &self.user, recorded),
+            t if t.starts_with("video/") => self.emulator.send_video(&chat, &self.user, recorded),
+            _ => self.emulator.send_file(
+                &chat,
+                &self.user,
+                &file.name,
+                &file.content_type,
+                &bytes,
+                caption,
+            ),
+        };
+        self.fetched(update)
     }
 
     /// The gateway polls the emulator: there is no listener to wait for.
@@ -136,10 +186,9 @@ impl Sandbox for TelegramSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::SentFile;
 
     #[test]
-    fn a_file_prints_as_its_kind_name_type_and_size() {
+    fn a_file_is_reported_as_telegram_received_it() {
         let mut message = SentMessage {
             chat_id: USER_ID,
             message_id: 3,
@@ -158,18 +207,27 @@ mod tests {
             }),
             elapsed: Duration::ZERO,
         };
+        let shown = reply(&message);
+        assert_eq!(shown.body, "The chart");
         assert_eq!(
-            reply(&message).body,
-            "[image: chart.png, image/png, 48 KB]\nThe chart"
+            shown.media,
+            vec![SandboxFile {
+                name: "chart.png".into(),
+                content_type: "image/png".into(),
+                size: 48_200,
+            }]
         );
         message.text.clear();
         if let Some(file) = message.media.as_mut() {
             file.kind = "voice".to_string();
             file.file_name = None;
+            file.content_type = Some("audio/ogg".to_string());
         }
-        assert_eq!(reply(&message).body, "[voice note: image/png, 48 KB]");
+        let shown = reply(&message);
+        assert_eq!(shown.body, "");
+        assert_eq!(shown.media[0].name, "voice.ogg");
         message.media = None;
         message.text = "plain".to_string();
-        assert_eq!(reply(&message).body, "plain");
+        assert!(reply(&message).media.is_empty());
     }
 }

@@ -78,6 +78,8 @@ pub struct MediaDownload {
     pub status: Option<u16>,
     /// The answer's `Content-Type`.
     pub content_type: Option<String>,
+    /// The file name its `Content-Disposition` gave, if any.
+    pub filename: Option<String>,
     /// How many bytes were read.
     pub size: usize,
     /// The SHA-1 of the bytes, in lowercase hex; `None` unless the fetch succeeded.
@@ -196,6 +198,7 @@ pub(super) async fn fetch_all(shared: &Shared, sid: &str, urls: &[String]) -> Op
             url: url.clone(),
             status: None,
             content_type: None,
+            filename: None,
             size: 0,
             sha1: None,
         };
@@ -208,6 +211,11 @@ pub(super) async fn fetch_all(shared: &Shared, sid: &str, urls: &[String]) -> Op
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
+                download.filename = response
+                    .headers()
+                    .get(header::CONTENT_DISPOSITION)
+                    .and_then(|v| header::ContentDisposition::from_raw(v).ok())
+                    .and_then(|d| d.get_filename().map(str::to_string));
                 if !response.status().is_success() {
                     Some(RETRIEVAL_FAILURE)
                 } else {

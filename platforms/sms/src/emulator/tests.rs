@@ -1256,6 +1256,7 @@ fn outbound_media_is_fetched_following_redirects_before_sending() {
             url,
             status: Some(200),
             content_type: Some("image/png".to_string()),
+            filename: None,
             size: bytes.len(),
             sha1: Some(format!("{:x}", sha1::Sha1::digest(&bytes))),
         }]
