@@ -97,17 +97,15 @@ impl Mms {
 
     /// `hermes outbox list --json`.
     fn outbox(&self) -> Vec<Value> {
-        let env = self.env(&[]);
-        let out = run_hermes(&self.home, &env, &["outbox", "list", "--json"]);
+        let out = self.hermes(&["outbox", "list", "--json"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("outbox JSON")
     }
 
-    /// The settings of this gateway, for one-shot commands.
-    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = sms_env(&self.twilio.base_url());
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        env
+    /// Runs `hermes ARGS` on this gateway's home (its store; the SMS settings of its
+    /// emulator).
+    fn hermes(&self, args: &[&str]) -> std::process::Output {
+        run_hermes(&self.home, &sms_env(&self.twilio.base_url()), args)
     }
 
     /// Writes `bytes` as `$HERMES_HOME/media/<name>`; its path.
@@ -500,7 +498,7 @@ fn refused_reply_files_are_logged_once_and_the_text_still_goes() {
         })
         .collect();
     assert_eq!(refused.len(), 1, "{outbox:?}");
-    let table = run_hermes(&mms.home, &mms.env(&[]), &["outbox", "list"]);
+    let table = mms.hermes(&["outbox", "list"]);
     let table = text(&table.stdout);
     assert!(
         table.contains("files: /etc/hostname (not sent: outside HERMES_MEDIA_DIRS)"),
@@ -628,14 +626,14 @@ fn files_over_five_mb_together_go_in_two_mms() {
     assert_eq!(mms.twilio.messages().len(), 2, "{sent:?}");
     assert_eq!(sent[0].body, "Two photos");
     assert_eq!((sent[0].media_urls.len(), sent[1].media_urls.len()), (1, 1));
-    let got: Vec<Option<&str>> = downloads.iter().map(|d| d.sha1.as_deref()).collect();
-    assert_eq!(
-        got,
-        [
-            Some(sha1_hex(&first).as_str()),
-            Some(sha1_hex(&second).as_str())
-        ]
-    );
+    // Each message's file, downloaded by the emulator as that message's media.
+    for (message, bytes) in sent.iter().zip([&first, &second]) {
+        let download = downloads
+            .iter()
+            .find(|d| d.message_sid == message.sid)
+            .unwrap_or_else(|| panic!("{} not downloaded: {downloads:?}", message.sid));
+        assert_eq!(download.sha1, Some(sha1_hex(bytes)), "{downloads:?}");
+    }
     let outbox = mms.outbox();
     assert!(outbox.iter().all(|r| r["state"] == "sent"), "{outbox:?}");
 }
