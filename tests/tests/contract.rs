@@ -115,3 +115,41 @@ fn a_look_up_of_an_unknown_outcome_validates_against_twilios_spec() {
         );
     }
 }
+
+#[test]
+fn a_send_with_media_validates_against_twilios_spec() {
+    let Some(prism) = Prism::start(&twilio_spec()) else {
+        return;
+    };
+    let home = Home::new();
+    let dir = home.path().join("media");
+    std::fs::create_dir_all(&dir).unwrap();
+    let chart = dir.join("chart.png");
+    std::fs::write(&chart, b"\x89PNG\r\n\x1a\n a chart").unwrap();
+    let mut env = sms_env(&prism.base_url());
+    env.push(("HERMES_AGENT".into(), "command".into()));
+    env.push((
+        "HERMES_AGENT_COMMAND".into(),
+        format!("printf 'Your chart\\nMEDIA:%s\\n' '{}'", chart.display()),
+    ));
+    let gw = Gateway::start(home.path(), &env);
+    gw.text(ALICE, "chart please", "SMt0000000000000000000000000000003");
+    let states = final_states(&home, 1);
+    assert_eq!(states, [("sent".to_string(), None)], "{}", prism.log());
+    let media: String = home
+        .db()
+        .query_row("SELECT media FROM outbox", [], |r| r.get(0))
+        .expect("the part carried the file");
+    assert!(media.contains("chart.png"), "{media}");
+    let posts: Vec<_> = prism
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "post" && r.path.contains("/Messages.json"))
+        .collect();
+    assert_eq!(posts.len(), 1, "{}", prism.log());
+    assert!(
+        posts[0].valid,
+        "a send with MediaUrl broke Twilio's spec: {:?}",
+        posts[0].violations
+    );
+}

@@ -108,7 +108,8 @@ pub(super) fn store(shared: &Shared, files: &[MediaFile]) -> (String, Vec<String
     (message_sid, sids)
 }
 
-/// `GET …/Messages/{MM}/Media/{ME}`, once authenticated: a redirect to a fresh CDN link.
+/// `GET …/Messages/{MM}/Media/{ME}`, once authenticated: a redirect to a fresh CDN link (or a
+/// 503 while [`Emulator::fail_media_fetches`](super::Emulator::fail_media_fetches) says so).
 pub(super) fn media(
     shared: &Shared,
     req: &HttpRequest,
@@ -120,7 +121,10 @@ pub(super) fn media(
         .media
         .get(media_sid)
         .is_some_and(|stored| stored.message_sid == message_sid);
-    let response = if known {
+    let response = if known && state.media_failures > 0 {
+        state.media_failures -= 1;
+        super::twilio_error(503, Some(20503), "Service Unavailable")
+    } else if known {
         let token = format!("{:032x}", rand::random::<u128>());
         state.cdn.insert(
             token.clone(),

@@ -166,6 +166,8 @@ struct State {
     downloads: Vec<MediaDownload>,
     /// How long a `MediaUrl` may take to answer.
     fetch_timeout: Duration,
+    /// How many of the next authenticated media URL requests answer 503.
+    media_failures: usize,
 }
 
 struct Shared {
@@ -245,6 +247,7 @@ impl Emulator {
                 media_fetches: Vec::new(),
                 downloads: Vec::new(),
                 fetch_timeout: media::FETCH_TIMEOUT,
+                media_failures: 0,
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -486,6 +489,12 @@ impl Emulator {
     /// own wait is the default).
     pub fn set_media_fetch_timeout(&self, timeout: Duration) {
         self.shared.lock().fetch_timeout = timeout;
+    }
+
+    /// Answers the next `n` authenticated requests of a media URL with 503 (code 20503), as
+    /// Twilio does while the file is not available.
+    pub fn fail_media_fetches(&self, n: usize) {
+        self.shared.lock().media_failures = n;
     }
 
     /// Expires every CDN link handed out so far, as time would.
