@@ -368,15 +368,24 @@ fn without_a_transcription_server_the_agent_reads_that_the_note_was_not_transcri
     assert!(mms.llm.transcriptions().is_empty());
 }
 
+/// The media SID a Twilio media URL ends with (`ME…`).
+fn media_sid(url: &str) -> &str {
+    url.rsplit('/').next().expect("a path")
+}
+
 #[test]
 fn a_fetch_that_keeps_failing_is_retried_then_the_agent_is_told() {
     let mms = Mms::start(&[]);
     mms.twilio.fail_media_fetches(100);
     let sent = mms.send("see the photo", &[file("image/jpeg", &photo(1_000, 3))]);
 
+    // Named after its media SID from the webhook on, although it was never fetched.
     mms.assert_not_fetched(
         "see the photo",
-        "image-1.jpg, image/jpeg: Twilio answered 503 Service Unavailable",
+        &format!(
+            "{}.jpg, image/jpeg: Twilio answered 503 Service Unavailable",
+            media_sid(&sent.media_urls[0])
+        ),
     );
     let answered = mms.twilio.wait_for_messages(1, WAIT);
     assert_eq!(answered.len(), 1, "the message is answered");
@@ -403,11 +412,14 @@ fn a_fetch_that_keeps_failing_is_retried_then_the_agent_is_told() {
 #[test]
 fn a_file_over_the_limit_is_refused_and_nothing_is_kept() {
     let mms = Mms::start(&[("HERMES_MEDIA_MAX_MB", "1")]);
-    mms.send("big one", &[file("image/jpeg", &photo(1_200_000, 4))]);
+    let sent = mms.send("big one", &[file("image/jpeg", &photo(1_200_000, 4))]);
 
     mms.assert_not_fetched(
         "big one",
-        "image-1.jpg, image/jpeg: the file is larger than 1.0 MB",
+        &format!(
+            "{}.jpg, image/jpeg: the file is larger than 1.0 MB",
+            media_sid(&sent.media_urls[0])
+        ),
     );
     assert_eq!(mms.twilio.wait_for_messages(1, WAIT).len(), 1);
     mms.gw.settle(WAIT);
