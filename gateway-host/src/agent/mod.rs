@@ -270,7 +270,10 @@ pub(crate) mod tests {
             path: None,
             image: None,
         };
-        assert_eq!(user_content("hi", std::slice::from_ref(&doc)), serde_json::json!("hi"));
+        assert_eq!(
+            user_content("hi", std::slice::from_ref(&doc)),
+            serde_json::json!("hi")
+        );
         assert_eq!(
             user_content("look", &[photo, doc]),
             serde_json::json!([

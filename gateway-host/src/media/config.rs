@@ -57,20 +57,18 @@ impl MediaConfig {
         if dirs.is_empty() {
             dirs.push(home.join("media"));
         }
-        let stt = section
-            .url(settings::STT_URL.env)?
-            .map(|url| SttConfig {
-                url: url.trim_end_matches('/').to_string(),
-                model: section
-                    .text(settings::STT_MODEL.env)
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or(super::stt::DEFAULT_MODEL)
-                    .to_string(),
-                api_key: section
-                    .text(settings::STT_API_KEY.env)
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_string),
-            });
+        let stt = section.url(settings::STT_URL.env)?.map(|url| SttConfig {
+            url: url.trim_end_matches('/').to_string(),
+            model: section
+                .text(settings::STT_MODEL.env)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(super::stt::DEFAULT_MODEL)
+                .to_string(),
+            api_key: section
+                .text(settings::STT_API_KEY.env)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+        });
         Ok(MediaConfig {
             max_bytes: number(&settings::MEDIA_MAX_MB, 20)?.max(1) * MB,
             retention: Duration::from_secs(number(&settings::MEDIA_RETENTION_DAYS, 7)? * 86_400),
