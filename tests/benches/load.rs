@@ -9,13 +9,14 @@
 //! `cargo bench -p gateway-tests --bench load -- shared` runs the PostgreSQL rows alone, `-- allowed`
 //! the allowed senders' rows, `-- replies` the end-to-end rows.
 use std::net::SocketAddr;
-use std::sync::mpsc;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use gateway_tests::harness::*;
-use gateway_tests::http::{KeepAlive, post_request};
+use gateway_tests::http::{KeepAlive, post_request, serve_bare};
+use gateway_tests::wrk::WrkRun;
 use stats::{ms, percentile};
 
 mod stats;
@@ -129,16 +130,6 @@ fn drive(
     }
 }
 
-/// What wrk reported: requests/s answered 2xx, p50 and p99 as it prints them, requests
-/// answered, and how many of them were not 2xx.
-struct WrkRun {
-    rps: f64,
-    p50: String,
-    p99: String,
-    requests: u64,
-    non_2xx: u64,
-}
-
 /// Runs `wrk` (two threads, `CONNECTIONS` connections) over the given raw requests, each sent
 /// once as long as fewer than `reqs.len()` are sent (one thread takes them from the front, the
 /// other from the back, however unevenly they share the work); `None` when wrk is not
@@ -195,63 +186,21 @@ fn wrk_with(
         eprintln!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
         return None;
     }
-    let field = |prefix: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .map(str::to_string)
-    };
-    // "  Non-2xx or 3xx responses: 1234"
-    let non_2xx: u64 = text
-        .lines()
-        .find(|l| l.contains("Non-2xx"))
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    // "  123456 requests in 5.00s, 12.34MB read"
-    let line = text.lines().find(|l| l.contains(" requests in "))?;
-    let requests: u64 = line.split_whitespace().next()?.parse().ok()?;
-    let seconds: f64 = line
-        .split_whitespace()
-        .nth(3)?
-        .trim_end_matches(',')
-        .trim_end_matches('s')
-        .parse()
-        .ok()?;
-    // Only the requests answered 2xx count towards throughput.
-    let rps = (requests - non_2xx) as f64 / seconds;
-    Some(WrkRun {
-        rps,
-        p50: field("50%")?,
-        p99: field("99%")?,
-        requests,
-        non_2xx,
-    })
+    gateway_tests::wrk::parse(&text)
 }
 
 /// A bare actix-web handler answering the same TwiML, as the ceiling of this machine.
 fn bare_server() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let server = HttpServer::new(|| {
-                App::new().route(
-                    "/webhooks/twilio",
-                    web::post().to(|_body: web::Bytes| async {
-                        HttpResponse::Ok()
-                            .content_type("text/xml; charset=utf-8")
-                            .body(r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#)
-                    }),
-                )
-            })
-            .workers(2)
-            .bind("127.0.0.1:0")
-            .expect("bind");
-            tx.send(server.addrs()[0]).expect("send addr");
-            server.run().await.expect("bare server");
-        });
-    });
-    rx.recv().expect("bare server address")
+    serve_bare(2, |cfg| {
+        cfg.route(
+            "/webhooks/twilio",
+            web::post().to(|_body: web::Bytes| async {
+                HttpResponse::Ok()
+                    .content_type("text/xml; charset=utf-8")
+                    .body(r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#)
+            }),
+        );
+    })
 }
 
 fn main() {

@@ -48,6 +48,8 @@ struct State {
     streaming: Streaming,
     /// The headers of every chat-completions request, in order ([`FakeLlm::headers`]).
     headers: Vec<Headers>,
+    /// When every chat-completions request arrived, in order ([`FakeLlm::arrivals`]).
+    arrivals: Vec<Instant>,
     /// Whether session headers get Hermes Agent's 403 ([`FakeLlm::refuse_sessions`]).
     refuse_sessions: bool,
     /// Transcripts set for exact audio bytes ([`FakeLlm::set_transcript`]).
@@ -142,6 +144,12 @@ impl FakeLlm {
     /// Every chat-completions request body received (valid JSON only), in order.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.lock().requests.clone()
+    }
+
+    /// When each chat-completions request arrived (its body read, before any delay or hold), in
+    /// order: the instant the agent asked, for benchmarks timing a turn's start.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.lock().arrivals.clone()
     }
 
     /// Waits until at least `n` requests arrived or `timeout` passes; returns them all.
@@ -384,6 +392,7 @@ async fn completions(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
+    let arrived = Instant::now();
     let parsed = serde_json::from_slice::<Value>(&body);
     let _in_flight = parsed.as_ref().ok().map(|value| {
         let messages = value.get("messages").and_then(Value::as_array);
@@ -397,6 +406,7 @@ async fn completions(
             state.requests.push(value.clone());
         }
         state.headers.push(Headers::of(&req));
+        state.arrivals.push(arrived);
         (state.delay, state.key.clone())
     };
     if !delay.is_zero() {

@@ -172,3 +172,25 @@ pub fn post_request(path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8>
     raw.extend_from_slice(body.as_bytes());
     raw
 }
+
+/// Serves `routes` on a loopback port with `workers` actix workers, from a thread of its own,
+/// for as long as the process runs; returns its address. Benchmarks load such a bare handler
+/// beside the gateway, as the ceiling of the machine they run on.
+pub fn serve_bare<F>(workers: usize, routes: F) -> SocketAddr
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let server =
+                actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+                    .workers(workers)
+                    .bind("127.0.0.1:0")
+                    .expect("bind");
+            tx.send(server.addrs()[0]).expect("send addr");
+            server.run().await.expect("bare server");
+        });
+    });
+    rx.recv().expect("bare server address")
+}

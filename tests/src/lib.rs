@@ -9,6 +9,7 @@ pub mod litellm;
 pub mod postgres;
 pub mod prism;
 pub mod server_process;
+pub mod wrk;
 
 // The adapters register themselves with `inventory`; naming them keeps them linked into the
 // test binaries so that discovery can be checked here too.

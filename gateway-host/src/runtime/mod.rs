@@ -77,9 +77,7 @@ pub async fn run_until(config: Config, shutdown: impl Future<Output = ()>) -> an
         &services.platforms,
         ingress.clone(),
         services.metrics.clone(),
-        crate::media::serve::MediaRoute {
-            store: services.store.clone(),
-        },
+        crate::media::serve::MediaRoute::new(services.store.clone()),
     );
     for name in failed {
         services.platforms.remove(&name);

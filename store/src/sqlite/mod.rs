@@ -189,6 +189,35 @@ CREATE TABLE media (
 CREATE INDEX media_created ON media (created_at);
 ALTER TABLE outbox ADD COLUMN media TEXT;
 "#,
+    // A file's bytes as the record's last field: SQLite keeps a `zeroblob` as a count only
+    // there, and otherwise builds the whole file in memory (twice) to insert it
+    // (SqliteStore::put_file).
+    r#"
+CREATE TABLE media_bytes_last (
+    id INTEGER PRIMARY KEY,
+    inbound_id INTEGER,
+    idx INTEGER NOT NULL DEFAULT 0,
+    token TEXT UNIQUE,
+    state TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    transcript TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    bytes BLOB,
+    UNIQUE (inbound_id, idx)
+);
+INSERT INTO media_bytes_last (id, inbound_id, idx, token, state, content_type, name, size, error,
+    transcript, created_at, expires_at, bytes)
+SELECT id, inbound_id, idx, token, state, content_type, name, size, error, transcript, created_at,
+    expires_at, bytes
+FROM media;
+DROP TABLE media;
+ALTER TABLE media_bytes_last RENAME TO media;
+CREATE INDEX media_created ON media (created_at);
+"#,
 ];
 
 /// The SQLite backend: one connection, shared behind a lock.
