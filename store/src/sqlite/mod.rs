@@ -168,7 +168,9 @@ ALTER TABLE inbound ADD COLUMN live_message TEXT;
 ALTER TABLE outbox ADD COLUMN edit TEXT;
 "#,
     // Pictures, files and voice both ways: inbound attachments' bytes, the files of replies,
-    // and the files a queued part carries (SPEC section 12).
+    // and the files a queued part carries (SPEC section 12). A file's bytes are the record's
+    // last field: SQLite keeps a `zeroblob` as a count only there, and otherwise builds the
+    // whole file in memory (twice) to insert it (SqliteStore::put_file).
     r#"
 CREATE TABLE media (
     id INTEGER PRIMARY KEY,
@@ -181,42 +183,13 @@ CREATE TABLE media (
     size INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     transcript TEXT,
-    bytes BLOB,
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
+    bytes BLOB,
     UNIQUE (inbound_id, idx)
 );
 CREATE INDEX media_created ON media (created_at);
 ALTER TABLE outbox ADD COLUMN media TEXT;
-"#,
-    // A file's bytes as the record's last field: SQLite keeps a `zeroblob` as a count only
-    // there, and otherwise builds the whole file in memory (twice) to insert it
-    // (SqliteStore::put_file).
-    r#"
-CREATE TABLE media_bytes_last (
-    id INTEGER PRIMARY KEY,
-    inbound_id INTEGER,
-    idx INTEGER NOT NULL DEFAULT 0,
-    token TEXT UNIQUE,
-    state TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    transcript TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    bytes BLOB,
-    UNIQUE (inbound_id, idx)
-);
-INSERT INTO media_bytes_last (id, inbound_id, idx, token, state, content_type, name, size, error,
-    transcript, created_at, expires_at, bytes)
-SELECT id, inbound_id, idx, token, state, content_type, name, size, error, transcript, created_at,
-    expires_at, bytes
-FROM media;
-DROP TABLE media;
-ALTER TABLE media_bytes_last RENAME TO media;
-CREATE INDEX media_created ON media (created_at);
 "#,
 ];
 
