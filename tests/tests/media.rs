@@ -472,6 +472,16 @@ fn a_media_line_is_sent_as_one_mms_the_emulator_downloads() {
     assert_eq!(rows.len(), 1, "{outbox:?}");
     assert_eq!(rows[0]["state"], "sent", "{outbox:?}");
     assert_eq!(rows[0]["provider_id"], sent[0].sid.as_str());
+
+    // The doctor's last 24 hours count the MMS apart from texts.
+    let doctor = mms.hermes(&["gateway", "doctor"]);
+    let report = text(&doctor.stdout);
+    let mms_lines: Vec<&str> = report.lines().filter(|l| l.contains("sms MMS ")).collect();
+    assert_eq!(mms_lines.len(), 1, "{report}");
+    assert!(
+        mms_lines[0].trim_start().starts_with("1  sms MMS "),
+        "{report}"
+    );
 }
 
 #[test]
