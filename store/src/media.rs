@@ -117,7 +117,8 @@ pub trait MediaStore {
     /// The bytes of a kept file, by row id; `None` when there are none (failed, or purged).
     fn media_bytes(&self, id: i64) -> Result<Option<Vec<u8>>>;
 
-    /// Keeps a file of a reply under its token.
+    /// Keeps a file of a reply under its token; a token already kept is refused (an error),
+    /// so that a token names one file.
     fn put_outbound_media(&self, file: &OutboundFile<'_>) -> Result<i64>;
 
     /// A reply's file by its token, with its bytes; `None` when unknown or purged. Whether it

@@ -583,6 +583,9 @@ impl MessageStore for PgStore {
         refused: &[(Part, String)],
         origin: &str,
     ) -> Result<()> {
+        if refused.is_empty() {
+            return Ok(());
+        }
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;

@@ -258,6 +258,9 @@ impl MessageStore for SqliteStore {
         refused: &[(Part, String)],
         origin: &str,
     ) -> Result<()> {
+        if refused.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Self::insert_parts(&tx, platform, chat, &refusals(refused), origin, now_ms())?;
