@@ -529,6 +529,34 @@ fn refused_reply_files_are_logged_once_and_the_text_still_goes() {
 }
 
 #[test]
+fn a_file_in_the_media_dirs_that_cannot_be_read_is_refused_and_the_text_still_goes() {
+    let mms = Mms::start(&[]);
+    let folder = mms.home.path().join("media").join("album.png");
+    std::fs::create_dir_all(&folder).expect("a folder named like a picture");
+    let missing = mms.home.path().join("media").join("missing.png");
+    mms.llm.set_reply(&format!(
+        "Files\nMEDIA:{}\nMEDIA:{}",
+        folder.display(),
+        missing.display()
+    ));
+    mms.text("files please", "SMm7000000000000000000000000000003");
+
+    let sent = mms.twilio.wait_for_messages(1, WAIT);
+    mms.gw.settle(WAIT);
+    assert_eq!(mms.twilio.messages().len(), 1, "{sent:?}");
+    assert_eq!(sent[0].body, "Files");
+    assert!(sent[0].media_urls.is_empty(), "{sent:?}");
+    let outbox = mms.outbox();
+    for (path, reason) in [(&folder, "not a regular file"), (&missing, "not found")] {
+        let rows = rows_with(&outbox, &path.display().to_string());
+        assert_eq!(rows.len(), 1, "{outbox:?}");
+        assert_eq!(rows[0]["state"], "failed", "{outbox:?}");
+        assert_eq!(rows[0]["error"], reason, "{outbox:?}");
+        assert_eq!(logged(&mms.gw, reason), 1, "{}", mms.gw.logs());
+    }
+}
+
+#[test]
 fn with_private_addresses_allowed_a_loopback_image_is_sent_and_a_dead_link_refused() {
     let images = image_server();
     let mms = Mms::start(&[("HERMES_MEDIA_ALLOW_PRIVATE", "true")]);
