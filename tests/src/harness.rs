@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use crate::http::{self, Response};
@@ -634,8 +634,8 @@ pub fn encode_form(params: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// `X-Twilio-Signature` as Twilio computes it (an implementation independent of the gateway's).
-pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+/// The string Twilio signs: the URL, then each parameter's name and value, sorted by name.
+fn signed_data(url: &str, params: &[(&str, &str)]) -> String {
     let mut sorted = params.to_vec();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut data = url.to_string();
@@ -643,8 +643,21 @@ pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
         data.push_str(k);
         data.push_str(v);
     }
+    data
+}
+
+/// `X-Twilio-Signature` as Twilio computes it (an implementation independent of the gateway's).
+pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("hmac key");
-    mac.update(data.as_bytes());
+    mac.update(signed_data(url, params).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `X-Twilio-Signature` as Twilio computes it with a Webhook Shared Key: HMAC-SHA256 of the
+/// same string (independent of the gateway's implementation).
+pub fn sign_sha256(key: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("hmac key");
+    mac.update(signed_data(url, params).as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 

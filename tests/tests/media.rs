@@ -193,7 +193,10 @@ fn file(content_type: &str, bytes: &[u8]) -> MediaFile {
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha1::digest(bytes))
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
 }
 
 /// The name the gateway gives a file Twilio serves at `url`: its media SID and extension.

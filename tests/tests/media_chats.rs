@@ -132,7 +132,10 @@ fn media_file(home: &Home, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha1::digest(bytes))
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -101,6 +101,7 @@ impl Platform for Sms {
     fn routes(&self, cfg: &mut web::ServiceConfig, sink: Arc<dyn InboundSink>) {
         let state = web::Data::new(webhook::WebhookState {
             auth_token: self.settings.auth_token.clone(),
+            shared_key: self.settings.shared_key.clone(),
             url_variants: self
                 .settings
                 .webhook_url

@@ -17,6 +17,13 @@ pub const ACCOUNT_SID: Setting = Setting::new(
 )
 .required()
 .kind(SettingKind::Sid("AC"));
+/// `TWILIO_WEBHOOK_SHARED_KEY`.
+pub const WEBHOOK_SHARED_KEY: Setting = Setting::new(
+    "TWILIO_WEBHOOK_SHARED_KEY",
+    "webhook_shared_key",
+    "Webhook Shared Key from the Twilio Console: checks webhooks Twilio signs with HMAC-SHA256 (X-Twilio-Webhooks-Signature-Settings); others are checked with the auth token",
+)
+.secret();
 /// `TWILIO_AUTH_TOKEN`.
 pub const AUTH_TOKEN: Setting = Setting::new(
     "TWILIO_AUTH_TOKEN",
@@ -134,6 +141,7 @@ pub const SETTINGS: &[Setting] = &[
     AUTH_TOKEN,
     PHONE_NUMBER,
     WEBHOOK_URL,
+    WEBHOOK_SHARED_KEY,
     FALLBACK_URL,
     WEBHOOK_PORT,
     WEBHOOK_HOST,
@@ -172,6 +180,8 @@ pub struct SmsSettings {
     pub account_sid: String,
     /// Auth token (secret).
     pub auth_token: String,
+    /// Webhook Shared Key (secret), for webhooks signed with HMAC-SHA256.
+    pub shared_key: Option<String>,
     /// Our number, E.164.
     pub phone_number: String,
     /// Configured public webhook URL; `None` only in insecure mode.
@@ -202,6 +212,10 @@ impl std::fmt::Debug for SmsSettings {
         f.debug_struct("SmsSettings")
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
+            .field(
+                "shared_key",
+                &self.shared_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("phone_number", &phone::redact(&self.phone_number))
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field(
@@ -284,6 +298,10 @@ impl SmsSettings {
         Ok(SmsSettings {
             account_sid,
             auth_token,
+            shared_key: section
+                .text(WEBHOOK_SHARED_KEY.env)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
             phone_number,
             webhook_url,
             fallback_url,

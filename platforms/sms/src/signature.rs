@@ -1,10 +1,71 @@
-//! `X-Twilio-Signature`: HMAC-SHA1 over the webhook URL and the sorted POST parameters.
+//! `X-Twilio-Signature`: an HMAC over the webhook URL and the sorted POST parameters: SHA-1
+//! keyed with the auth token, or, for a request that says so in
+//! `X-Twilio-Webhooks-Signature-Settings` (Twilio's Webhook Shared Keys), SHA-256 keyed with
+//! the shared key (`TWILIO_WEBHOOK_SHARED_KEY`).
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
 
 type HmacSha1 = Hmac<Sha1>;
+type HmacSha256 = Hmac<Sha256>;
+
+/// The header with which Twilio says how a request is signed, when not with the auth token.
+pub const SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
+
+/// The algorithm of Webhook Shared Keys, as the settings header names it.
+pub const SHA256: &str = "HMAC_SHA256";
+
+/// How a request is signed, and with what key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme<'a> {
+    /// HMAC-SHA1 with the auth token: a request without the settings header.
+    AuthToken(&'a str),
+    /// HMAC-SHA256 with the Webhook Shared Key.
+    SharedKey(&'a str),
+}
+
+/// Why a request's signature settings cannot be honoured.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SchemeError {
+    /// Signed with a shared key, and none is configured.
+    #[error(
+        "signed with a Webhook Shared Key ({SHA256}) but TWILIO_WEBHOOK_SHARED_KEY is not set: set it to the key from the Twilio Console"
+    )]
+    NoSharedKey,
+    /// An algorithm this gateway does not know.
+    #[error(
+        "{SETTINGS_HEADER} names the algorithm {0:?}, which this gateway does not know ({SHA256} is checked with TWILIO_WEBHOOK_SHARED_KEY)"
+    )]
+    UnknownAlgorithm(String),
+}
+
+/// The scheme a request signed with `settings` (its `X-Twilio-Webhooks-Signature-Settings`,
+/// if any) is checked with: the auth token without the header; the shared key for
+/// `algorithm=HMAC_SHA256`.
+pub fn scheme<'a>(
+    settings: Option<&str>,
+    auth_token: &'a str,
+    shared_key: Option<&'a str>,
+) -> Result<Scheme<'a>, SchemeError> {
+    let Some(settings) = settings else {
+        return Ok(Scheme::AuthToken(auth_token));
+    };
+    let algorithm = settings
+        .split([',', ';'])
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("algorithm"))
+        .map(|(_, value)| value.trim().to_string())
+        .unwrap_or_default();
+    if !algorithm.eq_ignore_ascii_case(SHA256) {
+        return Err(SchemeError::UnknownAlgorithm(algorithm));
+    }
+    match shared_key {
+        Some(key) if !key.is_empty() => Ok(Scheme::SharedKey(key)),
+        _ => Err(SchemeError::NoSharedKey),
+    }
+}
 
 /// The string Twilio signs: the URL followed by every parameter, sorted by name (byte order),
 /// each name followed by its value; repeated names keep the order they came in.
@@ -31,6 +92,23 @@ fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
 /// Computes the signature Twilio sends for a request to `url` with `params`.
 pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     STANDARD.encode(mac(auth_token, url, params).finalize().into_bytes())
+}
+
+fn mac256(shared_key: &str, url: &str, params: &[(String, String)]) -> HmacSha256 {
+    let mut mac =
+        HmacSha256::new_from_slice(shared_key.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(&signed_payload(url, params));
+    mac
+}
+
+/// Computes the signature Twilio sends with a Webhook Shared Key (HMAC-SHA256 over the same
+/// string as [`compute_signature`]).
+pub fn compute_signature_sha256(
+    shared_key: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> String {
+    STANDARD.encode(mac256(shared_key, url, params).finalize().into_bytes())
 }
 
 /// The connection overrides (a URL fragment Twilio reads and never requests) that the gateway
@@ -118,10 +196,24 @@ pub fn verify_signature<'a>(
     params: &[(String, String)],
     signature: &str,
 ) -> Option<&'a str> {
+    verify(Scheme::AuthToken(auth_token), variants, params, signature)
+}
+
+/// Checks `signature` under `scheme` against every variant of the configured URL, in constant
+/// time. Returns the variant that matched.
+pub fn verify<'a>(
+    scheme: Scheme<'_>,
+    variants: &'a [String],
+    params: &[(String, String)],
+    signature: &str,
+) -> Option<&'a str> {
     let expected = STANDARD.decode(signature.trim()).ok()?;
     variants
         .iter()
-        .find(|url| mac(auth_token, url, params).verify_slice(&expected).is_ok())
+        .find(|url| match scheme {
+            Scheme::AuthToken(token) => mac(token, url, params).verify_slice(&expected).is_ok(),
+            Scheme::SharedKey(key) => mac256(key, url, params).verify_slice(&expected).is_ok(),
+        })
         .map(String::as_str)
 }
 
@@ -207,6 +299,44 @@ mod tests {
         assert!(
             verify_signature("token", &url_variants(configured), &params, &other_fragment)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_shared_key_signs_with_sha256_when_the_settings_header_says_so() {
+        let variants = url_variants("https://bot.example.com/webhooks/twilio");
+        let params = vec![
+            ("Body".to_string(), "hi".to_string()),
+            ("From".to_string(), "+15550001111".to_string()),
+        ];
+        let url = &variants[0];
+        let sha256 = compute_signature_sha256("shared", url, &params);
+        let sha1 = compute_signature("token", url, &params);
+        let with_key = scheme(Some("algorithm=HMAC_SHA256"), "token", Some("shared")).unwrap();
+        assert_eq!(with_key, Scheme::SharedKey("shared"));
+        assert!(verify(with_key, &variants, &params, &sha256).is_some());
+        assert!(verify(with_key, &variants, &params, &sha1).is_none());
+        let wrong = scheme(Some("algorithm=HMAC_SHA256"), "token", Some("other")).unwrap();
+        assert!(verify(wrong, &variants, &params, &sha256).is_none());
+        // Without the header the auth token and SHA-1 apply, as before.
+        let plain = scheme(None, "token", Some("shared")).unwrap();
+        assert!(verify(plain, &variants, &params, &sha1).is_some());
+        assert!(verify(plain, &variants, &params, &sha256).is_none());
+        assert_eq!(
+            scheme(Some(" Algorithm = hmac_sha256 ; x=1"), "token", Some("k")),
+            Ok(Scheme::SharedKey("k"))
+        );
+        assert_eq!(
+            scheme(Some("algorithm=HMAC_SHA256"), "token", None),
+            Err(SchemeError::NoSharedKey)
+        );
+        assert_eq!(
+            scheme(Some("algorithm=HMAC_SHA512"), "token", Some("k")),
+            Err(SchemeError::UnknownAlgorithm("HMAC_SHA512".into()))
+        );
+        assert_eq!(
+            scheme(Some("nonsense"), "token", Some("k")),
+            Err(SchemeError::UnknownAlgorithm(String::new()))
         );
     }
 

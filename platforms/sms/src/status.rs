@@ -93,7 +93,7 @@ pub async fn receive(
         &req,
         &mut payload,
         sink.as_ref(),
-        &state.auth_token,
+        (&state.auth_token, state.shared_key.as_deref()),
         &state.status_url_variants,
     )
     .await

@@ -8,9 +8,9 @@ use platform_api::body::{BodyError, read_capped};
 use platform_api::{
     Accepted, Attachment, Control, Inbound, InboundSink, SinkError, phone, redact_url,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::signature::verify_signature;
+use crate::signature::{SETTINGS_HEADER, scheme, verify};
 
 /// The route Twilio posts incoming messages to.
 pub const PATH: &str = "/webhooks/twilio";
@@ -23,6 +23,9 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 pub struct WebhookState {
     /// Key of the signature.
     pub auth_token: String,
+    /// Key of the signature of a request signed with a Webhook Shared Key
+    /// (`TWILIO_WEBHOOK_SHARED_KEY`), when one is configured.
+    pub shared_key: Option<String>,
     /// URLs the signature may be computed over; empty in insecure mode.
     pub url_variants: Vec<String>,
     /// URLs a status callback's signature may be computed over; empty in insecure mode.
@@ -184,7 +187,7 @@ pub async fn signed_params(
     req: &HttpRequest,
     payload: &mut web::Payload,
     sink: &dyn InboundSink,
-    auth_token: &str,
+    (auth_token, shared_key): (&str, Option<&str>),
     url_variants: &[String],
 ) -> Result<Vec<(String, String)>, HttpResponse> {
     let content_type = req
@@ -230,7 +233,19 @@ pub async fn signed_params(
             sink.rejected("sms", "signature");
             return Err(twiml(StatusCode::FORBIDDEN));
         }
-        if verify_signature(auth_token, url_variants, &params, signature).is_none() {
+        let settings = req
+            .headers()
+            .get(SETTINGS_HEADER)
+            .map(|v| v.to_str().unwrap_or("?"));
+        let scheme = match scheme(settings, auth_token, shared_key) {
+            Ok(scheme) => scheme,
+            Err(why) => {
+                error!("[sms] webhook rejected: {why}");
+                sink.rejected("sms", "signature");
+                return Err(twiml(StatusCode::FORBIDDEN));
+            }
+        };
+        if verify(scheme, url_variants, &params, signature).is_none() {
             warn!(
                 "[sms] webhook rejected: invalid signature; {}",
                 mismatch_hint(req, url_variants)
@@ -253,7 +268,7 @@ pub async fn receive(
         &req,
         &mut payload,
         sink.as_ref(),
-        &state.auth_token,
+        (&state.auth_token, state.shared_key.as_deref()),
         &state.url_variants,
     )
     .await

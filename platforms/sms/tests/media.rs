@@ -277,7 +277,10 @@ fn media_server(files: &[Served]) -> Vec<PartMedia> {
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha1::digest(bytes))
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use actix_web::web;
 use serde::Serialize;
 
 use super::{API_VERSION, SentMessage, Shared, State, media, rfc2822};
-use crate::signature::compute_signature;
+use crate::signature::{SETTINGS_HEADER, compute_signature, compute_signature_sha256};
 
 /// How long the carrier takes for each step, when someone is watching the steps.
 const STEP: Duration = Duration::from_millis(15);
@@ -145,7 +145,7 @@ async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
     params.push(("SmsStatus".into(), message.status.clone()));
     params.push(("To".into(), message.to.clone()));
     let answered = post_signed(
-        &shared.auth_token,
+        shared,
         target,
         (&url, "POST"),
         &params,
@@ -163,11 +163,13 @@ async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
 }
 
 /// Sends `params` to `url` with `method` (a form for POST, the query for GET) as Twilio calls
-/// a webhook: signed with the auth token over the URL it calls. The status answered, `None`
+/// a webhook: signed over the URL it calls with the auth token (HMAC-SHA1), or, once the
+/// account uses a Webhook Shared Key ([`super::Emulator::sign_with_shared_key`]), with that key
+/// (HMAC-SHA256) and the algorithm named in `X-Twilio-Webhooks-Signature-Settings`. The status answered, `None`
 /// when the receiver could not be reached in time. `idempotency_token` names the event, the
 /// same on each retry of it.
 pub(super) async fn post_signed(
-    auth_token: &str,
+    shared: &Shared,
     target: &Target,
     (url, method): (&str, &str),
     params: &[(String, String)],
@@ -183,7 +185,14 @@ pub(super) async fn post_signed(
         url.to_string()
     };
     let signed: &[(String, String)] = if get { &[] } else { params };
-    let signature = compute_signature(auth_token, &url, signed);
+    let shared_key = shared.lock().shared_key.clone();
+    let (signature, settings) = match &shared_key {
+        None => (compute_signature(&shared.auth_token, &url, signed), None),
+        Some((algorithm, key)) => (
+            compute_signature_sha256(key, &url, signed),
+            Some(format!("algorithm={algorithm}")),
+        ),
+    };
     let address = match target {
         Target::Direct => url.clone(),
         Target::Via(base) => match url.parse::<awc::http::Uri>() {
@@ -200,6 +209,10 @@ pub(super) async fn post_signed(
         client.get(&address)
     } else {
         client.post(&address)
+    };
+    let request = match settings {
+        Some(settings) => request.insert_header((SETTINGS_HEADER, settings)),
+        None => request,
     };
     let request = request
         .insert_header(("X-Twilio-Signature", signature))

@@ -233,7 +233,12 @@ pub(super) async fn fetch_all(shared: &Shared, sid: &str, urls: &[String]) -> Op
                             if bytes.len() > remaining {
                                 Some(TOO_LARGE)
                             } else {
-                                download.sha1 = Some(format!("{:x}", Sha1::digest(&bytes)));
+                                download.sha1 = Some(
+                                    Sha1::digest(&bytes)
+                                        .iter()
+                                        .map(|b| format!("{b:02x}"))
+                                        .collect::<String>(),
+                                );
                                 None
                             }
                         }

@@ -168,6 +168,9 @@ struct State {
     fetch_timeout: Duration,
     /// How many of the next authenticated media URL requests answer 503.
     media_failures: usize,
+    /// The Webhook Shared Key webhooks are signed with, and the algorithm named with it;
+    /// `None`: the auth token.
+    shared_key: Option<(String, String)>,
 }
 
 struct Shared {
@@ -248,6 +251,7 @@ impl Emulator {
                 downloads: Vec::new(),
                 fetch_timeout: media::FETCH_TIMEOUT,
                 media_failures: 0,
+                shared_key: None,
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -456,7 +460,7 @@ impl Emulator {
         };
         install_crypto_provider();
         let answered = actix_web::rt::System::new().block_on(carrier::post_signed(
-            &self.shared.auth_token,
+            &self.shared,
             &target,
             (&url, &method),
             &params,
@@ -468,6 +472,14 @@ impl Emulator {
             media_urls,
             answered,
         })
+    }
+
+    /// Signs every webhook and status callback from now on with a Webhook Shared Key, as Twilio
+    /// does once the account has one: HMAC-SHA256 with `key`, and
+    /// `X-Twilio-Webhooks-Signature-Settings: algorithm=<algorithm>` (`HMAC_SHA256`; another
+    /// name stands for an algorithm Twilio may add).
+    pub fn sign_with_shared_key(&self, algorithm: &str, key: &str) {
+        self.shared.lock().shared_key = Some((algorithm.to_string(), key.to_string()));
     }
 
     /// Every GET of inbound media (media URL or CDN link), in order.

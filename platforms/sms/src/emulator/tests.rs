@@ -1258,7 +1258,12 @@ fn outbound_media_is_fetched_following_redirects_before_sending() {
             content_type: Some("image/png".to_string()),
             filename: None,
             size: bytes.len(),
-            sha1: Some(format!("{:x}", sha1::Sha1::digest(&bytes))),
+            sha1: Some(
+                sha1::Sha1::digest(&bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
         }]
     );
     let posted = emu.wait_for_callbacks(2, Duration::from_secs(10));

@@ -333,7 +333,12 @@ fn process(
         file_name: upload.and_then(|u| u.file_name.clone()),
         content_type: upload.and_then(|u| u.content_type.clone()),
         file_size: bytes.as_ref().map(|b| b.len() as u64),
-        sha1: bytes.as_ref().map(|b| format!("{:x}", Sha1::digest(b))),
+        sha1: bytes.as_ref().map(|b| {
+            Sha1::digest(b)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        }),
         reference: match &source {
             Source::Url(text) | Source::Known(text) => Some(text.clone()),
             Source::Upload(_) => None,
