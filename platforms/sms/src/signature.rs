@@ -12,7 +12,7 @@ type HmacSha1 = Hmac<Sha1>;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The header with which Twilio says how a request is signed, when not with the auth token.
-pub const SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
+pub const SIGNATURE_SETTINGS: &str = "X-Twilio-Webhooks-Signature-Settings";
 
 /// The algorithm of Webhook Shared Keys, as the settings header names it.
 pub const SHA256: &str = "HMAC_SHA256";
@@ -36,7 +36,7 @@ pub enum SchemeError {
     NoSharedKey,
     /// An algorithm this gateway does not know.
     #[error(
-        "{SETTINGS_HEADER} names the algorithm {0:?}, which this gateway does not know ({SHA256} is checked with TWILIO_WEBHOOK_SHARED_KEY)"
+        "{SIGNATURE_SETTINGS} names the algorithm {0:?}, which this gateway does not know ({SHA256} is checked with TWILIO_WEBHOOK_SHARED_KEY)"
     )]
     UnknownAlgorithm(String),
 }

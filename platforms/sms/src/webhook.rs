@@ -10,7 +10,7 @@ use platform_api::{
 };
 use tracing::{debug, error, info, warn};
 
-use crate::signature::{SETTINGS_HEADER, scheme, verify};
+use crate::signature::{SIGNATURE_SETTINGS, scheme, verify};
 
 /// The route Twilio posts incoming messages to.
 pub const PATH: &str = "/webhooks/twilio";
@@ -235,7 +235,7 @@ pub async fn signed_params(
         }
         let settings = req
             .headers()
-            .get(SETTINGS_HEADER)
+            .get(SIGNATURE_SETTINGS)
             .map(|v| v.to_str().unwrap_or("?"));
         let scheme = match scheme(settings, auth_token, shared_key) {
             Ok(scheme) => scheme,

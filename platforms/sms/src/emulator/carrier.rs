@@ -11,7 +11,7 @@ use actix_web::web;
 use serde::Serialize;
 
 use super::{API_VERSION, SentMessage, Shared, State, media, rfc2822};
-use crate::signature::{SETTINGS_HEADER, compute_signature, compute_signature_sha256};
+use crate::signature::{SIGNATURE_SETTINGS, compute_signature, compute_signature_sha256};
 
 /// How long the carrier takes for each step, when someone is watching the steps.
 const STEP: Duration = Duration::from_millis(15);
@@ -211,7 +211,7 @@ pub(super) async fn post_signed(
         client.post(&address)
     };
     let request = match settings {
-        Some(settings) => request.insert_header((SETTINGS_HEADER, settings)),
+        Some(settings) => request.insert_header((SIGNATURE_SETTINGS, settings)),
         None => request,
     };
     let request = request
