@@ -347,21 +347,9 @@ mod tests {
         Update {
             update_id: 1,
             message: Some(Message {
-                message_id: 7,
-                from: Some(from),
-                chat,
-                date: 0,
                 text: Some(text.to_string()),
                 entities,
-                caption: None,
-                caption_entities: Vec::new(),
-                reply_to_message: None,
-                photo: Vec::new(),
-                document: None,
-                voice: None,
-                audio: None,
-                video: None,
-                video_note: None,
+                ..Message::new(7, Some(from), chat, 0)
             }),
         }
     }

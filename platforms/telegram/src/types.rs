@@ -136,6 +136,30 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message `message_id` in `chat` from `from` at `date`, with nothing in it yet: the
+    /// fields a kind of message fills are set on the result.
+    pub fn new(message_id: i64, from: Option<User>, chat: Chat, date: i64) -> Message {
+        Message {
+            message_id,
+            from,
+            chat,
+            date,
+            text: None,
+            entities: Vec::new(),
+            caption: None,
+            caption_entities: Vec::new(),
+            reply_to_message: None,
+            photo: Vec::new(),
+            document: None,
+            voice: None,
+            audio: None,
+            video: None,
+            video_note: None,
+        }
+    }
+}
+
+impl Message {
     /// The text, or the caption of a photo or document, with its entities.
     pub fn text_and_entities(&self) -> (&str, &[MessageEntity]) {
         match (&self.text, &self.caption) {

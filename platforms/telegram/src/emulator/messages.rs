@@ -65,23 +65,7 @@ pub(super) fn record(state: &mut State, sent: &SentMessage) {
 
 /// A message from the bot in `chat`, with nothing in it yet.
 pub(super) fn from_bot(shared: &Shared, chat: Chat, message_id: i64) -> Message {
-    Message {
-        message_id,
-        from: Some(shared.bot.clone()),
-        chat,
-        date: unix_now(),
-        text: None,
-        entities: Vec::new(),
-        caption: None,
-        caption_entities: Vec::new(),
-        reply_to_message: None,
-        photo: Vec::new(),
-        document: None,
-        voice: None,
-        audio: None,
-        video: None,
-        video_note: None,
-    }
+    Message::new(message_id, Some(shared.bot.clone()), chat, unix_now())
 }
 
 /// The text a chat shows for `text` sent with `parse_mode`, checked as `sendMessage` and

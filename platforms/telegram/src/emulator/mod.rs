@@ -548,21 +548,9 @@ impl Emulator {
         edit: impl FnOnce(&mut Message),
     ) -> Update {
         let mut message = Message {
-            message_id: 0,
-            from: Some(person.user()),
-            chat: chat.clone(),
-            date: unix_now(),
             text: Some(text.to_string()),
             entities: entities(text),
-            caption: None,
-            caption_entities: Vec::new(),
-            reply_to_message: None,
-            photo: Vec::new(),
-            document: None,
-            voice: None,
-            audio: None,
-            video: None,
-            video_note: None,
+            ..Message::new(0, Some(person.user()), chat.clone(), unix_now())
         };
         edit(&mut message);
         if chat.kind == "private" && chat.id == person.id {
@@ -582,21 +570,14 @@ impl Emulator {
             .cloned()
             .unwrap_or_else(|| person.chat());
         let original = Message {
-            message_id: sent.message_id,
-            from: Some(self.shared.bot.clone()),
-            chat: chat.clone(),
-            date: unix_now(),
             text: Some(sent.text.clone()),
             entities: sent.entities.clone(),
-            caption: None,
-            caption_entities: Vec::new(),
-            reply_to_message: None,
-            photo: Vec::new(),
-            document: None,
-            voice: None,
-            audio: None,
-            video: None,
-            video_note: None,
+            ..Message::new(
+                sent.message_id,
+                Some(self.shared.bot.clone()),
+                chat.clone(),
+                unix_now(),
+            )
         };
         self.write_with(&chat, person, text, |m| {
             m.reply_to_message = Some(Box::new(original));
