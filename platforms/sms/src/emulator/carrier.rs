@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::web;
 use serde::Serialize;
 
-use super::{API_VERSION, SentMessage, Shared, State, media, rfc2822};
+use super::{API_VERSION, SentMessage, Shared, State, media, rfc2822, whatsapp};
 use crate::signature::{SIGNATURE_SETTINGS, compute_signature, compute_signature_sha256};
 
 /// How long the carrier takes for each step, when someone is watching the steps.
@@ -25,7 +25,7 @@ pub struct CallbackPost {
     pub sid: String,
     /// The recipient.
     pub to: String,
-    /// `sent`, `delivered`, `undelivered`, `failed`.
+    /// `sent`, `delivered`, `read`, `undelivered`, `failed`.
     pub status: String,
     /// The error code posted with it.
     pub error_code: Option<i64>,
@@ -51,9 +51,24 @@ pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &
     let failure = state.delivery_failures.get(&message.to).cloned();
     let watched = state.callback_target.is_some() || state.on_status.is_some();
     let (status, code) = failure.unwrap_or_else(|| ("delivered".to_string(), None));
-    if !watched && message.media_urls.is_empty() {
-        advance(shared, state, &message.sid, "sent", None);
-        advance(shared, state, &message.sid, &status, code);
+    // A free-form WhatsApp message outside the user's window is refused by WhatsApp: it fails
+    // without being sent, and its media is never fetched.
+    let refused = whatsapp::outside_window(state, message);
+    let steps = if refused {
+        vec![("failed".to_string(), Some(whatsapp::OUTSIDE_WINDOW))]
+    } else {
+        let mut steps = vec![("sent".to_string(), None), (status, code)];
+        // WhatsApp reports when the user has read a delivered message.
+        if whatsapp::is_whatsapp(&message.to) && steps[1].0 == "delivered" {
+            steps.push(("read".to_string(), None));
+        }
+        steps
+    };
+    let fetch = !refused && !message.media_urls.is_empty();
+    if !watched && !fetch {
+        for (status, code) in steps {
+            advance(shared, state, &message.sid, &status, code);
+        }
         return;
     }
     let shared = web::Data::clone(shared);
@@ -62,9 +77,14 @@ pub(super) fn accepted(shared: &web::Data<Shared>, state: &mut State, message: &
     actix_web::rt::spawn(async move {
         // Twilio fetches the media before it sends; a message whose media it could not fetch
         // fails without being sent.
-        let steps = match media::fetch_all(&shared, &sid, &media_urls).await {
+        let failed = if fetch {
+            media::fetch_all(&shared, &sid, &media_urls).await
+        } else {
+            None
+        };
+        let steps = match failed {
             Some(code) => vec![("failed".to_string(), Some(code))],
-            None => vec![("sent".to_string(), None), (status, code)],
+            None => steps,
         };
         for (status, code) in steps {
             actix_web::rt::time::sleep(STEP).await;
@@ -144,6 +164,13 @@ async fn post(shared: &Shared, target: &Target, message: &SentMessage) {
     params.push(("SmsSid".into(), message.sid.clone()));
     params.push(("SmsStatus".into(), message.status.clone()));
     params.push(("To".into(), message.to.clone()));
+    if whatsapp::is_whatsapp(&message.to) {
+        params.push(("ChannelPrefix".into(), "whatsapp".into()));
+        params.push((
+            "ChannelToAddress".into(),
+            whatsapp::address(&message.to).to_string(),
+        ));
+    }
     let answered = post_signed(
         shared,
         target,

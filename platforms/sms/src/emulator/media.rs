@@ -86,10 +86,10 @@ pub struct MediaDownload {
     pub sha1: Option<String>,
 }
 
-/// Stores an inbound MMS's files under a new message SID; returns the SID and each file's
-/// media SID, in order.
-pub(super) fn store(shared: &Shared, files: &[MediaFile]) -> (String, Vec<String>) {
-    let message_sid = random_sid("MM");
+/// Stores an inbound message's files under a new message SID with `prefix`; returns the SID
+/// and each file's media SID, in order.
+pub(super) fn store(shared: &Shared, prefix: &str, files: &[MediaFile]) -> (String, Vec<String>) {
+    let message_sid = random_sid(prefix);
     let mut state = shared.lock();
     let sids = files
         .iter()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{
     API_VERSION, Fault, MAX_BODY_CHARS, SentMessage, Shared, State, carrier, digits, error_message,
-    is_e164, is_http_url, is_sid, param, random_sid, rfc2822, twilio_error,
+    is_e164, is_http_url, is_sid, param, random_sid, rfc2822, twilio_error, whatsapp,
 };
 use crate::segments;
 
@@ -61,14 +61,14 @@ pub(super) async fn send(
 }
 
 /// A request rejected by Twilio's checks.
-struct Rejection {
+pub(super) struct Rejection {
     status: u16,
     code: Option<i64>,
     message: String,
 }
 
 impl Rejection {
-    fn bad_request(code: i64, message: String) -> Rejection {
+    pub(super) fn bad_request(code: i64, message: String) -> Rejection {
         Rejection {
             status: 400,
             code: Some(code),
@@ -85,6 +85,7 @@ struct Outgoing {
     body: String,
     media_urls: Vec<String>,
     status_callback: Option<String>,
+    template: Option<whatsapp::Template>,
 }
 
 fn validate(
@@ -123,7 +124,13 @@ fn validate(
             "A 'From' phone number is required.".to_string(),
         ));
     }
-    let body = param(params, "Body").unwrap_or_default();
+    let template = whatsapp::check(state, to, from, params)?;
+    let channel = whatsapp::is_whatsapp(to);
+    // A template send carries the template's text; its `Body`, if any, is ignored.
+    let body = match &template {
+        Some(template) => template.body.as_str(),
+        None => param(params, "Body").unwrap_or_default(),
+    };
     let media_urls: Vec<String> = params
         .iter()
         .filter(|(key, value)| key == "MediaUrl" && !value.is_empty())
@@ -135,10 +142,10 @@ fn validate(
             "Message body is required.".to_string(),
         ));
     }
-    if !is_e164(to) {
+    if !is_e164(whatsapp::address(to)) {
         return Err(Rejection::bad_request(21211, error_message(21211, to)));
     }
-    if let Some(from) = from.filter(|from| *from != shared.phone_number) {
+    if let Some(from) = from.filter(|from| !channel && *from != shared.phone_number) {
         return Err(Rejection::bad_request(
             21606,
             format!(
@@ -171,7 +178,7 @@ fn validate(
             format!("The StatusCallback URL {url} is not a valid URL."),
         ));
     }
-    if body.chars().count() > MAX_BODY_CHARS {
+    if template.is_none() && body.chars().count() > MAX_BODY_CHARS {
         return Err(Rejection::bad_request(
             21617,
             "The concatenated message body exceeds the 1600 character limit.".to_string(),
@@ -187,6 +194,7 @@ fn validate(
         body: body.to_string(),
         media_urls,
         status_callback: status_callback.map(str::to_string),
+        template,
     })
 }
 
@@ -213,8 +221,9 @@ fn create_message(
         }
     };
     let (encoding, mut segments) = segments::segments(&outgoing.body);
-    // An MMS is billed, and reported, as one message whatever the length of its text.
-    if !outgoing.media_urls.is_empty() {
+    // An MMS, and any WhatsApp message, is billed and reported as one message whatever the
+    // length of its text.
+    if !outgoing.media_urls.is_empty() || whatsapp::is_whatsapp(&outgoing.to) {
         segments = 1;
     }
     let now = SystemTime::now();
@@ -239,6 +248,8 @@ fn create_message(
         date_updated: rfc2822(now),
         date_sent: None,
         status_callback: outgoing.status_callback,
+        content_sid: outgoing.template.as_ref().map(|t| t.sid.clone()),
+        content_variables: outgoing.template.and_then(|t| t.variables),
         created: now,
         sent: None,
     };
@@ -333,8 +344,8 @@ impl When {
 /// The list's query, checked.
 struct ListQuery {
     filters: Vec<(String, String)>,
-    to: Option<String>,
-    from: Option<String>,
+    to: Option<(String, String)>,
+    from: Option<(String, String)>,
     on: Option<When>,
     before: Option<When>,
     after: Option<When>,
@@ -379,8 +390,8 @@ fn list_query(query: &[(String, String)]) -> Result<ListQuery, String> {
         .filter_map(|name| param(query, name).map(|v| (name.to_string(), v.to_string())))
         .collect();
     Ok(ListQuery {
-        to: param(query, "To").map(digits),
-        from: param(query, "From").map(digits),
+        to: param(query, "To").map(address_key),
+        from: param(query, "From").map(address_key),
         on: date("DateSent")?,
         before: date("DateSent<")?,
         after: date("DateSent>")?,
@@ -393,18 +404,17 @@ fn list_query(query: &[(String, String)]) -> Result<ListQuery, String> {
 
 impl ListQuery {
     fn matches(&self, message: &SentMessage) -> bool {
-        // A `+` sent unencoded arrives as a space: compare the digits only.
         if self
             .to
             .as_ref()
-            .is_some_and(|to| *to != digits(&message.to))
+            .is_some_and(|to| *to != address_key(&message.to))
         {
             return false;
         }
         if self
             .from
             .as_ref()
-            .is_some_and(|from| message.from.as_deref().map(digits).as_ref() != Some(from))
+            .is_some_and(|from| message.from.as_deref().map(address_key).as_ref() != Some(from))
         {
             return false;
         }
@@ -435,6 +445,15 @@ impl ListQuery {
             shared.account_uri(),
             serde_urlencoded::to_string(&query).unwrap_or_default()
         )
+    }
+}
+
+/// What an address filter compares: the channel (`whatsapp` for `whatsapp:+…`, empty for a
+/// phone number) and the digits, since a `+` sent unencoded arrives as a space.
+fn address_key(address: &str) -> (String, String) {
+    match address.split_once(':') {
+        Some((channel, number)) => (channel.trim().to_ascii_lowercase(), digits(number)),
+        None => (String::new(), digits(address)),
     }
 }
 

@@ -9,6 +9,8 @@
 //! processes can read the accepted messages from `GET /_emulator/messages`, every attempt from
 //! `GET /_emulator/attempts`, the callbacks posted from `GET /_emulator/callbacks`, and the
 //! media traffic (inbound media fetched, outbound `MediaUrl`s downloaded) from `GET /_emulator/media-fetches` and `GET /_emulator/downloads`.
+//! It speaks WhatsApp too ([`whatsapp`]): `whatsapp:` addresses, the 24-hour window and
+//! content templates.
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::TcpListener;
@@ -27,6 +29,7 @@ use serde_json::{Value, json};
 mod carrier;
 mod media;
 mod messages;
+mod whatsapp;
 
 pub use carrier::CallbackPost;
 pub use media::{MediaDownload, MediaFetch, MediaFile};
@@ -82,6 +85,10 @@ pub struct SentMessage {
     pub date_sent: Option<String>,
     /// The `StatusCallback` URL it was created with.
     pub status_callback: Option<String>,
+    /// The `ContentSid` of a template send, as posted.
+    pub content_sid: Option<String>,
+    /// The `ContentVariables` of a template send, as posted.
+    pub content_variables: Option<String>,
     #[serde(skip)]
     created: SystemTime,
     #[serde(skip)]
@@ -171,6 +178,12 @@ struct State {
     /// The Webhook Shared Key webhooks are signed with, and the algorithm named with it;
     /// `None`: the auth token.
     shared_key: Option<(String, String)>,
+    /// The account's WhatsApp sender, once enabled.
+    whatsapp: Option<whatsapp::Sender>,
+    /// When each WhatsApp user (E.164) last wrote: their 24-hour window starts there.
+    windows: HashMap<String, SystemTime>,
+    /// The approved content templates' text by `ContentSid`.
+    templates: HashMap<String, String>,
 }
 
 struct Shared {
@@ -252,6 +265,9 @@ impl Emulator {
                 fetch_timeout: media::FETCH_TIMEOUT,
                 media_failures: 0,
                 shared_key: None,
+                whatsapp: None,
+                windows: HashMap::new(),
+                templates: HashMap::new(),
             }),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -397,10 +413,10 @@ impl Emulator {
     }
 }
 
-/// An inbound MMS the emulator posted to the gateway.
+/// An inbound MMS (or WhatsApp message) the emulator posted to the gateway.
 #[derive(Clone, Debug)]
 pub struct InboundMms {
-    /// Its SID (`MM…`), the webhook's `MessageSid`.
+    /// Its SID (`MM…`; `SM…` for a WhatsApp message without files), the webhook's `MessageSid`.
     pub message_sid: String,
     /// The `MediaUrl{i}` posted, in order.
     pub media_urls: Vec<String>,
@@ -423,26 +439,13 @@ impl Emulator {
     ) -> io::Result<InboundMms> {
         let (url, method) = self.incoming_number();
         let url = url.ok_or_else(|| io::Error::other("the number has no SMS URL"))?;
-        let (message_sid, media_sids) = media::store(&self.shared, files);
-        let media_urls: Vec<String> = media_sids
-            .iter()
-            .map(|sid| {
-                format!(
-                    "{}{}/Messages/{message_sid}/Media/{sid}",
-                    self.base_url(),
-                    self.shared.account_uri()
-                )
-            })
-            .collect();
+        let (message_sid, media_urls) = self.store_media("MM", files);
         let mut params: Vec<(String, String)> = vec![
             ("ToCountry".into(), "US".into()),
             ("SmsMessageSid".into(), message_sid.clone()),
             ("NumMedia".into(), files.len().to_string()),
         ];
-        for (i, (file, media_url)) in files.iter().zip(&media_urls).enumerate() {
-            params.push((format!("MediaContentType{i}"), file.content_type.clone()));
-            params.push((format!("MediaUrl{i}"), media_url.clone()));
-        }
+        params.extend(media_params(files, &media_urls));
         params.extend([
             ("SmsSid".into(), message_sid.clone()),
             ("SmsStatus".into(), "received".into()),
@@ -454,6 +457,40 @@ impl Emulator {
             ("From".into(), from.to_string()),
             ("ApiVersion".into(), API_VERSION.into()),
         ]);
+        let answered = self.post_inbound((&url, &method), &params, &message_sid, via)?;
+        Ok(InboundMms {
+            message_sid,
+            media_urls,
+            answered,
+        })
+    }
+
+    /// Stores an inbound message's files under a new message SID with `prefix` (`MM`, or `SM`
+    /// for a WhatsApp message without files); returns the SID and the files' media URLs.
+    fn store_media(&self, prefix: &str, files: &[MediaFile]) -> (String, Vec<String>) {
+        let (message_sid, media_sids) = media::store(&self.shared, prefix, files);
+        let media_urls = media_sids
+            .iter()
+            .map(|sid| {
+                format!(
+                    "{}{}/Messages/{message_sid}/Media/{sid}",
+                    self.base_url(),
+                    self.shared.account_uri()
+                )
+            })
+            .collect();
+        (message_sid, media_urls)
+    }
+
+    /// Posts an inbound message's webhook, signed, to `url` (or, with `via`, to that base URL
+    /// with the URL's path and query); blocks until it is answered and returns the status.
+    fn post_inbound(
+        &self,
+        (url, method): (&str, &str),
+        params: &[(String, String)],
+        message_sid: &str,
+        via: Option<&str>,
+    ) -> io::Result<u16> {
         let target = match via {
             Some(base) => carrier::Target::Via(base.to_string()),
             None => carrier::Target::Direct,
@@ -462,16 +499,11 @@ impl Emulator {
         let answered = actix_web::rt::System::new().block_on(carrier::post_signed(
             &self.shared,
             &target,
-            (&url, &method),
-            &params,
-            &message_sid,
-        ));
-        let answered = answered.ok_or_else(|| io::Error::other("the webhook went unanswered"))?;
-        Ok(InboundMms {
+            (url, method),
+            params,
             message_sid,
-            media_urls,
-            answered,
-        })
+        ));
+        answered.ok_or_else(|| io::Error::other("the webhook went unanswered"))
     }
 
     /// Signs every webhook and status callback from now on with a Webhook Shared Key, as Twilio
@@ -516,6 +548,21 @@ impl Emulator {
             link.expires = now;
         }
     }
+}
+
+/// An inbound message's `MediaContentType{i}` and `MediaUrl{i}` parameters.
+fn media_params(files: &[MediaFile], media_urls: &[String]) -> Vec<(String, String)> {
+    files
+        .iter()
+        .zip(media_urls)
+        .enumerate()
+        .flat_map(|(i, (file, media_url))| {
+            [
+                (format!("MediaContentType{i}"), file.content_type.clone()),
+                (format!("MediaUrl{i}"), media_url.clone()),
+            ]
+        })
+        .collect()
 }
 
 /// The emulator's HTTP client is awc with rustls, which needs a process-wide crypto provider;
@@ -896,6 +943,7 @@ fn error_message(code: i64, to: &str) -> String {
         21614 => "'To' number is not a valid mobile number".to_string(),
         30001 => "Queue overflow".to_string(),
         30007 => "Message filtered".to_string(),
+        63016 => "Failed to send freeform message because you are outside the allowed window. If you are using WhatsApp, please use a Message Template.".to_string(),
         _ => format!("Error {code}"),
     }
 }
