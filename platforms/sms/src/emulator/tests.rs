@@ -1224,13 +1224,12 @@ fn send_media(emu: &Emulator, media: &[String]) -> Answer {
         ("StatusCallback", "https://gateway.example.com/status"),
     ];
     form.extend(media.iter().map(|url| ("MediaUrl", url.as_str())));
-    call(
-        emu,
-        "POST",
-        &messages_path(),
-        Some(basic(SID, TOKEN)),
-        &form,
-    )
+    post_message(emu, &form)
+}
+
+/// Posts `form` to `Messages.json` with the account's credentials.
+fn post_message(emu: &Emulator, form: &[(&str, &str)]) -> Answer {
+    call(emu, "POST", &messages_path(), Some(basic(SID, TOKEN)), form)
 }
 
 #[test]
@@ -1440,4 +1439,395 @@ fn outbound_media_that_never_answers_times_out_with_11200() {
         held.join().expect("the server thread").is_ok(),
         "the fetch connected"
     );
+}
+
+/// The Sandbox for WhatsApp's sender.
+const SENDER: &str = "+14155238886";
+const WHATSAPP_URL: &str = "https://gateway.example.com/webhooks/whatsapp";
+const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
+
+/// An emulator with a WhatsApp sender and one approved template.
+fn whatsapp_emulator() -> Emulator {
+    let emu = emulator();
+    emu.enable_whatsapp(SENDER, WHATSAPP_URL);
+    emu.add_template(TEMPLATE, "Hello {{1}}, your code is {{ 2 }}.");
+    emu
+}
+
+fn whatsapp_address(number: &str) -> String {
+    format!("whatsapp:{number}")
+}
+
+/// Posts a WhatsApp message from the sender to `USER` with `extra` parameters.
+fn send_whatsapp(emu: &Emulator, extra: &[(&str, &str)]) -> Answer {
+    let to = whatsapp_address(USER);
+    let from = whatsapp_address(SENDER);
+    let mut form = vec![("To", to.as_str()), ("From", from.as_str())];
+    form.extend_from_slice(extra);
+    post_message(emu, &form)
+}
+
+/// Asserts that message `index` of `emu` is now `status` with `code`.
+fn assert_outcome(emu: &Emulator, index: usize, status: &str, code: Option<i64>) {
+    let message = &emu.messages()[index];
+    assert_eq!(
+        (message.status.as_str(), message.error_code),
+        (status, code)
+    );
+}
+
+/// A raw request the emulator posted, checked to start with `request_line` and to be signed
+/// with the auth token over `url`; its form.
+fn signed_over(raw: &str, request_line: &str, url: &str) -> Vec<(String, String)> {
+    let (params, signature) = signed_form(raw, request_line);
+    let urls = [url.to_string()];
+    assert_eq!(
+        crate::signature::verify_signature(TOKEN, &urls, &params, &signature),
+        Some(url)
+    );
+    params
+}
+
+/// A WhatsApp user writes through a webhook receiver; returns what was posted.
+fn write_on_whatsapp(emu: &Emulator, files: &[MediaFile]) -> (InboundMms, Vec<(String, String)>) {
+    let (base, requests) = receiver(200);
+    let inbound = emu
+        .whatsapp_text(USER, "hello there", "Ada", files, Some(&base))
+        .expect("the webhook is answered");
+    let raw = requests
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a webhook");
+    let params = signed_over(&raw, "POST /webhooks/whatsapp ", WHATSAPP_URL);
+    (inbound, params)
+}
+
+#[test]
+fn whatsapp_inbound_is_posted_signed_with_whatsapps_parameters() {
+    let emu = whatsapp_emulator();
+    let (text, params) = write_on_whatsapp(&emu, &[]);
+    assert_eq!(text.answered, 200);
+    assert!(is_sid(&text.message_sid, "SM"), "{}", text.message_sid);
+    let expected = [
+        ("From", whatsapp_address(USER)),
+        ("To", whatsapp_address(SENDER)),
+        ("ProfileName", "Ada".to_string()),
+        ("WaId", "15557654321".to_string()),
+        ("Body", "hello there".to_string()),
+        ("NumMedia", "0".to_string()),
+        ("MessageType", "text".to_string()),
+        ("MessageSid", text.message_sid.clone()),
+        ("SmsMessageSid", text.message_sid.clone()),
+        ("SmsSid", text.message_sid.clone()),
+        ("SmsStatus", "received".to_string()),
+        ("NumSegments", "1".to_string()),
+        ("AccountSid", SID.to_string()),
+        ("ApiVersion", API_VERSION.to_string()),
+    ];
+    for (name, value) in &expected {
+        assert_eq!(param(&params, name), Some(value.as_str()), "{name}");
+    }
+
+    let (picture, params) = write_on_whatsapp(&emu, &[png()]);
+    assert!(
+        is_sid(&picture.message_sid, "MM"),
+        "{}",
+        picture.message_sid
+    );
+    assert_eq!(param(&params, "NumMedia"), Some("1"));
+    assert_eq!(param(&params, "MessageType"), Some("image"));
+    assert_eq!(param(&params, "MediaContentType0"), Some("image/png"));
+    assert_eq!(
+        param(&params, "MediaUrl0"),
+        Some(picture.media_urls[0].as_str())
+    );
+    let link = cdn_link(&emu, &picture.media_urls[0]);
+    let (status, _, bytes) = get(&emu.server.addr().to_string(), &path_of(&link), None);
+    assert_eq!((status, bytes), (200, png().bytes));
+    // Writing opened the user's window: free-form messages reach them.
+    assert_eq!(send_whatsapp(&emu, &[("Body", "hi")]).status, 201);
+    assert_outcome(&emu, 0, "read", None);
+}
+
+#[test]
+fn whatsapp_inbound_is_signed_with_the_shared_key_when_the_account_has_one() {
+    let emu = whatsapp_emulator();
+    emu.sign_with_shared_key(crate::signature::SHA256, "shared-key");
+    let (base, requests) = receiver(200);
+    emu.whatsapp_text(USER, "hi", "Ada", &[], Some(&base))
+        .expect("the webhook is answered");
+    let raw = requests
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a webhook");
+    let (head, _) = raw.split_once("\r\n\r\n").expect("a request");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-twilio-webhooks-signature-settings: algorithm=hmac_sha256"),
+        "{head}"
+    );
+    let (params, signature) = signed_form(&raw, "POST /webhooks/whatsapp ");
+    let url = [WHATSAPP_URL.to_string()];
+    let key = crate::signature::Scheme::SharedKey("shared-key");
+    assert_eq!(
+        crate::signature::verify(key, &url, &params, &signature),
+        Some(WHATSAPP_URL)
+    );
+    assert_eq!(
+        crate::signature::verify_signature(TOKEN, &url, &params, &signature),
+        None
+    );
+}
+
+#[test]
+fn whatsapp_text_needs_a_sender() {
+    let emu = emulator();
+    assert!(emu.whatsapp_text(USER, "hi", "Ada", &[], None).is_err());
+}
+
+/// The statuses posted for message `sid`, in order.
+fn statuses_of(posted: &[CallbackPost], sid: &str) -> Vec<(String, Option<i64>)> {
+    posted
+        .iter()
+        .filter(|p| p.sid == sid)
+        .map(|p| (p.status.clone(), p.error_code))
+        .collect()
+}
+
+#[test]
+fn whatsapp_inside_the_window_is_sent_delivered_then_read_with_signed_callbacks() {
+    let emu = whatsapp_emulator();
+    let (base, requests) = receiver(200);
+    emu.deliver_status_callbacks(Some(&base));
+    let callback = "https://gateway.example.com/webhooks/whatsapp/status";
+    emu.open_window(USER);
+    // Longer than one SMS segment: WhatsApp bills it as one message.
+    let body = "a".repeat(400);
+    let answer = send_whatsapp(&emu, &[("Body", &body), ("StatusCallback", callback)]);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["status"], "queued");
+    assert_eq!(answer.json["num_segments"], "1");
+    assert_eq!(answer.json["to"], whatsapp_address(USER));
+    assert_eq!(answer.json["from"], whatsapp_address(SENDER));
+    let sid = answer.json["sid"].as_str().expect("a SID").to_string();
+    let posted = emu.wait_for_callbacks(3, Duration::from_secs(10));
+    let statuses: Vec<String> = statuses_of(&posted, &sid)
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(statuses, ["sent", "delivered", "read"]);
+    for expected in ["sent", "delivered", "read"] {
+        let raw = requests
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a callback");
+        let params = signed_over(&raw, "POST /webhooks/whatsapp/status ", callback);
+        assert_eq!(param(&params, "MessageStatus"), Some(expected));
+        assert_eq!(param(&params, "To"), Some(whatsapp_address(USER).as_str()));
+        assert_eq!(
+            param(&params, "From"),
+            Some(whatsapp_address(SENDER).as_str())
+        );
+        assert_eq!(param(&params, "ChannelPrefix"), Some("whatsapp"));
+    }
+    let message = &emu.messages()[0];
+    assert_eq!((message.status.as_str(), message.segments), ("read", 1));
+}
+
+#[test]
+fn whatsapp_failed_delivery_is_never_read() {
+    let emu = whatsapp_emulator();
+    emu.fail_delivery(&whatsapp_address(USER), "undelivered", 63024);
+    emu.open_window(USER);
+    let answer = send_whatsapp(&emu, &[("Body", "hi")]);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    // Nobody watches: the carrier is done with it before the answer.
+    assert_outcome(&emu, 0, "undelivered", Some(63024));
+}
+
+#[test]
+fn whatsapp_outside_the_window_is_accepted_then_fails_with_63016() {
+    let emu = whatsapp_emulator();
+    emu.deliver_status_callbacks(None);
+    let (base, requests) = receiver(200);
+    let callback = format!("{base}/webhooks/whatsapp/status");
+    // Never wrote; then wrote, 25 hours ago.
+    for expire in [false, true] {
+        if expire {
+            emu.open_window(USER);
+            emu.expire_window(USER);
+        }
+        let answer = send_whatsapp(&emu, &[("Body", "hi"), ("StatusCallback", &callback)]);
+        assert_eq!(answer.status, 201, "{}", answer.json);
+        assert_eq!(answer.json["status"], "queued");
+        let sid = answer.json["sid"].as_str().expect("a SID").to_string();
+        let raw = requests
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a callback");
+        let params = signed_over(&raw, "POST /webhooks/whatsapp/status ", &callback);
+        assert_eq!(param(&params, "MessageSid"), Some(sid.as_str()));
+        assert_eq!(param(&params, "MessageStatus"), Some("failed"));
+        assert_eq!(param(&params, "ErrorCode"), Some("63016"));
+        let status = crate::status::parse(&params).expect("a status callback");
+        assert_eq!(status.provider_id, sid);
+        let listed = list(&emu, &[("To", &whatsapp_address(USER))]);
+        assert_eq!(listed.json["messages"][0]["sid"], sid.as_str());
+        assert_eq!(listed.json["messages"][0]["status"], "failed");
+        assert_eq!(listed.json["messages"][0]["error_code"], 63016);
+        assert_eq!(listed.json["messages"][0]["date_sent"], Value::Null);
+    }
+    // Each failed without being sent: one callback each.
+    let posted = emu.wait_for_callbacks(2, Duration::from_secs(10));
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert!(posted.iter().all(|p| p.status == "failed"));
+
+    // Nobody watching: the failure is there at once.
+    let quiet = whatsapp_emulator();
+    let answer = send_whatsapp(&quiet, &[("Body", "hi")]);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_outcome(&quiet, 0, "failed", Some(63016));
+    // Once the user writes, free-form goes again.
+    quiet.open_window(USER);
+    assert_eq!(send_whatsapp(&quiet, &[("Body", "hi")]).status, 201);
+    assert_outcome(&quiet, 1, "read", None);
+}
+
+#[test]
+fn whatsapp_template_is_rendered_and_goes_outside_the_window() {
+    let emu = whatsapp_emulator();
+    let variables = r#"{"1":"Ada","2":"4242"}"#;
+    let answer = send_whatsapp(
+        &emu,
+        &[("ContentSid", TEMPLATE), ("ContentVariables", variables)],
+    );
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["body"], "Hello Ada, your code is 4242.");
+    let message = &emu.messages()[0];
+    assert_eq!(message.body, "Hello Ada, your code is 4242.");
+    assert_eq!(message.content_sid.as_deref(), Some(TEMPLATE));
+    assert_eq!(message.content_variables.as_deref(), Some(variables));
+    assert_eq!(
+        (message.status.as_str(), message.error_code),
+        ("read", None)
+    );
+    let listed = list(&emu, &[]);
+    assert_eq!(
+        listed.json["messages"][0]["body"],
+        "Hello Ada, your code is 4242."
+    );
+
+    // A `Body` next to a template without variables is ignored.
+    emu.add_template(
+        "HXfedcba9876543210fedcba9876543210",
+        "Your reply is waiting.",
+    );
+    let answer = send_whatsapp(
+        &emu,
+        &[
+            ("ContentSid", "HXfedcba9876543210fedcba9876543210"),
+            ("Body", "free-form text"),
+        ],
+    );
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["body"], "Your reply is waiting.");
+    assert_outcome(&emu, 1, "read", None);
+}
+
+#[test]
+fn whatsapp_template_errors_are_twilios() {
+    let emu = whatsapp_emulator();
+    let good = r#"{"1":"Ada","2":"4242"}"#;
+    // Unknown, malformed, or known to another account only.
+    for sid in ["HXffffffffffffffffffffffffffffffff", "HX123", "not-a-sid"] {
+        let answer = send_whatsapp(&emu, &[("ContentSid", sid), ("ContentVariables", good)]);
+        assert_error(&answer, 400, 21655);
+    }
+    for variables in [
+        "not json",
+        r#"["Ada","4242"]"#,
+        r#"{"1":"Ada","2":4242}"#,
+        r#"{"1":"Ada","2":""}"#,
+        r#"{"1":"Ada"}"#,
+    ] {
+        let answer = send_whatsapp(
+            &emu,
+            &[("ContentSid", TEMPLATE), ("ContentVariables", variables)],
+        );
+        assert_error(&answer, 400, 21656);
+    }
+    let answer = send_whatsapp(&emu, &[("ContentSid", TEMPLATE)]);
+    assert_error(&answer, 400, 21656);
+    let answer = send_whatsapp(&emu, &[("Body", "hi"), ("ContentVariables", good)]);
+    assert_error(&answer, 400, 21654);
+    let answer = send_whatsapp(
+        &emu,
+        &[
+            ("ContentSid", TEMPLATE),
+            ("ContentVariables", good),
+            ("Body", "hi"),
+        ],
+    );
+    assert_error(&answer, 400, 35127);
+    assert!(emu.messages().is_empty());
+    assert_eq!(emu.attempts().len(), 11);
+}
+
+#[test]
+fn whatsapp_from_must_be_the_sender_of_the_same_channel() {
+    let emu = whatsapp_emulator();
+    let to = whatsapp_address(USER);
+    let sender = whatsapp_address(SENDER);
+    let other = whatsapp_address(OWNED);
+    let post = |emu: &Emulator, to: &str, from: &str| {
+        post_message(emu, &[("To", to), ("From", from), ("Body", "hi")])
+    };
+    assert_error(&post(&emu, &to, &other), 400, 63007);
+    assert_error(&post(&emu, &to, OWNED), 400, 21910);
+    assert_error(&post(&emu, USER, &sender), 400, 21910);
+    assert_error(&post(&emu, "whatsapp:5557654321", &sender), 400, 21211);
+    // Without a sender enabled, no `whatsapp:` From is known.
+    assert_error(&post(&emulator(), &to, &sender), 400, 63007);
+    assert!(emu.messages().is_empty());
+    assert_eq!(post(&emu, &to, &sender).status, 201);
+}
+
+#[test]
+fn whatsapp_body_over_1600_characters_is_21617() {
+    let emu = whatsapp_emulator();
+    emu.open_window(USER);
+    let answer = send_whatsapp(&emu, &[("Body", &"é".repeat(1601))]);
+    assert_error(&answer, 400, 21617);
+    assert!(emu.messages().is_empty());
+    let answer = send_whatsapp(&emu, &[("Body", &"é".repeat(1600))]);
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    assert_eq!(answer.json["num_segments"], "1");
+}
+
+#[test]
+fn the_list_filters_whatsapp_addresses_apart_from_sms() {
+    let emu = whatsapp_emulator();
+    emu.open_window(USER);
+    let sms = send(&emu, USER, "by SMS");
+    assert_eq!(sms.status, 201, "{}", sms.json);
+    let media = closed_url("/a.png");
+    let whatsapp = send_whatsapp(&emu, &[("Body", "by WhatsApp"), ("MediaUrl", &media)]);
+    assert_eq!(whatsapp.status, 201, "{}", whatsapp.json);
+    let sms_sid = sms.json["sid"].as_str().expect("a SID").to_string();
+    let whatsapp_sid = whatsapp.json["sid"].as_str().expect("a SID").to_string();
+
+    let to_whatsapp = list(&emu, &[("To", &whatsapp_address(USER))]);
+    assert_eq!(sids(&to_whatsapp), std::slice::from_ref(&whatsapp_sid));
+    let entry = &to_whatsapp.json["messages"][0];
+    assert_eq!(entry["body"], "by WhatsApp");
+    assert_eq!(entry["num_media"], "1");
+    assert_eq!(entry["to"], whatsapp_address(USER));
+    // A `+` sent unencoded arrives as a space.
+    let unencoded = list(&emu, &[("To", "whatsapp: 15557654321")]);
+    assert_eq!(sids(&unencoded), std::slice::from_ref(&whatsapp_sid));
+    assert_eq!(
+        sids(&list(&emu, &[("To", USER)])),
+        std::slice::from_ref(&sms_sid)
+    );
+    assert_eq!(
+        sids(&list(&emu, &[("From", &whatsapp_address(SENDER))])),
+        [whatsapp_sid]
+    );
+    assert_eq!(sids(&list(&emu, &[("From", OWNED)])), [sms_sid]);
 }
