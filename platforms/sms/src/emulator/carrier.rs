@@ -119,15 +119,25 @@ fn advance(
     error_code: Option<i64>,
 ) -> Option<SentMessage> {
     let index = *state.index.get(sid)?;
+    let sender = whatsapp::sender(state, &state.messages.get(index)?.to);
     let message = state.messages.get_mut(index)?;
     let now = SystemTime::now();
     if status == "sent" {
         message.sent = Some(now);
         message.date_sent = Some(rfc2822(now));
-        // A Messaging Service has picked the sender by now.
-        message
-            .from
-            .get_or_insert_with(|| shared.phone_number.clone());
+    }
+    // A Messaging Service has picked the sender by now: the WhatsApp sender for a WhatsApp
+    // message, which may fail before it is sent.
+    match sender {
+        Some(sender) => {
+            message.from.get_or_insert(sender);
+        }
+        None if status == "sent" => {
+            message
+                .from
+                .get_or_insert_with(|| shared.phone_number.clone());
+        }
+        None => {}
     }
     message.status = status.to_string();
     message.error_code = error_code;

@@ -1789,6 +1789,31 @@ fn whatsapp_from_must_be_the_sender_of_the_same_channel() {
 }
 
 #[test]
+fn a_messaging_service_sends_whatsapp_from_the_whatsapp_sender() {
+    let emu = whatsapp_emulator();
+    let service = "MG0123456789abcdef0123456789abcdef";
+    let to = whatsapp_address(USER);
+    for open in [true, false] {
+        if open {
+            emu.open_window(USER);
+        } else {
+            emu.expire_window(USER);
+        }
+        let form = [
+            ("To", to.as_str()),
+            ("MessagingServiceSid", service),
+            ("Body", "hi"),
+        ];
+        assert_eq!(post_message(&emu, &form).status, 201);
+    }
+    let from = whatsapp_address(SENDER);
+    let froms: Vec<Option<String>> = emu.messages().into_iter().map(|m| m.from).collect();
+    assert_eq!(froms, [Some(from.clone()), Some(from)]);
+    assert_outcome(&emu, 0, "read", None);
+    assert_outcome(&emu, 1, "failed", Some(63016));
+}
+
+#[test]
 fn whatsapp_body_over_1600_characters_is_21617() {
     let emu = whatsapp_emulator();
     emu.open_window(USER);

@@ -52,6 +52,12 @@ pub(super) fn address(address: &str) -> &str {
     address.strip_prefix(PREFIX).unwrap_or(address)
 }
 
+/// The sender a message to `to` goes from when it is a WhatsApp one: `whatsapp:<sender>`.
+pub(super) fn sender(state: &State, to: &str) -> Option<String> {
+    let sender = state.whatsapp.as_ref().filter(|_| is_whatsapp(to))?;
+    Some(format!("{PREFIX}{}", sender.number))
+}
+
 /// Twilio's WhatsApp checks of a `Messages.json` request (none when neither address is a
 /// WhatsApp one): both addresses of one channel (21910), the account's sender as `From`
 /// (63007), and for a template a known `ContentSid` (21655) with valid `ContentVariables`
