@@ -33,7 +33,8 @@ impl JobKind {
 pub enum RunStatus {
     /// Output was produced and handed to delivery.
     Ok,
-    /// The agent or command failed; nothing was delivered.
+    /// The agent or command failed (nothing was delivered), or a target could not take its
+    /// output (the run's deliveries say which, and why).
     Failed,
     /// The output started with `[SILENT]`: recorded, not delivered.
     Silent,

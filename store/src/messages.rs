@@ -339,4 +339,9 @@ pub trait MessageStore {
 
     /// Whether messages to a chat are suppressed.
     fn is_suppressed(&self, platform: &str, chat: &str) -> Result<bool>;
+
+    /// When the chat's latest inbound message was stored, in store time on the database's
+    /// clock (SQLite: when it was received); `None` when it never wrote. What a provider's
+    /// reply window (WhatsApp's 24 hours) is measured from, alike on every gateway.
+    fn last_inbound_at(&self, platform: &str, chat: &str) -> Result<Option<Millis>>;
 }

@@ -222,6 +222,12 @@ const TABLES: &[Table] = &[
             int("expires_at"),
         ],
     },
+    // When each chat last wrote: a WhatsApp chat's 24-hour window stays as it was.
+    Table {
+        name: "chat_windows",
+        serial: false,
+        columns: &[text("platform"), text("chat"), int("last_inbound_at")],
+    },
     Table {
         name: "delivery_status",
         serial: false,

@@ -75,11 +75,21 @@ async fn insert_one(
             ],
         )
         .await?;
-    Ok(if changed == 1 {
-        Accepted::Stored
-    } else {
-        Accepted::Duplicate
-    })
+    if changed != 1 {
+        return Ok(Accepted::Duplicate);
+    }
+    client
+        .execute(
+            concat!(
+                "INSERT INTO chat_windows (platform, chat, last_inbound_at) VALUES ($1, $2, ",
+                db_now!(),
+                ") ON CONFLICT (platform, chat) DO UPDATE
+                   SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at)"
+            ),
+            &[&inbound.platform, &inbound.chat],
+        )
+        .await?;
+    Ok(Accepted::Stored)
 }
 
 /// Stores a batch of messages and records how far the journal is imported, in one statement
@@ -103,7 +113,7 @@ async fn import_batch(
     let received: Vec<i64> = batch.iter().map(|i| to_ms(i.received_at)).collect();
     // A data-modifying CTE runs whether or not it is read: both writes commit together.
     let statement = client
-        .prepare_cached(
+        .prepare_cached(concat!(
             "WITH new AS (
                INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
                SELECT platform, provider_id, chat, sender, text, attachments, control, received_at
@@ -113,14 +123,21 @@ async fn import_batch(
                     AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, n)
                ORDER BY n
                ON CONFLICT (platform, provider_id) DO NOTHING
-               RETURNING platform, provider_id
+               RETURNING platform, provider_id, chat
+             ), windows AS (
+               INSERT INTO chat_windows (platform, chat, last_inbound_at)
+               SELECT DISTINCT platform, chat, ",
+            db_now!(),
+            " FROM new
+               ON CONFLICT (platform, chat) DO UPDATE
+                 SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at)
              ), position AS (
                INSERT INTO inbound_journal (home, generation, \"offset\") VALUES ($9, $10, $11)
                ON CONFLICT (home) DO UPDATE
                  SET generation = EXCLUDED.generation, \"offset\" = EXCLUDED.\"offset\"
              )
              SELECT platform, provider_id FROM new",
-        )
+        ))
         .await?;
     let rows = client
         .query(
@@ -830,6 +847,19 @@ impl MessageStore for PgStore {
                 )
                 .await?
                 .is_some())
+        })
+    }
+
+    fn last_inbound_at(&self, platform: &str, chat: &str) -> Result<Option<Millis>> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_opt(
+                    "SELECT last_inbound_at FROM chat_windows WHERE platform = $1 AND chat = $2",
+                    &[&platform, &chat],
+                )
+                .await?
+                .map(|r| r.get(0)))
         })
     }
 }

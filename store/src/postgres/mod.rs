@@ -227,6 +227,18 @@ ALTER TABLE media ALTER COLUMN bytes SET STORAGE EXTERNAL;
 CREATE INDEX media_created ON media (created_at);
 ALTER TABLE outbox ADD COLUMN media TEXT;
 "#,
+    // When each chat last wrote, on the database's clock: WhatsApp lets free-form messages
+    // through for 24 hours after it (SPEC section 13), and every gateway must agree when.
+    r#"
+CREATE TABLE chat_windows (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    last_inbound_at BIGINT NOT NULL,
+    PRIMARY KEY (platform, chat)
+);
+INSERT INTO chat_windows (platform, chat, last_inbound_at)
+    SELECT platform, chat, MAX(received_at) FROM inbound GROUP BY platform, chat;
+"#,
 ];
 
 impl Drop for PgStore {

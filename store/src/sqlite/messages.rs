@@ -461,4 +461,14 @@ impl MessageStore for SqliteStore {
             .optional()?
             .is_some())
     }
+
+    fn last_inbound_at(&self, platform: &str, chat: &str) -> Result<Option<Millis>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT last_inbound_at FROM chat_windows WHERE platform = ?1 AND chat = ?2",
+            )?
+            .query_row(params![platform, chat], |r| r.get(0))
+            .optional()?)
+    }
 }

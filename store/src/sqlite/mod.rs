@@ -191,6 +191,18 @@ CREATE TABLE media (
 CREATE INDEX media_created ON media (created_at);
 ALTER TABLE outbox ADD COLUMN media TEXT;
 "#,
+    // When each chat last wrote: WhatsApp lets free-form messages through for 24 hours after
+    // it (SPEC section 13).
+    r#"
+CREATE TABLE chat_windows (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    last_inbound_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, chat)
+);
+INSERT INTO chat_windows (platform, chat, last_inbound_at)
+    SELECT platform, chat, MAX(received_at) FROM inbound GROUP BY platform, chat;
+"#,
 ];
 
 /// The SQLite backend: one connection, shared behind a lock.
@@ -371,11 +383,20 @@ impl SqliteStore {
             inbound.control.map(control_str),
             to_ms(inbound.received_at),
         ])?;
-        Ok(if changed == 1 {
-            Accepted::Stored
-        } else {
-            Accepted::Duplicate
-        })
+        if changed != 1 {
+            return Ok(Accepted::Duplicate);
+        }
+        conn.prepare_cached(
+            "INSERT INTO chat_windows (platform, chat, last_inbound_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (platform, chat) DO UPDATE
+               SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)",
+        )?
+        .execute(params![
+            inbound.platform,
+            inbound.chat,
+            to_ms(inbound.received_at)
+        ])?;
+        Ok(Accepted::Stored)
     }
 
     /// The chat's active conversation, started now if there is none.

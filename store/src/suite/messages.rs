@@ -31,6 +31,57 @@ pub(crate) fn pending_ids(store: &Store) -> Vec<i64> {
 }
 
 #[test]
+fn a_chats_last_inbound_message_is_kept_on_the_databases_clock_and_shared() {
+    for backend in backends() {
+        let store = backend.open();
+        assert_eq!(store.last_inbound_at("sms", "+15550001111").unwrap(), None);
+        let before = store.now();
+        store.insert_inbound(&inbound("SM10", "first")).unwrap();
+        let first = store
+            .last_inbound_at("sms", "+15550001111")
+            .unwrap()
+            .expect("recorded");
+        assert!(first >= before - 1_000 && first <= store.now(), "{first}");
+        // A duplicate changes nothing; a message imported from the journal moves it on.
+        store.insert_inbound(&inbound("SM10", "again")).unwrap();
+        assert_eq!(
+            store.last_inbound_at("sms", "+15550001111").unwrap(),
+            Some(first)
+        );
+        let to = journal::Position {
+            generation: 1,
+            offset: 10,
+        };
+        let mut other = inbound("SM11", "other chat");
+        other.chat = "+15550002222".into();
+        store
+            .import_inbound(&[inbound("SM12", "second"), other], to)
+            .unwrap();
+        let second = store
+            .last_inbound_at("sms", "+15550001111")
+            .unwrap()
+            .expect("recorded");
+        assert!(second >= first, "{second} < {first}");
+        assert!(
+            store
+                .last_inbound_at("sms", "+15550002222")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            store.last_inbound_at("whatsapp", "+15550001111").unwrap(),
+            None
+        );
+        if let Some(replica) = backend.open_replica("b") {
+            assert_eq!(
+                replica.last_inbound_at("sms", "+15550001111").unwrap(),
+                Some(second)
+            );
+        }
+    }
+}
+
+#[test]
 fn an_import_commits_together_deduplicates_and_records_its_position() {
     for backend in backends() {
         let store = backend.open();
