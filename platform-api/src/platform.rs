@@ -110,6 +110,32 @@ pub trait Platform: Send + Sync + 'static {
     /// Sends one formatted part to one chat.
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError>;
 
+    /// How long after a chat's last inbound message the provider lets the platform send it
+    /// free-form messages (WhatsApp: 24 hours); `None`, the default: no such window. The host
+    /// reads the chat's last inbound message from the store (on the database's clock, so every
+    /// gateway sharing it agrees) and sends a part outside the window through
+    /// [`Self::send_outside_window`].
+    fn reply_window(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether a part can go to a chat whose [`Self::reply_window`] has closed, and if not, why
+    /// (WhatsApp without a template: `outside WhatsApp's 24-hour window: set
+    /// WHATSAPP_TEMPLATE_SID`). The host asks before it queues cron output or `hermes send`, so
+    /// that what cannot go is reported at once; [`Self::send_outside_window`] refuses the same
+    /// parts. The default: every part can.
+    fn check_outside_window(&self, part: &Part) -> Result<(), String> {
+        let _ = part;
+        Ok(())
+    }
+
+    /// Sends one part to a chat whose [`Self::reply_window`] has closed: as the provider
+    /// allows there (WhatsApp: an approved template), or a [`SendError::Permanent`] saying why
+    /// it cannot go ([`Self::check_outside_window`]). The default sends it as any other part.
+    async fn send_outside_window(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
+        self.send(chat, part).await
+    }
+
     /// Where scheduled output goes, if configured.
     fn home_channel(&self) -> Option<HomeChannel>;
 

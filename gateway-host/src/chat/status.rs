@@ -21,9 +21,38 @@ pub fn apply(cx: &Context<'_>) -> anyhow::Result<String> {
         None => String::new(),
         Some(part) => format!(" Last reply: {}.", last_reply_words(&part)),
     };
+    let window = match cx
+        .services
+        .platform(&key.platform)
+        .and_then(|p| p.reply_window())
+    {
+        None => String::new(),
+        Some(window) => {
+            let last = store.last_inbound_at(&key.platform, &key.chat)?;
+            format!(" {}", window_words(window, last, store.now()))
+        }
+    };
     Ok(format!(
-        "Status: {state}. This conversation has {turns} messages. Home channel: {home}.{last}"
+        "Status: {state}. This conversation has {turns} messages. Home channel: {home}.{last}{window}"
     ))
+}
+
+/// How `/status` tells whether the platform's reply window is open: until when free-form
+/// replies may go, or that they go as a template.
+fn window_words(window: std::time::Duration, last_inbound: Option<i64>, now: i64) -> String {
+    let hours = window.as_secs() / 3600;
+    let left = last_inbound.map_or(0, |at| at + window.as_millis() as i64 - now);
+    if left <= 0 {
+        return format!(
+            "Reply window: closed ({hours} hours after your last message); replies go as a template."
+        );
+    }
+    let minutes = (left / 60_000).max(1);
+    format!(
+        "Reply window: open for {}h {:02}m more ({hours} hours after your last message).",
+        minutes / 60,
+        minutes % 60
+    )
 }
 
 /// How `/status` tells what became of the last reply.
@@ -33,7 +62,8 @@ fn last_reply_words(part: &OutboxRow) -> String {
         .map(|c| format!(" (error {c})"))
         .unwrap_or_default();
     match (part.status.as_deref(), part.state.as_str()) {
-        (Some("delivered" | "read"), _) => "delivered".to_string(),
+        (Some("delivered"), _) => "delivered".to_string(),
+        (Some("read"), _) => "read".to_string(),
         (Some(status @ ("undelivered" | "failed")), _) => format!("{status}{code}"),
         (Some(status), "sent") => format!("sent, not confirmed delivered yet ({status})"),
         (None, "sent") => "sent, no delivery report yet".to_string(),
@@ -70,10 +100,30 @@ mod tests {
     }
 
     #[test]
+    fn the_reply_window_is_told_open_with_the_time_left_or_closed() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let now = 1_000_000_000_000;
+        assert_eq!(
+            window_words(day, Some(now - 60_000), now),
+            "Reply window: open for 23h 59m more (24 hours after your last message)."
+        );
+        assert_eq!(
+            window_words(day, Some(now - 24 * 3_600_000 + 1_000), now),
+            "Reply window: open for 0h 01m more (24 hours after your last message)."
+        );
+        for last in [None, Some(now - 24 * 3_600_000), Some(now - 48 * 3_600_000)] {
+            assert_eq!(
+                window_words(day, last, now),
+                "Reply window: closed (24 hours after your last message); replies go as a template."
+            );
+        }
+    }
+
+    #[test]
     fn the_last_reply_is_told_from_its_report_else_its_state() {
         let cases = [
             (("sent", Some("delivered"), None), "delivered"),
-            (("sent", Some("read"), None), "delivered"),
+            (("sent", Some("read"), None), "read"),
             (
                 ("sent", Some("undelivered"), Some(30007)),
                 "undelivered (error 30007)",

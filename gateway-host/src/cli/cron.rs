@@ -144,6 +144,11 @@ fn run_now(config: &Config, id: i64) -> anyhow::Result<ExitCode> {
         println!("{}", report.output.trim_end());
     }
     match report.status {
+        // Delivered to some targets, refused by others: each says what became of it.
+        RunStatus::Failed if !report.deliveries.is_empty() => {
+            finish(&services, &report.deliveries)?;
+            Ok(ExitCode::from(1))
+        }
         RunStatus::Failed => Ok(ExitCode::from(1)),
         RunStatus::Ok => finish(&services, &report.deliveries),
         _ => {

@@ -82,7 +82,14 @@ impl Runner {
                             "cron",
                         )
                         .await;
-                        (RunStatus::Ok, output, deliveries)
+                        // Output a target could not take (its platform not running, a
+                        // WhatsApp chat outside its window without a template) is a failed run.
+                        let status = if deliveries.iter().any(|d| d.error.is_some()) {
+                            RunStatus::Failed
+                        } else {
+                            RunStatus::Ok
+                        };
+                        (status, output, deliveries)
                     }
                 }
             }
@@ -110,7 +117,7 @@ impl Runner {
                 d.error.as_deref().unwrap_or_default()
             );
         }
-        if status == RunStatus::Failed {
+        if status == RunStatus::Failed && deliveries.is_empty() {
             warn!("[cron] job {} failed: {output}", job.id);
         }
         Ok(RunReport {

@@ -16,7 +16,7 @@ use platform_api::{registration, registrations};
 use serde::{Deserialize, Serialize};
 
 use crate::media;
-use crate::outbox::sender::Sender;
+use crate::outbox::sender::{Sender, window_open};
 use crate::services::Services;
 use crate::store::PartState;
 
@@ -296,6 +296,15 @@ async fn enqueue(
         .platform(&dest.platform)
         .with_context(|| format!("the {} platform is not running", dest.platform))?;
     let composed = media::outbound::compose(services, platform.as_ref(), text).await;
+    // What cannot go outside the chat's reply window (WhatsApp without a template) is
+    // reported now, not queued to fail.
+    if !window_open(services, platform.as_ref(), &dest.chat)? {
+        for part in &composed.parts {
+            platform
+                .check_outside_window(part)
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
     let ids = services
         .store
         .enqueue(&dest.platform, &dest.chat, &composed.parts, why)?;

@@ -211,7 +211,13 @@ impl Sender {
                 return Ok(());
             }
         };
-        let sent = platform.send(&part.chat, outgoing.as_ref()).await;
+        let sent = if window_open(&self.services, platform.as_ref(), &part.chat)? {
+            platform.send(&part.chat, outgoing.as_ref()).await
+        } else {
+            platform
+                .send_outside_window(&part.chat, outgoing.as_ref())
+                .await
+        };
         match sent.map_err(|err| repeatable(err, &part.part)) {
             Ok(receipt) => {
                 if !self
@@ -493,6 +499,24 @@ impl Sender {
         }
         Ok(())
     }
+}
+
+/// Whether `platform` may send `chat` free-form messages now: always, unless it has a reply
+/// window ([`Platform::reply_window`]) and the chat's last inbound message is older than it, on
+/// the database's clock (so every gateway sharing it agrees).
+pub fn window_open(
+    services: &Services,
+    platform: &dyn Platform,
+    chat: &str,
+) -> anyhow::Result<bool> {
+    let Some(window) = platform.reply_window() else {
+        return Ok(true);
+    };
+    let store = &services.store;
+    Ok(match store.last_inbound_at(platform.name(), chat)? {
+        Some(at) => store.now() - at < window.as_millis() as i64,
+        None => false,
+    })
 }
 
 /// A send error as the sender treats it: an edit whose outcome is unknown can be made again
