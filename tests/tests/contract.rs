@@ -96,7 +96,10 @@ fn a_look_up_of_an_unknown_outcome_validates_against_twilios_spec() {
         let part = Part::plain("You said: hello");
         let attempted = std::time::SystemTime::now() - Duration::from_secs(5);
         let found = actix_rt::System::new().block_on(platform_sms::sender::lookup(
-            &settings, ALICE, &part, attempted,
+            &settings.line(),
+            ALICE,
+            &part,
+            attempted,
         ));
         // Prism answers the spec's example page (messages from 2017): nothing matches.
         assert_eq!(found, Lookup::Matches(vec![]), "{}", prism.log());

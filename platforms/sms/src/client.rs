@@ -137,17 +137,17 @@ struct NumberPage {
     incoming_phone_numbers: Vec<IncomingNumber>,
 }
 
-fn account_url(settings: &SmsSettings) -> String {
+fn account_url(account: &crate::sender::Account<'_>) -> String {
     format!(
         "{}/2010-04-01/Accounts/{}",
-        settings.api_base_url, settings.account_sid
+        account.api_base_url, account.sid
     )
 }
 
 /// Fetches the account: the cheapest call that proves the credentials.
-pub async fn fetch_account(settings: &SmsSettings) -> Result<Account, ApiError> {
-    let url = format!("{}.json", account_url(settings));
-    call(settings, client().get(&url), None).await
+pub async fn fetch_account(account: &crate::sender::Account<'_>) -> Result<Account, ApiError> {
+    let url = format!("{}.json", account_url(account));
+    call(account, client().get(&url), None).await
 }
 
 /// Finds our number (`TWILIO_PHONE_NUMBER`) among the account's numbers; `None` when the
@@ -157,9 +157,9 @@ pub async fn find_number(settings: &SmsSettings) -> Result<Option<IncomingNumber
         .unwrap_or_default();
     let url = format!(
         "{}/IncomingPhoneNumbers.json?{query}",
-        account_url(settings)
+        account_url(&settings.account())
     );
-    let page: NumberPage = call(settings, client().get(&url), None).await?;
+    let page: NumberPage = call(&settings.account(), client().get(&url), None).await?;
     // The filter also matches partial numbers: keep the exact one.
     Ok(page.incoming_phone_numbers.into_iter().find(|n| {
         platform_api::phone::normalize(&n.phone_number).ok() == Some(settings.phone_number.clone())
@@ -177,23 +177,23 @@ pub async fn update_webhook(
 ) -> Result<IncomingNumber, ApiError> {
     let endpoint = format!(
         "{}/IncomingPhoneNumbers/{number_sid}.json",
-        account_url(settings)
+        account_url(&settings.account())
     );
     let mut form = vec![("SmsUrl", url), ("SmsMethod", "POST")];
     if let Some(fallback) = fallback {
         form.extend([("SmsFallbackUrl", fallback), ("SmsFallbackMethod", "POST")]);
     }
-    call(settings, client().post(&endpoint), Some(&form)).await
+    call(&settings.account(), client().post(&endpoint), Some(&form)).await
 }
 
 /// Sends an authenticated request and reads the documented resource from a success answer.
 async fn call<T: for<'de> Deserialize<'de>>(
-    settings: &SmsSettings,
+    account: &crate::sender::Account<'_>,
     request: awc::ClientRequest,
     form: Option<&[(&str, &str)]>,
 ) -> Result<T, ApiError> {
     let request = request
-        .insert_header(("Authorization", basic_auth(settings)))
+        .insert_header(("Authorization", basic_auth(account)))
         .insert_header(("Accept", "application/json"))
         .timeout(CALL_TIMEOUT);
     let sent = match form {
@@ -201,7 +201,7 @@ async fn call<T: for<'de> Deserialize<'de>>(
         None => request.send().await,
     };
     let mut response = sent.map_err(|err| ApiError::Unreachable {
-        base: platform_api::redact_url(&settings.api_base_url),
+        base: platform_api::redact_url(account.api_base_url),
         message: err.to_string(),
     })?;
     let status = response.status().as_u16();
@@ -248,12 +248,11 @@ fn refusal(status: u16, body: &[u8]) -> ApiError {
 /// so a `MediaUrl` elsewhere is refused rather than handed the auth token. Twilio gives no
 /// file name: the file is named after its media SID and its type (`ME….jpg`).
 pub async fn fetch_media(
-    settings: &SmsSettings,
+    account: &crate::sender::Account<'_>,
     attachment: &Attachment,
     limit: u64,
 ) -> Result<Fetched, FetchError> {
-    if origin(&attachment.url).is_none()
-        || origin(&attachment.url) != origin(&settings.api_base_url)
+    if origin(&attachment.url).is_none() || origin(&attachment.url) != origin(account.api_base_url)
     {
         return Err(FetchError::Permanent(
             "the media URL is not on Twilio's API (TWILIO_API_BASE_URL): not fetched with the account's credentials".to_string(),
@@ -261,9 +260,9 @@ pub async fn fetch_media(
     }
     let mut fetched = platform_api::http::download(
         &attachment.url,
-        Some(&basic_auth(settings)),
+        Some(&basic_auth(account)),
         limit,
-        settings.request_timeout,
+        account.request_timeout,
         "Twilio",
     )
     .await?;

@@ -32,10 +32,10 @@ pub fn checkup(section: &ConfigSection, fix: bool) -> Checkup<'_> {
 /// Checks the account behind `settings`; `section` only says where the values came from.
 pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) -> Vec<Check> {
     let mut checks = Vec::new();
-    match client::fetch_account(settings).await {
+    match client::fetch_account(&settings.account()).await {
         Ok(account) => checks.push(account_check(&account)),
         Err(err) => {
-            checks.push(credentials_problem(&err, settings, section));
+            checks.push(credentials_problem(&err, &settings.api_base_url, section));
             checks.push(Check::skipped(NUMBER, "needs working credentials"));
             checks.push(Check::skipped(WEBHOOK, "needs working credentials"));
             return checks;
@@ -59,7 +59,7 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
             return checks;
         }
         Err(err) => {
-            checks.push(api_problem(NUMBER, &err, settings));
+            checks.push(api_problem(NUMBER, &err, &settings.api_base_url));
             checks.push(Check::skipped(WEBHOOK, "needs the number"));
             return checks;
         }
@@ -83,7 +83,8 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
     checks
 }
 
-fn account_check(account: &client::Account) -> Check {
+/// The credentials check passed: the account, and whether it can send.
+pub fn account_check(account: &client::Account) -> Check {
     let name = account
         .friendly_name
         .as_deref()
@@ -102,7 +103,9 @@ fn account_check(account: &client::Account) -> Check {
     }
 }
 
-fn credentials_problem(err: &ApiError, settings: &SmsSettings, section: &ConfigSection) -> Check {
+/// The credentials check failed: rejected credentials name both settings and where they were
+/// set; another failure says what to check (`api_base_url` is `TWILIO_API_BASE_URL`).
+pub fn credentials_problem(err: &ApiError, api_base_url: &str, section: &ConfigSection) -> Check {
     if err.is_authentication() {
         return Check::problem(
             CREDENTIALS,
@@ -116,19 +119,19 @@ fn credentials_problem(err: &ApiError, settings: &SmsSettings, section: &ConfigS
             ),
         );
     }
-    api_problem(CREDENTIALS, err, settings)
+    api_problem(CREDENTIALS, err, api_base_url)
 }
 
 /// A failed call other than rejected credentials.
-fn api_problem(subject: &str, err: &ApiError, settings: &SmsSettings) -> Check {
+fn api_problem(subject: &str, err: &ApiError, api_base_url: &str) -> Check {
     let fix = match err {
-        ApiError::Unreachable { .. } if settings.api_base_url == DEFAULT_API_BASE_URL => {
+        ApiError::Unreachable { .. } if api_base_url == DEFAULT_API_BASE_URL => {
             "check the network connection, DNS and proxies".to_string()
         }
         ApiError::Unreachable { .. } => format!(
             "check {} (now {}; Twilio's is {DEFAULT_API_BASE_URL}), the network connection and proxies",
             API_BASE_URL.env,
-            redact_url(&settings.api_base_url)
+            redact_url(api_base_url)
         ),
         ApiError::Refused {
             code: Some(code), ..

@@ -100,6 +100,7 @@ impl Platform for Sms {
 
     fn routes(&self, cfg: &mut web::ServiceConfig, sink: Arc<dyn InboundSink>) {
         let state = web::Data::new(webhook::WebhookState {
+            channel: webhook::SMS,
             auth_token: self.settings.auth_token.clone(),
             shared_key: self.settings.shared_key.clone(),
             url_variants: self
@@ -158,11 +159,11 @@ impl Platform for Sms {
         attachment: &Attachment,
         limit: u64,
     ) -> Result<Fetched, FetchError> {
-        client::fetch_media(&self.settings, attachment, limit).await
+        client::fetch_media(&self.settings.account(), attachment, limit).await
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
-        sender::send_message(&self.settings, chat, part).await
+        sender::send_message(&self.settings.line(), chat, part).await
     }
 
     fn home_channel(&self) -> Option<HomeChannel> {
@@ -178,7 +179,7 @@ impl Platform for Sms {
     }
 
     async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
-        sender::lookup(&self.settings, chat, part, attempted_at).await
+        sender::lookup(&self.settings.line(), chat, part, attempted_at).await
     }
 
     fn reconcile_after(&self) -> Duration {

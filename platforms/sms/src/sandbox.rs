@@ -66,18 +66,6 @@ fn form(params: &[(String, String)]) -> String {
 /// A message as the sandbox shows it; an MMS as such (billed as one message), with each file
 /// Twilio fetched for it (`downloads`, as the emulator recorded them).
 fn reply(message: &SentMessage, downloads: &[MediaDownload]) -> SandboxReply {
-    let media: Vec<SandboxFile> = downloads
-        .iter()
-        .filter(|d| d.message_sid == message.sid && d.sha1.is_some())
-        .map(|d| SandboxFile {
-            name: d.filename.clone().unwrap_or_else(|| "file".to_string()),
-            content_type: d
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".to_string()),
-            size: d.size as u64,
-        })
-        .collect();
     let (encoding, segments) = if message.media_urls.is_empty() {
         (message.encoding.clone(), message.segments)
     } else {
@@ -88,13 +76,29 @@ fn reply(message: &SentMessage, downloads: &[MediaDownload]) -> SandboxReply {
         body: message.body.clone(),
         encoding: Some(encoding),
         segments,
-        media,
+        media: files(message, downloads),
     }
+}
+
+/// The files of `message` that Twilio fetched (`downloads`, as the emulator recorded them).
+pub fn files(message: &SentMessage, downloads: &[MediaDownload]) -> Vec<SandboxFile> {
+    downloads
+        .iter()
+        .filter(|d| d.message_sid == message.sid && d.sha1.is_some())
+        .map(|d| SandboxFile {
+            name: d.filename.clone().unwrap_or_else(|| "file".to_string()),
+            content_type: d
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_string()),
+            size: d.size as u64,
+        })
+        .collect()
 }
 
 /// Waits until Twilio has fetched every `MediaUrl` of `message` (or failed to) and returns
 /// what it got: its files are known only then.
-fn fetched(emulator: &Emulator, message: &SentMessage) -> Vec<MediaDownload> {
+pub fn fetched(emulator: &Emulator, message: &SentMessage) -> Vec<MediaDownload> {
     let deadline = Instant::now() + MEDIA_WAIT;
     loop {
         let downloads: Vec<MediaDownload> = emulator
@@ -286,7 +290,7 @@ mod tests {
         let _ = rustls::crypto::ring::default_provider().install_default();
         actix_web::rt::System::new().block_on(async {
             for part in [&parts[0], plain] {
-                crate::sender::send_message(&settings, USER, part)
+                crate::sender::send_message(&settings.line(), USER, part)
                     .await
                     .expect("accepted");
             }

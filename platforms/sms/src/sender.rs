@@ -1,4 +1,5 @@
-//! The Twilio Messages API client: one part to one number.
+//! The Twilio Messages API client: one part to one number, on SMS or on WhatsApp (the same API,
+//! with `whatsapp:` addresses), and look-ups of sends whose outcome is unknown.
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 pub use platform_api::http::client;
@@ -11,9 +12,69 @@ use serde::Deserialize;
 use crate::error::classify;
 use crate::settings::SmsSettings;
 
+/// The Twilio account every REST call goes through.
+#[derive(Clone, Copy, Debug)]
+pub struct Account<'a> {
+    /// Account SID (`AC…`), the HTTP Basic user name.
+    pub sid: &'a str,
+    /// Auth token, the HTTP Basic password (secret).
+    pub auth_token: &'a str,
+    /// REST API base, without a trailing slash.
+    pub api_base_url: &'a str,
+    /// Longest wait for an answer to a send.
+    pub request_timeout: Duration,
+}
+
+/// Who sends on the account, and where Twilio reports back: what a send and a look-up need.
+#[derive(Clone, Debug)]
+pub struct Line<'a> {
+    /// The account.
+    pub account: Account<'a>,
+    /// The sender as Twilio addresses it: `+15551234567`, or `whatsapp:+15551234567`.
+    pub from: &'a str,
+    /// A Messaging Service that sends instead of `from` (SMS only).
+    pub messaging_service_sid: Option<&'a str>,
+    /// What goes before a recipient's number: empty for SMS, `whatsapp:` for WhatsApp.
+    pub prefix: &'static str,
+    /// Where Twilio posts the status callbacks of what is sent; `None` in insecure mode.
+    pub status_callback: Option<String>,
+    /// Whether a part may have gone as a template whose text wraps the part's (WhatsApp
+    /// outside its 24-hour window): a look-up then matches a listed body that contains the
+    /// part's text, not only one equal to it.
+    pub templated: bool,
+}
+
+impl SmsSettings {
+    /// The account, as its REST calls need it.
+    pub fn account(&self) -> Account<'_> {
+        Account {
+            sid: &self.account_sid,
+            auth_token: &self.auth_token,
+            api_base_url: &self.api_base_url,
+            request_timeout: self.request_timeout,
+        }
+    }
+
+    /// The SMS line: our number (or our Messaging Service), status callbacks to
+    /// `SMS_WEBHOOK_URL` + `/status`.
+    pub fn line(&self) -> Line<'_> {
+        Line {
+            account: self.account(),
+            from: &self.phone_number,
+            messaging_service_sid: self.messaging_service_sid.as_deref(),
+            prefix: "",
+            status_callback: self
+                .webhook_url
+                .as_deref()
+                .map(crate::status::status_callback_url),
+            templated: false,
+        }
+    }
+}
+
 /// The `Authorization` header value for the account.
-pub fn basic_auth(settings: &SmsSettings) -> String {
-    let raw = format!("{}:{}", settings.account_sid, settings.auth_token);
+pub fn basic_auth(account: &Account<'_>) -> String {
+    let raw = format!("{}:{}", account.sid, account.auth_token);
     format!("Basic {}", STANDARD.encode(raw))
 }
 
@@ -23,48 +84,67 @@ struct Created {
     num_segments: Option<String>,
 }
 
-fn messages_url(settings: &SmsSettings) -> String {
+fn messages_url(account: &Account<'_>) -> String {
     format!(
         "{}/2010-04-01/Accounts/{}/Messages.json",
-        settings.api_base_url, settings.account_sid
+        account.api_base_url, account.sid
     )
 }
 
-/// Sends one part to `to` through `POST /2010-04-01/Accounts/{SID}/Messages.json`; a part with
-/// files is an MMS, one `MediaUrl` per file (Twilio fetches each from the gateway's public
-/// URL before it sends), and its body may then be empty.
-pub async fn send_message(
-    settings: &SmsSettings,
-    to: &str,
-    part: &Part,
-) -> Result<Receipt, SendError> {
-    let url = messages_url(settings);
-    let mut form: Vec<(&str, &str)> = vec![("To", to)];
-    match &settings.messaging_service_sid {
-        Some(sid) => form.push(("MessagingServiceSid", sid)),
-        None => form.push(("From", &settings.phone_number)),
-    }
+/// Sends one part to `to` (a number, E.164) through `POST
+/// /2010-04-01/Accounts/{SID}/Messages.json`; a part with files is an MMS (or a WhatsApp
+/// message with media), one `MediaUrl` per file (Twilio fetches each from the gateway's
+/// public URL before it sends), and its body may then be empty.
+pub async fn send_message(line: &Line<'_>, to: &str, part: &Part) -> Result<Receipt, SendError> {
+    let mut content: Vec<(&str, &str)> = Vec::new();
     if !part.body.is_empty() || part.media.is_empty() {
-        form.push(("Body", &part.body));
+        content.push(("Body", &part.body));
     }
     for media in &part.media {
-        form.push(("MediaUrl", media.public_url()?));
+        content.push(("MediaUrl", media.public_url()?));
     }
-    let callback = settings
-        .webhook_url
-        .as_deref()
-        .map(crate::status::status_callback_url);
-    if let Some(callback) = &callback {
+    create(line, to, &content).await
+}
+
+/// Sends the approved content template `content_sid` (`HX…`) to `to`, its variables
+/// `variables` (a JSON object, `{"1": "…"}`) as `ContentVariables`, and no `Body`: what
+/// WhatsApp lets a business send outside a chat's 24-hour window.
+pub async fn send_template(
+    line: &Line<'_>,
+    to: &str,
+    content_sid: &str,
+    variables: &str,
+) -> Result<Receipt, SendError> {
+    create(
+        line,
+        to,
+        &[("ContentSid", content_sid), ("ContentVariables", variables)],
+    )
+    .await
+}
+
+/// Creates one message to `to` with `content` (`Body`, `MediaUrl`s or a template).
+async fn create(line: &Line<'_>, to: &str, content: &[(&str, &str)]) -> Result<Receipt, SendError> {
+    let account = &line.account;
+    let url = messages_url(account);
+    let to = format!("{}{to}", line.prefix);
+    let mut form: Vec<(&str, &str)> = vec![("To", &to)];
+    match line.messaging_service_sid {
+        Some(sid) => form.push(("MessagingServiceSid", sid)),
+        None => form.push(("From", line.from)),
+    }
+    form.extend_from_slice(content);
+    if let Some(callback) = &line.status_callback {
         form.push(("StatusCallback", callback));
     }
     let request = client()
         .post(&url)
-        .insert_header(("Authorization", basic_auth(settings)))
+        .insert_header(("Authorization", basic_auth(account)))
         .insert_header(("Accept", "application/json"))
-        .timeout(settings.request_timeout);
+        .timeout(account.request_timeout);
     let mut response = match request.send_form(&form).await {
         Ok(response) => response,
-        Err(err) => return Err(transport_error(err, "Twilio", settings.request_timeout)),
+        Err(err) => return Err(transport_error(err, "Twilio", account.request_timeout)),
     };
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
@@ -127,31 +207,27 @@ struct Page {
 /// `DateSent>`); a message still queued at Twilio has no send date yet, so when that query
 /// finds nothing, the newest messages to the number are read without it, down to the
 /// attempt's time.
-pub async fn lookup(
-    settings: &SmsSettings,
-    to: &str,
-    part: &Part,
-    attempted_at: SystemTime,
-) -> Lookup {
+pub async fn lookup(line: &Line<'_>, to: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
     let since = attempted_at.checked_sub(CLOCK_SKEW).unwrap_or(attempted_at);
     let since_text = chrono::DateTime::<chrono::Utc>::from(since)
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
+    let to = format!("{}{to}", line.prefix);
     let mut found = Vec::new();
     for by_date in [true, false] {
-        let mut query: Vec<(&str, &str)> = vec![("To", to)];
-        if settings.messaging_service_sid.is_none() {
-            query.push(("From", &settings.phone_number));
+        let mut query: Vec<(&str, &str)> = vec![("To", &to)];
+        if line.messaging_service_sid.is_none() {
+            query.push(("From", line.from));
         }
         if by_date {
             query.push(("DateSent>", &since_text));
         }
         query.push(("PageSize", PAGE_SIZE));
         let first = match serde_urlencoded::to_string(&query) {
-            Ok(q) => format!("{}?{q}", messages_url(settings)),
+            Ok(q) => format!("{}?{q}", messages_url(&line.account)),
             Err(e) => return Lookup::Failed(format!("building the look-up: {e}")),
         };
-        match list(settings, first, part, since, &mut found).await {
+        match list(line, first, part, since, &mut found).await {
             Ok(()) => {}
             Err(why) => return Lookup::Failed(why),
         }
@@ -170,22 +246,23 @@ pub async fn lookup(
 /// Reads pages from `url` on, newest first, adding the messages that match `part` and were
 /// created since `since`; stops at the first message created before it.
 async fn list(
-    settings: &SmsSettings,
+    line: &Line<'_>,
     mut url: String,
     part: &Part,
     since: SystemTime,
     found: &mut Vec<(SystemTime, Receipt)>,
 ) -> Result<(), String> {
+    let account = &line.account;
     for _ in 0..MAX_PAGES {
         let request = client()
             .get(&url)
-            .insert_header(("Authorization", basic_auth(settings)))
+            .insert_header(("Authorization", basic_auth(account)))
             .insert_header(("Accept", "application/json"))
-            .timeout(settings.request_timeout);
+            .timeout(account.request_timeout);
         let mut response = request.send().await.map_err(|e| {
             format!(
                 "reading Twilio's message list: {}",
-                transport_error(e, "Twilio", settings.request_timeout)
+                transport_error(e, "Twilio", account.request_timeout)
             )
         })?;
         let status = response.status().as_u16();
@@ -214,19 +291,19 @@ async fn list(
                 older = true;
                 continue;
             }
-            let ours = match &settings.messaging_service_sid {
+            let ours = match line.messaging_service_sid {
                 Some(service) => message.messaging_service_sid.as_deref() == Some(service),
                 None => true,
             };
+            let listed = message.body.as_deref().unwrap_or("");
+            let same_text =
+                listed == part.body || (line.templated && listed.contains(part.body.as_str()));
             let files = message
                 .num_media
                 .as_deref()
                 .and_then(|n| n.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            if ours
-                && message.body.as_deref().unwrap_or("") == part.body
-                && files == part.media.len()
-            {
+            if ours && same_text && files == part.media.len() {
                 found.push((
                     created,
                     Receipt {
@@ -238,7 +315,7 @@ async fn list(
         }
         match page.next_page_uri {
             Some(next) if !older && !next.is_empty() => {
-                url = format!("{}{next}", settings.api_base_url);
+                url = format!("{}{next}", account.api_base_url);
             }
             _ => return Ok(()),
         }

@@ -5,13 +5,13 @@
 //! over the callback URL, and answered only once the host has recorded them.
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use platform_api::{DeliveryStatus, SinkError, phone};
+use platform_api::{DeliveryStatus, SinkError};
 use tracing::{error, warn};
 
 use crate::error::OPTED_OUT;
-use crate::webhook::{WebhookState, param, signed_params, twiml};
+use crate::webhook::{Channel, WebhookState, param, signed_params, twiml};
 
-/// The route Twilio posts status callbacks to.
+/// The route Twilio posts SMS status callbacks to.
 pub const PATH: &str = "/webhooks/twilio/status";
 
 /// Longest status word accepted; Twilio's are short.
@@ -42,8 +42,8 @@ pub fn status_callback_url(webhook_url: &str) -> String {
 
 /// Reads a status callback's parameters: `MessageSid` and `MessageStatus` (or the older
 /// `SmsSid` / `SmsStatus`) are required, `ErrorCode` is a number when present, `To` names the
-/// recipient.
-pub fn parse(params: &[(String, String)]) -> Result<DeliveryStatus, String> {
+/// recipient (on `channel`: `whatsapp:+…` for WhatsApp).
+pub fn parse(channel: &Channel, params: &[(String, String)]) -> Result<DeliveryStatus, String> {
     let sid = param(params, "MessageSid")
         .or_else(|| param(params, "SmsSid"))
         .map(str::trim)
@@ -71,9 +71,9 @@ pub fn parse(params: &[(String, String)]) -> Result<DeliveryStatus, String> {
                 .map_err(|_| format!("ErrorCode {code:?} is not a number"))?,
         ),
     };
-    let chat = param(params, "To").and_then(|to| phone::normalize(to).ok());
+    let chat = param(params, "To").and_then(|to| channel.number(to).ok());
     Ok(DeliveryStatus {
-        platform: "sms".to_string(),
+        platform: channel.platform.to_string(),
         provider_id: sid.to_string(),
         status: status.to_ascii_lowercase(),
         error_code,
@@ -89,23 +89,16 @@ pub async fn receive(
     state: web::Data<WebhookState>,
 ) -> HttpResponse {
     let sink = &state.sink;
-    let params = match signed_params(
-        &req,
-        &mut payload,
-        sink.as_ref(),
-        (&state.auth_token, state.shared_key.as_deref()),
-        &state.status_url_variants,
-    )
-    .await
-    {
+    let name = state.channel.platform;
+    let params = match signed_params(&req, &mut payload, &state, &state.status_url_variants).await {
         Ok(params) => params,
         Err(answer) => return answer,
     };
-    let status = match parse(&params) {
+    let status = match parse(&state.channel, &params) {
         Ok(status) => status,
         Err(why) => {
-            warn!("[sms] status callback rejected: {why}");
-            sink.rejected("sms", "parse");
+            warn!("[{name}] status callback rejected: {why}");
+            sink.rejected(name, "parse");
             return twiml(StatusCode::BAD_REQUEST);
         }
     };
@@ -113,20 +106,21 @@ pub async fn receive(
     match sink.delivery_status(status).await {
         Ok(()) => twiml(StatusCode::OK),
         Err(SinkError::Unavailable(why)) => {
-            warn!("[sms] cannot record the status of {sid} now ({why}): answering 503");
+            warn!("[{name}] cannot record the status of {sid} now ({why}): answering 503");
             twiml(StatusCode::SERVICE_UNAVAILABLE)
         }
         Err(SinkError::Storage(why)) => {
-            error!("[sms] could not record the status of {sid}: {why}");
+            error!("[{name}] could not record the status of {sid}: {why}");
             twiml(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
 
-/// Registers the status-callback route (other methods on it get 405).
+/// Registers the channel's status-callback route, its webhook route + `/status` (other
+/// methods on it get 405).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
     cfg.service(
-        web::resource(PATH)
+        web::resource(format!("{}/status", state.channel.path))
             .app_data(state)
             .route(web::post().to(receive))
             .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
@@ -136,6 +130,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::SMS;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -167,31 +162,37 @@ mod tests {
     #[test]
     fn reads_twilios_callbacks() {
         // As Twilio posts them for an undelivered message.
-        let status = parse(&params(&[
-            ("SmsSid", "SM1f0e7b9a5c1d4e2f8a3b6c9d0e1f2a3b"),
-            ("SmsStatus", "undelivered"),
-            ("MessageStatus", "undelivered"),
-            ("To", "+15550001111"),
-            ("MessageSid", "SM1f0e7b9a5c1d4e2f8a3b6c9d0e1f2a3b"),
-            ("AccountSid", "ACa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"),
-            ("From", "+15551234567"),
-            ("ApiVersion", "2010-04-01"),
-            ("ErrorCode", "30007"),
-        ]))
+        let status = parse(
+            &SMS,
+            &params(&[
+                ("SmsSid", "SM1f0e7b9a5c1d4e2f8a3b6c9d0e1f2a3b"),
+                ("SmsStatus", "undelivered"),
+                ("MessageStatus", "undelivered"),
+                ("To", "+15550001111"),
+                ("MessageSid", "SM1f0e7b9a5c1d4e2f8a3b6c9d0e1f2a3b"),
+                ("AccountSid", "ACa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"),
+                ("From", "+15551234567"),
+                ("ApiVersion", "2010-04-01"),
+                ("ErrorCode", "30007"),
+            ]),
+        )
         .unwrap();
         assert_eq!(status.status, "undelivered");
         assert_eq!(status.error_code, Some(30007));
         assert_eq!(status.chat.as_deref(), Some("+15550001111"));
         assert!(!status.opted_out);
-        let opted = parse(&params(&[
-            ("MessageSid", "SM2"),
-            ("MessageStatus", "failed"),
-            ("ErrorCode", "21610"),
-        ]))
+        let opted = parse(
+            &SMS,
+            &params(&[
+                ("MessageSid", "SM2"),
+                ("MessageStatus", "failed"),
+                ("ErrorCode", "21610"),
+            ]),
+        )
         .unwrap();
         assert!(opted.opted_out);
         assert_eq!(opted.chat, None);
-        let older = parse(&params(&[("SmsSid", "SM3"), ("SmsStatus", "Sent")])).unwrap();
+        let older = parse(&SMS, &params(&[("SmsSid", "SM3"), ("SmsStatus", "Sent")])).unwrap();
         assert_eq!(
             (older.provider_id.as_str(), older.status.as_str()),
             ("SM3", "sent")
@@ -212,7 +213,7 @@ mod tests {
                 ("ErrorCode", "x"),
             ]),
         ] {
-            assert!(parse(&bad).is_err(), "{bad:?}");
+            assert!(parse(&SMS, &bad).is_err(), "{bad:?}");
         }
     }
 }

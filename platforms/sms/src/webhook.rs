@@ -1,4 +1,7 @@
 //! `POST /webhooks/twilio`: size cap, strict form parsing, signature check, normalisation.
+//!
+//! The same handler serves every [`Channel`] of the Twilio account: SMS here, and WhatsApp
+//! (`whatsapp:` addresses on its own route) for the `whatsapp` platform.
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -14,6 +17,40 @@ use crate::signature::{SIGNATURE_SETTINGS, scheme, verify};
 
 /// The route Twilio posts incoming messages to.
 pub const PATH: &str = "/webhooks/twilio";
+
+/// One kind of message on the Twilio account, which Twilio posts to a route of its own: what
+/// the webhook and status-callback handlers say and strip for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Channel {
+    /// The platform's registered name: inbound messages, logs and metrics carry it.
+    pub platform: &'static str,
+    /// What Twilio writes before a number on this channel: empty, or `whatsapp:`.
+    pub prefix: &'static str,
+    /// The setting holding the public webhook URL, named when a signature does not match.
+    pub url_setting: &'static str,
+    /// The route incoming messages are posted to; status callbacks go to it + `/status`.
+    pub path: &'static str,
+}
+
+/// SMS (and MMS): plain E.164 numbers on `/webhooks/twilio`.
+pub const SMS: Channel = Channel {
+    platform: "sms",
+    prefix: "",
+    url_setting: "SMS_WEBHOOK_URL",
+    path: PATH,
+};
+
+impl Channel {
+    /// The number in an address Twilio wrote on this channel (`whatsapp:+1555…` → `+1555…`),
+    /// normalised to E.164.
+    pub fn number(&self, address: &str) -> Result<String, String> {
+        let number = address
+            .trim()
+            .strip_prefix(self.prefix)
+            .ok_or_else(|| format!("{address:?} is not a {} address", self.platform))?;
+        phone::normalize(number).map_err(|_| format!("{address:?} is not a phone number"))
+    }
+}
 /// Largest body accepted; Twilio's webhooks are a few KiB.
 pub const MAX_BODY: usize = 64 * 1024;
 /// The answer to every webhook: replies go out through the REST API, never inline.
@@ -21,6 +58,8 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 
 /// What the webhook handlers need, shared by every worker.
 pub struct WebhookState {
+    /// The channel the routes serve.
+    pub channel: Channel,
     /// Key of the signature.
     pub auth_token: String,
     /// Key of the signature of a request signed with a Webhook Shared Key
@@ -124,10 +163,10 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-/// Turns signed webhook parameters into an [`Inbound`] message.
-pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
+/// Turns signed webhook parameters into an [`Inbound`] message of `channel`.
+pub fn to_inbound(channel: &Channel, params: &[(String, String)]) -> Result<Inbound, String> {
     let from = param(params, "From").ok_or("missing From")?;
-    let sender = phone::normalize(from).map_err(|_| "From is not a phone number".to_string())?;
+    let sender = channel.number(from).map_err(|why| format!("From: {why}"))?;
     let provider_id = param(params, "MessageSid")
         .or_else(|| param(params, "SmsMessageSid"))
         .filter(|s| !s.is_empty())
@@ -152,7 +191,7 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
         })
         .collect();
     Ok(Inbound {
-        platform: "sms".to_string(),
+        platform: channel.platform.to_string(),
         chat: sender.clone(),
         sender,
         control: control_keyword(&text),
@@ -164,16 +203,21 @@ pub fn to_inbound(params: &[(String, String)]) -> Result<Inbound, String> {
 }
 
 /// Explains a signature mismatch: which URLs were tried and how the request's own URL differs.
-fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
+fn mismatch_hint(req: &HttpRequest, channel: &Channel, variants: &[String]) -> String {
+    let setting = channel.url_setting;
     let info = req.connection_info();
     let seen = redact_url(&format!("{}://{}{}", info.scheme(), info.host(), req.uri()));
     let configured = variants.first().map(String::as_str).unwrap_or("");
     let cause = if !configured.starts_with(&format!("{}://", info.scheme())) {
-        "the scheme differs from SMS_WEBHOOK_URL (a TLS-terminating proxy or tunnel is normal; check the Console URL matches SMS_WEBHOOK_URL exactly)"
+        format!(
+            "the scheme differs from {setting} (a TLS-terminating proxy or tunnel is normal; check the Console URL matches {setting} exactly)"
+        )
     } else if !configured.contains(req.path()) {
-        "the path differs from SMS_WEBHOOK_URL (a proxy may have rewritten it)"
+        format!("the path differs from {setting} (a proxy may have rewritten it)")
     } else {
-        "the auth token or the URL in the Twilio Console differs from TWILIO_AUTH_TOKEN / SMS_WEBHOOK_URL"
+        format!(
+            "the auth token or the URL in the Twilio Console differs from TWILIO_AUTH_TOKEN / {setting}"
+        )
     };
     // The configured URL may carry HTTP Basic credentials (Twilio supports them): never shown.
     let tried: Vec<String> = variants.iter().map(|url| redact_url(url)).collect();
@@ -186,10 +230,12 @@ fn mismatch_hint(req: &HttpRequest, variants: &[String]) -> String {
 pub async fn signed_params(
     req: &HttpRequest,
     payload: &mut web::Payload,
-    sink: &dyn InboundSink,
-    (auth_token, shared_key): (&str, Option<&str>),
+    state: &WebhookState,
     url_variants: &[String],
 ) -> Result<Vec<(String, String)>, HttpResponse> {
+    let sink = state.sink.as_ref();
+    let name = state.channel.platform;
+    let (auth_token, shared_key) = (state.auth_token.as_str(), state.shared_key.as_deref());
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -200,25 +246,25 @@ pub async fn signed_params(
         .get(..FORM.len())
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case(FORM));
     if !is_form {
-        sink.rejected("sms", "parse");
+        sink.rejected(name, "parse");
         return Err(twiml(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
     let body = match read_capped(req, payload, MAX_BODY).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
-            sink.rejected("sms", "size");
+            sink.rejected(name, "size");
             return Err(twiml(StatusCode::PAYLOAD_TOO_LARGE));
         }
         Err(BodyError::Broken) => {
-            sink.rejected("sms", "parse");
+            sink.rejected(name, "parse");
             return Err(twiml(StatusCode::BAD_REQUEST));
         }
     };
     let params = match parse_form(&body) {
         Ok(params) => params,
         Err(FormError(why)) => {
-            debug!("[sms] unparseable webhook body: {why}");
-            sink.rejected("sms", "parse");
+            debug!("[{name}] unparseable webhook body: {why}");
+            sink.rejected(name, "parse");
             return Err(twiml(StatusCode::BAD_REQUEST));
         }
     };
@@ -229,8 +275,8 @@ pub async fn signed_params(
             _ => "",
         };
         if signature.is_empty() || signature.len() > 128 {
-            warn!("[sms] webhook rejected: missing X-Twilio-Signature");
-            sink.rejected("sms", "signature");
+            warn!("[{name}] webhook rejected: missing X-Twilio-Signature");
+            sink.rejected(name, "signature");
             return Err(twiml(StatusCode::FORBIDDEN));
         }
         let settings = req
@@ -240,17 +286,17 @@ pub async fn signed_params(
         let scheme = match scheme(settings, auth_token, shared_key) {
             Ok(scheme) => scheme,
             Err(why) => {
-                error!("[sms] webhook rejected: {why}");
-                sink.rejected("sms", "signature");
+                error!("[{name}] webhook rejected: {why}");
+                sink.rejected(name, "signature");
                 return Err(twiml(StatusCode::FORBIDDEN));
             }
         };
         if verify(scheme, url_variants, &params, signature).is_none() {
             warn!(
-                "[sms] webhook rejected: invalid signature; {}",
-                mismatch_hint(req, url_variants)
+                "[{name}] webhook rejected: invalid signature; {}",
+                mismatch_hint(req, &state.channel, url_variants)
             );
-            sink.rejected("sms", "signature");
+            sink.rejected(name, "signature");
             return Err(twiml(StatusCode::FORBIDDEN));
         }
     }
@@ -264,29 +310,22 @@ pub async fn receive(
     state: web::Data<WebhookState>,
 ) -> HttpResponse {
     let sink = &state.sink;
-    let params = match signed_params(
-        &req,
-        &mut payload,
-        sink.as_ref(),
-        (&state.auth_token, state.shared_key.as_deref()),
-        &state.url_variants,
-    )
-    .await
-    {
+    let name = state.channel.platform;
+    let params = match signed_params(&req, &mut payload, &state, &state.url_variants).await {
         Ok(params) => params,
         Err(answer) => return answer,
     };
-    let inbound = match to_inbound(&params) {
+    let inbound = match to_inbound(&state.channel, &params) {
         Ok(inbound) => inbound,
         Err(why) => {
-            warn!("[sms] webhook rejected: {why}");
-            sink.rejected("sms", "parse");
+            warn!("[{name}] webhook rejected: {why}");
+            sink.rejected(name, "parse");
             return twiml(StatusCode::BAD_REQUEST);
         }
     };
     if inbound.sender == state.phone_number {
-        debug!("[sms] ignoring a message from our own number");
-        sink.rejected("sms", "echo");
+        debug!("[{name}] ignoring a message from our own number");
+        sink.rejected(name, "echo");
         return twiml(StatusCode::OK);
     }
     let sid = inbound.provider_id.clone();
@@ -296,26 +335,26 @@ pub async fn receive(
         Ok(Accepted::Duplicate) => {
             info!(
                 message_sid = %sid,
-                "[sms] duplicate webhook from {} acknowledged, not processed again",
+                "[{name}] duplicate webhook from {} acknowledged, not processed again",
                 phone::redact(&sender)
             );
             twiml(StatusCode::OK)
         }
         Err(SinkError::Unavailable(why)) => {
-            warn!("[sms] cannot store {sid} now ({why}): answering 503");
+            warn!("[{name}] cannot store {sid} now ({why}): answering 503");
             twiml(StatusCode::SERVICE_UNAVAILABLE)
         }
         Err(SinkError::Storage(err)) => {
-            tracing::error!("[sms] could not store {sid}: {err}");
+            tracing::error!("[{name}] could not store {sid}: {err}");
             twiml(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
 
-/// Registers the webhook route (other methods on it get 405).
+/// Registers the channel's webhook route (other methods on it get 405).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
     cfg.service(
-        web::resource(PATH)
+        web::resource(state.channel.path)
             .app_data(state)
             .route(web::post().to(receive))
             .default_service(web::to(|| async { twiml(StatusCode::METHOD_NOT_ALLOWED) })),
@@ -377,7 +416,7 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let inbound = to_inbound(&params).unwrap();
+        let inbound = to_inbound(&SMS, &params).unwrap();
         assert_eq!(inbound.text, "");
         assert_eq!(inbound.attachments.len(), 2);
         assert_eq!(

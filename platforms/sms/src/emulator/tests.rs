@@ -998,7 +998,8 @@ fn status_callbacks_are_signed_in_order_and_report_failures() {
             crate::signature::verify_signature(TOKEN, &[callback.to_string()], &params, &signature),
             Some(callback)
         );
-        let status = crate::status::parse(&params).expect("a status callback");
+        let status =
+            crate::status::parse(&crate::webhook::SMS, &params).expect("a status callback");
         assert!(sids.contains(&status.provider_id));
     }
     let listed = list(&emu, &[("To", "+15553334444")]);
@@ -1665,8 +1666,16 @@ fn whatsapp_outside_the_window_is_accepted_then_fails_with_63016() {
         assert_eq!(param(&params, "MessageSid"), Some(sid.as_str()));
         assert_eq!(param(&params, "MessageStatus"), Some("failed"));
         assert_eq!(param(&params, "ErrorCode"), Some("63016"));
-        let status = crate::status::parse(&params).expect("a status callback");
+        let whatsapp = crate::webhook::Channel {
+            platform: "whatsapp",
+            prefix: "whatsapp:",
+            url_setting: "WHATSAPP_WEBHOOK_URL",
+            path: "/webhooks/whatsapp",
+        };
+        let status = crate::status::parse(&whatsapp, &params).expect("a status callback");
         assert_eq!(status.provider_id, sid);
+        assert_eq!(status.chat.as_deref(), Some(USER));
+        assert_eq!(status.error_code, Some(63016));
         let listed = list(&emu, &[("To", &whatsapp_address(USER))]);
         assert_eq!(listed.json["messages"][0]["sid"], sid.as_str());
         assert_eq!(listed.json["messages"][0]["status"], "failed");
