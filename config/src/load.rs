@@ -190,7 +190,7 @@ impl Config {
             )
         })?;
 
-        let mut sections = BTreeMap::new();
+        let mut tables: Vec<(&SchemaSection, BTreeMap<String, ConfigValue>)> = Vec::new();
         for section in schema {
             let mut values = BTreeMap::new();
             for setting in section.settings {
@@ -212,6 +212,28 @@ impl Config {
                     secret: setting.secret,
                 };
                 values.insert(setting.env.to_string(), value);
+            }
+            tables.push((section, values));
+        }
+        // A variable several platforms read (the Twilio account's, for SMS and WhatsApp) has
+        // one value: set in one platform's table of config.toml, it holds for the others.
+        let mut set: BTreeMap<String, ConfigValue> = BTreeMap::new();
+        for (_, values) in &tables {
+            for (env, value) in values {
+                if value.origin != Origin::Default {
+                    set.entry(env.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
+        let mut sections = BTreeMap::new();
+        for (section, mut values) in tables {
+            for setting in section.settings {
+                let unset = values
+                    .get(setting.env)
+                    .is_none_or(|value| value.origin == Origin::Default);
+                if let (true, Some(value)) = (unset, set.get(setting.env)) {
+                    values.insert(setting.env.to_string(), value.clone());
+                }
             }
             sections.insert(section.name.clone(), ConfigSection::new(values));
         }
@@ -328,6 +350,48 @@ mod tests {
             Origin::Environment
         );
         assert_eq!(sms.text("TWILIO_AUTH_TOKEN"), Some("00777"));
+    }
+
+    #[test]
+    fn a_variable_two_platforms_read_set_in_one_table_holds_for_both() {
+        static WHATSAPP: &[Setting] = &[
+            Setting::new("TWILIO_AUTH_TOKEN", "auth_token", "token").secret(),
+            Setting::new("SMS_WEBHOOK_PORT", "webhook_port", "port").default("8080"),
+        ];
+        let mut schema = schema();
+        schema.push(SchemaSection {
+            name: "whatsapp".into(),
+            table: "platforms.whatsapp".into(),
+            settings: WHATSAPP,
+        });
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[platforms.sms]\nauth_token = \"t0k3n\"\nwebhook_port = 9000\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), &schema, env(&[])).unwrap();
+        let whatsapp = config.section("whatsapp");
+        assert_eq!(whatsapp.text("TWILIO_AUTH_TOKEN"), Some("t0k3n"));
+        assert!(
+            matches!(&whatsapp.get("TWILIO_AUTH_TOKEN").unwrap().origin, Origin::ConfigFile { key, .. } if key == "platforms.sms.auth_token")
+        );
+        // Set over a default too, and never over what the platform's own table says.
+        assert_eq!(whatsapp.text("SMS_WEBHOOK_PORT"), Some("9000"));
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[platforms.sms]\nauth_token = \"t0k3n\"\n[platforms.whatsapp]\nauth_token = \"other\"\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), &schema, env(&[])).unwrap();
+        assert_eq!(
+            config.section("whatsapp").text("TWILIO_AUTH_TOKEN"),
+            Some("other")
+        );
+        assert_eq!(
+            config.section("sms").text("TWILIO_AUTH_TOKEN"),
+            Some("t0k3n")
+        );
     }
 
     #[test]
