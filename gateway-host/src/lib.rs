@@ -51,6 +51,8 @@ use platform_sms as _;
 use platform_telegram as _;
 #[cfg(feature = "webhook")]
 use platform_webhook as _;
+#[cfg(feature = "whatsapp")]
+use platform_whatsapp as _;
 
 /// Selects the TLS crypto provider for outgoing HTTPS (idempotent).
 pub fn install_crypto() {

@@ -238,6 +238,37 @@ pub fn sms_env(api_base: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The WhatsApp sender of the test account: the Twilio Sandbox for WhatsApp's number.
+pub const WHATSAPP_NUMBER: &str = "+14155238886";
+/// `WHATSAPP_WEBHOOK_URL` of the test gateways.
+pub const WHATSAPP_URL: &str = "https://gateway.example.com/webhooks/whatsapp";
+/// Where the test gateways ask Twilio to post WhatsApp status callbacks.
+pub const WHATSAPP_STATUS_URL: &str = "https://gateway.example.com/webhooks/whatsapp/status";
+
+/// The environment of a gateway with SMS and WhatsApp on one ephemeral port (the listener
+/// both share), talking to `api_base`; Alice and Bob may write on both.
+pub fn whatsapp_env(api_base: &str) -> Vec<(String, String)> {
+    let mut env = sms_env(api_base);
+    env.extend(
+        [
+            ("TWILIO_WHATSAPP_NUMBER", WHATSAPP_NUMBER),
+            ("WHATSAPP_WEBHOOK_URL", WHATSAPP_URL),
+            ("WHATSAPP_WEBHOOK_PORT", "0"),
+            ("WHATSAPP_ALLOWED_USERS", "+15550001111,+15550002222"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
+/// A Twilio emulator for the test account whose WhatsApp sender posts to [`WHATSAPP_URL`].
+pub fn whatsapp_emulator() -> platform_sms::emulator::Emulator {
+    let twilio = emulator();
+    twilio.enable_whatsapp(WHATSAPP_NUMBER, WHATSAPP_URL);
+    twilio
+}
+
 /// A running `hermes gateway`.
 pub struct Gateway {
     child: Option<Child>,
