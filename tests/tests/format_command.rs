@@ -93,6 +93,30 @@ fn an_emoji_makes_a_part_ucs2_and_the_text_preview_shows_the_bill() {
 }
 
 #[test]
+fn whatsapp_parts_use_its_markup_within_1600_characters() {
+    let reply = parts(REPLY, "whatsapp");
+    assert_eq!(reply.len(), 1);
+    let body = reply[0]["body"].as_str().unwrap();
+    assert!(body.starts_with("*Packing list*\n\n"), "{body}");
+    assert!(
+        body.contains("- *Passport* (check the expiry date)\n- Charger and _adapter_"),
+        "{body}"
+    );
+    assert!(
+        body.contains("the operator's site (https://trains.example.com/book?from=LIS&to=OPO)"),
+        "{body}"
+    );
+    assert!(body.contains("```\nhermes cron add"), "{body}");
+    let long = parts(&"word ".repeat(1000), "whatsapp");
+    assert_eq!(long.len(), 4);
+    for (i, part) in long.iter().enumerate() {
+        let body = part["body"].as_str().unwrap();
+        assert!(body.chars().count() <= 1600);
+        assert!(body.ends_with(&format!("({}/4)", i + 1)), "{body}");
+    }
+}
+
+#[test]
 fn other_platforms_use_their_own_limits_and_unknown_ones_are_refused() {
     let long = "word ".repeat(1000);
     for (platform, limit) in [("discord", 2000), ("telegram", 4096)] {

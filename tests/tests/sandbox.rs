@@ -1,7 +1,7 @@
 //! `hermes gateway --sandbox` on a pseudo-terminal: a typed line goes to the real gateway as a
 //! signed webhook and comes back as an SMS reply with its encoding and billed segments, then
 //! its delivery report. `/attach` sends a file the agent is told about, and a reply's file is
-//! shown as the provider received it, on SMS (an MMS), Telegram and Discord.
+//! shown as the provider received it, on SMS (an MMS), WhatsApp, Telegram and Discord.
 use expectrl::Expect;
 use gateway_tests::harness::*;
 
@@ -89,6 +89,30 @@ fn files_travel_both_ways(platform: &str, attached_as: &str, shown: &str) {
 fn sms_files_travel_both_ways_as_mms() {
     // Twilio gives a file no name: the gateway names it by its media SID.
     files_travel_both_ways("sms", "ME", "[part 1/1 · MMS] You said: here");
+}
+
+#[test]
+fn whatsapp_files_travel_both_ways() {
+    // Twilio names no file on WhatsApp either.
+    files_travel_both_ways("whatsapp", "ME", "[part 1/1] You said: here");
+}
+
+#[test]
+fn a_whatsapp_conversation_in_the_sandbox_is_read_and_its_window_open() {
+    let home = Home::new();
+    let mut session = sandbox_session(&home, &["--platform", "whatsapp"], &[]);
+    session.send_line("**Hello** there").expect("typing");
+    session
+        .expect("[part 1/1] You said: *Hello* there")
+        .expect("the reply in WhatsApp's markup");
+    session
+        .expect("✓ part 1/1 read")
+        .expect("WhatsApp's read receipt, posted to the gateway's status route");
+    session.send_line("/status").expect("typing");
+    session
+        .expect("Last reply: read. Reply window: open for")
+        .expect("the read receipt recorded, the 24-hour window open");
+    close_sandbox(&mut session);
 }
 
 #[test]

@@ -339,6 +339,66 @@ fn non_interactive_setup_writes_flags_and_the_platforms_own_environment() {
 }
 
 #[test]
+fn whatsapp_setup_writes_its_settings_and_explains_the_twilio_sandbox() {
+    let home = Home::new();
+    let url = "https://abc.trycloudflare.com/webhooks/whatsapp";
+    let output = run(
+        home.path(),
+        &[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)],
+        &[
+            "gateway",
+            "setup",
+            "--non-interactive",
+            "--platform",
+            "whatsapp",
+            "--set",
+            &format!("TWILIO_ACCOUNT_SID={SID}"),
+            "--set",
+            "TWILIO_WHATSAPP_NUMBER=+1 415 523 8886",
+            "--set",
+            &format!("WHATSAPP_WEBHOOK_URL={url}"),
+            "--set",
+            "WHATSAPP_ALLOWED_USERS=+15550001111",
+            "--set",
+            "TWILIO_ENABLED=false",
+        ],
+        "",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        home.read_env(),
+        format!(
+            "TWILIO_ACCOUNT_SID={SID}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_WHATSAPP_NUMBER=+14155238886\nWHATSAPP_WEBHOOK_URL={url}\nTWILIO_ENABLED=false\nWHATSAPP_ALLOWED_USERS=+15550001111\n"
+        )
+    );
+    assert!(
+        stdout.contains("send `join <keyword>` to +14155238886"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\"When a message comes in\": {url}#rc=3")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(AUTH_TOKEN), "{stdout}");
+    // The doctor, on these settings: SMS off, WhatsApp on, the template missing said plainly.
+    let doctor = run(
+        home.path(),
+        &[("TWILIO_API_BASE_URL", "http://127.0.0.1:9")],
+        &["gateway", "doctor"],
+        "",
+    );
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        said.contains("sms: not enabled (TWILIO_ENABLED=false)"),
+        "{said}"
+    );
+    assert!(said.contains("whatsapp: enabled, settings valid"), "{said}");
+    assert!(said.contains("WhatsApp template: not set"), "{said}");
+    assert!(said.contains("WHATSAPP_TEMPLATE_SID"), "{said}");
+}
+
+#[test]
 fn non_interactive_setup_names_what_is_missing_or_wrong_and_writes_nothing() {
     let home = Home::new();
     home.write_env(EXISTING);

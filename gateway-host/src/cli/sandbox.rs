@@ -120,11 +120,13 @@ fn describe_update(update: &SandboxReply) -> String {
     format!("✎ {}", update.body)
 }
 
-/// A delivery report worth showing: where a part ended up (not the intermediate `sent`).
+/// A delivery report worth showing: where a part ended up (not the intermediate `sent`), and
+/// WhatsApp's read receipt.
 fn describe_status(status: &SandboxStatus) -> Option<String> {
     let part = part_of(&status.reply);
     match (status.status.as_str(), status.error_code) {
         ("delivered", _) => Some(format!("  ✓ part {part} delivered")),
+        ("read", _) => Some(format!("  ✓ part {part} read")),
         ("undelivered" | "failed", Some(code)) => {
             Some(format!("  ✗ part {part} {} (error {code})", status.status))
         }
@@ -292,6 +294,10 @@ mod tests {
         assert_eq!(
             describe_status(&status("hi", "undelivered", Some(30007))).as_deref(),
             Some("  ✗ part 1/1 undelivered (error 30007)")
+        );
+        assert_eq!(
+            describe_status(&status("hi", "read", None)).as_deref(),
+            Some("  ✓ part 1/1 read")
         );
         assert_eq!(describe_status(&status("hi", "sent", None)), None);
     }

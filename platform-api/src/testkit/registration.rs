@@ -20,8 +20,9 @@ const SECRET_WORDS: &[&str] = &[
 /// Checks a registration against the contract of [`Registration`] and [`Setting`].
 ///
 /// Problems: an empty label; a name that is not lowercase ASCII letters, digits, `-` or `_`
-/// (it is typed in targets such as `sms:+1555…`); two settings with the same variable or key,
-/// also a variable another linked platform declares; a variable that is not a valid
+/// (it is typed in targets such as `sms:+1555…`); two settings with the same variable or key;
+/// a variable another linked platform declares with another kind, default or secrecy (two
+/// platforms may share a provider account's variables, read alike); a variable that is not a valid
 /// environment variable name; a key that is not lowercase snake case; empty or multi-line help;
 /// a credential (its variable contains `TOKEN`, `SECRET`, `PASSWORD`, `API_KEY`, …) not marked
 /// secret, or a secret with a built-in default; a default its own kind rejects; a choice that is
@@ -204,10 +205,18 @@ fn duplicates(registration: &Registration, problems: &mut Vec<String>) {
             continue;
         }
         for setting in registration.settings {
-            if other.settings.iter().any(|s| s.env == setting.env) {
+            // Two platforms on one provider account read its variables alike (WhatsApp the
+            // SMS platform's Twilio account): one value, so one kind, default and secrecy.
+            let differs = |s: &&Setting| {
+                s.env == setting.env
+                    && (s.kind != setting.kind
+                        || s.secret != setting.secret
+                        || s.default != setting.default)
+            };
+            if let Some(theirs) = other.settings.iter().find(differs) {
                 problems.push(format!(
-                    "{} is also a setting of the {} platform",
-                    setting.env, other.name
+                    "{} is also a setting of the {} platform, read differently there (kind, default or secrecy): {:?} against {:?}",
+                    setting.env, other.name, theirs.kind, setting.kind
                 ));
             }
         }

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use platform_api::{Lookup, Part, Receipt, SendError};
 use serde::Deserialize;
 
-use crate::error::classify;
 use crate::settings::SmsSettings;
 
 /// The Twilio account every REST call goes through.
@@ -42,6 +41,8 @@ pub struct Line<'a> {
     /// outside its 24-hour window): a look-up then matches a listed body that contains the
     /// part's text, not only one equal to it.
     pub templated: bool,
+    /// How the channel reads Twilio's error answers ([`crate::error::classify`] for SMS).
+    pub classify: fn(u16, Option<&str>, &[u8]) -> SendError,
 }
 
 impl SmsSettings {
@@ -68,6 +69,7 @@ impl SmsSettings {
                 .as_deref()
                 .map(crate::status::status_callback_url),
             templated: false,
+            classify: crate::error::classify,
         }
     }
 }
@@ -170,7 +172,7 @@ async fn create(line: &Line<'_>, to: &str, content: &[(&str, &str)]) -> Result<R
             }),
         };
     }
-    Err(classify(status, retry_after.as_deref(), &body))
+    Err((line.classify)(status, retry_after.as_deref(), &body))
 }
 
 /// How far Twilio's clock and ours may disagree when a message's creation time is matched.
@@ -274,7 +276,7 @@ async fn list(
         if !(200..300).contains(&status) {
             return Err(format!(
                 "Twilio's message list answered: {}",
-                classify(status, None, &body)
+                (line.classify)(status, None, &body)
             ));
         }
         let page: Page = serde_json::from_slice(&body)

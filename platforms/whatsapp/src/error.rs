@@ -8,22 +8,18 @@ pub const WINDOW_CLOSED: i64 = 63016;
 /// Why a part cannot go outside the window without a template (SPEC section 13's wording).
 pub const OUTSIDE_WINDOW: &str = "outside WhatsApp's 24-hour window: set WHATSAPP_TEMPLATE_SID";
 
-/// Classifies a failed WhatsApp send: as the SMS platform classifies Twilio's answer
-/// ([`platform_sms::error::classify`]), except that 63016 is the window's refusal, permanent,
-/// with the reason.
-pub fn classify(err: SendError) -> SendError {
+/// Classifies a non-success answer of the Messages API to a WhatsApp send: as the SMS
+/// platform does ([`platform_sms::error::classify`]), except that 63016 is the window's
+/// refusal, permanent, with the reason.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendError {
+    let err = platform_sms::error::classify(status, retry_after, body);
     if err.code() == Some(WINDOW_CLOSED) && !matches!(err, SendError::Ambiguous { .. }) {
-        return window_closed();
+        return SendError::Permanent {
+            code: Some(WINDOW_CLOSED),
+            message: OUTSIDE_WINDOW.to_string(),
+        };
     }
     err
-}
-
-/// The failure of a part that may not go outside the window: permanent, never retried.
-pub fn window_closed() -> SendError {
-    SendError::Permanent {
-        code: Some(WINDOW_CLOSED),
-        message: OUTSIDE_WINDOW.to_string(),
-    }
 }
 
 /// What an operator should do about a Twilio error code on WhatsApp; the SMS platform's
@@ -63,15 +59,11 @@ mod tests {
     #[test]
     fn the_window_refusal_is_permanent_with_the_reason() {
         let body = br#"{"code": 63016, "message": "Failed to send freeform message because you are outside the allowed window.", "status": 400}"#;
-        let err = classify(platform_sms::error::classify(400, None, body));
+        let err = classify(400, None, body);
         assert_eq!(err.code(), Some(WINDOW_CLOSED));
         assert!(matches!(err, SendError::Permanent { .. }));
         assert!(err.to_string().contains(OUTSIDE_WINDOW), "{err}");
-        let busy = classify(platform_sms::error::classify(
-            503,
-            None,
-            br#"{"code": 20503}"#,
-        ));
+        let busy = classify(503, None, br#"{"code": 20503}"#);
         assert!(matches!(busy, SendError::Retry { .. }));
         assert!(advice(WINDOW_CLOSED).is_some_and(|a| a.act));
         assert_eq!(advice(20003), platform_sms::error::advice(20003));

@@ -5,7 +5,9 @@
 use platform_api::{ConfigSection, OperatorGuide};
 use platform_sms::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 
-use crate::settings::{ACCESS, TEMPLATE_SID, WEBHOOK_PORT, WEBHOOK_URL, WHATSAPP_NUMBER};
+use crate::settings::{
+    ACCESS, SMS_ENABLED, TEMPLATE_SID, WEBHOOK_PORT, WEBHOOK_URL, WHATSAPP_NUMBER,
+};
 use crate::webhook::PATH;
 
 /// The Twilio Sandbox for WhatsApp's number, shared by every account that tries it.
@@ -19,6 +21,7 @@ inventory::submit! {
             ACCESS.allow_all_users.env,
             ACCESS.home_channel.env,
             TEMPLATE_SID.env,
+            SMS_ENABLED.env,
         ],
         explanations: &[
             (
@@ -44,6 +47,10 @@ inventory::submit! {
             (
                 TEMPLATE_SID.env,
                 "WhatsApp lets a business write freely only within 24 hours of a person's last message. Cron output and `hermes send` to someone quiet for longer go as this approved template (HX…, one variable {{1}} for the text); without it they fail with the reason. Leave it empty to set it later.",
+            ),
+            (
+                SMS_ENABLED.env,
+                "SMS starts too whenever TWILIO_ACCOUNT_SID is set, and needs its own number and webhook (`hermes gateway setup --platform sms`). Using the account for WhatsApp only? Answer false.",
             ),
         ],
         next_steps,

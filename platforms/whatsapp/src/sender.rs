@@ -4,7 +4,7 @@
 use platform_api::{Part, Receipt, SendError};
 use platform_sms::sender;
 
-use crate::error::{OUTSIDE_WINDOW, WINDOW_CLOSED, classify};
+use crate::error::{OUTSIDE_WINDOW, WINDOW_CLOSED};
 use crate::settings::WhatsAppSettings;
 
 /// Sends a free-form part (text, a file, or both) to a chat inside its window.
@@ -13,9 +13,7 @@ pub async fn send(
     chat: &str,
     part: &Part,
 ) -> Result<Receipt, SendError> {
-    sender::send_message(&settings.line(), chat, part)
-        .await
-        .map_err(classify)
+    sender::send_message(&settings.line(), chat, part).await
 }
 
 /// Why a part cannot go to a chat whose window has closed: no template is set, or it carries
@@ -46,9 +44,7 @@ pub async fn send_outside_window(
         outside_window_refusal(settings, part),
     ) {
         (Some(template), None) => {
-            sender::send_template(&settings.line(), chat, template, &variables(&part.body))
-                .await
-                .map_err(classify)
+            sender::send_template(&settings.line(), chat, template, &variables(&part.body)).await
         }
         (_, refusal) => Err(SendError::Permanent {
             code: Some(WINDOW_CLOSED),

@@ -51,6 +51,15 @@ pub const ENABLED: Setting = Setting::new(
     "false keeps WhatsApp off even when TWILIO_WHATSAPP_NUMBER is set",
 )
 .kind(SettingKind::Bool);
+/// `TWILIO_ENABLED`, the SMS platform's switch, asked here too: SMS starts whenever the account
+/// is set, and an operator using it for WhatsApp alone turns SMS off. Its key in WhatsApp's
+/// table is `sms_enabled` (`enabled` is `WHATSAPP_ENABLED`'s).
+pub const SMS_ENABLED: Setting = Setting::new(
+    "TWILIO_ENABLED",
+    "sms_enabled",
+    "false keeps SMS off even when TWILIO_ACCOUNT_SID is set: WhatsApp alone on the account",
+)
+.kind(SettingKind::Bool);
 /// Who may write to the agent, what a stranger gets, how often a sender may start a turn, and
 /// where scheduled output goes: `WHATSAPP_ALLOWED_USERS`, `WHATSAPP_ALLOW_ALL_USERS`,
 /// `WHATSAPP_HOME_CHANNEL`, `WHATSAPP_HOME_CHANNEL_NAME`, `WHATSAPP_RATE_LIMIT_PER_MINUTE` and
@@ -74,6 +83,7 @@ pub const SETTINGS: &[Setting] = &[
     WEBHOOK_PORT,
     twilio::WEBHOOK_HOST,
     TEMPLATE_SID,
+    SMS_ENABLED,
     ACCESS.allowed_users,
     ACCESS.allow_all_users,
     ACCESS.home_channel,
@@ -231,6 +241,7 @@ impl WhatsAppSettings {
             prefix: crate::webhook::WHATSAPP.prefix,
             status_callback: Some(status_callback_url(&self.webhook_url)),
             templated: self.template_sid.is_some(),
+            classify: crate::error::classify,
         }
     }
 
@@ -312,6 +323,23 @@ mod tests {
         ));
         let err = WhatsAppSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap_err();
         assert_eq!(err.var, "WHATSAPP_TEMPLATE_SID");
+    }
+
+    #[test]
+    fn every_setting_has_a_variable_and_a_key_of_its_own() {
+        for (i, a) in SETTINGS.iter().enumerate() {
+            for b in &SETTINGS[i + 1..] {
+                assert_ne!(a.env, b.env);
+                assert_ne!(a.key, b.key, "{} and {}", a.env, b.env);
+            }
+        }
+    }
+
+    #[test]
+    fn turning_sms_off_leaves_whatsapp_on() {
+        let mut pairs = base();
+        pairs.push(("TWILIO_ENABLED", "false"));
+        assert!(enabled(&ConfigSection::from_pairs(pairs)).is_ok());
     }
 
     #[test]
