@@ -15,7 +15,7 @@ fuzz_target!(|input: (u8, &str)| {
     assert_eq!(kept, given);
     for part in &parts {
         assert!(part.chars().count() <= limit);
-        let _ = platform_sms::segments::segments(part);
+        let _ = hermes_twilio::segments::segments(part);
     }
-    let _ = platform_sms::segments::gsm_normalize(text);
+    let _ = hermes_twilio::segments::gsm_normalize(text);
 });

@@ -1,13 +1,16 @@
-//! Twilio's status callbacks: form parsing, the callback parser's invariants, and the signature
-//! check over the status-callback URL, on arbitrary bodies, tokens, URLs and signatures.
+//! Twilio's status callbacks: form parsing, the callback parser's invariants on both channels
+//! (SMS, and WhatsApp's `whatsapp:` addresses), and the signature check over the
+//! status-callback URL, on arbitrary bodies, tokens, URLs and signatures.
 //!
 //! Input layout: `token \n url \n signature \n body` (missing parts are empty).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use platform_api::{DeliveryStatus, phone};
-use platform_sms::signature::{compute_signature, url_variants, verify_signature};
-use platform_sms::status::{parse, status_callback_url};
-use platform_sms::webhook::parse_form;
+use hermes_twilio::signature::{compute_signature, url_variants, verify_signature};
+use hermes_twilio::status::{parse, status_callback_url};
+use hermes_twilio::webhook::parse_form;
+use platform_sms::webhook::SMS;
+use platform_whatsapp::webhook::WHATSAPP;
 
 /// Twilio's "recipient opted out" error code.
 const OPTED_OUT: i64 = 21610;
@@ -52,8 +55,15 @@ fuzz_target!(|data: &[u8]| {
         Some(callback_url.as_str())
     );
 
-    let Ok(status) = parse(&params) else { return };
-    assert_eq!(status.platform, "sms");
+    let channel = if body.first().is_some_and(|b| b % 2 == 1) {
+        WHATSAPP
+    } else {
+        SMS
+    };
+    let Ok(status) = parse(&channel, &params) else {
+        return;
+    };
+    assert_eq!(status.platform, channel.platform);
 
     let sid = param(&params, "MessageSid")
         .or_else(|| param(&params, "SmsSid"))

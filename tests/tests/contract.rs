@@ -95,7 +95,7 @@ fn a_look_up_of_an_unknown_outcome_validates_against_twilios_spec() {
         let settings = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
         let part = Part::plain("You said: hello");
         let attempted = std::time::SystemTime::now() - Duration::from_secs(5);
-        let found = actix_rt::System::new().block_on(platform_sms::sender::lookup(
+        let found = actix_rt::System::new().block_on(hermes_twilio::messages::lookup(
             &settings.line(),
             ALICE,
             &part,

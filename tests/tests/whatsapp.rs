@@ -137,13 +137,13 @@ fn a_whatsapp_conversation_runs_on_the_sms_listener_next_to_sms() {
     // Twilio's signed callbacks, read receipt included, are recorded against the message.
     let read = status_of(&home, &on_whatsapp.sid, "read");
     assert!(read.is_some(), "{}", gw.logs());
-    let callbacks = twilio.callbacks();
-    assert!(
-        callbacks
-            .iter()
-            .any(|c| c.sid == on_whatsapp.sid && c.status == "read" && c.answered == Some(200)),
-        "{callbacks:?}"
-    );
+    let posted = eventually(WAIT, || {
+        twilio
+            .callbacks()
+            .into_iter()
+            .find(|c| c.sid == on_whatsapp.sid && c.status == "read")
+    });
+    assert_eq!(posted.and_then(|c| c.answered), Some(200));
     // A forged one is refused and changes nothing.
     let forged = status_callback(
         &on_whatsapp.sid,

@@ -3,10 +3,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use hermes_twilio::segments;
+use hermes_twilio::signature::{compute_signature, url_variants, verify_signature};
+use hermes_twilio::webhook::parse_form;
 use platform_api::text;
-use platform_sms::signature::{compute_signature, url_variants, verify_signature};
-use platform_sms::webhook::parse_form;
-use platform_sms::{format, segments};
+use platform_sms::format;
 
 /// A realistic agent reply of about 4,000 characters: headings, lists, links, code, typography.
 fn reply_4000() -> String {

@@ -2,19 +2,15 @@
 //! receive SMS, and does Twilio post its messages to `SMS_WEBHOOK_URL` (and, with
 //! `SMS_FALLBACK_URL`, to the pair of gateways as primary and fallback)? With `--fix` the
 //! number's webhook (and fallback) is set through the API and checked again.
+use hermes_twilio::client::{self, IncomingNumber};
+use hermes_twilio::doctor::{api_problem, credentials, origin};
+use hermes_twilio::signature::{url_variants, with_connection_overrides};
 use platform_api::{Check, Checkup, ConfigSection, phone, redact_url};
 
-use crate::client::{self, ApiError, IncomingNumber};
-use crate::settings::{
-    ACCOUNT_SID, API_BASE_URL, AUTH_TOKEN, FALLBACK_URL, PHONE_NUMBER, SmsSettings, WEBHOOK_URL,
-};
-use crate::signature::{url_variants, with_connection_overrides};
+use crate::settings::{FALLBACK_URL, PHONE_NUMBER, SmsSettings, WEBHOOK_URL};
 
-const CREDENTIALS: &str = "Twilio credentials";
 const NUMBER: &str = "Twilio number";
 const WEBHOOK: &str = "Messaging webhook";
-/// Twilio's own API, the default of `TWILIO_API_BASE_URL`.
-const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
 
 /// The SMS checkup, as the host runs it for a configuration that builds.
 pub fn checkup(section: &ConfigSection, fix: bool) -> Checkup<'_> {
@@ -32,17 +28,17 @@ pub fn checkup(section: &ConfigSection, fix: bool) -> Checkup<'_> {
 /// Checks the account behind `settings`; `section` only says where the values came from.
 pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) -> Vec<Check> {
     let mut checks = Vec::new();
-    match client::fetch_account(&settings.account()).await {
-        Ok(account) => checks.push(account_check(&account)),
-        Err(err) => {
-            checks.push(credentials_problem(&err, &settings.api_base_url, section));
+    match credentials(&settings.account, section).await {
+        Ok(check) => checks.push(check),
+        Err(problem) => {
+            checks.push(problem);
             checks.push(Check::skipped(NUMBER, "needs working credentials"));
             checks.push(Check::skipped(WEBHOOK, "needs working credentials"));
             return checks;
         }
     }
     let shown = phone::redact(&settings.phone_number);
-    let number = match client::find_number(settings).await {
+    let number = match client::find_number(&settings.account, &settings.phone_number).await {
         Ok(Some(number)) => number,
         Ok(None) => {
             checks.push(Check::problem(
@@ -52,14 +48,14 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
                     "check {}{}: it must be in E.164 form (+, country code, number) and belong to account {}, not to another account or subaccount",
                     PHONE_NUMBER.env,
                     origin(section, PHONE_NUMBER.env),
-                    settings.account_sid
+                    settings.account.account_sid
                 ),
             ));
             checks.push(Check::skipped(WEBHOOK, "needs the number"));
             return checks;
         }
         Err(err) => {
-            checks.push(api_problem(NUMBER, &err, &settings.api_base_url));
+            checks.push(api_problem(NUMBER, &err, &settings.account.api_base_url));
             checks.push(Check::skipped(WEBHOOK, "needs the number"));
             return checks;
         }
@@ -81,69 +77,6 @@ pub async fn checks(settings: &SmsSettings, section: &ConfigSection, fix: bool) 
     }
     checks.push(webhook_check(settings, &number, fix).await);
     checks
-}
-
-/// The credentials check passed: the account, and whether it can send.
-pub fn account_check(account: &client::Account) -> Check {
-    let name = account
-        .friendly_name
-        .as_deref()
-        .map(|n| format!(" \"{n}\""))
-        .unwrap_or_default();
-    match account.status.as_deref() {
-        Some("active") | None => Check::ok(
-            CREDENTIALS,
-            format!("accepted for account {}{name}", account.sid),
-        ),
-        Some(status) => Check::problem(
-            CREDENTIALS,
-            format!("accepted, but account {}{name} is {status}", account.sid),
-            "reactivate the account in the Twilio Console (Account → Billing / Status); a suspended or closed account cannot send or receive",
-        ),
-    }
-}
-
-/// The credentials check failed: rejected credentials name both settings and where they were
-/// set; another failure says what to check (`api_base_url` is `TWILIO_API_BASE_URL`).
-pub fn credentials_problem(err: &ApiError, api_base_url: &str, section: &ConfigSection) -> Check {
-    if err.is_authentication() {
-        return Check::problem(
-            CREDENTIALS,
-            format!("credentials rejected ({err})"),
-            format!(
-                "check {}{} / {}{}: copy both from the Twilio Console (Account Info); the auth token is the account's, not an API key secret or a test credential",
-                ACCOUNT_SID.env,
-                origin(section, ACCOUNT_SID.env),
-                AUTH_TOKEN.env,
-                origin(section, AUTH_TOKEN.env)
-            ),
-        );
-    }
-    api_problem(CREDENTIALS, err, api_base_url)
-}
-
-/// A failed call other than rejected credentials.
-fn api_problem(subject: &str, err: &ApiError, api_base_url: &str) -> Check {
-    let fix = match err {
-        ApiError::Unreachable { .. } if api_base_url == DEFAULT_API_BASE_URL => {
-            "check the network connection, DNS and proxies".to_string()
-        }
-        ApiError::Unreachable { .. } => format!(
-            "check {} (now {}; Twilio's is {DEFAULT_API_BASE_URL}), the network connection and proxies",
-            API_BASE_URL.env,
-            redact_url(api_base_url)
-        ),
-        ApiError::Refused {
-            code: Some(code), ..
-        } => format!(
-            "see https://www.twilio.com/docs/errors/{code}; then run `hermes gateway doctor` again"
-        ),
-        _ => format!(
-            "check that {} points at Twilio's REST API ({DEFAULT_API_BASE_URL}), then run `hermes gateway doctor` again",
-            API_BASE_URL.env
-        ),
-    };
-    Check::problem(subject, err.to_string(), fix)
 }
 
 /// Which end of the number's (primary, fallback) pair this gateway is, when `SMS_FALLBACK_URL`
@@ -352,14 +285,16 @@ async fn webhook_check(settings: &SmsSettings, number: &IncomingNumber, fix: boo
             webhook_shown(Some(url), Some(other.as_deref()))
         ),
     };
-    if let Err(err) = client::update_webhook(settings, &number.sid, url, other.as_deref()).await {
+    if let Err(err) =
+        client::update_webhook(&settings.account, &number.sid, url, other.as_deref()).await
+    {
         return Check::problem(
             WEBHOOK,
             format!("{problem}; --fix could not set it: {err}"),
             console,
         );
     }
-    match client::find_number(settings).await {
+    match client::find_number(&settings.account, &settings.phone_number).await {
         Ok(Some(now)) => match webhook_mismatch(configured, fallback, &now) {
             Ok(_) => Check::fixed(WEBHOOK, format!("was {before}; now {sent}")),
             Err(still) => Check::problem(
@@ -399,14 +334,6 @@ fn console_steps(settings: &SmsSettings, url: Option<&str>) -> String {
         url.map(|url| redact_url(&with_connection_overrides(url)))
             .unwrap_or_else(|| "<SMS_WEBHOOK_URL>".to_string())
     )
-}
-
-/// ` (from …)`, where a variable's value came from.
-fn origin(section: &ConfigSection, var: &str) -> String {
-    section
-        .get(var)
-        .map(|v| format!(" (from {})", v.origin))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use platform_api::media::MediaLimits;
 use platform_api::text::{self, Window};
 use platform_api::{Formatted, Part, PartMedia};
 
-use crate::segments::{
+use hermes_twilio::segments::{
     Counter, Encoding, GSM7_SEGMENT, GSM7_SINGLE, UCS2_SEGMENT, UCS2_SINGLE, gsm_normalize_located,
     gsm_septets,
 };
@@ -274,7 +274,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segments::{gsm_normalize, irregular_chars, segments};
+    use hermes_twilio::segments::{gsm_normalize, irregular_chars, segments};
     use proptest::prelude::*;
 
     fn non_whitespace(text: &str) -> String {

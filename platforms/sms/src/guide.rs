@@ -4,8 +4,8 @@
 use platform_api::{ConfigSection, OperatorGuide, phone};
 
 use crate::settings::{ACCESS, PHONE_NUMBER, WEBHOOK_PORT, WEBHOOK_URL};
-use crate::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 use crate::webhook::PATH;
+use hermes_twilio::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 
 /// The port the webhook listens on when `SMS_WEBHOOK_PORT` is unset.
 const DEFAULT_PORT: &str = "8080";

@@ -1,15 +1,15 @@
-//! SMS over Twilio for the hermes gateway.
+//! SMS over Twilio for the hermes gateway. The Twilio code it shares with WhatsApp (the
+//! account, the webhook and status-callback handlers and their signatures, the Messages API
+//! client and its look-ups, the emulator) is the `hermes-twilio` crate's; this crate is what
+//! SMS adds:
 //!
 //! - [`settings`]: the variables, parsed and validated;
-//! - [`webhook`] and [`signature`]: `POST /webhooks/twilio`, signed by Twilio;
-//! - [`status`]: `POST /webhooks/twilio/status`, Twilio's signed delivery reports;
-//! - [`format`](mod@format) and [`segments`]: agent Markdown → plain, GSM-7 friendly, segment-aware parts;
-//!   with files, MMS parts;
-//! - [`sender`] and [`error`]: the Messages API client (sends, and look-ups of sends whose
-//!   outcome is unknown) and Twilio's errors as typed send errors.
-//! - [`guide`], [`doctor`] and [`client`]: what `hermes gateway setup` asks and prints for SMS,
-//!   and the account checks of `hermes gateway doctor`; [`client`] also fetches inbound MMS files.
-pub mod client;
+//! - [`webhook`]: `POST /webhooks/twilio` and its `/status`, the [`webhook::SMS`] channel;
+//! - [`format`](mod@format): agent Markdown → plain, GSM-7 friendly, segment-aware parts
+//!   ([`hermes_twilio::segments`]); with files, MMS parts;
+//! - [`sender`] and [`error`]: sends from our number or Messaging Service, and Twilio's errors;
+//! - [`guide`] and [`doctor`]: what `hermes gateway setup` asks and prints for SMS, and the
+//!   number and webhook checks of `hermes gateway doctor`.
 pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
@@ -18,11 +18,8 @@ pub mod format;
 pub mod guide;
 #[cfg(feature = "emulator")]
 pub mod sandbox;
-pub mod segments;
 pub mod sender;
 pub mod settings;
-pub mod signature;
-pub mod status;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -99,27 +96,7 @@ impl Platform for Sms {
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig, sink: Arc<dyn InboundSink>) {
-        let state = web::Data::new(webhook::WebhookState {
-            channel: webhook::SMS,
-            auth_token: self.settings.auth_token.clone(),
-            shared_key: self.settings.shared_key.clone(),
-            url_variants: self
-                .settings
-                .webhook_url
-                .as_deref()
-                .map(signature::url_variants)
-                .unwrap_or_default(),
-            status_url_variants: self
-                .settings
-                .webhook_url
-                .as_deref()
-                .map(|url| signature::url_variants(&status::status_callback_url(url)))
-                .unwrap_or_default(),
-            phone_number: self.settings.phone_number.clone(),
-            sink,
-        });
-        status::configure(cfg, state.clone());
-        webhook::configure(cfg, state);
+        webhook::configure(cfg, &self.settings, sink);
     }
 
     fn listening(&self, addr: SocketAddr) {
@@ -151,7 +128,7 @@ impl Platform for Sms {
         self.settings
             .webhook_url
             .as_deref()
-            .and_then(client::origin)
+            .and_then(hermes_twilio::client::origin)
     }
 
     async fn fetch_media(
@@ -159,11 +136,11 @@ impl Platform for Sms {
         attachment: &Attachment,
         limit: u64,
     ) -> Result<Fetched, FetchError> {
-        client::fetch_media(&self.settings.account(), attachment, limit).await
+        hermes_twilio::client::fetch_media(&self.settings.account, attachment, limit).await
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
-        sender::send_message(&self.settings.line(), chat, part).await
+        sender::send(&self.settings, chat, part).await
     }
 
     fn home_channel(&self) -> Option<HomeChannel> {
@@ -179,11 +156,11 @@ impl Platform for Sms {
     }
 
     async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
-        sender::lookup(&self.settings.line(), chat, part, attempted_at).await
+        hermes_twilio::messages::lookup(&self.settings.line(), chat, part, attempted_at).await
     }
 
     fn reconcile_after(&self) -> Duration {
-        self.settings.reconcile_after
+        self.settings.account.reconcile_after
     }
 
     fn advice(&self, code: i64) -> Option<platform_api::Advice> {

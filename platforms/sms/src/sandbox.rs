@@ -2,20 +2,19 @@
 //! gateway through signed webhooks, exactly as Twilio would post them.
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use platform_api::sandbox::{Sandbox, SandboxFile, SandboxProvider, SandboxReply, SandboxStatus};
 use rand::Rng;
 
-use crate::emulator::{Emulator, EmulatorConfig, MediaDownload, MediaFile, SentMessage};
-use crate::signature::compute_signature;
+use hermes_twilio::emulator::shown::{fetched, files};
+use hermes_twilio::emulator::{Emulator, EmulatorConfig, MediaDownload, MediaFile, SentMessage};
+use hermes_twilio::signature::compute_signature;
 
 /// The number the sandbox account owns (Twilio's magic test number).
 const OUR_NUMBER: &str = "+15005550006";
 /// The sandbox user's phone.
 const USER: &str = "+15555550100";
-/// How long the sandbox waits for Twilio to fetch an MMS's files before showing it.
-const MEDIA_WAIT: Duration = Duration::from_secs(20);
 
 struct SmsSandbox {
     emulator: Emulator,
@@ -77,41 +76,6 @@ fn reply(message: &SentMessage, downloads: &[MediaDownload]) -> SandboxReply {
         encoding: Some(encoding),
         segments,
         media: files(message, downloads),
-    }
-}
-
-/// The files of `message` that Twilio fetched (`downloads`, as the emulator recorded them).
-pub fn files(message: &SentMessage, downloads: &[MediaDownload]) -> Vec<SandboxFile> {
-    downloads
-        .iter()
-        .filter(|d| d.message_sid == message.sid && d.sha1.is_some())
-        .map(|d| SandboxFile {
-            name: d.filename.clone().unwrap_or_else(|| "file".to_string()),
-            content_type: d
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".to_string()),
-            size: d.size as u64,
-        })
-        .collect()
-}
-
-/// Waits until Twilio has fetched every `MediaUrl` of `message` (or failed to) and returns
-/// what it got: its files are known only then.
-pub fn fetched(emulator: &Emulator, message: &SentMessage) -> Vec<MediaDownload> {
-    let deadline = Instant::now() + MEDIA_WAIT;
-    loop {
-        let downloads: Vec<MediaDownload> = emulator
-            .downloads()
-            .into_iter()
-            .filter(|d| d.message_sid == message.sid)
-            .collect();
-        let done = downloads.len() >= message.media_urls.len()
-            || downloads.iter().any(|d| d.sha1.is_none());
-        if done || Instant::now() >= deadline {
-            return downloads;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -290,7 +254,7 @@ mod tests {
         let _ = rustls::crypto::ring::default_provider().install_default();
         actix_web::rt::System::new().block_on(async {
             for part in [&parts[0], plain] {
-                crate::sender::send_message(&settings.line(), USER, part)
+                crate::sender::send(&settings, USER, part)
                     .await
                     .expect("accepted");
             }

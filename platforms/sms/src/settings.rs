@@ -7,31 +7,14 @@ use platform_api::{
     access_settings, phone, prompt_hint, redact_url,
 };
 
-use crate::signature::url_variants;
+use hermes_twilio::account::TwilioAccount;
+pub use hermes_twilio::account::{
+    ACCOUNT_SID, API_BASE_URL, AUTH_TOKEN, RECONCILE_AFTER_SECS, REQUEST_TIMEOUT_SECS,
+    WEBHOOK_SHARED_KEY,
+};
+use hermes_twilio::signature::url_variants;
+pub use hermes_twilio::webhook::WEBHOOK_HOST;
 
-/// `TWILIO_ACCOUNT_SID`.
-pub const ACCOUNT_SID: Setting = Setting::new(
-    "TWILIO_ACCOUNT_SID",
-    "account_sid",
-    "Account SID from the Twilio Console (AC followed by 32 hex digits)",
-)
-.required()
-.kind(SettingKind::Sid("AC"));
-/// `TWILIO_WEBHOOK_SHARED_KEY`.
-pub const WEBHOOK_SHARED_KEY: Setting = Setting::new(
-    "TWILIO_WEBHOOK_SHARED_KEY",
-    "webhook_shared_key",
-    "Webhook Shared Key from the Twilio Console: checks webhooks Twilio signs with HMAC-SHA256 (X-Twilio-Webhooks-Signature-Settings); others are checked with the auth token",
-)
-.secret();
-/// `TWILIO_AUTH_TOKEN`.
-pub const AUTH_TOKEN: Setting = Setting::new(
-    "TWILIO_AUTH_TOKEN",
-    "auth_token",
-    "Auth token from the Twilio Console; also the key that validates webhook signatures",
-)
-.required()
-.secret();
 /// `TWILIO_PHONE_NUMBER`.
 pub const PHONE_NUMBER: Setting = Setting::new(
     "TWILIO_PHONE_NUMBER",
@@ -64,14 +47,6 @@ pub const WEBHOOK_PORT: Setting = Setting::new(
 )
 .default("8080")
 .kind(SettingKind::Port);
-/// `SMS_WEBHOOK_HOST`.
-pub const WEBHOOK_HOST: Setting = Setting::new(
-    "SMS_WEBHOOK_HOST",
-    "webhook_host",
-    "Address the webhook server binds",
-)
-.default("0.0.0.0")
-.kind(SettingKind::Ip);
 /// `SMS_INSECURE_NO_SIGNATURE`.
 pub const INSECURE_NO_SIGNATURE: Setting = Setting::new(
     "SMS_INSECURE_NO_SIGNATURE",
@@ -83,14 +58,6 @@ pub const INSECURE_NO_SIGNATURE: Setting = Setting::new(
 /// where scheduled output goes: `SMS_ALLOWED_USERS`, `SMS_ALLOW_ALL_USERS`, `SMS_HOME_CHANNEL`,
 /// `SMS_HOME_CHANNEL_NAME`, `SMS_RATE_LIMIT_PER_MINUTE` and `SMS_UNAUTHORIZED`.
 pub const ACCESS: AccessSettings = access_settings!("SMS", "phone numbers", SettingKind::PhoneList);
-/// `TWILIO_API_BASE_URL`.
-pub const API_BASE_URL: Setting = Setting::new(
-    "TWILIO_API_BASE_URL",
-    "api_base_url",
-    "Twilio REST API base URL (tests and proxies point it elsewhere)",
-)
-.default("https://api.twilio.com")
-.kind(SettingKind::Url);
 /// `TWILIO_MESSAGING_SERVICE_SID`.
 pub const MESSAGING_SERVICE_SID: Setting = Setting::new(
     "TWILIO_MESSAGING_SERVICE_SID",
@@ -113,22 +80,6 @@ pub const MAX_SEGMENTS_PER_SECOND: Setting = Setting::new(
 )
 .default("1")
 .kind(SettingKind::Positive);
-/// `TWILIO_RECONCILE_AFTER_SECS`.
-pub const RECONCILE_AFTER_SECS: Setting = Setting::new(
-    "TWILIO_RECONCILE_AFTER_SECS",
-    "reconcile_after_secs",
-    "How long after a send with an unknown outcome its message is looked up in Twilio's message list (found: recorded as sent; not found: sent once more)",
-)
-.default("60")
-.kind(SettingKind::Number);
-/// `TWILIO_REQUEST_TIMEOUT_SECS`.
-pub const REQUEST_TIMEOUT_SECS: Setting = Setting::new(
-    "TWILIO_REQUEST_TIMEOUT_SECS",
-    "request_timeout_secs",
-    "Longest wait for Twilio to answer a send; past it the outcome is unknown and the part is not re-sent",
-)
-.default("20")
-.kind(SettingKind::Number);
 
 /// `SMS_PROMPT_HINT`: what the agent is told about writing for SMS, after the persona.
 pub const PROMPT_HINT: Setting = prompt_hint!(
@@ -176,12 +127,8 @@ pub fn enabled(section: &ConfigSection) -> Result<(), String> {
 /// The SMS platform's validated settings. `Debug` never shows the auth token or a URL's password.
 #[derive(Clone)]
 pub struct SmsSettings {
-    /// Account SID.
-    pub account_sid: String,
-    /// Auth token (secret).
-    pub auth_token: String,
-    /// Webhook Shared Key (secret), for webhooks signed with HMAC-SHA256.
-    pub shared_key: Option<String>,
+    /// The Twilio account (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, …), WhatsApp's too.
+    pub account: TwilioAccount,
     /// Our number, E.164.
     pub phone_number: String,
     /// Configured public webhook URL; `None` only in insecure mode.
@@ -195,27 +142,16 @@ pub struct SmsSettings {
     pub access: AccessPolicy,
     /// Where cron output and notifications go: a number in E.164 and its display name.
     pub home: Option<HomeChannel>,
-    /// REST API base, without a trailing slash.
-    pub api_base_url: String,
     /// Messaging Service to send through instead of `From`.
     pub messaging_service_sid: Option<String>,
     /// Outbound pacing, segments per second.
     pub max_segments_per_second: f64,
-    /// Longest wait for an answer to a send.
-    pub request_timeout: std::time::Duration,
-    /// How long after an unknown outcome the message is looked up.
-    pub reconcile_after: std::time::Duration,
 }
 
 impl std::fmt::Debug for SmsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmsSettings")
-            .field("account_sid", &self.account_sid)
-            .field("auth_token", &"<redacted>")
-            .field(
-                "shared_key",
-                &self.shared_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("account", &self.account)
             .field("phone_number", &phone::redact(&self.phone_number))
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field(
@@ -223,7 +159,6 @@ impl std::fmt::Debug for SmsSettings {
                 &self.fallback_url.as_deref().map(redact_url),
             )
             .field("listen", &self.listen)
-            .field("api_base_url", &redact_url(&self.api_base_url))
             .finish_non_exhaustive()
     }
 }
@@ -236,15 +171,7 @@ pub const REFUSAL_HINT: &str = "set it to the public URL Twilio posts to, e.g. h
 impl SmsSettings {
     /// Parses and validates every SMS setting.
     pub fn from_config(section: &ConfigSection) -> Result<Self, ConfigError> {
-        let account_sid = section.required(&ACCOUNT_SID)?.to_string();
-        if let Err(problem) = ACCOUNT_SID.validate(&account_sid) {
-            return Err(ConfigError::new(
-                ACCOUNT_SID.env,
-                section.get(ACCOUNT_SID.env).map(|v| v.origin.clone()),
-                problem,
-            ));
-        }
-        let auth_token = section.required(&AUTH_TOKEN)?.to_string();
+        let account = TwilioAccount::from_config(section)?;
         let phone_number = section.phone(PHONE_NUMBER.env)?.ok_or_else(|| {
             ConfigError::new(
                 PHONE_NUMBER.env,
@@ -296,39 +223,17 @@ impl SmsSettings {
             })?;
         }
         Ok(SmsSettings {
-            account_sid,
-            auth_token,
-            shared_key: section
-                .text(WEBHOOK_SHARED_KEY.env)
-                .filter(|k| !k.is_empty())
-                .map(str::to_string),
+            account,
             phone_number,
             webhook_url,
             fallback_url,
             listen: SocketAddr::new(host, port),
             access,
             home,
-            api_base_url: section
-                .url(API_BASE_URL.env)?
-                .unwrap_or_else(|| "https://api.twilio.com".to_string())
-                .trim_end_matches('/')
-                .to_string(),
             messaging_service_sid,
             max_segments_per_second: section
                 .positive(MAX_SEGMENTS_PER_SECOND.env)?
                 .unwrap_or(1.0),
-            request_timeout: std::time::Duration::from_secs(
-                section
-                    .number(REQUEST_TIMEOUT_SECS.env)?
-                    .unwrap_or(20)
-                    .clamp(1, 300),
-            ),
-            reconcile_after: std::time::Duration::from_secs(
-                section
-                    .number(RECONCILE_AFTER_SECS.env)?
-                    .unwrap_or(60)
-                    .clamp(1, 86_400),
-            ),
         })
     }
 }
@@ -354,7 +259,7 @@ mod tests {
         let mut pairs = base();
         pairs.push(("SMS_ALLOWED_USERS", "+1 (555) 000-1111, +15550002222"));
         let s = SmsSettings::from_config(&ConfigSection::from_pairs(pairs)).unwrap();
-        assert_eq!(s.auth_token, "777777");
+        assert_eq!(s.account.auth_token, "777777");
         assert_eq!(s.phone_number, "+15551234567");
         assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
         assert!(s.access.allows("+15550001111") && s.access.allows("+15550002222"));

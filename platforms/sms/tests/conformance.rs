@@ -1,12 +1,12 @@
 //! The SMS platform against the `platform-api` conformance kit.
 use std::time::Duration;
 
+use hermes_twilio::segments::gsm_normalize;
 use platform_api::testkit::{
     Answer, Expected, Rendering, check_format, check_home_channel, check_registration,
     check_send_errors,
 };
 use platform_api::{Registration, registration, text};
-use platform_sms::segments::gsm_normalize;
 use platform_sms::{error, format};
 
 fn sms() -> &'static Registration {

@@ -2,9 +2,8 @@
 //! for messages outside the 24-hour window set. Twilio's REST API v2010 does not show a
 //! WhatsApp sender's webhook (the Sandbox's lives only in the Console), so the doctor names
 //! the exact URL to set there instead of reading it back.
+use hermes_twilio::doctor::credentials;
 use platform_api::{Check, Checkup, ConfigSection, phone, redact_url};
-use platform_sms::client;
-use platform_sms::doctor::{account_check, credentials_problem};
 
 use crate::guide::SANDBOX_NUMBER;
 use crate::settings::{TEMPLATE_SID, WhatsAppSettings};
@@ -25,9 +24,8 @@ pub fn checkup(section: &ConfigSection, fix: bool) -> Checkup<'_> {
 
 /// Checks the account and the settings WhatsApp needs beyond SMS's.
 pub async fn checks(settings: &WhatsAppSettings, section: &ConfigSection) -> Vec<Check> {
-    let mut checks = vec![match client::fetch_account(&settings.account()).await {
-        Ok(account) => account_check(&account),
-        Err(err) => credentials_problem(&err, &settings.api_base_url, section),
+    let mut checks = vec![match credentials(&settings.account, section).await {
+        Ok(check) | Err(check) => check,
     }];
     let sender = if settings.number == SANDBOX_NUMBER {
         "the Twilio Sandbox for WhatsApp: each phone sends `join <keyword>` to it first".to_string()

@@ -9,10 +9,10 @@ pub const WINDOW_CLOSED: i64 = 63016;
 pub const OUTSIDE_WINDOW: &str = "outside WhatsApp's 24-hour window: set WHATSAPP_TEMPLATE_SID";
 
 /// Classifies a non-success answer of the Messages API to a WhatsApp send: as the SMS
-/// platform does ([`platform_sms::error::classify`]), except that 63016 is the window's
+/// platform does ([`hermes_twilio::error::classify`]), except that 63016 is the window's
 /// refusal, permanent, with the reason.
 pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendError {
-    let err = platform_sms::error::classify(status, retry_after, body);
+    let err = hermes_twilio::error::classify(status, retry_after, body);
     if err.code() == Some(WINDOW_CLOSED) && !matches!(err, SendError::Ambiguous { .. }) {
         return SendError::Permanent {
             code: Some(WINDOW_CLOSED),
@@ -47,7 +47,7 @@ pub fn advice(code: i64) -> Option<Advice> {
             "WhatsApp did not deliver the template to this user (their marketing messages limit)",
             false,
         ),
-        _ => return platform_sms::error::advice(code),
+        _ => return hermes_twilio::error::advice(code),
     };
     Some(Advice { text, act })
 }
@@ -66,6 +66,6 @@ mod tests {
         let busy = classify(503, None, br#"{"code": 20503}"#);
         assert!(matches!(busy, SendError::Retry { .. }));
         assert!(advice(WINDOW_CLOSED).is_some_and(|a| a.act));
-        assert_eq!(advice(20003), platform_sms::error::advice(20003));
+        assert_eq!(advice(20003), hermes_twilio::error::advice(20003));
     }
 }

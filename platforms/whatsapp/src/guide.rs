@@ -2,8 +2,8 @@
 //! home channel and template asked up front, the Twilio Sandbox for WhatsApp (its number and
 //! the `join <keyword>` step) and the Console steps to finish, and the checks of
 //! [`crate::doctor`].
+use hermes_twilio::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 use platform_api::{ConfigSection, OperatorGuide};
-use platform_sms::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
 
 use crate::settings::{
     ACCESS, SMS_ENABLED, TEMPLATE_SID, WEBHOOK_PORT, WEBHOOK_URL, WHATSAPP_NUMBER,

@@ -1,9 +1,9 @@
 //! WhatsApp through Twilio for the hermes gateway: the same account, Messages API, signatures
-//! and status callbacks as SMS, with `whatsapp:` addresses. The Twilio code lives in the SMS
-//! crate, which both platforms use: its webhook and status-callback handlers
-//! ([`platform_sms::webhook`], [`platform_sms::status`]) serve the WhatsApp [`Channel`], its
-//! Messages API client ([`platform_sms::sender`]) sends and looks messages up on the WhatsApp
-//! [`Line`](platform_sms::sender::Line), and its emulator speaks WhatsApp.
+//! and status callbacks as SMS, with `whatsapp:` addresses. The Twilio code both platforms use
+//! is the `hermes-twilio` crate's: its webhook and status-callback handlers
+//! ([`hermes_twilio::webhook`], [`hermes_twilio::status`]) serve the WhatsApp [`Channel`], its
+//! Messages API client ([`hermes_twilio::messages`]) sends and looks messages up on the
+//! WhatsApp [`Line`](hermes_twilio::messages::Line), and its emulator speaks WhatsApp.
 //!
 //! - [`settings`]: the sender, webhook, template and access settings;
 //! - [`webhook`]: `POST /webhooks/whatsapp` and `/webhooks/whatsapp/status`;
@@ -15,7 +15,7 @@
 //! - `emulator` and `sandbox` (feature `emulator`): the Twilio emulator, which speaks
 //!   WhatsApp, and `hermes gateway --sandbox --platform whatsapp` on it.
 //!
-//! [`Channel`]: platform_sms::webhook::Channel
+//! [`Channel`]: hermes_twilio::webhook::Channel
 pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
@@ -124,7 +124,7 @@ impl Platform for WhatsApp {
 
     /// The origin of `WHATSAPP_WEBHOOK_URL`: Twilio reaches the gateway's listener there.
     fn public_origin(&self) -> Option<String> {
-        platform_sms::client::origin(&self.settings.webhook_url)
+        hermes_twilio::client::origin(&self.settings.webhook_url)
     }
 
     async fn fetch_media(
@@ -132,7 +132,7 @@ impl Platform for WhatsApp {
         attachment: &Attachment,
         limit: u64,
     ) -> Result<Fetched, FetchError> {
-        platform_sms::client::fetch_media(&self.settings.account(), attachment, limit).await
+        hermes_twilio::client::fetch_media(&self.settings.account, attachment, limit).await
     }
 
     async fn send(&self, chat: &str, part: &Part) -> Result<Receipt, SendError> {
@@ -163,11 +163,11 @@ impl Platform for WhatsApp {
     }
 
     async fn lookup(&self, chat: &str, part: &Part, attempted_at: SystemTime) -> Lookup {
-        platform_sms::sender::lookup(&self.settings.line(), chat, part, attempted_at).await
+        hermes_twilio::messages::lookup(&self.settings.line(), chat, part, attempted_at).await
     }
 
     fn reconcile_after(&self) -> Duration {
-        self.settings.reconcile_after
+        self.settings.account.reconcile_after
     }
 
     fn advice(&self, code: i64) -> Option<platform_api::Advice> {

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use platform_api::sandbox::{Sandbox, SandboxFile, SandboxProvider, SandboxReply, SandboxStatus};
-use platform_sms::sandbox::{fetched, files};
 use rand::Rng;
 
+use crate::emulator::shown::{fetched, files};
 use crate::emulator::{Emulator, EmulatorConfig, MediaFile, SentMessage};
 use crate::guide::SANDBOX_NUMBER;
 

@@ -1,8 +1,8 @@
-//! Send: one part to one WhatsApp chat through Twilio's Messages API (the SMS platform's
+//! Send: one part to one WhatsApp chat through Twilio's Messages API (the Twilio crate's
 //! client, with `whatsapp:` addresses); outside the chat's 24-hour window, the approved
 //! template `WHATSAPP_TEMPLATE_SID` with the text as its variable `{{1}}`, or a refusal.
+use hermes_twilio::messages as sender;
 use platform_api::{Part, Receipt, SendError};
-use platform_sms::sender;
 
 use crate::error::{OUTSIDE_WINDOW, WINDOW_CLOSED};
 use crate::settings::WhatsAppSettings;

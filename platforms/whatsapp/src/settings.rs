@@ -1,17 +1,17 @@
 //! The WhatsApp platform's settings: its sender, webhook, template and access settings, on the
-//! SMS platform's Twilio account (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`,
-//! `TWILIO_API_BASE_URL`, `TWILIO_WEBHOOK_SHARED_KEY`), parsed and validated.
+//! Twilio account SMS uses too ([`hermes_twilio::account`]: `TWILIO_ACCOUNT_SID`,
+//! `TWILIO_AUTH_TOKEN`, `TWILIO_API_BASE_URL`, `TWILIO_WEBHOOK_SHARED_KEY`), parsed and
+//! validated.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
+use hermes_twilio::account::{self as twilio, TwilioAccount};
+use hermes_twilio::messages::Line;
+use hermes_twilio::signature::url_variants;
+use hermes_twilio::status::status_callback_url;
 use platform_api::{
     AccessPolicy, AccessSettings, ConfigError, ConfigSection, HomeChannel, Setting, SettingKind,
     access_settings, phone, prompt_hint, redact_url,
 };
-use platform_sms::sender::{Account, Line};
-use platform_sms::settings as twilio;
-use platform_sms::signature::url_variants;
-use platform_sms::status::status_callback_url;
 
 /// `TWILIO_WHATSAPP_NUMBER`.
 pub const WHATSAPP_NUMBER: Setting = Setting::new(
@@ -81,7 +81,7 @@ pub const SETTINGS: &[Setting] = &[
     WEBHOOK_URL,
     twilio::WEBHOOK_SHARED_KEY,
     WEBHOOK_PORT,
-    twilio::WEBHOOK_HOST,
+    hermes_twilio::webhook::WEBHOOK_HOST,
     TEMPLATE_SID,
     SMS_ENABLED,
     ACCESS.allowed_users,
@@ -113,12 +113,8 @@ pub fn enabled(section: &ConfigSection) -> Result<(), String> {
 /// key or a URL's password.
 #[derive(Clone)]
 pub struct WhatsAppSettings {
-    /// Account SID.
-    pub account_sid: String,
-    /// Auth token (secret).
-    pub auth_token: String,
-    /// Webhook Shared Key (secret), for webhooks signed with HMAC-SHA256.
-    pub shared_key: Option<String>,
+    /// The Twilio account (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, …), SMS's too.
+    pub account: TwilioAccount,
     /// Our WhatsApp sender, E.164.
     pub number: String,
     /// The sender as Twilio addresses it: `whatsapp:` + [`Self::number`].
@@ -133,28 +129,16 @@ pub struct WhatsAppSettings {
     pub access: AccessPolicy,
     /// Where cron output and notifications go.
     pub home: Option<HomeChannel>,
-    /// REST API base, without a trailing slash.
-    pub api_base_url: String,
-    /// Longest wait for an answer to a send.
-    pub request_timeout: Duration,
-    /// How long after an unknown outcome the message is looked up.
-    pub reconcile_after: Duration,
 }
 
 impl std::fmt::Debug for WhatsAppSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhatsAppSettings")
-            .field("account_sid", &self.account_sid)
-            .field("auth_token", &"<redacted>")
-            .field(
-                "shared_key",
-                &self.shared_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("account", &self.account)
             .field("number", &phone::redact(&self.number))
             .field("webhook_url", &redact_url(&self.webhook_url))
             .field("listen", &self.listen)
             .field("template_sid", &self.template_sid)
-            .field("api_base_url", &redact_url(&self.api_base_url))
             .finish_non_exhaustive()
     }
 }
@@ -162,9 +146,7 @@ impl std::fmt::Debug for WhatsAppSettings {
 impl WhatsAppSettings {
     /// Parses and validates every WhatsApp setting.
     pub fn from_config(section: &ConfigSection) -> Result<Self, ConfigError> {
-        let account_sid = section.required(&twilio::ACCOUNT_SID)?.to_string();
-        validate(section, &twilio::ACCOUNT_SID, &account_sid)?;
-        let auth_token = section.required(&twilio::AUTH_TOKEN)?.to_string();
+        let account = TwilioAccount::from_config(section)?;
         let number = section.phone(WHATSAPP_NUMBER.env)?.ok_or_else(|| {
             ConfigError::new(
                 WHATSAPP_NUMBER.env,
@@ -185,15 +167,10 @@ impl WhatsAppSettings {
         }
         let port = section.port(WEBHOOK_PORT.env)?.unwrap_or(8080);
         let host = section
-            .ip(twilio::WEBHOOK_HOST.env)?
+            .ip(hermes_twilio::webhook::WEBHOOK_HOST.env)?
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         Ok(WhatsAppSettings {
-            account_sid,
-            auth_token,
-            shared_key: section
-                .text(twilio::WEBHOOK_SHARED_KEY.env)
-                .filter(|k| !k.is_empty())
-                .map(str::to_string),
+            account,
             from: format!("whatsapp:{number}"),
             number,
             webhook_url,
@@ -201,41 +178,14 @@ impl WhatsAppSettings {
             template_sid,
             access: ACCESS.policy(section, phone::normalize)?,
             home: ACCESS.home_channel(section, phone::normalize)?,
-            api_base_url: section
-                .url(twilio::API_BASE_URL.env)?
-                .unwrap_or_else(|| "https://api.twilio.com".to_string())
-                .trim_end_matches('/')
-                .to_string(),
-            request_timeout: Duration::from_secs(
-                section
-                    .number(twilio::REQUEST_TIMEOUT_SECS.env)?
-                    .unwrap_or(20)
-                    .clamp(1, 300),
-            ),
-            reconcile_after: Duration::from_secs(
-                section
-                    .number(twilio::RECONCILE_AFTER_SECS.env)?
-                    .unwrap_or(60)
-                    .clamp(1, 86_400),
-            ),
         })
-    }
-
-    /// The account, as its REST calls need it.
-    pub fn account(&self) -> Account<'_> {
-        Account {
-            sid: &self.account_sid,
-            auth_token: &self.auth_token,
-            api_base_url: &self.api_base_url,
-            request_timeout: self.request_timeout,
-        }
     }
 
     /// The WhatsApp line: `whatsapp:` addresses, status callbacks to `WHATSAPP_WEBHOOK_URL` +
     /// `/status`; a look-up also matches the template's text around a part's.
     pub fn line(&self) -> Line<'_> {
         Line {
-            account: self.account(),
+            account: &self.account,
             from: &self.from,
             messaging_service_sid: None,
             prefix: crate::webhook::WHATSAPP.prefix,

@@ -1,12 +1,12 @@
 //! `POST /webhooks/whatsapp` and `POST /webhooks/whatsapp/status`: Twilio's WhatsApp webhooks,
-//! served by the SMS platform's handlers for the [`WHATSAPP`] channel (the same size cap, form
+//! served by the Twilio crate's handlers for the [`WHATSAPP`] channel (the same size cap, form
 //! parsing, signature schemes, dedupe on `MessageSid` and status callbacks, `read` included).
 use std::sync::Arc;
 
 use actix_web::web;
+use hermes_twilio::webhook::{Channel, WebhookState};
+use hermes_twilio::{status, webhook};
 use platform_api::InboundSink;
-use platform_sms::webhook::{Channel, WebhookState};
-use platform_sms::{status, webhook};
 
 use crate::settings::WhatsAppSettings;
 
@@ -29,10 +29,10 @@ pub fn configure(
 ) {
     let state = web::Data::new(WebhookState {
         channel: WHATSAPP,
-        auth_token: settings.auth_token.clone(),
-        shared_key: settings.shared_key.clone(),
+        auth_token: settings.account.auth_token.clone(),
+        shared_key: settings.account.shared_key.clone(),
         url_variants: settings.url_variants(),
-        status_url_variants: platform_sms::signature::url_variants(&status::status_callback_url(
+        status_url_variants: hermes_twilio::signature::url_variants(&status::status_callback_url(
             &settings.webhook_url,
         )),
         phone_number: settings.number.clone(),

@@ -998,8 +998,8 @@ fn status_callbacks_are_signed_in_order_and_report_failures() {
             crate::signature::verify_signature(TOKEN, &[callback.to_string()], &params, &signature),
             Some(callback)
         );
-        let status =
-            crate::status::parse(&crate::webhook::SMS, &params).expect("a status callback");
+        let status = crate::status::parse(&crate::webhook::test_channels::SMS, &params)
+            .expect("a status callback");
         assert!(sids.contains(&status.provider_id));
     }
     let listed = list(&emu, &[("To", "+15553334444")]);
@@ -1666,13 +1666,8 @@ fn whatsapp_outside_the_window_is_accepted_then_fails_with_63016() {
         assert_eq!(param(&params, "MessageSid"), Some(sid.as_str()));
         assert_eq!(param(&params, "MessageStatus"), Some("failed"));
         assert_eq!(param(&params, "ErrorCode"), Some("63016"));
-        let whatsapp = crate::webhook::Channel {
-            platform: "whatsapp",
-            prefix: "whatsapp:",
-            url_setting: "WHATSAPP_WEBHOOK_URL",
-            path: "/webhooks/whatsapp",
-        };
-        let status = crate::status::parse(&whatsapp, &params).expect("a status callback");
+        let status = crate::status::parse(&crate::webhook::test_channels::WHATSAPP, &params)
+            .expect("a status callback");
         assert_eq!(status.provider_id, sid);
         assert_eq!(status.chat.as_deref(), Some(USER));
         assert_eq!(status.error_code, Some(63016));

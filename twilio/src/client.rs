@@ -1,14 +1,14 @@
-//! The Twilio account behind the settings, through REST API v2010: the account itself, the
-//! number we send from, and that number's Messaging webhook and fallback (`hermes gateway
-//! doctor` uses these); and the files of inbound MMS, fetched with the account's credentials.
+//! The Twilio account's resources, through REST API v2010: the account itself, a number it
+//! owns and that number's Messaging webhook and fallback (`hermes gateway doctor` uses these);
+//! and the files of inbound messages (MMS, WhatsApp), fetched with the account's credentials.
 use std::time::Duration;
 
 use platform_api::{Attachment, FetchError, Fetched};
 use serde::Deserialize;
 
+use crate::account::TwilioAccount;
 use crate::error::TwilioError;
-use crate::sender::{basic_auth, client};
-use crate::settings::SmsSettings;
+use crate::messages::client;
 
 /// How long one call may take; these are interactive checks, not sends.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -137,32 +137,27 @@ struct NumberPage {
     incoming_phone_numbers: Vec<IncomingNumber>,
 }
 
-fn account_url(account: &crate::sender::Account<'_>) -> String {
-    format!(
-        "{}/2010-04-01/Accounts/{}",
-        account.api_base_url, account.sid
-    )
-}
-
 /// Fetches the account: the cheapest call that proves the credentials.
-pub async fn fetch_account(account: &crate::sender::Account<'_>) -> Result<Account, ApiError> {
-    let url = format!("{}.json", account_url(account));
+pub async fn fetch_account(account: &TwilioAccount) -> Result<Account, ApiError> {
+    let url = format!("{}.json", account.url());
     call(account, client().get(&url), None).await
 }
 
-/// Finds our number (`TWILIO_PHONE_NUMBER`) among the account's numbers; `None` when the
-/// account does not own it.
-pub async fn find_number(settings: &SmsSettings) -> Result<Option<IncomingNumber>, ApiError> {
-    let query = serde_urlencoded::to_string([("PhoneNumber", settings.phone_number.as_str())])
-        .unwrap_or_default();
-    let url = format!(
-        "{}/IncomingPhoneNumbers.json?{query}",
-        account_url(&settings.account())
-    );
-    let page: NumberPage = call(&settings.account(), client().get(&url), None).await?;
+/// Finds `number` (E.164) among the account's numbers; `None` when the account does not own
+/// it.
+pub async fn find_number(
+    account: &TwilioAccount,
+    number: &str,
+) -> Result<Option<IncomingNumber>, ApiError> {
+    let query = serde_urlencoded::to_string([("PhoneNumber", number)]).unwrap_or_default();
+    let url = format!("{}/IncomingPhoneNumbers.json?{query}", account.url());
+    let page: NumberPage = call(account, client().get(&url), None).await?;
     // The filter also matches partial numbers: keep the exact one.
     Ok(page.incoming_phone_numbers.into_iter().find(|n| {
-        platform_api::phone::normalize(&n.phone_number).ok() == Some(settings.phone_number.clone())
+        platform_api::phone::normalize(&n.phone_number)
+            .ok()
+            .as_deref()
+            == Some(number)
     }))
 }
 
@@ -170,30 +165,27 @@ pub async fn find_number(settings: &SmsSettings) -> Result<Option<IncomingNumber
 /// given, its fallback webhook at that URL with method POST, in one request so that Twilio never
 /// holds half of the pair. Without `fallback` the number's fallback is left as it is.
 pub async fn update_webhook(
-    settings: &SmsSettings,
+    account: &TwilioAccount,
     number_sid: &str,
     url: &str,
     fallback: Option<&str>,
 ) -> Result<IncomingNumber, ApiError> {
-    let endpoint = format!(
-        "{}/IncomingPhoneNumbers/{number_sid}.json",
-        account_url(&settings.account())
-    );
+    let endpoint = format!("{}/IncomingPhoneNumbers/{number_sid}.json", account.url());
     let mut form = vec![("SmsUrl", url), ("SmsMethod", "POST")];
     if let Some(fallback) = fallback {
         form.extend([("SmsFallbackUrl", fallback), ("SmsFallbackMethod", "POST")]);
     }
-    call(&settings.account(), client().post(&endpoint), Some(&form)).await
+    call(account, client().post(&endpoint), Some(&form)).await
 }
 
 /// Sends an authenticated request and reads the documented resource from a success answer.
 async fn call<T: for<'de> Deserialize<'de>>(
-    account: &crate::sender::Account<'_>,
+    account: &TwilioAccount,
     request: awc::ClientRequest,
     form: Option<&[(&str, &str)]>,
 ) -> Result<T, ApiError> {
     let request = request
-        .insert_header(("Authorization", basic_auth(account)))
+        .insert_header(("Authorization", account.basic_auth()))
         .insert_header(("Accept", "application/json"))
         .timeout(CALL_TIMEOUT);
     let sent = match form {
@@ -201,7 +193,7 @@ async fn call<T: for<'de> Deserialize<'de>>(
         None => request.send().await,
     };
     let mut response = sent.map_err(|err| ApiError::Unreachable {
-        base: platform_api::redact_url(account.api_base_url),
+        base: platform_api::redact_url(&account.api_base_url),
         message: err.to_string(),
     })?;
     let status = response.status().as_u16();
@@ -248,11 +240,11 @@ fn refusal(status: u16, body: &[u8]) -> ApiError {
 /// so a `MediaUrl` elsewhere is refused rather than handed the auth token. Twilio gives no
 /// file name: the file is named after its media SID and its type (`ME….jpg`).
 pub async fn fetch_media(
-    account: &crate::sender::Account<'_>,
+    account: &TwilioAccount,
     attachment: &Attachment,
     limit: u64,
 ) -> Result<Fetched, FetchError> {
-    if origin(&attachment.url).is_none() || origin(&attachment.url) != origin(account.api_base_url)
+    if origin(&attachment.url).is_none() || origin(&attachment.url) != origin(&account.api_base_url)
     {
         return Err(FetchError::Permanent(
             "the media URL is not on Twilio's API (TWILIO_API_BASE_URL): not fetched with the account's credentials".to_string(),
@@ -260,7 +252,7 @@ pub async fn fetch_media(
     }
     let mut fetched = platform_api::http::download(
         &attachment.url,
-        Some(&basic_auth(account)),
+        Some(&account.basic_auth()),
         limit,
         account.request_timeout,
         "Twilio",

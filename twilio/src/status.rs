@@ -1,5 +1,6 @@
-//! `POST /webhooks/twilio/status`: Twilio's status callbacks, which say what became of each
-//! message the gateway sent (queued, sent, delivered, undelivered, failed, …).
+//! A channel's status-callback route (its webhook route + `/status`): Twilio's status
+//! callbacks, which say what became of each message the gateway sent (queued, sent, delivered,
+//! undelivered, failed, and WhatsApp's read).
 //!
 //! Every send asks for them ([`status_callback_url`]); they are signed like inbound webhooks,
 //! over the callback URL, and answered only once the host has recorded them.
@@ -11,14 +12,11 @@ use tracing::{error, warn};
 use crate::error::OPTED_OUT;
 use crate::webhook::{Channel, WebhookState, param, signed_params, twiml};
 
-/// The route Twilio posts SMS status callbacks to.
-pub const PATH: &str = "/webhooks/twilio/status";
-
 /// Longest status word accepted; Twilio's are short.
 const MAX_STATUS_LEN: usize = 32;
 
-/// The URL every send asks Twilio to post its status callbacks to: `SMS_WEBHOOK_URL` with
-/// `/status` appended to its path, the query and any fragment kept.
+/// The URL every send asks Twilio to post its status callbacks to: the channel's webhook URL
+/// (`SMS_WEBHOOK_URL`, `WHATSAPP_WEBHOOK_URL`) with `/status` appended to its path, the query and any fragment kept.
 pub fn status_callback_url(webhook_url: &str) -> String {
     let (rest, fragment) = match webhook_url.split_once('#') {
         Some((rest, fragment)) => (rest, Some(fragment)),
@@ -130,7 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::SMS;
+    use crate::webhook::test_channels::SMS;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -9,7 +9,7 @@
 //! pair, which can leave a segment one unit short.
 //!
 //! ```
-//! use platform_sms::segments::{segments, Encoding};
+//! use hermes_twilio::segments::{segments, Encoding};
 //!
 //! assert_eq!(segments("Meeting at 5pm"), (Encoding::Gsm7, 1));
 //! assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
@@ -87,8 +87,7 @@ pub fn gsm_septets(c: char) -> Option<usize> {
 /// everything GSM-7 cannot carry), each as its byte offset and its character index. Text without
 /// any is counted by its length. [`gsm_normalize_located`] finds them as it normalizes; this
 /// finds them in text as it is.
-#[cfg(test)]
-pub(crate) fn irregular_chars(text: &str) -> Vec<(usize, usize)> {
+pub fn irregular_chars(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut located = Located::default();
     let mut i = 0;
@@ -292,7 +291,7 @@ pub fn gsm_normalize(text: &str) -> String {
 }
 
 /// [`gsm_normalize`], with the result's irregular characters as [`irregular_chars`] finds them.
-pub(crate) fn gsm_normalize_located(text: &str) -> (String, Vec<(usize, usize)>) {
+pub fn gsm_normalize_located(text: &str) -> (String, Vec<(usize, usize)>) {
     let mut out = String::with_capacity(text.len());
     let mut found = Vec::new();
     let mut located = Located::default();
