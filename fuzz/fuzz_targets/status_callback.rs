@@ -4,11 +4,11 @@
 //!
 //! Input layout: `token \n url \n signature \n body` (missing parts are empty).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use platform_api::{DeliveryStatus, phone};
 use hermes_twilio::signature::{compute_signature, url_variants, verify_signature};
 use hermes_twilio::status::{parse, status_callback_url};
 use hermes_twilio::webhook::parse_form;
+use libfuzzer_sys::fuzz_target;
+use platform_api::{DeliveryStatus, phone};
 use platform_sms::webhook::SMS;
 use platform_whatsapp::webhook::WHATSAPP;
 

@@ -1,8 +1,8 @@
 //! The webhook's form parser and signature check on arbitrary bodies and signatures.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
 use hermes_twilio::signature::{url_variants, verify_signature};
 use hermes_twilio::webhook::parse_form;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let (sig, body) = data.split_at(data.len().min(28));

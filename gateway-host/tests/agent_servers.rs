@@ -27,6 +27,7 @@ fn request(text: &str) -> AgentRequest {
         turn_id: format!("sms-test-{}-1", text.len()),
         system: "Be brief.".into(),
         hint: Some(HINT.into()),
+        chat_name: None,
         session: Session {
             id: format!("sms-test-{}", text.replace(' ', "-")),
             key: "sms:+15550001111".into(),

@@ -23,6 +23,9 @@ pub struct Inbound {
     pub received_at: SystemTime,
     /// A control keyword the platform recognised (opt-out and friends), handled by the host.
     pub control: Option<Control>,
+    /// The name the sender shows on the platform, when it says (WhatsApp's profile name): the
+    /// chat's display name, which the agent is told and `/status` shows.
+    pub sender_name: Option<String>,
 }
 
 /// A media item attached to an inbound message. The host fetches it through the platform

@@ -9,6 +9,7 @@ use platform_api::{Inbound, Part};
 
 fn inbound(n: u64) -> Inbound {
     Inbound {
+        sender_name: None,
         platform: "sms".into(),
         chat: format!("+1555000{:04}", n % 1000),
         sender: format!("+1555000{:04}", n % 1000),

@@ -425,6 +425,9 @@ fn encode_record(buf: &mut Vec<u8>, inbound: &Inbound) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     buf.extend_from_slice(&millis.to_le_bytes());
+    // The sender's name comes last, behind a byte saying whether it is there: records written
+    // before names were kept end at the time, and still read.
+    put_opt_str(buf, inbound.sender_name.as_deref());
     let payload = &buf[start + RECORD_HEADER..];
     let (size, crc) = (payload.len() as u32, crc32fast::hash(payload));
     buf[start..start + 4].copy_from_slice(&size.to_le_bytes());
@@ -487,10 +490,16 @@ fn decode(payload: &[u8]) -> Option<Inbound> {
         _ => return None,
     };
     let millis = u64::from_le_bytes(fields.take(8)?.try_into().ok()?);
+    let sender_name = if fields.0.is_empty() {
+        None
+    } else {
+        fields.opt_string()?
+    };
     if !fields.0.is_empty() {
         return None;
     }
     Some(Inbound {
+        sender_name,
         platform,
         chat,
         sender,
@@ -548,6 +557,7 @@ mod tests {
 
     fn inbound(id: &str) -> Inbound {
         Inbound {
+            sender_name: None,
             platform: "sms".into(),
             chat: "+15550001111".into(),
             sender: "+15550001111".into(),
@@ -582,6 +592,7 @@ mod tests {
         payload.push(0);
         payload.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
         let read = decode(&payload).expect("an older record decodes");
+        assert_eq!(read.sender_name, None);
         assert_eq!(
             read.attachments,
             [
@@ -619,6 +630,7 @@ mod tests {
         ];
         let mut stop = inbound("SM3");
         stop.control = Some(Control::OptOut);
+        stop.sender_name = Some("Ada Lovelace".into());
         let batch = [inbound("SM1"), picture, stop];
         journal.append(&batch).unwrap();
         journal.append([&inbound("SM4")]).unwrap();

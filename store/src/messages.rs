@@ -344,4 +344,8 @@ pub trait MessageStore {
     /// clock (SQLite: when it was received); `None` when it never wrote. What a provider's
     /// reply window (WhatsApp's 24 hours) is measured from, alike on every gateway.
     fn last_inbound_at(&self, platform: &str, chat: &str) -> Result<Option<Millis>>;
+
+    /// The chat's display name: the latest name its sender showed (WhatsApp's profile name);
+    /// `None` when the platform gives none.
+    fn chat_name(&self, platform: &str, chat: &str) -> Result<Option<String>>;
 }

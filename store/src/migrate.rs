@@ -122,6 +122,7 @@ const TABLES: &[Table] = &[
             int("received_at"),
             text("state"),
             text("live_message"),
+            text("sender_name"),
         ],
     },
     Table {
@@ -222,11 +223,17 @@ const TABLES: &[Table] = &[
             int("expires_at"),
         ],
     },
-    // When each chat last wrote: a WhatsApp chat's 24-hour window stays as it was.
+    // When each chat last wrote, and its display name: a WhatsApp chat's 24-hour window stays
+    // as it was.
     Table {
         name: "chat_windows",
         serial: false,
-        columns: &[text("platform"), text("chat"), int("last_inbound_at")],
+        columns: &[
+            text("platform"),
+            text("chat"),
+            int("last_inbound_at"),
+            text("display_name"),
+        ],
     },
     Table {
         name: "delivery_status",

@@ -3,6 +3,7 @@
 //! callbacks, SHA-256 signing), SQLite and PostgreSQL.
 use std::time::Duration;
 
+use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use gateway_tests::http;
 
@@ -174,6 +175,52 @@ fn a_whatsapp_conversation_runs_on_the_sms_listener_next_to_sms() {
         status.contains("Reply window: open for 2") && !status.contains("closed"),
         "{status}"
     );
+}
+
+#[test]
+fn the_profile_name_is_the_chats_display_name_the_agent_is_told() {
+    let home = Home::new();
+    let twilio = whatsapp_emulator();
+    let llm = FakeLlm::start();
+    llm.set_reply("Hello Ada!");
+    let url = llm.base_url();
+    let gw = start(
+        &home,
+        &twilio,
+        &[
+            ("HERMES_AGENT", "openai"),
+            ("HERMES_AGENT_URL", url.as_str()),
+            ("HERMES_AGENT_MODEL", "test-model"),
+        ],
+    );
+    let wrote = twilio
+        .whatsapp_text(ALICE, "hi", "Ada Lovelace", &[], Some(&base(&gw)))
+        .expect("posting");
+    assert_eq!(wrote.answered, 200, "{}", gw.logs());
+    let asked = llm.wait_for_requests(1, WAIT);
+    let system = asked[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        system.ends_with("The person you are talking with goes by the name Ada Lovelace."),
+        "{system}"
+    );
+    assert_eq!(twilio.wait_for_messages(1, WAIT)[0].body, "Hello Ada!");
+    let status = twilio
+        .whatsapp_text(ALICE, "/status", "Ada Lovelace", &[], Some(&base(&gw)))
+        .expect("posting /status");
+    assert_eq!(status.answered, 200);
+    let sent = twilio.wait_for_messages(2, WAIT);
+    assert!(
+        sent[1]
+            .body
+            .contains("This conversation with Ada Lovelace has"),
+        "{}",
+        sent[1].body
+    );
+    // The name is not logged: it is personal, like the number.
+    assert!(!gw.logs().contains("Lovelace"), "{}", gw.logs());
 }
 
 #[test]

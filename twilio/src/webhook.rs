@@ -166,7 +166,28 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-/// Turns signed webhook parameters into an [`Inbound`] message of `channel`.
+/// Longest display name kept, in characters.
+const MAX_NAME_CHARS: usize = 64;
+
+/// A sender's name as shown (WhatsApp's `ProfileName`): one line, without control characters,
+/// at most [`MAX_NAME_CHARS`]; `None` when nothing is left.
+fn display_name(raw: &str) -> Option<String> {
+    let name: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Turns signed webhook parameters into an [`Inbound`] message of `channel`; a sender's
+/// `ProfileName` (WhatsApp) is its display name.
 pub fn to_inbound(channel: &Channel, params: &[(String, String)]) -> Result<Inbound, String> {
     let from = param(params, "From").ok_or("missing From")?;
     let sender = channel.number(from).map_err(|why| format!("From: {why}"))?;
@@ -194,6 +215,7 @@ pub fn to_inbound(channel: &Channel, params: &[(String, String)]) -> Result<Inbo
         })
         .collect();
     Ok(Inbound {
+        sender_name: param(params, "ProfileName").and_then(display_name),
         platform: channel.platform.to_string(),
         chat: sender.clone(),
         sender,
@@ -414,6 +436,29 @@ mod tests {
         ] {
             assert!(parse_form(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_profile_name_is_one_clean_line_of_at_most_64_characters() {
+        assert_eq!(
+            display_name(" Ada\n Lovelace\u{7} ").as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(display_name("\t\n"), None);
+        assert_eq!(
+            display_name(&"é".repeat(100)).map(|n| n.chars().count()),
+            Some(64)
+        );
+        let params: Vec<(String, String)> = [
+            ("From", "whatsapp:+15550001111"),
+            ("MessageSid", "SM1"),
+            ("ProfileName", "Ada"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let inbound = to_inbound(&test_channels::WHATSAPP, &params).unwrap();
+        assert_eq!(inbound.sender_name.as_deref(), Some("Ada"));
     }
 
     #[test]

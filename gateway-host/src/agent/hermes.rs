@@ -38,11 +38,15 @@ impl Hermes {
         }
     }
 
-    /// The request body of a turn: the platform's hint, if any, and the new user message.
+    /// The request body of a turn: the platform's hint, if any, who the person is when their
+    /// name is known, and the new user message.
     fn body(&self, request: &AgentRequest) -> Value {
         let mut messages = Vec::new();
         if let Some(hint) = request.hint.as_deref().filter(|h| !h.trim().is_empty()) {
             messages.push(json!({"role": "system", "content": hint}));
+        }
+        if let Some(name) = &request.chat_name {
+            messages.push(json!({"role": "system", "content": super::name_line(name)}));
         }
         messages.push(json!({
             "role": "user",
@@ -123,6 +127,12 @@ mod tests {
                 json!([{"role": "user", "content": "and now?"}])
             );
         }
+        // A chat's display name (WhatsApp's profile name) is told too.
+        turn.chat_name = Some("Ada".into());
+        assert_eq!(
+            hermes().body(&turn)["messages"][0],
+            json!({"role": "system", "content": "The person you are talking with goes by the name Ada."})
+        );
     }
 
     #[test]

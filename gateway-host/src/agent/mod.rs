@@ -70,6 +70,10 @@ pub struct AgentRequest {
     pub system: String,
     /// The platform's hint alone, for a backend that brings its own persona.
     pub hint: Option<String>,
+    /// The chat's display name, when the platform gives one (WhatsApp's profile name); the
+    /// system message names it already ([`name_line`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_name: Option<String>,
     /// The conversation, for a backend that keeps its history itself.
     pub session: Session,
     /// History, oldest first, ending with the new user message.
@@ -113,6 +117,11 @@ pub fn user_content(text: &str, files: &[TurnFile]) -> serde_json::Value {
             .map(|url| json!({"type": "image_url", "image_url": {"url": url}})),
     );
     serde_json::Value::Array(parts)
+}
+
+/// What the agent is told of the person it talks with, when their name is known.
+pub fn name_line(name: &str) -> String {
+    format!("The person you are talking with goes by the name {name}.")
 }
 
 impl AgentRequest {
@@ -245,6 +254,7 @@ pub(crate) mod tests {
             turn_id: "sms-1-1".into(),
             system: "You are terse.".into(),
             hint: Some("Plain text.".into()),
+            chat_name: None,
             session: Session {
                 id: "sms-1".into(),
                 key: "sms:+15550001111".into(),

@@ -32,8 +32,12 @@ pub fn apply(cx: &Context<'_>) -> anyhow::Result<String> {
             format!(" {}", window_words(window, last, store.now()))
         }
     };
+    let with = match store.chat_name(&key.platform, &key.chat)? {
+        Some(name) => format!(" with {name}"),
+        None => String::new(),
+    };
     Ok(format!(
-        "Status: {state}. This conversation has {turns} messages. Home channel: {home}.{last}{window}"
+        "Status: {state}. This conversation{with} has {turns} messages. Home channel: {home}.{last}{window}"
     ))
 }
 

@@ -179,6 +179,7 @@ impl Runner {
             turn_id: run,
             system: prompt.system,
             hint: prompt.hint,
+            chat_name: None,
             messages: vec![ChatMessage::new("user", job.payload.clone())],
             files: Vec::new(),
         };

@@ -142,6 +142,7 @@ mod tests {
         }
         async fn receive(&self, sink: Arc<dyn InboundSink>) -> Result<(), String> {
             let inbound = Inbound {
+                sender_name: None,
                 platform: "polled".into(),
                 chat: "c1".into(),
                 sender: "u1".into(),

@@ -72,6 +72,7 @@ pub fn to_inbound(message: &Message, bot_id: &str) -> Result<Inbound, Skip> {
         return Err(Skip::Empty);
     }
     Ok(Inbound {
+        sender_name: None,
         platform: NAME.to_string(),
         chat: message.channel_id.clone(),
         sender: message.author.id.clone(),

@@ -290,6 +290,7 @@ pub fn to_inbound(update: &Update, bot: &Bot) -> Result<Inbound, Skip> {
         return Err(Skip::Empty);
     }
     Ok(Inbound {
+        sender_name: None,
         platform: crate::NAME.to_string(),
         chat: chat.id.to_string(),
         sender: from.id.to_string(),

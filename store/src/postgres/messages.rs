@@ -60,8 +60,8 @@ async fn insert_one(
     let control = inbound.control.map(control_str);
     let changed = client
         .execute(
-            "INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at, sender_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (platform, provider_id) DO NOTHING",
             &[
                 &inbound.platform,
@@ -72,6 +72,7 @@ async fn insert_one(
                 &attachments,
                 &control,
                 &to_ms(inbound.received_at),
+                &inbound.sender_name,
             ],
         )
         .await?;
@@ -81,12 +82,13 @@ async fn insert_one(
     client
         .execute(
             concat!(
-                "INSERT INTO chat_windows (platform, chat, last_inbound_at) VALUES ($1, $2, ",
+                "INSERT INTO chat_windows (platform, chat, last_inbound_at, display_name) VALUES ($1, $2, ",
                 db_now!(),
-                ") ON CONFLICT (platform, chat) DO UPDATE
-                   SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at)"
+                ", $3) ON CONFLICT (platform, chat) DO UPDATE
+                   SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at),
+                       display_name = COALESCE(EXCLUDED.display_name, chat_windows.display_name)"
             ),
-            &[&inbound.platform, &inbound.chat],
+            &[&inbound.platform, &inbound.chat, &inbound.sender_name],
         )
         .await?;
     Ok(Accepted::Stored)
@@ -111,26 +113,29 @@ async fn import_batch(
     let attachments = column(&|i| attachments_json(i));
     let controls: Vec<Option<&str>> = batch.iter().map(|i| i.control.map(control_str)).collect();
     let received: Vec<i64> = batch.iter().map(|i| to_ms(i.received_at)).collect();
+    let names: Vec<Option<&str>> = batch.iter().map(|i| i.sender_name.as_deref()).collect();
     // A data-modifying CTE runs whether or not it is read: both writes commit together.
     let statement = client
         .prepare_cached(concat!(
             "WITH new AS (
-               INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
-               SELECT platform, provider_id, chat, sender, text, attachments, control, received_at
+               INSERT INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at, sender_name)
+               SELECT platform, provider_id, chat, sender, text, attachments, control, received_at, sender_name
                FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                           $7::TEXT[], $8::BIGINT[])
+                           $7::TEXT[], $8::BIGINT[], $12::TEXT[])
                     WITH ORDINALITY
-                    AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, n)
+                    AS m (platform, provider_id, chat, sender, text, attachments, control, received_at, sender_name, n)
                ORDER BY n
                ON CONFLICT (platform, provider_id) DO NOTHING
-               RETURNING platform, provider_id, chat
+               RETURNING id, platform, provider_id, chat, sender_name
              ), windows AS (
-               INSERT INTO chat_windows (platform, chat, last_inbound_at)
-               SELECT DISTINCT platform, chat, ",
+               INSERT INTO chat_windows (platform, chat, last_inbound_at, display_name)
+               SELECT DISTINCT ON (platform, chat) platform, chat, ",
             db_now!(),
-            " FROM new
+            ", sender_name FROM new
+               ORDER BY platform, chat, sender_name IS NULL, id DESC
                ON CONFLICT (platform, chat) DO UPDATE
-                 SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at)
+                 SET last_inbound_at = GREATEST(chat_windows.last_inbound_at, EXCLUDED.last_inbound_at),
+                     display_name = COALESCE(EXCLUDED.display_name, chat_windows.display_name)
              ), position AS (
                INSERT INTO inbound_journal (home, generation, \"offset\") VALUES ($9, $10, $11)
                ON CONFLICT (home) DO UPDATE
@@ -154,6 +159,7 @@ async fn import_batch(
                 &home,
                 &(to.generation as i64),
                 &(to.offset as i64),
+                &names,
             ],
         )
         .await?;
@@ -860,6 +866,19 @@ impl MessageStore for PgStore {
                 )
                 .await?
                 .map(|r| r.get(0)))
+        })
+    }
+
+    fn chat_name(&self, platform: &str, chat: &str) -> Result<Option<String>> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client
+                .query_opt(
+                    "SELECT display_name FROM chat_windows WHERE platform = $1 AND chat = $2",
+                    &[&platform, &chat],
+                )
+                .await?
+                .and_then(|r| r.get(0)))
         })
     }
 }

@@ -239,6 +239,12 @@ CREATE TABLE chat_windows (
 INSERT INTO chat_windows (platform, chat, last_inbound_at)
     SELECT platform, chat, MAX(received_at) FROM inbound GROUP BY platform, chat;
 "#,
+    // The name a sender shows (WhatsApp's profile name), with their message and as the chat's
+    // display name (SPEC section 13).
+    r#"
+ALTER TABLE inbound ADD COLUMN sender_name TEXT;
+ALTER TABLE chat_windows ADD COLUMN display_name TEXT;
+"#,
 ];
 
 impl Drop for PgStore {

@@ -471,4 +471,15 @@ impl MessageStore for SqliteStore {
             .query_row(params![platform, chat], |r| r.get(0))
             .optional()?)
     }
+
+    fn chat_name(&self, platform: &str, chat: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT display_name FROM chat_windows WHERE platform = ?1 AND chat = ?2",
+            )?
+            .query_row(params![platform, chat], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
 }

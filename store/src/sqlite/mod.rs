@@ -203,6 +203,12 @@ CREATE TABLE chat_windows (
 INSERT INTO chat_windows (platform, chat, last_inbound_at)
     SELECT platform, chat, MAX(received_at) FROM inbound GROUP BY platform, chat;
 "#,
+    // The name a sender shows (WhatsApp's profile name), with their message and as the chat's
+    // display name (SPEC section 13).
+    r#"
+ALTER TABLE inbound ADD COLUMN sender_name TEXT;
+ALTER TABLE chat_windows ADD COLUMN display_name TEXT;
+"#,
 ];
 
 /// The SQLite backend: one connection, shared behind a lock.
@@ -370,8 +376,8 @@ impl SqliteStore {
             serde_json::to_string(&inbound.attachments).unwrap_or_else(|_| "[]".into())
         };
         let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO inbound (platform, provider_id, chat, sender, text, attachments, control, received_at, sender_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let changed = stmt.execute(params![
             inbound.platform,
@@ -382,19 +388,23 @@ impl SqliteStore {
             attachments,
             inbound.control.map(control_str),
             to_ms(inbound.received_at),
+            inbound.sender_name,
         ])?;
         if changed != 1 {
             return Ok(Accepted::Duplicate);
         }
         conn.prepare_cached(
-            "INSERT INTO chat_windows (platform, chat, last_inbound_at) VALUES (?1, ?2, ?3)
+            "INSERT INTO chat_windows (platform, chat, last_inbound_at, display_name)
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (platform, chat) DO UPDATE
-               SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)",
+               SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at),
+                   display_name = COALESCE(excluded.display_name, display_name)",
         )?
         .execute(params![
             inbound.platform,
             inbound.chat,
-            to_ms(inbound.received_at)
+            to_ms(inbound.received_at),
+            inbound.sender_name
         ])?;
         Ok(Accepted::Stored)
     }

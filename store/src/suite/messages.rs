@@ -9,6 +9,7 @@ use crate::*;
 /// An inbound SMS from one test sender.
 pub(crate) fn inbound(id: &str, text: &str) -> Inbound {
     Inbound {
+        sender_name: None,
         platform: "sms".into(),
         chat: "+15550001111".into(),
         sender: "+15550001111".into(),
@@ -72,10 +73,37 @@ fn a_chats_last_inbound_message_is_kept_on_the_databases_clock_and_shared() {
             store.last_inbound_at("whatsapp", "+15550001111").unwrap(),
             None
         );
+        // The chat's display name: the latest one a sender showed, kept when a message has none.
+        assert_eq!(store.chat_name("sms", "+15550001111").unwrap(), None);
+        let mut named = inbound("SM13", "named");
+        named.sender_name = Some("Ada".into());
+        store.insert_inbound(&named).unwrap();
+        assert_eq!(
+            store.chat_name("sms", "+15550001111").unwrap().as_deref(),
+            Some("Ada")
+        );
+        let mut renamed = inbound("SM14", "renamed");
+        renamed.sender_name = Some("Ada L.".into());
+        let to = journal::Position {
+            generation: 1,
+            offset: 20,
+        };
+        store
+            .import_inbound(&[renamed, inbound("SM15", "nameless")], to)
+            .unwrap();
+        assert_eq!(
+            store.chat_name("sms", "+15550001111").unwrap().as_deref(),
+            Some("Ada L.")
+        );
         if let Some(replica) = backend.open_replica("b") {
             assert_eq!(
                 replica.last_inbound_at("sms", "+15550001111").unwrap(),
-                Some(second)
+                store.last_inbound_at("sms", "+15550001111").unwrap()
+            );
+            assert!(replica.last_inbound_at("sms", "+15550001111").unwrap() >= Some(second));
+            assert_eq!(
+                replica.chat_name("sms", "+15550001111").unwrap().as_deref(),
+                Some("Ada L.")
             );
         }
     }
@@ -120,6 +148,7 @@ fn a_chats_waiting_messages_are_listed_after_an_id_in_order() {
     for backend in backends() {
         let store = backend.open();
         let other = Inbound {
+            sender_name: None,
             chat: "+15550002222".into(),
             sender: "+15550002222".into(),
             ..inbound("SMo", "elsewhere")

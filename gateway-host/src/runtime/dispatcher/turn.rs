@@ -14,7 +14,7 @@ use tokio::time::error::Elapsed;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{Dispatcher, live};
-use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag};
+use crate::agent::{AgentRequest, ChatMessage, Session, chat_tag, name_line};
 use crate::chat;
 use crate::chat_key::ChatKey;
 use crate::media;
@@ -128,6 +128,18 @@ impl Dispatcher {
             .map(|l| l.registration.label)
             .unwrap_or("a messaging app");
         let prompt = self.services.persona.prompt(&key.platform, label);
+        let chat_name = match self.services.store.chat_name(&key.platform, &key.chat) {
+            Ok(name) => name,
+            Err(e) => {
+                error!("reading the chat's name (the agent is not told it): {e}");
+                None
+            }
+        };
+        let mut system = prompt.system;
+        if let Some(name) = &chat_name {
+            system.push_str("\n\n");
+            system.push_str(&name_line(name));
+        }
         let tag = chat_tag(&key.platform, &key.chat);
         let turn_id = format!("{tag}-{}-{}", ids[0], ids[ids.len() - 1]);
         let session_id = match self.services.store.conversation(&key.platform, &key.chat) {
@@ -147,8 +159,9 @@ impl Dispatcher {
             platform_label: label.to_string(),
             chat: key.chat.clone(),
             turn_id,
-            system: prompt.system,
+            system,
             hint: prompt.hint,
+            chat_name,
             session: Session {
                 id: session_id,
                 key: format!("{}:{}", key.platform, key.chat),

@@ -140,6 +140,7 @@ mod tests {
 
     fn inbound(provider_id: &str) -> Inbound {
         Inbound {
+            sender_name: None,
             platform: "sms".into(),
             chat: "+15550001111".into(),
             sender: "+15550001111".into(),
