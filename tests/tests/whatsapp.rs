@@ -6,6 +6,7 @@ use std::time::Duration;
 use gateway_tests::fake_llm::FakeLlm;
 use gateway_tests::harness::*;
 use gateway_tests::http;
+use platform_sms::emulator::Fault;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
@@ -224,6 +225,94 @@ fn the_profile_name_is_the_chats_display_name_the_agent_is_told() {
 }
 
 #[test]
+fn a_whatsapp_reply_twilio_took_without_answering_is_found_in_its_message_list() {
+    let home = Home::new();
+    let twilio = whatsapp_emulator();
+    let gw = start(
+        &home,
+        &twilio,
+        &[
+            ("TWILIO_REQUEST_TIMEOUT_SECS", "1"),
+            ("TWILIO_RECONCILE_AFTER_SECS", "1"),
+        ],
+    );
+    twilio.push_fault(Fault::AcceptThenHang);
+    let wrote = twilio
+        .whatsapp_text(ALICE, "hello", "Ada", &[], Some(&base(&gw)))
+        .expect("posting");
+    assert_eq!(wrote.answered, 200);
+    let taken = twilio.wait_for_messages(1, WAIT);
+    assert!(gw.wait_for_log("was sent after all", WAIT), "{}", gw.logs());
+    // Looked up by the WhatsApp addresses, and never sent again.
+    let queries = twilio.list_queries();
+    assert!(!queries.is_empty());
+    assert!(
+        queries.iter().all(|q| {
+            q.iter().any(|(k, v)| k == "To" && *v == whatsapp(ALICE))
+                && q.iter()
+                    .any(|(k, v)| k == "From" && *v == whatsapp(WHATSAPP_NUMBER))
+        }),
+        "{queries:?}"
+    );
+    gw.settle(WAIT);
+    assert_eq!(twilio.attempts().len(), 1);
+    let sid: String = home
+        .db()
+        .query_row(
+            "SELECT provider_id FROM outbox WHERE platform = 'whatsapp' AND state = 'sent'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("recorded as sent");
+    assert_eq!(sid, taken[0].sid);
+}
+
+#[test]
+fn stop_on_whatsapp_suppresses_the_chat_until_start() {
+    let home = Home::new();
+    let twilio = whatsapp_emulator();
+    let gw = start(&home, &twilio, &[]);
+    let stop = twilio
+        .whatsapp_text(ALICE, "STOP", "Ada", &[], Some(&base(&gw)))
+        .expect("posting");
+    assert_eq!(stop.answered, 200);
+    gw.settle(WAIT);
+    assert_eq!(
+        count(
+            &home,
+            "SELECT COUNT(*) FROM suppressions WHERE platform = 'whatsapp'"
+        ),
+        1
+    );
+    let env = env_with(&twilio, &[]);
+    let out = run_hermes(
+        &home,
+        &env,
+        &["send", "--to", &format!("whatsapp:{ALICE}"), "news"],
+    );
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("opted out"), "{said}");
+    assert!(
+        twilio
+            .attempts()
+            .iter()
+            .all(|a| a.body.as_deref() != Some("news"))
+    );
+    let start_again = twilio
+        .whatsapp_text(ALICE, "START", "Ada", &[], Some(&base(&gw)))
+        .expect("posting");
+    assert_eq!(start_again.answered, 200);
+    gw.settle(WAIT);
+    assert_eq!(
+        count(
+            &home,
+            "SELECT COUNT(*) FROM suppressions WHERE platform = 'whatsapp'"
+        ),
+        0
+    );
+}
+
+#[test]
 fn a_repeated_message_sid_is_answered_once_and_bad_signatures_are_refused() {
     let home = Home::new();
     let twilio = whatsapp_emulator();
@@ -245,7 +334,7 @@ fn a_repeated_message_sid_is_answered_once_and_bad_signatures_are_refused() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].body, "You said: once");
     assert!(
-        gw.logs().contains("[whatsapp] duplicate message"),
+        gw.wait_for_log("[whatsapp] duplicate message", WAIT),
         "{}",
         gw.logs()
     );
@@ -266,10 +355,15 @@ fn a_repeated_message_sid_is_answered_once_and_bad_signatures_are_refused() {
         assert_eq!(answered, 403);
     }
     assert!(
+        gw.wait_for_log("[whatsapp] webhook rejected: invalid signature", WAIT),
+        "{}",
         gw.logs()
-            .contains("[whatsapp] webhook rejected: invalid signature")
     );
-    assert!(gw.logs().contains("WHATSAPP_WEBHOOK_URL"), "{}", gw.logs());
+    assert!(
+        gw.wait_for_log("WHATSAPP_WEBHOOK_URL", WAIT),
+        "{}",
+        gw.logs()
+    );
     // An SMS sender posted to the WhatsApp route, signed, is not a WhatsApp message.
     let sms_from = inbound(ALICE, "not whatsapp", other);
     let signature = sign(AUTH_TOKEN, WHATSAPP_URL, &sms_from);
@@ -475,8 +569,8 @@ fn whatsapp_webhooks_signed_with_the_shared_key_are_taken_and_checked() {
         assert_eq!(refused.answered, 403, "{algorithm}");
     }
     assert!(
-        gw.logs().contains("[whatsapp] webhook rejected")
-            && gw.logs().contains("TWILIO_WEBHOOK_SHARED_KEY"),
+        gw.wait_for_log("[whatsapp] webhook rejected", WAIT)
+            && gw.wait_for_log("TWILIO_WEBHOOK_SHARED_KEY", WAIT),
         "{}",
         gw.logs()
     );
@@ -491,7 +585,7 @@ fn whatsapp_webhooks_signed_with_the_shared_key_are_taken_and_checked() {
         .expect("posting");
     assert_eq!(refused.answered, 403);
     assert!(
-        gw.logs().contains("TWILIO_WEBHOOK_SHARED_KEY"),
+        gw.wait_for_log("TWILIO_WEBHOOK_SHARED_KEY", WAIT),
         "{}",
         gw.logs()
     );
