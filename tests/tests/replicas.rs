@@ -357,7 +357,7 @@ fn the_doctor_reports_the_database_and_the_gateways_alive_on_it() {
     };
     let database = line("database:");
     assert!(
-        database.contains("reachable, schema version 5"),
+        database.contains("reachable, schema version 6"),
         "{database}"
     );
     assert!(
