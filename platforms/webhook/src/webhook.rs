@@ -59,7 +59,6 @@ pub fn parse_chat(id: &str) -> Result<String, String> {
 pub fn to_inbound(message: Message) -> Result<Inbound, String> {
     let field = |name: &str, value: &str| parse_chat(value).map_err(|why| format!("{name}: {why}"));
     Ok(Inbound {
-        sender_name: None,
         platform: crate::NAME.to_string(),
         chat: field("chat", &message.chat)?,
         sender: field("sender", &message.sender)?,
@@ -68,6 +67,7 @@ pub fn to_inbound(message: Message) -> Result<Inbound, String> {
         attachments: Vec::new(),
         received_at: SystemTime::now(),
         control: None,
+        sender_name: None,
     })
 }
 
