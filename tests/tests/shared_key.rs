@@ -128,6 +128,8 @@ fn a_wrong_key_an_unknown_algorithm_or_no_key_configured_is_refused() {
         ],
     );
     assert_eq!(answered, 403);
+    // The log is read from the process's output as it comes: wait for the line, then count.
+    assert!(gw.wait_for_log("names the algorithm \"HMAC_SHA512\"", WAIT));
     let logs = gw.logs();
     assert_eq!(
         logs.matches("names the algorithm \"HMAC_SHA512\"").count(),
@@ -149,6 +151,7 @@ fn a_wrong_key_an_unknown_algorithm_or_no_key_configured_is_refused() {
         ),
         403
     );
+    assert!(without.wait_for_log("TWILIO_WEBHOOK_SHARED_KEY is not set", WAIT));
     let logs = without.logs();
     assert_eq!(
         logs.matches("TWILIO_WEBHOOK_SHARED_KEY is not set").count(),
