@@ -112,6 +112,19 @@ impl ConfigSection {
         }
     }
 
+    /// Whether a platform is enabled by the convention of its `enabled` function: its switch
+    /// (`<NAME>_ENABLED`) when set, otherwise whether `credential` is set; the reason when it
+    /// is not (`WEBHOOK_ENABLED=false`, `WEBHOOK_SECRET not set`).
+    pub fn enabled_by(&self, switch: &str, credential: &str) -> Result<(), String> {
+        match self.bool(switch) {
+            Err(e) => Err(e.to_string()),
+            Ok(Some(false)) => Err(format!("{switch}=false")),
+            Ok(Some(true)) => Ok(()),
+            Ok(None) if self.text(credential).is_some() => Ok(()),
+            Ok(None) => Err(format!("{credential} not set")),
+        }
+    }
+
     /// A TCP port, or `None` when unset.
     pub fn port(&self, var: &str) -> Result<Option<u16>, ConfigError> {
         let Some(text) = self.text(var) else {
@@ -228,6 +241,25 @@ impl ConfigSection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enabled_by_the_switch_when_set_else_by_the_credential() {
+        let on = |pairs: &[(&str, &str)]| {
+            ConfigSection::from_pairs(pairs.iter().copied()).enabled_by("X_ENABLED", "X_TOKEN")
+        };
+        assert_eq!(on(&[("X_TOKEN", "t")]), Ok(()));
+        assert_eq!(on(&[]), Err("X_TOKEN not set".to_string()));
+        assert_eq!(on(&[("X_ENABLED", "true")]), Ok(()));
+        assert_eq!(
+            on(&[("X_ENABLED", "off"), ("X_TOKEN", "t")]),
+            Err("X_ENABLED=false".to_string())
+        );
+        assert!(
+            on(&[("X_ENABLED", "maybe")])
+                .unwrap_err()
+                .contains("X_ENABLED")
+        );
+    }
 
     #[test]
     fn accessors_name_the_variable_and_origin() {

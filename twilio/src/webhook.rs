@@ -59,6 +59,17 @@ impl Channel {
     }
 }
 
+/// How to expose the listener from this machine with a tunnel, for `hermes gateway setup`'s
+/// next steps: the port, and the setting to fill with the tunnel's address followed by `path`.
+pub fn tunnel_steps(port: &str, setting: &str, path: &str) -> String {
+    format!(
+        "Running the gateway on this machine? Expose port {port} with a tunnel:
+  cloudflared tunnel --url http://localhost:{port}
+  ngrok http {port}
+then set {setting} to the https address it prints followed by {path}"
+    )
+}
+
 /// What the webhook handlers need, shared by every worker.
 pub struct WebhookState {
     /// The channel the routes serve.

@@ -6,6 +6,7 @@ use platform_api::{ConfigSection, OperatorGuide, phone};
 use crate::settings::{ACCESS, PHONE_NUMBER, WEBHOOK_PORT, WEBHOOK_URL};
 use crate::webhook::PATH;
 use hermes_twilio::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
+use hermes_twilio::webhook::tunnel_steps;
 
 /// The port the webhook listens on when `SMS_WEBHOOK_PORT` is unset.
 const DEFAULT_PORT: &str = "8080";
@@ -68,13 +69,10 @@ pub fn next_steps(section: &ConfigSection) -> String {
   4. Save configuration.
   (`hermes gateway doctor --fix` does the same through the Twilio API.)
 
-Running the gateway on this machine? Expose port {port} with a tunnel:
-  cloudflared tunnel --url http://localhost:{port}
-  ngrok http {port}
-then set {var} to the https address it prints followed by {PATH}
+{tunnel}
 (`hermes gateway setup` again, or edit .env) and run `hermes gateway doctor --fix`.
 ",
-        var = WEBHOOK_URL.env,
+        tunnel = tunnel_steps(port, WEBHOOK_URL.env, PATH),
     )
 }
 

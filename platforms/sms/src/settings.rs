@@ -115,13 +115,7 @@ pub const SETTINGS: &[Setting] = &[
 /// Whether SMS is enabled: `TWILIO_ACCOUNT_SID` set (or `TWILIO_ENABLED=true`), unless
 /// `TWILIO_ENABLED=false`.
 pub fn enabled(section: &ConfigSection) -> Result<(), String> {
-    match section.bool(ENABLED.env) {
-        Ok(Some(false)) => Err("TWILIO_ENABLED=false".to_string()),
-        Ok(Some(true)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-        Ok(None) if section.text(ACCOUNT_SID.env).is_some() => Ok(()),
-        Ok(None) => Err("TWILIO_ACCOUNT_SID not set".to_string()),
-    }
+    section.enabled_by(ENABLED.env, ACCOUNT_SID.env)
 }
 
 /// The SMS platform's validated settings. `Debug` never shows the auth token or a URL's password.

@@ -80,13 +80,7 @@ pub const MIN_SECRET_CHARS: usize = 16;
 /// Whether the JSON webhook is enabled: `WEBHOOK_SECRET` set (or `WEBHOOK_ENABLED=true`),
 /// unless `WEBHOOK_ENABLED=false`.
 pub fn enabled(section: &ConfigSection) -> Result<(), String> {
-    match section.bool(ENABLED.env) {
-        Err(e) => Err(e.to_string()),
-        Ok(Some(false)) => Err("WEBHOOK_ENABLED=false".to_string()),
-        Ok(Some(true)) => Ok(()),
-        Ok(None) if section.text(SECRET.env).is_some() => Ok(()),
-        Ok(None) => Err("WEBHOOK_SECRET not set".to_string()),
-    }
+    section.enabled_by(ENABLED.env, SECRET.env)
 }
 
 /// The JSON webhook's validated settings. `Debug` never shows the secret.

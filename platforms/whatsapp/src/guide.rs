@@ -3,6 +3,7 @@
 //! the `join <keyword>` step) and the Console steps to finish, and the checks of
 //! [`crate::doctor`].
 use hermes_twilio::signature::{CONNECTION_OVERRIDES, with_connection_overrides};
+use hermes_twilio::webhook::tunnel_steps;
 use platform_api::{ConfigSection, OperatorGuide};
 
 use crate::settings::{
@@ -79,13 +80,10 @@ pub fn next_steps(section: &ConfigSection) -> String {
   Then write to the sender from WhatsApp: a person's message opens a 24-hour window for
   replies; outside it messages go as the template {template}.
 
-Running the gateway on this machine? Expose port {port} with a tunnel:
-  cloudflared tunnel --url http://localhost:{port}
-  ngrok http {port}
-then set {var} to the https address it prints followed by {PATH}.
+{tunnel}.
 ",
-        var = WEBHOOK_URL.env,
         template = TEMPLATE_SID.env,
+        tunnel = tunnel_steps(port, WEBHOOK_URL.env, PATH),
     )
 }
 

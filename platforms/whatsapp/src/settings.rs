@@ -100,13 +100,7 @@ pub const SETTINGS: &[Setting] = &[
 /// Whether WhatsApp is enabled: `TWILIO_WHATSAPP_NUMBER` set (or `WHATSAPP_ENABLED=true`),
 /// unless `WHATSAPP_ENABLED=false`.
 pub fn enabled(section: &ConfigSection) -> Result<(), String> {
-    match section.bool(ENABLED.env) {
-        Ok(Some(false)) => Err("WHATSAPP_ENABLED=false".to_string()),
-        Ok(Some(true)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-        Ok(None) if section.text(WHATSAPP_NUMBER.env).is_some() => Ok(()),
-        Ok(None) => Err("TWILIO_WHATSAPP_NUMBER not set".to_string()),
-    }
+    section.enabled_by(ENABLED.env, WHATSAPP_NUMBER.env)
 }
 
 /// The WhatsApp platform's validated settings. `Debug` never shows the auth token, the shared
