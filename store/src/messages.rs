@@ -27,6 +27,8 @@ pub struct StoredInbound {
     /// being written, when a turn answering it got that far (recorded on the turn's first
     /// message): a turn run again after a crash keeps editing that message.
     pub live_message: Option<String>,
+    /// The name its sender showed (WhatsApp's profile name), when the platform gave one.
+    pub sender_name: Option<String>,
 }
 
 /// A stored outgoing part.

@@ -52,6 +52,13 @@ fn env_with(
     env
 }
 
+/// `hermes send --to <to> <message>` on `home`: whether it succeeded, and what it said.
+fn send(home: &Home, env: &[(String, String)], to: &str, message: &str) -> (bool, String) {
+    let out = run_hermes(home, env, &["send", "--to", to, message]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.success(), said)
+}
+
 /// The parameters Twilio posts for an inbound WhatsApp text.
 fn inbound<'a>(from: &'a str, body: &'a str, sid: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -285,12 +292,7 @@ fn stop_on_whatsapp_suppresses_the_chat_until_start() {
         1
     );
     let env = env_with(&twilio, &[]);
-    let out = run_hermes(
-        &home,
-        &env,
-        &["send", "--to", &format!("whatsapp:{ALICE}"), "news"],
-    );
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let (_, said) = send(&home, &env, &format!("whatsapp:{ALICE}"), "news");
     assert!(said.contains("opted out"), "{said}");
     assert!(
         twilio
@@ -393,9 +395,8 @@ fn outside_the_window_cron_and_send_fail_at_once_without_a_template_and_go_as_it
     let twilio = whatsapp_emulator();
     // Bob never wrote: his window is closed.
     let env = env_with(&twilio, &[("WHATSAPP_HOME_CHANNEL", BOB)]);
-    let out = run_hermes(&home, &env, &["send", "--to", "whatsapp", "the news"]);
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "{said}");
+    let (ok, said) = send(&home, &env, "whatsapp", "the news");
+    assert!(!ok, "{said}");
     assert!(said.contains(&format!("not delivered: {REASON}")), "{said}");
 
     let add = [
@@ -479,13 +480,8 @@ fn outside_the_window_cron_and_send_fail_at_once_without_a_template_and_go_as_it
         ],
     );
     let with_file = format!("Here:\nMEDIA:{}", file.path().display());
-    let out = run_hermes(
-        &home,
-        &env,
-        &["send", "--to", &format!("whatsapp:{BOB}"), &with_file],
-    );
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "{said}");
+    let (ok, said) = send(&home, &env, &format!("whatsapp:{BOB}"), &with_file);
+    assert!(!ok, "{said}");
     assert!(said.contains("a file cannot go in the template"), "{said}");
     assert_eq!(twilio.attempts().len(), 1);
 }
@@ -504,17 +500,8 @@ fn twilios_63016_fails_the_message_once_with_the_reason() {
     // is accepted, then fails with 63016.
     twilio.expire_window(ALICE);
     let env = env_with(&twilio, &[]);
-    let out = run_hermes(
-        &home,
-        &env,
-        &["send", "--to", &format!("whatsapp:{ALICE}"), "late news"],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let (ok, said) = send(&home, &env, &format!("whatsapp:{ALICE}"), "late news");
+    assert!(ok, "{said}");
     let sent = twilio.wait_for_messages(2, WAIT);
     let late = sent
         .iter()
@@ -618,28 +605,14 @@ fn two_gateways_on_postgresql_share_a_chats_window() {
 
     // B's side knows her window is open: a free-form message, no template needed.
     let env = env_with(&twilio, &shared);
-    let out = run_hermes(
-        &home_b,
-        &env,
-        &["send", "--to", &format!("whatsapp:{ALICE}"), "from B"],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let (ok, said) = send(&home_b, &env, &format!("whatsapp:{ALICE}"), "from B");
+    assert!(ok, "{said}");
     let sent = twilio.wait_for_messages(2, WAIT);
     let from_b = sent.iter().find(|m| m.body == "from B").expect("sent");
     assert_eq!(from_b.content_sid, None);
     // Bob never wrote to either: closed on both.
-    let out = run_hermes(
-        &home_b,
-        &env,
-        &["send", "--to", &format!("whatsapp:{BOB}"), "hi Bob"],
-    );
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success() && said.contains(REASON), "{said}");
+    let (ok, said) = send(&home_b, &env, &format!("whatsapp:{BOB}"), "hi Bob");
+    assert!(!ok && said.contains(REASON), "{said}");
     assert_eq!(
         db.count("SELECT COUNT(*) FROM chat_windows WHERE platform = 'whatsapp' AND chat = '+15550001111'"),
         1

@@ -2,7 +2,7 @@
 //! classifies them and says what each code means for the operator.
 use platform_api::SendError;
 
-pub use hermes_twilio::error::{OPTED_OUT, TwilioError, advice};
+pub use hermes_twilio::error::advice;
 
 /// Classifies a non-success answer of the Messages API to an SMS send: 429 and 5xx retried,
 /// 21610 an opt-out, other 4xx permanent ([`hermes_twilio::error::classify`]).

@@ -277,6 +277,7 @@ fn inbound_row(r: &Row) -> StoredInbound {
         attachments: serde_json::from_str(&attachments).unwrap_or_default(),
         control: control.as_deref().and_then(parse_control),
         live_message: r.get(7),
+        sender_name: r.get(8),
     }
 }
 
@@ -350,7 +351,7 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
+                    "SELECT id, platform, chat, sender, text, attachments, control, live_message, sender_name FROM inbound
                      WHERE state = 'pending' ORDER BY id LIMIT $1",
                     &[&(limit as i64)],
                 )
@@ -370,7 +371,7 @@ impl MessageStore for PgStore {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
+                    "SELECT id, platform, chat, sender, text, attachments, control, live_message, sender_name FROM inbound
                      WHERE platform = $1 AND chat = $2 AND id > $3 AND state = 'pending'
                      ORDER BY id LIMIT $4",
                     &[&platform, &chat, &after, &(limit as i64)],

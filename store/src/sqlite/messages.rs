@@ -25,6 +25,7 @@ fn inbound_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInbound> {
         attachments: serde_json::from_str(&attachments).unwrap_or_default(),
         control: control.as_deref().and_then(parse_control),
         live_message: r.get(7)?,
+        sender_name: r.get(8)?,
     })
 }
 
@@ -82,7 +83,7 @@ impl MessageStore for SqliteStore {
     fn pending_inbound(&self, limit: usize) -> Result<Vec<StoredInbound>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
+            "SELECT id, platform, chat, sender, text, attachments, control, live_message, sender_name FROM inbound
              WHERE state = 'pending' ORDER BY id LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit as i64], inbound_row)?;
@@ -98,7 +99,7 @@ impl MessageStore for SqliteStore {
     ) -> Result<Vec<StoredInbound>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, platform, chat, sender, text, attachments, control, live_message FROM inbound
+            "SELECT id, platform, chat, sender, text, attachments, control, live_message, sender_name FROM inbound
              WHERE platform = ?1 AND chat = ?2 AND id > ?3 AND state = 'pending'
              ORDER BY id LIMIT ?4",
         )?;

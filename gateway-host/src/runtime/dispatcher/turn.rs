@@ -128,13 +128,8 @@ impl Dispatcher {
             .map(|l| l.registration.label)
             .unwrap_or("a messaging app");
         let prompt = self.services.persona.prompt(&key.platform, label);
-        let chat_name = match self.services.store.chat_name(&key.platform, &key.chat) {
-            Ok(name) => name,
-            Err(e) => {
-                error!("reading the chat's name (the agent is not told it): {e}");
-                None
-            }
-        };
+        // The name the sender showed with the latest of the messages answered: no store call.
+        let chat_name = batch.iter().rev().find_map(|m| m.sender_name.clone());
         let mut system = prompt.system;
         if let Some(name) = &chat_name {
             system.push_str("\n\n");
@@ -405,6 +400,7 @@ mod tests {
             attachments: vec![Attachment::new("https://api.twilio.com/m/ME1", None)],
             control: None,
             live_message: None,
+            sender_name: None,
         };
         let photo = "[attachment: image-1.jpg, image/jpeg, 340 KB]".to_string();
         let voice = "[voice note] call me".to_string();
